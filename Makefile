@@ -1,0 +1,51 @@
+# Every target works on a fresh clone with nothing installed: it creates .venv and installs as needed.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+EDGECNN := $(VENV)/bin/edgecnn
+# Real MNIST shipped beside the checkout (tests, CI, demo); otherwise the user cache / Keras download is used.
+SHARED_MNIST := $(abspath ../shared/data/mnist)
+export EDGECNN_DATA_DIR ?= $(if $(wildcard $(SHARED_MNIST)/train-images-idx3-ubyte.gz),$(SHARED_MNIST),)
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+DEMO_DIR ?= demo
+
+.PHONY: install demo test test-all lint data bench bench-train bench-peers clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	rm -rf $(DEMO_DIR)
+	$(EDGECNN) train --model keras-convnet --epochs 2 --output $(DEMO_DIR)/run
+	$(EDGECNN) export $(DEMO_DIR)/run/model.keras --quantize all --output $(DEMO_DIR)/bundle
+	$(EDGECNN) eval $(DEMO_DIR)/bundle/model.int8.onnx --data mnist
+	$(EDGECNN) predict $(DEMO_DIR)/bundle/model.int8.onnx samples/
+	$(EDGECNN) bench $(DEMO_DIR)/bundle/model.onnx $(DEMO_DIR)/bundle/model.int8.onnx --batch 1,64 --output $(DEMO_DIR)/bench
+
+test: install
+	$(PY) -m pytest -q
+
+test-all: install
+	$(PY) -m pytest -q -m ''
+
+lint: install
+	$(VENV)/bin/ruff check edgecnn tests benchmarks
+	$(VENV)/bin/ruff format --check edgecnn tests benchmarks
+
+data: install
+	$(EDGECNN) data fetch mnist
+
+bench: bench-train bench-peers
+
+bench-train: install
+	$(PY) benchmarks/bench_train.py
+
+bench-peers: install
+	$(PY) benchmarks/bench_peers.py
+
+clean:
+	rm -rf $(DEMO_DIR) build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,52 @@
+"""The `edgecnn` command line. Each command lives in edgecnn/commands/ and only parses options."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from edgecnn import __version__
+
+COMMAND_MODULES = ("models", "data", "train", "export", "bench", "predict", "evaluate", "compare")
+
+app = typer.Typer(
+    name="edgecnn",
+    help="Train small CNNs in Keras, export them to quantized ONNX, and measure them on the target.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"edgecnn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """edgecnn: train -> export --quantize -> bench, with measured numbers."""
+
+
+for _name in COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(f"edgecnn.commands.{_name}")
+    except ModuleNotFoundError as _exc:  # a command still being written; never a missing dependency
+        if _exc.name != f"edgecnn.commands.{_name}":
+            raise
+        continue
+    _module.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Shared CLI plumbing: one-line errors, --json output, progress to stderr."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from edgecnn.atomic import dumps_json
+from edgecnn.errors import EdgecnnError
+
+T = TypeVar("T")
+
+# Human-readable output goes to stdout; with --json stdout carries only the JSON document,
+# so tables and progress go to stderr instead.
+stdout_console = Console(highlight=False)
+stderr_console = Console(stderr=True, highlight=False)
+
+
+def console_for(as_json: bool) -> Console:
+    return stderr_console if as_json else stdout_console
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print `error: message` on one line to stderr and return an Exit to raise."""
+    first_line = " ".join(str(message).split())
+    print(f"error: {first_line}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+def run_guarded(fn: Callable[[], T]) -> T:
+    """Run a command body; turn every failure into one line and a non-zero exit, never a traceback."""
+    try:
+        return fn()
+    except typer.Exit:
+        raise
+    except EdgecnnError as exc:
+        raise fail(str(exc), exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted; no partial output was written", 130) from None
+    except MemoryError:
+        raise fail("out of memory; try a smaller --batch or --limit") from None
+    except Exception as exc:  # noqa: BLE001 - the promise is: no traceback for users
+        if os.environ.get("EDGECNN_DEBUG"):
+            traceback.print_exc()
+        raise fail(
+            f"unexpected {type(exc).__name__}: {exc} (set EDGECNN_DEBUG=1 for the traceback)"
+        ) from None
+
+
+def emit_json(document: Any) -> None:
+    sys.stdout.write(dumps_json(document))
+    sys.stdout.flush()

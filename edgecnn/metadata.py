@@ -1,0 +1,162 @@
+"""The contract between `export` and the runtime side: what an edgecnn ONNX file says about itself.
+
+Everything `predict`, `eval` and `bench` need (labels, input shape, layout, normalization, dataset)
+lives in the model's `metadata_props`, so a bundle file works on its own with no side files.
+Only `onnx` (a base dependency) is needed to read it; TensorFlow never.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgecnn.errors import EdgecnnError
+
+PREFIX = "edgecnn."
+INPUT_NAME = "input"
+OUTPUT_NAME = "probabilities"
+LAYOUTS = ("NHWC", "NCHW")
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """x_float = (x_uint8 * scale - mean[c]) / std[c], applied per channel."""
+
+    scale: float = 1.0 / 255.0
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+
+    def __post_init__(self) -> None:
+        if len(self.mean) != len(self.std):
+            raise EdgecnnError("normalization mean and std must have the same length")
+        if any(s == 0 for s in self.std):
+            raise EdgecnnError("normalization std must not contain zeros")
+
+    def apply(self, images: Any) -> Any:
+        """uint8 (N, H, W, C) -> float32 (N, H, W, C)."""
+        import numpy as np
+
+        x = images.astype(np.float32) * np.float32(self.scale)
+        mean = np.asarray(self.mean, dtype=np.float32)
+        std = np.asarray(self.std, dtype=np.float32)
+        if np.any(mean != 0) or np.any(std != 1):
+            x = (x - mean) / std
+        return x
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scale": self.scale, "mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Normalization:
+        return cls(scale=float(d["scale"]), mean=tuple(d["mean"]), std=tuple(d["std"]))
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What an edgecnn export records inside the .onnx file."""
+
+    input_shape: tuple[int, int, int]  # per image, always (H, W, C) regardless of layout
+    layout: str = "NHWC"  # how the graph input is laid out
+    class_labels: tuple[str, ...] = ()
+    normalization: Normalization = field(default_factory=Normalization)
+    dataset: str | None = None
+    model_name: str | None = None
+    variant: str = "fp32"  # fp32 | fp16 | int8 | dynamic | ...
+    source_sha256: str | None = None
+    export_route: str | None = None
+    macs_per_image: int | None = None
+    edgecnn_version: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise EdgecnnError(f"layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
+
+    @property
+    def graph_input_shape(self) -> tuple[int, int, int]:
+        h, w, c = self.input_shape
+        return (c, h, w) if self.layout == "NCHW" else (h, w, c)
+
+    def to_props(self) -> dict[str, str]:
+        props = {
+            "input_shape": json.dumps(list(self.input_shape)),
+            "layout": self.layout,
+            "class_labels": json.dumps(list(self.class_labels)),
+            "normalization": json.dumps(self.normalization.to_dict()),
+            "variant": self.variant,
+        }
+        optional = {
+            "dataset": self.dataset,
+            "model_name": self.model_name,
+            "source_sha256": self.source_sha256,
+            "export_route": self.export_route,
+            "macs_per_image": None if self.macs_per_image is None else str(self.macs_per_image),
+            "version": self.edgecnn_version,
+        }
+        props.update({k: v for k, v in optional.items() if v is not None})
+        props.update(self.extra)
+        return {PREFIX + k: v for k, v in props.items()}
+
+    @classmethod
+    def from_props(cls, props: dict[str, str]) -> ModelMetadata | None:
+        """Parse edgecnn's metadata; None when the model was not exported by edgecnn."""
+        ours = {k[len(PREFIX) :]: v for k, v in props.items() if k.startswith(PREFIX)}
+        if "input_shape" not in ours:
+            return None
+        try:
+            known = {f.name for f in dataclasses.fields(cls)}
+            macs = ours.get("macs_per_image")
+            return cls(
+                input_shape=tuple(int(v) for v in json.loads(ours["input_shape"])),  # type: ignore[arg-type]
+                layout=ours.get("layout", "NHWC"),
+                class_labels=tuple(json.loads(ours.get("class_labels", "[]"))),
+                normalization=Normalization.from_dict(json.loads(ours["normalization"]))
+                if "normalization" in ours
+                else Normalization(),
+                dataset=ours.get("dataset"),
+                model_name=ours.get("model_name"),
+                variant=ours.get("variant", "fp32"),
+                source_sha256=ours.get("source_sha256"),
+                export_route=ours.get("export_route"),
+                macs_per_image=int(macs) if macs else None,
+                edgecnn_version=ours.get("version"),
+                extra={
+                    k: v
+                    for k, v in ours.items()
+                    if k not in known and k not in ("version", "input_shape", "normalization")
+                },
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EdgecnnError(f"model metadata is malformed ({exc}); re-export the model") from None
+
+
+def write_metadata(model: Any, meta: ModelMetadata) -> Any:
+    """Set edgecnn's metadata_props on an onnx.ModelProto (in place; returns it)."""
+    props = meta.to_props()
+    keep = [p for p in model.metadata_props if p.key not in props]
+    del model.metadata_props[:]
+    for p in keep:
+        model.metadata_props.add(key=p.key, value=p.value)
+    for key, value in props.items():
+        model.metadata_props.add(key=key, value=value)
+    return model
+
+
+def read_metadata(source: Any) -> ModelMetadata | None:
+    """Metadata from a path, an onnx.ModelProto or an onnxruntime.InferenceSession."""
+    if isinstance(source, (str, Path)):
+        import onnx
+
+        try:
+            model = onnx.load(str(source), load_external_data=False)
+        except Exception as exc:  # noqa: BLE001 - onnx raises many types for garbage input
+            raise EdgecnnError(f"{source} is not a readable ONNX model ({type(exc).__name__})") from None
+        props = {p.key: p.value for p in model.metadata_props}
+    elif hasattr(source, "get_modelmeta"):  # onnxruntime.InferenceSession
+        props = dict(source.get_modelmeta().custom_metadata_map)
+    else:
+        props = {p.key: p.value for p in source.metadata_props}
+    return ModelMetadata.from_props(props)
