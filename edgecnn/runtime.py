@@ -48,7 +48,10 @@ class SessionConfig:
             raise EdgecnnError("graph optimization must be one of disable, basic, extended, all")
         if self.cuda_graphs and self.device not in ("cuda", "auto"):
             raise EdgecnnError("--cuda-graphs needs --device cuda")
-        if (self.trt_fp16 or self.trt_int8 or self.trt_engine_cache) and self.device not in ("tensorrt", "auto"):
+        if (self.trt_fp16 or self.trt_int8 or self.trt_engine_cache) and self.device not in (
+            "tensorrt",
+            "auto",
+        ):
             raise EdgecnnError("TensorRT options (fp16/int8/engine cache) need --device tensorrt")
 
 

@@ -1,4 +1,4 @@
-"""What ran the numbers: hardware, instruction sets and library versions, without importing heavy libraries."""
+"""What ran the numbers: hardware, instruction sets and library versions, without heavy imports."""
 
 from __future__ import annotations
 
@@ -84,7 +84,10 @@ def gpu_info() -> list[dict[str, str]]:
     try:
         out = subprocess.run(
             [exe, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=10, check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
