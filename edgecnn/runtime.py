@@ -2,6 +2,9 @@
 
 onnxruntime-gpu on a machine without CUDA logs an error and silently runs on CPU; here a requested
 device that does not really run is an error, and `auto` says what it picked.
+
+`bind_io` pre-binds inputs and outputs (IOBinding) so a timed or repeated call does no host allocation
+and, on CUDA/TensorRT, no host<->device copies; it is also what CUDA graphs need (fixed addresses).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgecnn.errors import EdgecnnError
 
 DEVICES = ("cpu", "cuda", "tensorrt", "auto")
@@ -21,6 +26,13 @@ PROVIDER_FOR_DEVICE = {
     "cpu": "CPUExecutionProvider",
     "cuda": "CUDAExecutionProvider",
     "tensorrt": "TensorrtExecutionProvider",
+}
+DEVICE_FOR_PROVIDER = {v: k for k, v in PROVIDER_FOR_DEVICE.items()}
+# Where a provider keeps its tensors, as OrtValue/IOBinding name it.
+ORT_DEVICE_FOR_PROVIDER = {
+    "CPUExecutionProvider": "cpu",
+    "CUDAExecutionProvider": "cuda",
+    "TensorrtExecutionProvider": "cuda",
 }
 
 
@@ -35,6 +47,7 @@ class SessionConfig:
     trt_fp16: bool = False
     trt_int8: bool = False
     trt_engine_cache: Path | None = None
+    device_id: int = 0  # which GPU, for cuda/tensorrt
     enable_profiling: bool = False
     profile_prefix: str | None = None
     extra_session_options: dict[str, str] = field(default_factory=dict)
@@ -46,13 +59,29 @@ class SessionConfig:
             raise EdgecnnError("thread counts must be >= 0 (0 = ONNX Runtime's default)")
         if self.graph_optimization not in ("disable", "basic", "extended", "all"):
             raise EdgecnnError("graph optimization must be one of disable, basic, extended, all")
-        if self.cuda_graphs and self.device not in ("cuda", "auto"):
-            raise EdgecnnError("--cuda-graphs needs --device cuda")
-        if (self.trt_fp16 or self.trt_int8 or self.trt_engine_cache) and self.device not in (
-            "tensorrt",
-            "auto",
-        ):
+        if self.cuda_graphs and self.device not in ("cuda", "tensorrt", "auto"):
+            raise EdgecnnError("--cuda-graphs needs --device cuda or tensorrt")
+        if self.uses_trt_options and self.device not in ("tensorrt", "auto"):
             raise EdgecnnError("TensorRT options (fp16/int8/engine cache) need --device tensorrt")
+        if self.device_id < 0:
+            raise EdgecnnError("device id must be >= 0")
+        if self.trt_engine_cache is not None and Path(self.trt_engine_cache).is_file():
+            raise EdgecnnError(f"TensorRT engine cache {self.trt_engine_cache} is a file, not a directory")
+
+    @property
+    def uses_trt_options(self) -> bool:
+        return bool(self.trt_fp16 or self.trt_int8 or self.trt_engine_cache)
+
+    def candidate_devices(self) -> tuple[str, ...]:
+        """Devices to try, best first. `auto` only considers devices that honour every option asked for,
+        so `--device auto --cuda-graphs` never quietly lands on CPU without CUDA graphs."""
+        if self.device != "auto":
+            return (self.device,)
+        if self.uses_trt_options:
+            return ("tensorrt",)
+        if self.cuda_graphs:
+            return ("tensorrt", "cuda")
+        return ("tensorrt", "cuda", "cpu")
 
 
 @functools.lru_cache(maxsize=1)
@@ -89,16 +118,42 @@ def available_providers() -> list[str]:
 def _provider_list(config: SessionConfig, device: str) -> list[Any]:
     if device == "cpu":
         return ["CPUExecutionProvider"]
+    cuda_opts: dict[str, Any] = {"device_id": str(config.device_id)}
     if device == "cuda":
-        cuda_opts: dict[str, Any] = {}
         if config.cuda_graphs:
             cuda_opts["enable_cuda_graph"] = "1"
         return [("CUDAExecutionProvider", cuda_opts), "CPUExecutionProvider"]
-    trt_opts: dict[str, Any] = {"trt_fp16_enable": config.trt_fp16, "trt_int8_enable": config.trt_int8}
+    # Provider options travel as strings through the C API; "True"/"False" is what the TRT EP parses.
+    trt_opts: dict[str, Any] = {
+        "device_id": str(config.device_id),
+        "trt_fp16_enable": str(config.trt_fp16),
+        "trt_int8_enable": str(config.trt_int8),
+    }
+    if config.trt_int8:
+        # Our INT8 exports are QDQ graphs: TensorRT takes the scales from the Q/DQ nodes, no calibration.
+        trt_opts["trt_int8_use_native_calibration_table"] = "False"
+    if config.cuda_graphs:
+        trt_opts["trt_cuda_graph_enable"] = "True"
     if config.trt_engine_cache is not None:
-        Path(config.trt_engine_cache).mkdir(parents=True, exist_ok=True)
-        trt_opts.update(trt_engine_cache_enable=True, trt_engine_cache_path=str(config.trt_engine_cache))
-    return [("TensorrtExecutionProvider", trt_opts), "CUDAExecutionProvider", "CPUExecutionProvider"]
+        cache = Path(config.trt_engine_cache)
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise EdgecnnError(f"cannot create TensorRT engine cache {cache}: {reason}") from None
+        # Building an engine takes minutes; the timing cache makes rebuilds for new shapes much faster.
+        trt_opts.update(
+            trt_engine_cache_enable="True",
+            trt_engine_cache_path=str(cache),
+            trt_timing_cache_enable="True",
+            trt_timing_cache_path=str(cache),
+        )
+    # CUDA stays in the list for the nodes TensorRT does not take; CPU for the ones CUDA does not have.
+    return [
+        ("TensorrtExecutionProvider", trt_opts),
+        ("CUDAExecutionProvider", cuda_opts),
+        "CPUExecutionProvider",
+    ]
 
 
 def session_options(config: SessionConfig) -> Any:
@@ -149,10 +204,11 @@ def _open(path: Path, config: SessionConfig, device: str) -> Any:
         raise EdgecnnError(f"ONNX Runtime cannot load {path}: {msg}") from None
     running = session.get_providers()
     if running[0] != wanted:
+        libs = "/TensorRT" if device == "tensorrt" else ""
         raise EdgecnnError(
             f"device {device!r} was requested but ONNX Runtime fell back to {running[0]} "
-            f"({wanted} failed to initialise: are the CUDA/cuDNN{'/TensorRT' if device == 'tensorrt' else ''} "
-            "libraries installed and a GPU visible?)"
+            f"({wanted} failed to initialise: are the CUDA/cuDNN{libs} libraries installed "
+            "and a GPU visible?)"
         )
     return session
 
@@ -171,25 +227,166 @@ def check_model_file(path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def open_session(path: str | os.PathLike[str], config: SessionConfig = SessionConfig()) -> tuple[Any, str]:
+def open_session(
+    path: str | os.PathLike[str], config: SessionConfig = SessionConfig(), notes: list[str] | None = None
+) -> tuple[Any, str]:
     """Open `path` on `config.device`. Returns (session, provider that really runs).
 
-    `auto` tries TensorRT, then CUDA, then CPU, and keeps the first that really initialises.
+    `auto` tries TensorRT, then CUDA, then CPU (only those that honour the options asked for) and keeps
+    the first that really initialises; why the others were skipped is appended to `notes`.
     """
     model_path = check_model_file(path)
     if config.device != "auto":
         session = _open(model_path, config, config.device)
         return session, session.get_providers()[0]
     errors = []
-    for device in ("tensorrt", "cuda", "cpu"):
+    candidates = config.candidate_devices()
+    for device in candidates:
         if PROVIDER_FOR_DEVICE[device] not in available_providers():
+            errors.append(f"{device}: {PROVIDER_FOR_DEVICE[device]} is not in this onnxruntime build")
             continue
         try:
             session = _open(model_path, config, device)
         except EdgecnnError as exc:
-            errors.append(str(exc))
             if device == "cpu":
                 raise
+            reason = "did not initialise" if "fell back" in str(exc) else str(exc)
+            errors.append(f"{device}: {reason}")
             continue
+        if notes is not None:
+            notes.append(
+                f"--device auto picked {session.get_providers()[0]}"
+                + (f" (skipped {'; '.join(errors)})" if errors else "")
+            )
         return session, session.get_providers()[0]
-    raise EdgecnnError("no execution provider could run the model: " + "; ".join(errors))
+    raise EdgecnnError(
+        f"--device auto found no provider among {', '.join(candidates)} that runs the model: "
+        + "; ".join(errors)
+    )
+
+
+def ort_device(provider: str) -> str:
+    """The OrtValue device name ("cpu" or "cuda") where `provider` wants its inputs and outputs."""
+    try:
+        return ORT_DEVICE_FOR_PROVIDER[provider]
+    except KeyError:
+        raise EdgecnnError(f"no IOBinding device known for {provider}; run without --io-binding") from None
+
+
+def resolve_shape(shape: Any, batch: int, batch_symbols: set[str] | None = None) -> tuple[int, ...] | None:
+    """A concrete shape for an ORT NodeArg shape: symbolic/unknown leading dim or known batch symbols
+    become `batch`; None when another dim stays unknown (then only a real run can tell)."""
+    dims: list[int] = []
+    for i, d in enumerate(shape):
+        if isinstance(d, int) and d >= 0:
+            dims.append(d)
+        elif i == 0 or (isinstance(d, str) and batch_symbols and d in batch_symbols):
+            dims.append(batch)
+        else:
+            return None
+    return tuple(dims)
+
+
+_ORT_TYPE_TO_NUMPY = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8,
+    "tensor(int32)": np.int32,
+    "tensor(int64)": np.int64,
+    "tensor(bool)": np.bool_,
+}
+
+
+def numpy_dtype(ort_type: str) -> Any:
+    try:
+        return _ORT_TYPE_TO_NUMPY[ort_type]
+    except KeyError:
+        raise EdgecnnError(f"unsupported tensor type {ort_type}") from None
+
+
+@dataclass
+class BoundIO:
+    """One session with its inputs and outputs bound once; `run()` is the whole per-call cost."""
+
+    session: Any
+    binding: Any
+    device: str
+    inputs: dict[str, Any]  # OrtValues kept alive as long as the binding uses their memory
+    outputs: dict[str, Any]  # pre-allocated output OrtValues (empty where ORT allocates per run)
+    run_options: Any = None
+
+    def run(self) -> None:
+        # Session.Run synchronizes the device stream before returning (ORT's default), so a host timer
+        # around this call measures the finished GPU work too.
+        self.session.run_with_iobinding(self.binding, self.run_options)
+
+    def output_arrays(self) -> list[np.ndarray]:
+        """The outputs of the last run, copied to host memory (not for timed loops)."""
+        return list(self.binding.copy_outputs_to_cpu())
+
+
+def run_options(graph_id: int | None = None) -> Any:
+    """RunOptions naming the CUDA graph a run captures/replays. ORT keeps one graph per id and replays
+    it on the buffers it was captured with, so each input shape needs its own id (>= 1; 0 is ORT's
+    internal default); -1 runs without capturing, for plain `session.run` calls on a graph session."""
+    ort = _import_ort()
+    options = ort.RunOptions()
+    if graph_id is not None:
+        if graph_id == 0 or graph_id < -1:
+            raise EdgecnnError("CUDA graph ids are >= 1 (or -1 for no graph)")
+        options.add_run_config_entry("gpu_graph_id", str(graph_id))
+    return options
+
+
+def bind_io(
+    session: Any, provider: str, feeds: dict[str, np.ndarray], device_id: int = 0, graph_id: int | None = None
+) -> BoundIO:
+    """Put `feeds` on the provider's device once and bind them; pre-allocate outputs there when their
+    shapes follow from the batch size, so repeated runs allocate nothing (CUDA graphs require that).
+
+    On CPU the input OrtValues share the (contiguous) host arrays' memory and keep them alive; on
+    CUDA/TensorRT they are device copies made here, outside any timed loop.
+
+    `graph_id` (CUDA graphs only): one id per distinct binding, see `run_options`."""
+    ort = _import_ort()
+    device = ort_device(provider)
+    binding = session.io_binding()
+    inputs: dict[str, Any] = {}
+    batch = None
+    batch_symbols: set[str] = set()
+    for arg in session.get_inputs():
+        if arg.name not in feeds:
+            raise EdgecnnError(f"no data for model input {arg.name!r}")
+        array = np.ascontiguousarray(feeds[arg.name])
+        value = ort.OrtValue.ortvalue_from_numpy(array, device, device_id)
+        binding.bind_ortvalue_input(arg.name, value)
+        inputs[arg.name] = value
+        if arg.shape and array.ndim:
+            batch = array.shape[0] if batch is None else batch
+            if isinstance(arg.shape[0], str):
+                batch_symbols.add(arg.shape[0])
+    outputs: dict[str, Any] = {}
+    for arg in session.get_outputs():
+        shape = resolve_shape(arg.shape, batch or 1, batch_symbols)
+        if shape is None and graph_id is not None:
+            raise EdgecnnError(
+                f"output {arg.name!r} has shape {list(arg.shape)}: CUDA graphs need outputs whose shape "
+                "follows from the batch size; run without --cuda-graphs"
+            )
+        if shape is None:
+            binding.bind_output(arg.name, device, device_id)  # ORT allocates; shape known only at run time
+            continue
+        dtype = numpy_dtype(arg.type)
+        value = ort.OrtValue.ortvalue_from_shape_and_type(list(shape), dtype, device, device_id)
+        binding.bind_ortvalue_output(arg.name, value)
+        outputs[arg.name] = value
+    return BoundIO(
+        session=session,
+        binding=binding,
+        device=device,
+        inputs=inputs,
+        outputs=outputs,
+        run_options=run_options(graph_id) if graph_id is not None else None,
+    )

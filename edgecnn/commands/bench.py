@@ -1,0 +1,190 @@
+"""`edgecnn bench MODEL.onnx ...`: parse options, call edgecnn.bench.bench, show the tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgecnn.commands._common import console_for, emit_json, run_guarded
+
+
+def _mb(n: int | None) -> str:
+    return "-" if n is None else f"{n / 2**20:.1f}"
+
+
+def _num(x: float | None, fmt: str) -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def render(document: dict[str, Any], console: Console) -> None:
+    """The models side by side per batch size, then what each model costs to load, then the floor."""
+    if not console.is_terminal:
+        # A pipe or log file has no width to respect; rich's 80-column default would fold every number.
+        console = Console(file=console.file, width=max(console.width, 150), highlight=False)
+    models = document["models"]
+    cfg = document["config"]
+    runs = f"{cfg['iterations']} timed runs" if cfg.get("iterations") else f"{cfg['duration_s']} s"
+    table = Table(
+        title=f"latency per batch in ms ({runs} after {cfg['warmup']} warmup) and throughput",
+        title_justify="left",
+    )
+    for col, justify in (
+        ("batch", "right"), ("model", "left"), ("p50", "right"), ("p90", "right"), ("p95", "right"),
+        ("p99", "right"), ("mean", "right"), ("std", "right"), ("min", "right"), ("max", "right"),
+        ("images/s", "right"), ("GFLOP/s", "right"), ("peak RSS MB", "right"), ("provider", "left"),
+    ):  # fmt: skip
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    batches = sorted({r["batch"] for m in models for r in m["results"]})
+    for bi, batch in enumerate(batches):
+        for m in models:
+            for r in m["results"]:
+                if r["batch"] != batch:
+                    continue
+                table.add_row(
+                    str(batch), m["name"], f"{r['p50_ms']:.3f}", f"{r['p90_ms']:.3f}", f"{r['p95_ms']:.3f}",
+                    f"{r['p99_ms']:.3f}", f"{r['mean_ms']:.3f}", f"{r['std_ms']:.3f}", f"{r['min_ms']:.3f}",
+                    f"{r['max_ms']:.3f}", f"{r['throughput']:,.0f}", _num(r.get("gflops"), ".2f"),
+                    _mb(r.get("peak_rss_bytes")), r["provider"].replace("ExecutionProvider", ""),
+                    end_section=bi < len(batches) - 1 and m is models[-1],
+                )  # fmt: skip
+    console.print(table)
+
+    load = Table(title="models", title_justify="left")
+    for col in ("model", "variant", "size MB", "MMACs/image", "cold start ms", "= create", "+ first run",
+                "session RSS MB", "inputs", "provider"):  # fmt: skip
+        load.add_column(col)
+    for m in models:
+        macs = m.get("macs_per_image")
+        first = m["results"][0]["input_source"] if m["results"] else "-"
+        load.add_row(
+            m["name"], m.get("variant") or "-", _mb(m["size_bytes"]),
+            "-" if not macs else f"{macs / 1e6:.2f} ({m.get('macs_source')})",
+            f"{m['cold_start_ms']:.1f}", f"{m['session_create_ms']:.1f}", f"{m['first_run_ms']:.1f}",
+            _mb(m.get("session_rss_delta_bytes")), first, m["provider"].replace("ExecutionProvider", ""),
+        )  # fmt: skip
+    console.print(load)
+
+    h = document["harness_overhead"]
+    fastest = min((r["p50_ms"] for m in models for r in m["results"]), default=None)
+    share = f" = {h['p50_us'] / (fastest * 1e3):.2%} of the fastest p50" if fastest else ""
+    console.print(
+        f"harness overhead (same timed loop around an empty call, {h['iterations']} runs): "
+        f"mean {h['mean_us']:.3f} µs, p50 {h['p50_us']:.3f} µs{share}, p99 {h['p99_us']:.3f} µs"
+    )
+    cpu = document["environment"]["hardware"]["cpu"]
+    console.print(
+        f"on {cpu.get('model')} ({cpu.get('usable_cores')} usable cores; {' '.join(cpu.get('flags', []))}), "
+        f"onnxruntime {document['onnxruntime']['version']}, ran on {', '.join(document['providers_ran'])}"
+    )
+    for m in models:
+        for note in m.get("notes", []):
+            console.print(f"note ({m['name']}): {note}", style="yellow")
+    files = document.get("files") or {}
+    if files:
+        console.print("saved " + ", ".join(str(p) for p in files.values()))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("bench")
+    def bench_command(
+        models: Annotated[list[Path], typer.Argument(help="ONNX model files to benchmark side by side.")],
+        batch: Annotated[str, typer.Option("--batch", "-b", help="Batch sizes to sweep, e.g. 1,8,64.")] = "1",
+        warmup: Annotated[int, typer.Option(help="Untimed runs per model and batch before timing.")] = 10,
+        iterations: Annotated[
+            int | None,
+            typer.Option("--iterations", "-n", help="Timed runs per model and batch (default 100)."),
+        ] = None,
+        duration: Annotated[
+            float | None, typer.Option("--duration", help="Time each model and batch for this many seconds.")
+        ] = None,
+        device: Annotated[str, typer.Option(help="cpu | cuda | tensorrt | auto.")] = "cpu",
+        threads: Annotated[
+            int, typer.Option("--threads", help="Intra-op threads (0 = ONNX Runtime's default).")
+        ] = 0,
+        inter_threads: Annotated[
+            int, typer.Option("--inter-threads", help="Inter-op threads (0 = default).")
+        ] = 0,
+        spin: Annotated[
+            bool | None,
+            typer.Option(
+                "--spin/--no-spin", help="Let ORT worker threads busy-wait (default: ORT's choice)."
+            ),
+        ] = None,
+        io_binding: Annotated[
+            bool,
+            typer.Option(
+                "--io-binding/--no-io-binding",
+                help="Pre-bind inputs/outputs on the device (default); --no-io-binding times session.run "
+                "with host arrays, copies included.",
+            ),
+        ] = True,
+        cuda_graphs: Annotated[
+            bool, typer.Option("--cuda-graphs", help="Capture and replay CUDA graphs.")
+        ] = False,
+        trt_fp16: Annotated[
+            bool, typer.Option("--trt-fp16", help="Let TensorRT build FP16 kernels.")
+        ] = False,
+        trt_int8: Annotated[
+            bool, typer.Option("--trt-int8", help="Let TensorRT build INT8 kernels.")
+        ] = False,
+        trt_engine_cache: Annotated[
+            Path | None, typer.Option("--trt-engine-cache", help="Directory to cache TensorRT engines in.")
+        ] = None,
+        device_id: Annotated[int, typer.Option("--device-id", help="GPU index for cuda/tensorrt.")] = 0,
+        inputs: Annotated[
+            str,
+            typer.Option(
+                help="auto: real test images where the metadata names a dataset on disk, else random; "
+                "real: require them; random: always random."
+            ),
+        ] = "auto",
+        data_dir: Annotated[
+            Path | None, typer.Option("--data-dir", help="Where the dataset files are.")
+        ] = None,
+        output: Annotated[
+            Path | None,
+            typer.Option("--output", "-o", help="Result directory (default bench-<timestamp>)."),
+        ] = None,
+        force: Annotated[bool, typer.Option("--force", help="Replace an existing result directory.")] = False,
+        seed: Annotated[int, typer.Option(help="Seed for random inputs.")] = 0,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the result document as JSON.")] = False,
+    ) -> None:
+        """Latency percentiles, throughput, cold start, memory and GFLOP/s on this device."""
+
+        def body() -> None:
+            from edgecnn.bench import BenchConfig, bench, default_output_dir, parse_batch_sizes
+
+            config = BenchConfig(
+                models=tuple(models),
+                batch_sizes=parse_batch_sizes(batch),
+                warmup=warmup,
+                iterations=iterations,
+                duration_s=duration,
+                device=device,
+                intra_op_threads=threads,
+                inter_op_threads=inter_threads,
+                allow_spinning=spin,
+                io_binding=io_binding,
+                cuda_graphs=cuda_graphs,
+                trt_fp16=trt_fp16,
+                trt_int8=trt_int8,
+                trt_engine_cache=trt_engine_cache,
+                device_id=device_id,
+                inputs=inputs,
+                data_dir=data_dir,
+                output_dir=output if output is not None else default_output_dir(),
+                force=force,
+                seed=seed,
+                progress=True,
+            )
+            result = bench(config)
+            document = result.to_document()
+            render(document, console_for(as_json))
+            if as_json:
+                emit_json(document)
+
+        run_guarded(body)

@@ -1,0 +1,92 @@
+"""`edgecnn compare RESULT.json ...`: parse options, call edgecnn.compare.compare, show the table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgecnn.commands._common import console_for, emit_json, run_guarded
+
+
+def render(document: dict[str, Any], console: Console) -> None:
+    if not console.is_terminal:
+        console = Console(file=console.file, width=max(console.width, 150), highlight=False)
+    metric = document["metric"]
+    unit = "images/s" if metric == "throughput" else metric.replace("_ms", " ms")
+    runs = document["runs"]
+    table = Table(
+        title=f"{unit} per model and batch; × = speedup vs {runs[0]['label']} (> 1 is faster)",
+        title_justify="left",
+    )
+    table.add_column("model")
+    table.add_column("batch", justify="right")
+    for i, run in enumerate(runs):
+        table.add_column(f"{run['label']}\n{unit}", justify="right")
+        if i:
+            table.add_column("×", justify="right")
+    for row in document["rows"]:
+        cells = [row["key"], str(row["batch"])]
+        for i, entry in enumerate(row["runs"]):
+            value = None if entry is None else entry.get(metric)
+            cells.append(
+                "-" if value is None else (f"{value:,.0f}" if metric == "throughput" else f"{value:.3f}")
+            )
+            if i:
+                speedup = None if entry is None else entry.get("speedup")
+                cells.append("-" if speedup is None else f"{speedup:.2f}")
+        table.add_row(*cells)
+    console.print(table)
+    for run in runs:
+        gpus = f", GPU {', '.join(run['gpus'])}" if run.get("gpus") else ""
+        console.print(
+            f"{run['label']}: {run['path']} | {run.get('cpu')}{gpus} | "
+            f"onnxruntime {run.get('onnxruntime')} | {', '.join(run.get('providers') or [])} | "
+            f"{run.get('created_at')}"
+        )
+    files = document.get("files") or {}
+    if files:
+        console.print("saved " + ", ".join(str(p) for p in files.values()))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("compare")
+    def compare_command(
+        results: Annotated[
+            list[Path], typer.Argument(help="bench.json files (or bench result directories) to merge.")
+        ],
+        label: Annotated[
+            list[str] | None,
+            typer.Option("--label", "-l", help="A name per result, in order (default: host and provider)."),
+        ] = None,
+        metric: Annotated[
+            str, typer.Option(help="p50_ms | p90_ms | p95_ms | p99_ms | mean_ms | min_ms | throughput.")
+        ] = "p50_ms",
+        output: Annotated[
+            Path | None,
+            typer.Option("--output", "-o", help="Result directory (default compare-<timestamp>)."),
+        ] = None,
+        force: Annotated[bool, typer.Option("--force", help="Replace an existing result directory.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the merged document as JSON.")] = False,
+    ) -> None:
+        """Merge bench results from several devices or runs into one table and one plot."""
+
+        def body() -> None:
+            from edgecnn.compare import CompareConfig, compare, default_output_dir
+
+            config = CompareConfig(
+                results=tuple(results),
+                labels=tuple(label or ()),
+                metric=metric,
+                output_dir=output if output is not None else default_output_dir(),
+                force=force,
+            )
+            result = compare(config)
+            render(result.document, console_for(as_json))
+            if as_json:
+                emit_json(result.document)
+
+        run_guarded(body)

@@ -1,0 +1,145 @@
+"""`edgecnn train`: parse options, call edgecnn.train.train, print the summary (or the JSON document)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from edgecnn.commands._common import console_for, emit_json, run_guarded
+
+
+def _summary_table(doc: dict[str, Any]) -> Table:
+    cfg = doc["config"]
+    table = Table(
+        title=f"edgecnn train: {doc['model']['name']} on {doc['dataset']['name']}", show_header=False
+    )
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    pub = doc.get("published_accuracy")
+    rows = [
+        ("test accuracy", f"{doc['test_accuracy']:.2%}" + (f"  (published {pub:.2%})" if pub else "")),
+        ("test loss", f"{doc['test_loss']:.4f}"),
+        (
+            "epochs",
+            f"{doc['epochs_completed']}"
+            + (f" (resumed after {doc['resumed_from_epoch']})" if doc.get("resumed_from_epoch") else ""),
+        ),
+        (
+            "recipe",
+            f"{cfg['optimizer']} lr {cfg['learning_rate']:g}, batch {cfg['batch_size']}, "
+            f"seed {cfg['seed']}, validation split {cfg['validation_split']:g}",
+        ),
+        (
+            "data",
+            f"{doc['dataset']['train_samples']:,} train / {doc['dataset']['val_samples']:,} val / "
+            f"{doc['dataset']['test_samples']:,} test images from {doc['dataset']['source']}",
+        ),
+        ("model", f"{doc['model']['params']:,} parameters, {doc['model']['macs']:,} MACs per image"),
+        ("strategy", f"{doc['strategy']['name']} ({doc['strategy']['replicas']} replica(s))"),
+        ("train time", f"{doc['timings']['train_s']:.1f} s (total {doc['timings']['total_s']:.1f} s)"),
+        ("model file", doc["model_path"]),
+        ("plots", ", ".join(doc["plots"]) or "-"),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    def train_cmd(
+        model: Annotated[
+            str,
+            typer.Option(
+                "--model", "-m", help="Registered model (see `edgecnn models`) or a .toml/.json spec."
+            ),
+        ] = "keras-convnet",
+        dataset: Annotated[
+            str | None,
+            typer.Option(
+                "--dataset",
+                "--data",
+                "-d",
+                help="mnist, fashion_mnist, cifar10 or folder:PATH [default: the model's]",
+            ),
+        ] = None,
+        epochs: Annotated[int | None, typer.Option("--epochs", "-e", help="[default: the recipe's]")] = None,
+        batch_size: Annotated[
+            int | None, typer.Option("--batch-size", "--batch", "-b", help="[default: the recipe's]")
+        ] = None,
+        optimizer: Annotated[
+            str | None,
+            typer.Option("--optimizer", help="adam, adamw, nadam, rmsprop, sgd [default: the recipe's]"),
+        ] = None,
+        learning_rate: Annotated[
+            float | None, typer.Option("--lr", "--learning-rate", help="[default: the recipe's]")
+        ] = None,
+        seed: Annotated[
+            int, typer.Option("--seed", help="Seeds init, shuffling and the validation split.")
+        ] = 0,
+        validation_split: Annotated[
+            float,
+            typer.Option("--val-split", "--validation-split", help="Fraction of training data held out."),
+        ] = 0.1,
+        output: Annotated[
+            Path | None, typer.Option("--output", "-o", help="Run directory [default: runs/<model>]")
+        ] = None,
+        limit: Annotated[
+            int | None,
+            typer.Option("--limit", help="Use only the first N train and N test images (quick runs)."),
+        ] = None,
+        data_dir: Annotated[
+            Path | None,
+            typer.Option("--data-dir", help="Directory with the dataset files [env EDGECNN_DATA_DIR]."),
+        ] = None,
+        strategy: Annotated[
+            str,
+            typer.Option("--strategy", help="default, mirrored (all local GPUs) or multiworker (TF_CONFIG)."),
+        ] = "default",
+        resume: Annotated[
+            bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")
+        ] = False,
+        force: Annotated[bool, typer.Option("--force", help="Replace an existing run directory.")] = False,
+        plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write the PNG plots.")] = True,
+        progress: Annotated[
+            bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")
+        ] = True,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print the result as one JSON document.")
+        ] = False,
+    ) -> None:
+        """Train a CNN on real data; writes model.keras, train.json and plots into the run directory."""
+
+        def body() -> None:
+            from edgecnn.train import TrainConfig, train
+
+            result = train(
+                TrainConfig(
+                    model=model,
+                    dataset=dataset,
+                    epochs=epochs,
+                    batch_size=batch_size,
+                    optimizer=optimizer,
+                    learning_rate=learning_rate,
+                    seed=seed,
+                    validation_split=validation_split,
+                    output_dir=output,
+                    limit=limit,
+                    data_dir=data_dir,
+                    strategy=strategy,
+                    resume=resume,
+                    force=force,
+                    progress=progress,
+                    plots=plots,
+                )
+            )
+            doc = result.to_dict()
+            if as_json:
+                emit_json(doc)
+            else:
+                console_for(as_json).print(_summary_table(doc))
+
+        run_guarded(body)

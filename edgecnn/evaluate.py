@@ -1,0 +1,323 @@
+"""`eval`: accuracy, per-class accuracy and confusion matrix of an ONNX model on a real test set.
+
+numpy + onnxruntime only: the figure must be reproducible on a device without TensorFlow, and equal to
+the one `export` measured for the same file (same test set, same metadata-driven preprocessing).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecnn import sysinfo
+from edgecnn.atomic import atomic_dir, atomic_write_json, refuse_overwrite, to_jsonable
+from edgecnn.errors import EdgecnnError
+from edgecnn.predict import LoadedModel, as_probabilities, default_output_path, load_model
+from edgecnn.preprocess import prepare_batch
+from edgecnn.runtime import DEVICES, SessionConfig
+
+RESULT_JSON = "eval.json"
+CONFUSION_PNG = "confusion_matrix.png"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    model: Path
+    data: str | None = None  # None = the dataset recorded in the model's metadata
+    data_dir: Path | None = None
+    device: str = "cpu"
+    batch_size: int = 256
+    limit: int | None = None  # first N test images (deterministic), None = all
+    output_dir: Path | None = None  # None = eval-<timestamp>/ in the working directory
+    force: bool = False
+    plot: bool = True
+    progress: bool = True
+    download: bool = True
+    intra_op_threads: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", Path(self.model))
+        for name in ("data_dir", "output_dir"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Path(value))
+        if self.batch_size < 1:
+            raise EdgecnnError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.limit is not None and self.limit < 1:
+            raise EdgecnnError(f"--limit must be >= 1, got {self.limit}")
+        if self.device not in DEVICES:
+            raise EdgecnnError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
+        if self.intra_op_threads < 0:
+            raise EdgecnnError("--threads must be >= 0 (0 = ONNX Runtime's default)")
+        if self.data_dir is not None and not self.data_dir.is_dir():
+            raise EdgecnnError(f"--data-dir {self.data_dir} is not a directory")
+        if self.output_dir is not None:
+            refuse_overwrite(self.output_dir, self.force)
+
+
+@dataclass(frozen=True)
+class ClassStats:
+    label: str
+    support: int
+    correct: int
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.support if self.support else None
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    config: EvalConfig
+    model: dict[str, Any]
+    provider: str
+    dataset: dict[str, Any]
+    num_images: int
+    correct: int
+    per_class: tuple[ClassStats, ...]
+    confusion: np.ndarray  # [true, predicted] counts
+    mean_confidence: float
+    assumptions: tuple[str, ...]
+    timings: dict[str, float]
+    environment: dict[str, Any]
+    output_dir: Path | None = None
+    json_path: Path | None = None
+    plot_path: Path | None = None
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.num_images
+
+    def to_document(self) -> dict[str, Any]:
+        return to_jsonable(
+            {
+                "command": "eval",
+                "config": self.config,
+                "model": self.model,
+                "provider": self.provider,
+                "dataset": self.dataset,
+                "num_images": self.num_images,
+                "correct": self.correct,
+                "accuracy": self.accuracy,
+                "mean_confidence": self.mean_confidence,
+                "per_class": [
+                    {"label": c.label, "support": c.support, "correct": c.correct, "accuracy": c.accuracy}
+                    for c in self.per_class
+                ],
+                "confusion_matrix": {
+                    "rows": "true class",
+                    "columns": "predicted class",
+                    "labels": [c.label for c in self.per_class],
+                    "counts": self.confusion,
+                },
+                "assumptions": list(self.assumptions),
+                "timings": self.timings,
+                "outputs": {"json": self.json_path, "confusion_png": self.plot_path},
+                "environment": self.environment,
+            }
+        )
+
+
+def _resolve_dataset_name(config: EvalConfig, model: LoadedModel) -> tuple[str, list[str]]:
+    from edgecnn.data import parse_name
+
+    recorded = model.meta.dataset
+    if config.data is None:
+        if recorded is None:
+            raise EdgecnnError(f"{config.model} does not record its dataset; pass --data (e.g. --data mnist)")
+        return recorded, []
+    kind, folder = parse_name(config.data)
+    wanted = f"folder:{folder}" if kind == "folder" else kind
+    if recorded is not None:
+        rec_kind, rec_folder = parse_name(recorded)
+        same = (rec_kind, rec_folder and rec_folder.resolve()) == (kind, folder and folder.resolve())
+        if not same:
+            raise EdgecnnError(
+                f"{config.model} was trained on {recorded}, its class scores mean nothing on {config.data}; "
+                f"evaluate it with --data {recorded}"
+            )
+        return recorded, []
+    return wanted, [f"model does not record its dataset: evaluated on {wanted} as asked"]
+
+
+def _load_test_set(
+    name: str, config: EvalConfig, model: LoadedModel
+) -> tuple[np.ndarray, np.ndarray, Any, list[str]]:
+    from edgecnn.data import convert_images, load_dataset
+
+    h, w, c = model.meta.input_shape
+    if name.startswith("folder:"):
+        # Folder images come in any size: load them at the model's input shape, as export did.
+        ds = load_dataset(name, config.data_dir, image_size=(h, w), channels=c, download=config.download)
+    else:
+        ds = load_dataset(name, config.data_dir, download=config.download)
+    x, y = ds.x_test, ds.y_test
+    if config.limit is not None:
+        if config.limit > len(x):
+            raise EdgecnnError(f"--limit {config.limit} exceeds the {len(x)} test images of {ds.name}")
+        x, y = x[: config.limit], y[: config.limit]
+    notes: list[str] = []
+    if tuple(x.shape[1:]) != (h, w, c):
+        # The same conversion train used when it loaded the dataset at the model's input shape.
+        dh, dw, dc = x.shape[1:]
+        x = convert_images(x, (h, w), c)
+        notes.append(f"converted {ds.name} test images from {dh}x{dw}x{dc} to the model's {h}x{w}x{c}")
+    return x, y, ds, notes
+
+
+def evaluate(config: EvalConfig) -> EvalResult:
+    """Run the model over the test set (or its first `limit` images) and save eval.json + the plot."""
+    t0 = time.perf_counter()
+    model = load_model(
+        config.model, SessionConfig(device=config.device, intra_op_threads=config.intra_op_threads)
+    )
+    load_s = time.perf_counter() - t0
+    name, assumptions = _resolve_dataset_name(config, model)
+    assumptions = list(model.assumptions) + assumptions
+
+    t0 = time.perf_counter()
+    x, y, ds, notes = _load_test_set(name, config, model)
+    assumptions += notes
+    labels = ds.class_labels
+    if model.num_classes is not None and model.num_classes != len(labels):
+        raise EdgecnnError(
+            f"{config.model} outputs {model.num_classes} classes but {ds.name} has {len(labels)}; "
+            "it was not trained on this dataset"
+        )
+    if model.has_metadata and model.meta.class_labels and tuple(model.meta.class_labels) != tuple(labels):
+        raise EdgecnnError(
+            f"{config.model}'s class labels {list(model.meta.class_labels)[:4]}... differ from {ds.name}'s "
+            f"{list(labels)[:4]}...; it was not trained on this dataset"
+        )
+    data_s = time.perf_counter() - t0
+
+    predicted = np.empty(len(x), dtype=np.int64)
+    confidence = np.empty(len(x), dtype=np.float64)
+    applied_softmax = False
+    preprocess_s = inference_s = 0.0
+    with _progress(config.progress, len(x)) as advance:
+        for start in range(0, len(x), config.batch_size):
+            t = time.perf_counter()
+            batch = prepare_batch(x[start : start + config.batch_size], model.meta)
+            preprocess_s += time.perf_counter() - t
+            t = time.perf_counter()
+            (scores,) = model.session.run([model.output_name], {model.input_name: batch})
+            inference_s += time.perf_counter() - t
+            if scores.shape != (len(batch), len(labels)):
+                raise EdgecnnError(f"model returned scores shaped {scores.shape} for a batch of {len(batch)}")
+            probs, softmaxed = as_probabilities(scores)
+            applied_softmax |= softmaxed
+            # argmax of the raw scores, exactly what export's accuracy uses (softmax never changes it).
+            predicted[start : start + len(batch)] = np.argmax(scores, axis=1)
+            confidence[start : start + len(batch)] = probs[
+                np.arange(len(batch)), predicted[start : start + len(batch)]
+            ]
+            advance(len(batch))
+    if applied_softmax:
+        assumptions.append("model outputs are not probabilities (logits?): confidence computed with softmax")
+
+    k = len(labels)
+    confusion = np.bincount(y.astype(np.int64) * k + predicted, minlength=k * k).reshape(k, k)
+    per_class = tuple(
+        ClassStats(label=labels[i], support=int(confusion[i].sum()), correct=int(confusion[i, i]))
+        for i in range(k)
+    )
+    out_dir = config.output_dir or default_output_path("eval")
+    result = EvalResult(
+        config=config,
+        model=model.summary(),
+        provider=model.provider,
+        dataset={
+            "name": ds.name,
+            "source": ds.source,
+            "split": "test",
+            "images": int(len(x)),
+            "of_total": int(len(ds.x_test)),
+            "class_labels": list(labels),
+        },
+        num_images=int(len(x)),
+        correct=int(np.trace(confusion)),
+        per_class=per_class,
+        confusion=confusion,
+        mean_confidence=float(confidence.mean()),
+        assumptions=tuple(assumptions),
+        timings={
+            "session_load_s": load_s,
+            "data_load_s": data_s,
+            "preprocess_s": preprocess_s,
+            "inference_s": inference_s,
+            "images_per_s": len(x) / inference_s if inference_s > 0 else None,
+        },
+        environment=sysinfo.environment_info(),
+    )
+    return _save(result, out_dir, config)
+
+
+def _save(result: EvalResult, out_dir: Path, config: EvalConfig) -> EvalResult:
+    from dataclasses import replace
+
+    with atomic_dir(out_dir, force=config.force) as tmp:
+        plot_path = None
+        if config.plot:
+            from edgecnn.plots_eval import plot_confusion
+
+            plot_confusion(result, tmp / CONFUSION_PNG)
+            plot_path = out_dir / CONFUSION_PNG
+        final = replace(result, output_dir=out_dir, json_path=out_dir / RESULT_JSON, plot_path=plot_path)
+        atomic_write_json(tmp / RESULT_JSON, final.to_document())
+    return final
+
+
+class _progress:
+    """A rich progress bar on stderr, or nothing when progress is off."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled, self.total, self._bar = enabled, total, None
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return lambda n: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from edgecnn.commands._common import stderr_console
+
+        self._bar = Progress(
+            TextColumn("evaluating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=stderr_console,
+            transient=True,
+        )
+        self._bar.__enter__()
+        task = self._bar.add_task("eval", total=self.total)
+        return lambda n: self._bar.advance(task, n)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
+def result_table(result: EvalResult) -> Any:
+    from rich.table import Table
+
+    table = Table(
+        title=f"{result.model['path']} on {result.dataset['name']} test ({result.num_images} images, "
+        f"{result.provider})",
+        title_justify="left",
+    )
+    table.add_column("class")
+    table.add_column("support", justify="right")
+    table.add_column("correct", justify="right")
+    table.add_column("accuracy", justify="right")
+    for c in result.per_class:
+        table.add_row(
+            c.label, str(c.support), str(c.correct), "-" if c.accuracy is None else f"{c.accuracy:.4f}"
+        )
+    table.add_section()
+    table.add_row("all", str(result.num_images), str(result.correct), f"[bold]{result.accuracy:.4f}[/]")
+    return table

@@ -1,0 +1,154 @@
+"""quantize: settings, calibration data checks, dynamic INT8, QDQ debugging and the accuracy search."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from typer.testing import CliRunner
+
+from edgecnn import quantize as qz
+from edgecnn.cli import app
+from edgecnn.data import load_dataset
+from edgecnn.errors import EdgecnnError
+from edgecnn.metadata import INPUT_NAME, read_metadata
+from edgecnn.preprocess import prepare_batch
+from edgecnn.variant_eval import accuracy, open_cpu_session, predict_probabilities
+
+
+@pytest.fixture(scope="module")
+def mnist(mnist_dir: Path):
+    return load_dataset("mnist", mnist_dir)
+
+
+@pytest.fixture(scope="module")
+def fp32_path(exported_bundle) -> Path:
+    return Path(exported_bundle.output_dir) / "model.onnx"
+
+
+@pytest.fixture(scope="module")
+def calib(mnist, fp32_path: Path) -> np.ndarray:
+    return prepare_batch(mnist.x_train[:2000], read_metadata(fp32_path))
+
+
+def test_config_validation() -> None:
+    with pytest.raises(EdgecnnError, match="calibration method"):
+        qz.QuantizationConfig(calibration_method="kl")
+    with pytest.raises(EdgecnnError, match="calibration samples"):
+        qz.QuantizationConfig(calibration_samples=0)
+    with pytest.raises(EdgecnnError, match="weight type"):
+        qz.QuantizationConfig(weight_type="int4")
+    cfg = qz.QuantizationConfig()
+    with pytest.raises(AttributeError):
+        cfg.per_channel = False  # type: ignore[misc] - frozen
+    assert cfg.to_dict()["float_op_types"] == ["Softmax"]
+
+
+def test_candidate_order_is_unique_and_starts_with_the_users_setting() -> None:
+    base = qz.QuantizationConfig(per_channel=False, calibration_method="entropy")
+    cands = qz.candidate_configs(base, ["conv1", "conv2", "fc"])
+    assert cands[0][1] == base
+    keys = [(c.per_channel, c.calibration_method, c.nodes_to_exclude) for _, c in cands]
+    assert len(keys) == len(set(keys)) == 7  # 3 methods x 2 granularities + first/last in float
+    assert cands[-1][1].nodes_to_exclude == ("conv1", "fc")
+
+
+def test_calibration_data_must_match_the_input(calib: np.ndarray) -> None:
+    qz.check_calibration_images(calib, (28, 28, 1))
+    with pytest.raises(EdgecnnError, match="calibration images are 28x28x1 but the model input is 1x28x28"):
+        qz.check_calibration_images(calib, (1, 28, 28))
+    with pytest.raises(EdgecnnError, match="float32"):
+        qz.check_calibration_images(calib.astype(np.float64), (28, 28, 1))
+
+
+def test_calibration_sample_is_seeded(calib: np.ndarray) -> None:
+    a = qz.select_calibration_images(calib, 100, seed=0)
+    b = qz.select_calibration_images(calib, 100, seed=0)
+    c = qz.select_calibration_images(calib, 100, seed=1)
+    assert a.shape == (100, 28, 28, 1) and np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_dynamic_quantization_makes_integer_convs(fp32_path: Path, tmp_path: Path) -> None:
+    out = qz.quantize_dynamic_int8(fp32_path, tmp_path / "dyn.onnx", qz.QuantizationConfig())
+    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert "ConvInteger" in ops  # why the CLI warns: this is the slow path on CPU
+    assert out.stat().st_size < 0.35 * fp32_path.stat().st_size
+    assert "ConvInteger" in qz.DYNAMIC_WARNING
+
+
+def test_worst_layers_from_qdq_debugging(fp32_path: Path, calib: np.ndarray, tmp_path: Path) -> None:
+    pre = qz.preprocess_for_quantization(fp32_path, tmp_path / "pre.onnx")
+    cfg = qz.QuantizationConfig(per_channel=False, calibration_samples=200)
+    q = qz.quantize_int8(fp32_path, tmp_path / "q.onnx", calib, INPUT_NAME, cfg, preprocessed=pre)
+    worst = qz.worst_quantized_nodes(pre, q, calib[:64], INPUT_NAME, tmp_path, limit=3)
+    compute = qz.quantizable_nodes(pre)
+    assert 1 <= len(worst) <= 3
+    assert all(name in compute and np.isfinite(sqnr) for name, sqnr in worst)
+    assert [s for _, s in worst] == sorted(s for _, s in worst)
+
+
+@pytest.mark.slow
+def test_search_reports_every_attempt_when_the_bound_is_unreachable(
+    fp32_path: Path, calib: np.ndarray, mnist, tmp_path: Path
+) -> None:
+    """A bound of -1 pp (INT8 must beat FP32 by a point) cannot be met: every setting is tried."""
+    meta = read_metadata(fp32_path)
+    x_test = prepare_batch(mnist.x_test, meta)
+    session, _ = open_cpu_session(fp32_path)
+    fp32_acc = accuracy(predict_probabilities(session, x_test), mnist.y_test)
+
+    def evaluate(path: Path) -> float:
+        s, _ = open_cpu_session(path)
+        return accuracy(predict_probabilities(s, x_test), mnist.y_test)
+
+    pre = qz.preprocess_for_quantization(fp32_path, tmp_path / "pre.onnx")
+    found, cfg, attempts = qz.search_int8(
+        fp32_path=fp32_path,
+        preprocessed=pre,
+        calibration_images=calib,
+        input_name=INPUT_NAME,
+        base=replace(qz.QuantizationConfig(), calibration_samples=300),
+        max_drop_pp=-1.0,
+        evaluate=evaluate,
+        fp32_accuracy=fp32_acc,
+        work_dir=tmp_path,
+    )
+    assert found is None and cfg is None
+    settings = [a.settings for a in attempts]
+    assert len(attempts) >= 8, settings
+    assert any("entropy" in s for s in settings) and any("percentile" in s for s in settings)
+    assert any("first/last" in s for s in settings) and any("worst layers" in s for s in settings)
+    assert all(not a.within_bound for a in attempts)
+    assert all(a.accuracy is not None and a.accuracy > 0.95 for a in attempts if not a.note)
+
+
+@pytest.mark.slow
+def test_auto_and_max_accuracy_drop_cli(exported_bundle, mnist_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "auto"
+    args = [str(exported_bundle.source_model), "-o", str(out), "--data-dir", str(mnist_dir)]
+    result = CliRunner().invoke(
+        app,
+        [
+            "export",
+            *args,
+            "--quantize",
+            "auto",
+            "--max-accuracy-drop",
+            "0.3",
+            "--json",
+            "--latency-rounds",
+            "10",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["selected"] in doc["variants"]
+    kept = {k: v for k, v in doc["variants"].items() if v["kept"] and v["within_bound"] is not False}
+    fastest = min(kept.values(), key=lambda v: v["latency_ms"]["1"])
+    assert doc["selected"] == fastest["name"]
+    assert doc["attempts"] and doc["attempts"][-1]["within_bound"]
+    assert doc["variants"]["int8"]["accuracy_drop_pp"] <= 0.3
