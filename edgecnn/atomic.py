@@ -15,6 +15,10 @@ from edgecnn.errors import EdgecnnError
 
 TMP_PREFIX = ".edgecnn-tmp-"
 
+# mkstemp/mkdtemp create private (0600/0700) entries; results should get the user's usual permissions.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def _ensure_parent(path: Path) -> Path:
     parent = path.parent
@@ -42,6 +46,7 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = True) -> Iterator
     fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -99,6 +104,7 @@ def atomic_dir(path: str | os.PathLike[str], *, force: bool = False) -> Iterator
     refuse_overwrite(path, force)
     parent = _ensure_parent(path)
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + path.name + "-", dir=parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)
     try:
         yield tmp
         if path.exists():

@@ -344,7 +344,9 @@ def test_missing_and_corrupt_data_are_one_line_errors(tmp_path: Path, mnist_dir:
     for f in mnist_dir.glob("*-ubyte.gz"):
         shutil.copy(f, corrupt / f.name)
     images = gzip.decompress((mnist_dir / "train-images-idx3-ubyte.gz").read_bytes())
-    (corrupt / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(images[: len(images) // 2]))
+    (corrupt / "train-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(images[: len(images) // 2], compresslevel=1)
+    )
     res = runner.invoke(
         app, ["train", "--limit", "100", "--output", str(tmp_path / "b"), "--data-dir", str(corrupt)]
     )
