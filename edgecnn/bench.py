@@ -5,6 +5,15 @@ device before timing (IOBinding), warmup runs are discarded, and only the infere
 the two `perf_counter_ns` reads. The same loop around an empty call is measured too, so the reported
 numbers come with their own floor.
 
+Several models are timed interleaved by default: all sessions are opened and bound first, then each
+round runs a block of every model, the order rotating from round to round. On a shared or throttling
+machine the load then changes under all models alike, so their ratios (reported against the first
+model, plus the median of per-round ratios, which drift cannot bias) can be trusted even when the
+absolute numbers wander. `--no-interleave` times one model after the other instead.
+
+Public helpers for other benchmark scripts (same code path as `edgecnn bench`): `session_runner`,
+`time_session`, `interleaved_rounds`, `interleaved_rounds_by_round`, `speedup_vs_baseline`.
+
 Runtime side: numpy, onnx and onnxruntime only; never TensorFlow.
 """
 
@@ -19,7 +28,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -38,12 +47,15 @@ DEFAULT_ITERATIONS = 100
 REQUIRED_RESULT_KEYS = ("batch", "p50_ms", "p99_ms", "throughput", "provider")
 MAX_ITERATIONS = 1_000_000  # a --duration run stops here too, so the sample list stays bounded
 HARNESS_MIN_ITERATIONS = 2_000
+DEFAULT_ROUNDS = 10
+MAX_ROUNDS = 10_000
 VNNI_FLAGS = ("avx512_vnni", "avx512vnni", "avx_vnni", "asimddp", "i8mm")
 CSV_FIELDS = (
     "model", "key", "variant", "batch", "provider", "call", "input_source", "iterations", "mean_ms",
     "std_ms", "min_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "throughput", "gflops",
     "cold_start_ms", "session_create_ms", "first_run_ms", "peak_rss_bytes", "peak_rss_delta_bytes",
-    "model_size_bytes", "macs_per_image", "host", "cpu", "onnxruntime",
+    "model_size_bytes", "macs_per_image", "rounds", "speedup_vs_baseline", "mean_speedup_vs_baseline",
+    "round_speedup_vs_baseline", "host", "cpu", "onnxruntime",
 )  # fmt: skip
 
 
@@ -87,6 +99,8 @@ class BenchConfig:
     force: bool = False
     seed: int = 0
     progress: bool = False
+    interleave: bool = True  # rounds of every model in rotating order; False: one model after the other
+    rounds: int | None = None  # interleaved rounds per batch; None = min(DEFAULT_ROUNDS, iterations)
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -109,6 +123,22 @@ class BenchConfig:
             raise EdgecnnError(f"--duration must be a positive number of seconds, got {self.duration_s}")
         if self.iterations is None and self.duration_s is None:
             object.__setattr__(self, "iterations", DEFAULT_ITERATIONS)
+        if self.rounds is not None:
+            if isinstance(self.rounds, bool) or not 0 < self.rounds <= MAX_ROUNDS:
+                raise EdgecnnError(f"--rounds must be between 1 and {MAX_ROUNDS}, got {self.rounds}")
+            if not self.interleave:
+                raise EdgecnnError("--rounds only applies to interleaved timing; drop it or --no-interleave")
+            if self.iterations is not None and self.rounds > self.iterations:
+                raise EdgecnnError(
+                    f"--rounds {self.rounds} exceeds --iterations {self.iterations}: every round needs "
+                    "at least one timed run of each model"
+                )
+        elif self.interleave:
+            object.__setattr__(
+                self,
+                "rounds",
+                DEFAULT_ROUNDS if self.iterations is None else min(DEFAULT_ROUNDS, self.iterations),
+            )
         if self.inputs not in INPUT_SOURCES:
             raise EdgecnnError(f"--inputs must be one of {', '.join(INPUT_SOURCES)}, not {self.inputs!r}")
         if self.cuda_graphs and not self.io_binding:
@@ -144,7 +174,12 @@ class LatencyStats:
 
     @classmethod
     def from_ns(cls, samples_ns: np.ndarray) -> LatencyStats:
-        ms = np.asarray(samples_ns, dtype=np.float64) / 1e6
+        return cls.from_ms(np.asarray(samples_ns, dtype=np.float64) / 1e6)
+
+    @classmethod
+    def from_ms(cls, samples_ms: Sequence[float] | np.ndarray) -> LatencyStats:
+        """The statistics of per-call latencies given in milliseconds."""
+        ms = np.asarray(samples_ms, dtype=np.float64).ravel()
         if ms.size == 0:
             raise EdgecnnError("no timed iterations")
         p50, p90, p95, p99 = np.percentile(ms, [50, 90, 95, 99])
@@ -174,6 +209,12 @@ class BatchResult:
     gflops: float | None  # achieved, 2 FLOPs per MAC
     peak_rss_bytes: int | None
     peak_rss_delta_bytes: int | None  # above the RSS before the model's session was created
+    rounds: int = 1  # interleaved rounds the samples came from (1: timed in one sequential block)
+    round_p50_ms: tuple[float, ...] = ()  # per-round medians, in round order (empty when sequential)
+    # Against the first model of the run at this batch size; > 1 means faster than the baseline.
+    speedup_vs_baseline: float | None = None  # baseline p50 / this p50
+    mean_speedup_vs_baseline: float | None = None  # baseline mean / this mean
+    round_speedup_vs_baseline: float | None = None  # median over rounds of the per-round p50 ratios
 
     def flat(self) -> dict[str, Any]:
         d = {k: v for k, v in to_jsonable(self).items() if k != "latency"}
@@ -226,6 +267,7 @@ class BenchResult:
     notes: tuple[str, ...]
     created_at: str
     memory_method: str = ""
+    interleaved: bool = False
     files: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -250,6 +292,8 @@ class BenchResult:
             "providers_ran": self.providers_ran,
             "harness_overhead": to_jsonable(self.harness_overhead),
             "memory_method": self.memory_method,
+            "interleaved": self.interleaved,
+            "baseline": self.models[0].name if self.models else None,
             "models": models,
             "notes": list(self.notes),
             "environment": self.environment,
@@ -425,6 +469,195 @@ def measure_harness_overhead(config: BenchConfig) -> HarnessOverhead:
     )
 
 
+def _block_sizes(total: int, rounds: int) -> list[int]:
+    """`total` runs spread over `rounds` blocks as evenly as possible (the first ones get the rest)."""
+    base, extra = divmod(total, rounds)
+    return [base + (1 if r < extra else 0) for r in range(rounds)]
+
+
+def rotated_order(count: int, round_index: int) -> list[int]:
+    """Model order in one round: shifted by one each round, so no model always runs first (or right
+    after the same neighbour's cache and thermal footprint)."""
+    shift = round_index % count if count else 0
+    return list(range(shift, count)) + list(range(shift))
+
+
+def _interleave_ns(
+    fns: Sequence[Callable[[], Any]],
+    rounds: int,
+    iterations_per_round: int | Sequence[int] | None,
+    duration_per_round_s: float | None,
+    warmup: int = 0,
+    on_round: Callable[[int], None] = lambda _r: None,
+) -> list[list[np.ndarray]]:
+    """Per callable, per round, the latencies in ns. Every callable is warmed up first (in the given
+    order), then each round times a block of each callable in `rotated_order`."""
+    if rounds <= 0:
+        raise EdgecnnError("rounds must be >= 1")
+    if (iterations_per_round is None) == (duration_per_round_s is None):
+        raise EdgecnnError("give iterations per round or a duration per round, not both or neither")
+    if iterations_per_round is None:
+        blocks: list[int | None] = [None] * rounds
+    elif isinstance(iterations_per_round, (int, np.integer)):
+        blocks = [int(iterations_per_round)] * rounds
+    else:
+        blocks = [int(b) for b in iterations_per_round]
+        if len(blocks) != rounds:
+            raise EdgecnnError(f"got {len(blocks)} block sizes for {rounds} rounds")
+    if any(b is not None and b <= 0 for b in blocks):
+        raise EdgecnnError("every round needs at least one iteration per model")
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    out: list[list[np.ndarray]] = [[] for _ in fns]
+    for r, block in enumerate(blocks):
+        for i in rotated_order(len(fns), r):
+            out[i].append(timed_loop(fns[i], 0, block, None if block is not None else duration_per_round_s))
+        on_round(r)
+    return out
+
+
+def interleaved_rounds_by_round(
+    runners: Mapping[str, Callable[[], Any]],
+    rounds: int,
+    iterations_per_round: int | None = None,
+    *,
+    duration_per_round_s: float | None = None,
+    warmup: int = 0,
+) -> dict[str, list[list[float]]]:
+    """Time several runners side by side: `warmup` untimed calls of each, then `rounds` rounds in
+    which every runner runs a block of `iterations_per_round` timed calls (or for
+    `duration_per_round_s` seconds), in an order rotated by one each round.
+
+    A runner is any zero-argument callable doing one inference (an ONNX `session_runner`, a TFLite
+    `interpreter.invoke`, a Keras `tf.function` call...); only the call sits between the two
+    `perf_counter_ns` reads and the garbage collector is off inside each block, exactly as in
+    `edgecnn bench`. Returns, per runner name, one list of per-call latencies in ms per round, in
+    round order (feed it to `speedup_vs_baseline` for drift-robust ratios)."""
+    names = list(runners)
+    per = _interleave_ns(
+        [runners[n] for n in names], rounds, iterations_per_round, duration_per_round_s, warmup
+    )
+    return {n: [(block / 1e6).tolist() for block in per[i]] for i, n in enumerate(names)}
+
+
+def interleaved_rounds(
+    runners: Mapping[str, Callable[[], Any]],
+    rounds: int,
+    iterations_per_round: int | None = None,
+    *,
+    duration_per_round_s: float | None = None,
+    warmup: int = 0,
+) -> dict[str, list[float]]:
+    """`interleaved_rounds_by_round` with each runner's rounds concatenated: per runner name, all its
+    per-call latencies in ms (feed them to `LatencyStats.from_ms`)."""
+    by_round = interleaved_rounds_by_round(
+        runners, rounds, iterations_per_round, duration_per_round_s=duration_per_round_s, warmup=warmup
+    )
+    return {n: [x for block in blocks for x in block] for n, blocks in by_round.items()}
+
+
+@dataclass(frozen=True)
+class Speedup:
+    """How much faster a model is than the baseline; > 1 means faster."""
+
+    p50: float | None  # baseline p50 / model p50, over all samples
+    mean: float | None  # baseline mean / model mean
+    round_median: float | None  # median over rounds of baseline round p50 / model round p50
+    rounds: int  # paired rounds behind round_median (0: not paired)
+
+
+def _ratio(base: float, value: float) -> float | None:
+    return base / value if base > 0 and value > 0 and math.isfinite(base / value) else None
+
+
+def speedup_vs_baseline(
+    baseline_rounds_ms: Sequence[Sequence[float]],
+    model_rounds_ms: Sequence[Sequence[float]],
+    *,
+    paired: bool = True,
+) -> Speedup:
+    """Ratios of a model's latencies to the baseline's, from per-round latency lists (ms).
+
+    `p50`/`mean` pool all samples. `round_median` pairs round r of the baseline with round r of the
+    model (taken back to back under the same load) and takes the median of those ratios, so a slow
+    drift of the machine's speed, or one disturbed round, moves it little. With `paired=False`
+    (samples from sequential runs, not rounds taken together) it is None."""
+    base = [np.asarray(r, dtype=np.float64) for r in baseline_rounds_ms]
+    model = [np.asarray(r, dtype=np.float64) for r in model_rounds_ms]
+    base_all = np.concatenate(base) if base else np.empty(0)
+    model_all = np.concatenate(model) if model else np.empty(0)
+    if base_all.size == 0 or model_all.size == 0:
+        raise EdgecnnError("no latencies to compare")
+    p50 = _ratio(float(np.median(base_all)), float(np.median(model_all)))
+    mean = _ratio(float(base_all.mean()), float(model_all.mean()))
+    round_median, rounds = None, 0
+    if paired:
+        if len(base) != len(model):
+            raise EdgecnnError(f"paired rounds differ in number: {len(base)} vs {len(model)}")
+        ratios = [
+            _ratio(float(np.median(b)), float(np.median(m)))
+            for b, m in zip(base, model, strict=True)
+            if b.size and m.size
+        ]
+        ratios = [r for r in ratios if r is not None]
+        if ratios:
+            round_median, rounds = float(np.median(ratios)), len(ratios)
+    return Speedup(p50=p50, mean=mean, round_median=round_median, rounds=rounds)
+
+
+def session_runner(
+    session: Any,
+    provider: str,
+    feeds: Mapping[str, np.ndarray],
+    *,
+    io_binding: bool = True,
+    device_id: int = 0,
+    graph_id: int | None = None,
+) -> Callable[[], Any]:
+    """The zero-argument call `edgecnn bench` times for an open ONNX Runtime session: inputs (and
+    outputs whose shape follows from the batch) bound once on the provider's device via
+    `runtime.bind_io`, so the call is just `run_with_iobinding`; with `io_binding=False`, a plain
+    `session.run` on the given host arrays (copies included in every call). `provider` is what
+    `runtime.open_session` returned (e.g. "CPUExecutionProvider"). The returned callable keeps the
+    binding and its buffers alive."""
+    if io_binding:
+        return runtime.bind_io(session, provider, dict(feeds), device_id, graph_id).run
+    output_names = [o.name for o in session.get_outputs()]
+    fixed = {k: np.ascontiguousarray(v) for k, v in feeds.items()}
+
+    def run() -> Any:
+        return session.run(output_names, fixed)
+
+    return run
+
+
+def time_session(
+    session: Any,
+    provider: str,
+    feeds: Mapping[str, np.ndarray],
+    iterations: int | None = DEFAULT_ITERATIONS,
+    warmup: int = 10,
+    *,
+    duration_s: float | None = None,
+    io_binding: bool = True,
+    device_id: int = 0,
+) -> LatencyStats:
+    """Time an already-open ONNX Runtime session exactly as `edgecnn bench` does (pre-bound inputs,
+    `warmup` discarded calls, only the inference call between two `perf_counter_ns` reads, collector
+    off) and return the same statistics. Give `iterations` or (with iterations=None) `duration_s`.
+
+    To compare several runners side by side, prefer `session_runner` + `interleaved_rounds`."""
+    if iterations is not None and duration_s is not None:
+        raise EdgecnnError("give iterations or duration_s, not both")
+    if iterations is None and duration_s is None:
+        raise EdgecnnError("give iterations or duration_s")
+    if iterations is not None and iterations <= 0:
+        raise EdgecnnError(f"iterations must be >= 1, got {iterations}")
+    fn = session_runner(session, provider, feeds, io_binding=io_binding, device_id=device_id)
+    return LatencyStats.from_ns(timed_loop(fn, warmup, iterations, duration_s))
+
+
 # --------------------------------------------------------------------------------------------------
 # Inputs
 
@@ -574,14 +807,42 @@ def _check_outputs(arrays: list[np.ndarray], batch: int, name: str) -> None:
             )
 
 
-def bench_model(
-    path: Path,
-    name: str,
-    config: BenchConfig,
-    samples: _Samples,
-    env: dict[str, Any],
-    advance: Callable[[str], None] = lambda _desc: None,
-) -> ModelResult:
+@dataclass
+class _Opened:
+    """One model with its session open and its cold start measured; what both timing modes share."""
+
+    path: Path
+    name: str
+    meta: ModelMetadata | None
+    session: Any
+    provider: str
+    args: list[Any]
+    output_names: list[str]
+    notes: list[str]
+    macs: int | None
+    macs_source: str | None
+    rng: np.random.Generator
+    rss_before: int | None
+    rss_after: int | None
+    session_create_ns: int
+    first_run_ns: int
+    first_feeds: dict[str, np.ndarray]
+    first_source: str
+
+
+@dataclass
+class _Prepared:
+    """One model at one batch size, inputs bound: `fn` is exactly the timed call."""
+
+    fn: Callable[[], Any]
+    call: str
+    source: str
+    bound: Any
+
+
+def _open_model(
+    path: Path, name: str, config: BenchConfig, samples: _Samples, env: dict[str, Any]
+) -> _Opened:
     runtime.check_model_file(path)
     meta = read_metadata(path)
     notes: list[str] = []
@@ -614,75 +875,226 @@ def bench_model(
     if note:
         notes.append(note)
     notes.extend(_cpu_notes(meta, provider, args[0].type if args else "", env))
+    return _Opened(
+        path=path, name=name, meta=meta, session=session, provider=provider, args=args,
+        output_names=output_names, notes=notes, macs=macs, macs_source=macs_source, rng=rng,
+        rss_before=rss_before, rss_after=rss_after, session_create_ns=session_create_ns,
+        first_run_ns=first_run_ns, first_feeds=feeds, first_source=source,
+    )  # fmt: skip
 
-    results = []
+
+def _prepare(m: _Opened, index: int, batch: int, config: BenchConfig, samples: _Samples) -> _Prepared:
+    if index == 0:
+        feeds, source = m.first_feeds, m.first_source
+    else:
+        feeds, source, _ = make_feeds(m.session, m.meta, batch, config, samples, m.rng)
+    graph_id = index + 1 if config.cuda_graphs else None  # one captured graph per batch size
+    fn = session_runner(
+        m.session,
+        m.provider,
+        feeds,
+        io_binding=config.io_binding,
+        device_id=config.device_id,
+        graph_id=graph_id,
+    )
+    bound = getattr(fn, "__self__", None)  # the BoundIO behind an io-binding runner
+    return _Prepared(fn=fn, call="iobinding" if config.io_binding else "run", source=source, bound=bound)
+
+
+def _batch_result(
+    m: _Opened,
+    batch: int,
+    prepared: _Prepared,
+    config: BenchConfig,
+    rounds_ns: list[np.ndarray],
+    peak: int | None,
+) -> BatchResult:
+    if prepared.bound is not None:
+        _check_outputs(prepared.bound.output_arrays(), batch, m.name)
+    stats = LatencyStats.from_ns(np.concatenate(rounds_ns))
+    throughput = batch / (stats.mean_ms / 1e3)
+    if stats.mean_ms > 0 and (stats.std_ms / stats.mean_ms > 0.5 or stats.p99_ms > 5 * stats.p50_ms):
+        m.notes.append(
+            f"batch {batch}: noisy timings (std {stats.std_ms / stats.mean_ms:.0%} of the mean, p99 "
+            f"{stats.p99_ms / stats.p50_ms:.1f}x p50): something else is using this machine or it "
+            "throttles; p50 is the robust number, rerun with more --iterations to confirm"
+        )
+    interleaved = config.interleave
+    return BatchResult(
+        batch=batch,
+        provider=m.session.get_providers()[0],
+        call=prepared.call,
+        input_source=prepared.source,
+        warmup=config.warmup,
+        latency=stats,
+        throughput=throughput,
+        gflops=(2.0 * m.macs * throughput / 1e9) if m.macs else None,
+        peak_rss_bytes=peak,
+        peak_rss_delta_bytes=(peak - m.rss_before) if peak is not None and m.rss_before is not None else None,
+        rounds=len(rounds_ns) if interleaved else 1,
+        round_p50_ms=tuple(float(np.median(r)) / 1e6 for r in rounds_ns) if interleaved else (),
+    )
+
+
+def _model_result(m: _Opened, results: list[BatchResult]) -> ModelResult:
+    return ModelResult(
+        path=m.path,
+        name=m.name,
+        key=_model_key(m.path, m.meta),
+        variant=m.meta.variant if m.meta else None,
+        model_name=m.meta.model_name if m.meta else None,
+        dataset=m.meta.dataset if m.meta else None,
+        size_bytes=m.path.stat().st_size,
+        macs_per_image=m.macs,
+        macs_source=m.macs_source,
+        provider=m.provider,
+        providers=tuple(m.session.get_providers()),
+        input_name=m.args[0].name if m.args else "",
+        input_shape=tuple(m.args[0].shape) if m.args else (),
+        input_type=m.args[0].type if m.args else "",
+        session_create_ms=m.session_create_ns / 1e6,
+        first_run_ms=m.first_run_ns / 1e6,
+        cold_start_ms=(m.session_create_ns + m.first_run_ns) / 1e6,
+        session_rss_delta_bytes=(m.rss_after - m.rss_before) if m.rss_after and m.rss_before else None,
+        results=tuple(results),
+        notes=tuple(dict.fromkeys(m.notes)),
+    )
+
+
+def bench_model(
+    path: Path,
+    name: str,
+    config: BenchConfig,
+    samples: _Samples,
+    env: dict[str, Any],
+    advance: Callable[[str], None] = lambda _desc: None,
+) -> ModelResult:
+    """One model alone, batch after batch (the `--no-interleave` path)."""
+    m = _open_model(path, name, config, samples, env)
+    results: list[BatchResult] = []
     for index, batch in enumerate(config.batch_sizes):
         advance(f"{name} batch {batch}")
-        if batch != config.batch_sizes[0]:
-            feeds, source, _ = make_feeds(session, meta, batch, config, samples, rng)
-        if config.io_binding:
-            graph_id = index + 1 if config.cuda_graphs else None  # one captured graph per batch size
-            bound = runtime.bind_io(session, provider, feeds, config.device_id, graph_id)
-            call, fn = "iobinding", bound.run
-        else:
-            bound = None
-
-            def fn(_f: dict[str, np.ndarray] = feeds) -> Any:
-                return session.run(output_names, _f)
-
-            call = "run"
+        prepared = _prepare(m, index, batch, config, samples)
         peak_resettable = _reset_peak_rss()
-        samples_ns = timed_loop(fn, config.warmup, config.iterations, config.duration_s)
-        peak = _peak_rss_bytes() if peak_resettable or len(results) == 0 else None
-        if bound is not None:
-            _check_outputs(bound.output_arrays(), batch, name)
-        stats = LatencyStats.from_ns(samples_ns)
-        throughput = batch / (stats.mean_ms / 1e3)
-        results.append(
-            BatchResult(
-                batch=batch,
-                provider=session.get_providers()[0],
-                call=call,
-                input_source=source,
-                warmup=config.warmup,
-                latency=stats,
-                throughput=throughput,
-                gflops=(2.0 * macs * throughput / 1e9) if macs else None,
-                peak_rss_bytes=peak,
-                peak_rss_delta_bytes=(peak - rss_before)
-                if peak is not None and rss_before is not None
-                else None,
-            )
+        samples_ns = timed_loop(prepared.fn, config.warmup, config.iterations, config.duration_s)
+        peak = _peak_rss_bytes() if peak_resettable or not results else None
+        results.append(_batch_result(m, batch, prepared, config, [samples_ns], peak))
+        del prepared
+    return _model_result(m, results)
+
+
+def bench_interleaved(
+    paths: Sequence[Path],
+    names: Sequence[str],
+    config: BenchConfig,
+    samples: _Samples,
+    env: dict[str, Any],
+    advance: Callable[[str], None] = lambda _desc: None,
+) -> list[ModelResult]:
+    """All models side by side: sessions opened (cold start timed per model, one after the other),
+    then per batch size every model bound and warmed up, then `config.rounds` rounds in which each
+    model runs its block (iterations / rounds calls, or duration / rounds seconds) in rotated order."""
+    opened = [_open_model(p, n, config, samples, env) for p, n in zip(paths, names, strict=True)]
+    rounds = int(config.rounds or 1)
+    if config.iterations is not None:
+        per_round: list[int] | None = _block_sizes(config.iterations, rounds)
+        slice_s = None
+    else:
+        per_round = None
+        slice_s = float(config.duration_s or 0) / rounds
+    results: list[list[BatchResult]] = [[] for _ in opened]
+    for index, batch in enumerate(config.batch_sizes):
+        prepared = [_prepare(m, index, batch, config, samples) for m in opened]
+        # Peak memory per model from its own warmup at this batch (all sessions are open by now, so it
+        # is the process peak with every model loaded); with no warmup, the peak over the rounds.
+        peaks: list[int | None] = []
+        for p in prepared:
+            resettable = _reset_peak_rss()
+            for _ in range(config.warmup):
+                p.fn()
+            peaks.append(_peak_rss_bytes() if resettable and config.warmup else None)
+        resettable = _reset_peak_rss()
+        rounds_ns = _interleave_ns(
+            [p.fn for p in prepared],
+            rounds,
+            per_round,
+            slice_s,
+            warmup=0,
+            on_round=lambda r, b=batch: advance(f"batch {b} round {r + 1}/{rounds}"),
         )
-        del bound
-        if stats.mean_ms > 0 and (stats.std_ms / stats.mean_ms > 0.5 or stats.p99_ms > 5 * stats.p50_ms):
-            notes.append(
-                f"batch {batch}: noisy timings (std {stats.std_ms / stats.mean_ms:.0%} of the mean, p99 "
-                f"{stats.p99_ms / stats.p50_ms:.1f}x p50): something else is using this machine or it "
-                "throttles; p50 is the robust number, rerun with more --iterations to confirm"
+        shared_peak = _peak_rss_bytes() if resettable or index == 0 else None
+        for i, (m, p) in enumerate(zip(opened, prepared, strict=True)):
+            peak = peaks[i] if peaks[i] is not None else shared_peak
+            results[i].append(_batch_result(m, batch, p, config, rounds_ns[i], peak))
+        del prepared
+    return [_model_result(m, r) for m, r in zip(opened, results, strict=True)]
+
+
+def with_speedups(models: Sequence[ModelResult], paired: bool) -> list[ModelResult]:
+    """Each batch result with its ratios against the first model's result at the same batch size."""
+    if not models:
+        return []
+    base = {r.batch: r for r in models[0].results}
+    out = []
+    for m in models:
+        results = []
+        for r in m.results:
+            b = base.get(r.batch)
+            if b is None:
+                results.append(r)
+                continue
+            if paired and b.round_p50_ms and len(b.round_p50_ms) == len(r.round_p50_ms):
+                round_median = float(
+                    np.median([x / y for x, y in zip(b.round_p50_ms, r.round_p50_ms, strict=True) if y > 0])
+                )
+            else:
+                round_median = None
+            results.append(
+                replace(
+                    r,
+                    speedup_vs_baseline=_ratio(b.latency.p50_ms, r.latency.p50_ms),
+                    mean_speedup_vs_baseline=_ratio(b.latency.mean_ms, r.latency.mean_ms),
+                    round_speedup_vs_baseline=round_median,
+                )
             )
-    return ModelResult(
-        path=path,
-        name=name,
-        key=_model_key(path, meta),
-        variant=meta.variant if meta else None,
-        model_name=meta.model_name if meta else None,
-        dataset=meta.dataset if meta else None,
-        size_bytes=path.stat().st_size,
-        macs_per_image=macs,
-        macs_source=macs_source,
-        provider=provider,
-        providers=tuple(session.get_providers()),
-        input_name=args[0].name if args else "",
-        input_shape=tuple(args[0].shape) if args else (),
-        input_type=args[0].type if args else "",
-        session_create_ms=session_create_ns / 1e6,
-        first_run_ms=first_run_ns / 1e6,
-        cold_start_ms=(session_create_ns + first_run_ns) / 1e6,
-        session_rss_delta_bytes=(rss_after - rss_before) if rss_after and rss_before else None,
-        results=tuple(results),
-        notes=tuple(dict.fromkeys(notes)),
-    )
+        out.append(replace(m, results=tuple(results)))
+    return out
+
+
+def _pair_ratio(a: dict[str, Any], b: dict[str, Any]) -> tuple[float | None, float | None]:
+    """(a p50 / b p50, median over paired rounds of a / b) from two result rows of one run."""
+    p50 = _ratio(float(a["p50_ms"]), float(b["p50_ms"]))
+    ra, rb = a.get("round_p50_ms") or [], b.get("round_p50_ms") or []
+    rounds = None
+    if ra and len(ra) == len(rb):
+        ratios = [x / y for x, y in zip(ra, rb, strict=True) if x > 0 and y > 0]
+        rounds = float(np.median(ratios)) if ratios else None
+    return p50, rounds
+
+
+def int8_vs_fp32_notes(models: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A note per batch size where a model whose metadata says int8 is slower (p50) than one that
+    says fp32 in the same run: quantization that costs time is something to fix, not to ship."""
+    notes = []
+    int8 = [m for m in models if m.get("variant") == "int8"]
+    fp32 = [m for m in models if m.get("variant") == "fp32"]
+    for q in int8:
+        for f in fp32:
+            f_rows = {r["batch"]: r for r in f["results"]}
+            for r in q["results"]:
+                fr = f_rows.get(r["batch"])
+                if fr is None:
+                    continue
+                slower, per_round = _pair_ratio(r, fr)  # int8 latency / fp32 latency
+                if slower is None or slower <= 1.0:
+                    continue
+                rounds = f", {per_round:.2f}x as the median of per-round ratios" if per_round else ""
+                notes.append(
+                    f"batch {r['batch']}: INT8 {q['name']} is slower than FP32 {f['name']} in this run "
+                    f"(p50 {r['p50_ms']:.3f} vs {fr['p50_ms']:.3f} ms, {slower:.2f}x{rounds}); on this "
+                    "CPU the quantized graph costs time (check its QDQ placement, or ship FP32)"
+                )
+    return notes
 
 
 # --------------------------------------------------------------------------------------------------
@@ -736,10 +1148,22 @@ def bench(config: BenchConfig) -> BenchResult:
     samples = _Samples(config)
     names = _display_names(config.models)
     overhead = measure_harness_overhead(config)
-    models = []
-    with _progress(config.progress, len(config.models) * len(config.batch_sizes)) as advance:
-        for path, name in zip(config.models, names, strict=True):
-            models.append(bench_model(path, name, config, samples, env, advance))
+    run_notes: list[str] = []
+    if config.interleave:
+        total = len(config.batch_sizes) * int(config.rounds or 1)
+        with _progress(config.progress, total) as advance:
+            models = bench_interleaved(config.models, names, config, samples, env, advance)
+    else:
+        models = []
+        with _progress(config.progress, len(config.models) * len(config.batch_sizes)) as advance:
+            for path, name in zip(config.models, names, strict=True):
+                models.append(bench_model(path, name, config, samples, env, advance))
+        if len(models) > 1:
+            run_notes.append(
+                "models were timed one after the other (--no-interleave): their ratios include any change "
+                "in this machine's load between them"
+            )
+    models = with_speedups(models, paired=config.interleave)
     result = BenchResult(
         config=config,
         models=tuple(models),
@@ -748,17 +1172,30 @@ def bench(config: BenchConfig) -> BenchResult:
         onnxruntime_version=ort.__version__,
         available_providers=tuple(ort.get_available_providers()),
         notes=(),
-        memory_method=(
-            "peak RSS per batch: Linux VmHWM, reset before each batch; delta = above the RSS before the "
-            "model's session was created"
-            if _reset_peak_rss()
-            else "peak RSS of the whole process so far (this OS cannot reset the high-water mark)"
-        ),
+        memory_method=_memory_method(config),
         created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        interleaved=config.interleave,
     )
+    run_notes.extend(int8_vs_fp32_notes(result.to_document()["models"]))
+    result = replace(result, notes=tuple(run_notes))
     if config.output_dir is not None:
         result = _write_outputs(result, Path(config.output_dir))
     return result
+
+
+def _memory_method(config: BenchConfig) -> str:
+    if not _reset_peak_rss():
+        return "peak RSS of the whole process so far (this OS cannot reset the high-water mark)"
+    if config.interleave and len(config.models) > 1:
+        return (
+            "peak RSS per batch: Linux VmHWM, reset before each model's warmup at that batch (over the "
+            "interleaved rounds when --warmup is 0), with every model's session open; delta = above the "
+            "RSS before that model's session was created"
+        )
+    return (
+        "peak RSS per batch: Linux VmHWM, reset before each batch; delta = above the RSS before the "
+        "model's session was created"
+    )
 
 
 def csv_rows(document: dict[str, Any]) -> list[dict[str, Any]]:

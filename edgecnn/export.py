@@ -68,6 +68,7 @@ class ExportConfig:
     graph_rewrites: bool = True  # edgecnn.graph_opt, when installed
     quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
     max_accuracy_drop: float | None = None  # percentage points vs FP32
+    search_limit: int | None = None  # most INT8 settings the accuracy-aware search tries (None: all)
     parity_samples: int = 1024  # test images checked at the larger batch
     parity_batch: int = 64
     parity_batch1_samples: int = 16
@@ -105,6 +106,8 @@ class ExportConfig:
         for name in ("parity_samples", "parity_batch", "parity_batch1_samples", "latency_rounds"):
             if getattr(self, name) < 1:
                 raise EdgecnnError(f"{name.replace('_', ' ')} must be >= 1")
+        if self.search_limit is not None and self.search_limit < 1:
+            raise EdgecnnError("--search-limit must be >= 1")
         if self.eval_limit is not None and self.eval_limit < 1:
             raise EdgecnnError("eval limit must be >= 1")
         if any(b < 1 for b in self.latency_batches):
@@ -186,10 +189,13 @@ class ExportResult:
         if self.bound_met:
             return None
         out = [v for v in self.variants.values() if v.within_bound is False]
-        names = ", ".join(f"{v.name} ({v.accuracy_drop_pp:+.2f} pp)" for v in out) or "int8"
+        names = ", ".join(f"{v.name} (drop {v.accuracy_drop_pp:.2f} pp)" for v in out) or "int8"
+        tried = ""
+        if any(v.name == "int8" for v in out) or "int8" not in self.variants:
+            tried = f"; {len(self.attempts)} INT8 setting(s) tried, none within the bound"
         return (
-            f"no variant within --max-accuracy-drop {self.max_accuracy_drop:g} pp: {names}; "
-            f"{len(self.attempts)} INT8 setting(s) tried (see {self.json_path}); the FP32 model was kept"
+            f"over --max-accuracy-drop {self.max_accuracy_drop:g} pp: {names}{tried}; "
+            f"those files were not written, the FP32 model was kept (details: {self.json_path})"
         )
 
     def to_document(self) -> dict[str, Any]:
@@ -890,6 +896,7 @@ def export(config: ExportConfig) -> ExportResult:
                         fp32_accuracy=fp32_acc,
                         work_dir=work,
                         on_attempt=on_attempt,
+                        max_attempts=config.search_limit,
                     )
                     if found is None:
                         # Report the best attempt's numbers as the INT8 row, marked as not kept.

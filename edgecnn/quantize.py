@@ -288,6 +288,29 @@ def quantizable_nodes(model_path: Path) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type in ("Conv", "MatMul", "Gemm") and n.name]
 
 
+def channel_sqnr(float_values: Any, qdq_values: Any) -> float:
+    """Mean over channels (axis 1) of the signal-to-quantization-noise ratio in dB.
+
+    ORT's default compares whole tensors, so one large channel hides that the small ones were
+    rounded to zero by a shared per-tensor scale, which is how outlier activations ruin INT8. Per
+    channel, those zeroed channels score ~0 dB and the layer ranks as the worst, as it should.
+    Channels that are zero in float (dead ReLUs) carry no signal and are skipped.
+    """
+    x = np.concatenate([np.asarray(v, dtype=np.float64) for v in float_values])
+    y = np.concatenate([np.asarray(v, dtype=np.float64) for v in qdq_values])
+    if x.ndim < 2:
+        x, y = x.reshape(1, -1), y.reshape(1, -1)
+    x = np.moveaxis(x, 1, 0).reshape(x.shape[1], -1)
+    y = np.moveaxis(y, 1, 0).reshape(y.shape[1], -1)
+    signal = np.linalg.norm(x, axis=1)
+    noise = np.linalg.norm(x - y, axis=1)
+    live = signal > 1e-12
+    if not np.any(live):
+        return float("inf")
+    ratio = signal[live] / np.maximum(noise[live], signal[live] * 1e-5)  # cap at 100 dB
+    return float(np.mean(20.0 * np.log10(ratio)))
+
+
 def worst_quantized_nodes(
     float_path: Path,
     qdq_path: Path,
@@ -321,16 +344,32 @@ def worst_quantized_nodes(
             execution_providers=["CPUExecutionProvider"],
         )
         matched = dbg.create_activation_matching(qdq_acts, float_acts)
-        errors = dbg.compute_activation_error(matched)
-    producers = {out: n.name for n in onnx.load(str(float_path)).graph.node for out in n.output if n.name}
+        errors = dbg.compute_activation_error(matched, err_func=channel_sqnr)
+    nodes = onnx.load(str(float_path)).graph.node
+    producer = {out: n for n in nodes for out in n.output}
     compute = set(quantizable_nodes(float_path))
+
+    def compute_node_of(tensor: str) -> str | None:
+        # QDQ sits after the activation (Conv -> Relu -> QDQ) or a pooling/reshape: walk back to
+        # the Conv/MatMul/Gemm that produced the values, which is what can be kept in float.
+        for _ in range(4):
+            node = producer.get(tensor)
+            if node is None:
+                return None
+            if node.name in compute:
+                return node.name
+            if not node.input:
+                return None
+            tensor = node.input[0]
+        return None
+
     scored: dict[str, float] = {}
     for tensor, err in errors.items():
-        node = producers.get(tensor)
+        name = compute_node_of(tensor)
         sqnr = err.get("xmodel_err")
-        if node is None or sqnr is None or node not in compute:
+        if name is None or sqnr is None:
             continue
-        scored[node] = min(float(sqnr), scored.get(node, float("inf")))
+        scored[name] = min(float(sqnr), scored.get(name, float("inf")))
     return sorted(scored.items(), key=lambda kv: kv[1])[:limit]
 
 
@@ -385,11 +424,13 @@ def search_int8(
     fp32_accuracy: float,
     work_dir: Path,
     on_attempt: Callable[[Attempt], None] | None = None,
+    max_attempts: int | None = None,
 ) -> tuple[Path | None, QuantizationConfig | None, list[Attempt]]:
     """Try INT8 settings until the accuracy drop vs FP32 is within `max_drop_pp` percentage points.
 
     Returns (path of the first model within the bound or None, its config, every attempt).
-    `evaluate(path) -> accuracy` runs the candidate on the real test set.
+    `evaluate(path) -> accuracy` runs the candidate on the real test set. `max_attempts` caps the
+    number of quantized models tried (None: the whole search).
     """
     attempts: list[Attempt] = []
     compute = quantizable_nodes(preprocessed)
@@ -397,7 +438,7 @@ def search_int8(
     worst_added = False
     best: tuple[float, Path, QuantizationConfig] | None = None
     i = 0
-    while i < len(queue):
+    while i < len(queue) and (max_attempts is None or i < max_attempts):
         label, cfg = queue[i]
         i += 1
         out = work_dir / f"attempt{i}.int8.onnx"
@@ -417,7 +458,12 @@ def search_int8(
             return out, cfg, attempts
         if acc is not None and (best is None or acc > best[0]):
             best = (acc, out, cfg)
-        if i == len(queue) and not worst_added and best is not None:
+        if (
+            i == len(queue)
+            and not worst_added
+            and best is not None
+            and (max_attempts is None or i < max_attempts)
+        ):
             # Last resort: measure which layers lose the most signal in the best candidate so far and
             # keep the worst 1, 2, 3 of them in float (on top of that candidate's settings).
             worst_added = True
@@ -428,12 +474,20 @@ def search_int8(
             except Exception as exc:  # noqa: BLE001 - the debug tools are best effort
                 worst = []
                 attempts.append(Attempt(i + 1, "worst-layer analysis", {}, None, None, False, str(exc)[:200]))
+            if not worst:
+                attempts.append(
+                    Attempt(
+                        i + 1, "worst-layer analysis", {}, None, None, False, "no layer could be singled out"
+                    )
+                )
             names: tuple[str, ...] = ()
             for node, sqnr in worst:
+                if node in best[2].nodes_to_exclude:
+                    continue
                 names = names + (node,)
                 queue.append(
                     (
-                        f"worst layers in float ({node} SQNR {sqnr:.1f} dB)",
+                        f"worst layers in float (+{node}, channel SQNR {sqnr:.1f} dB)",
                         replace(
                             best[2], nodes_to_exclude=tuple(dict.fromkeys(best[2].nodes_to_exclude + names))
                         ),

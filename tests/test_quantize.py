@@ -152,3 +152,74 @@ def test_auto_and_max_accuracy_drop_cli(exported_bundle, mnist_dir: Path, tmp_pa
     assert doc["selected"] == fastest["name"]
     assert doc["attempts"] and doc["attempts"][-1]["within_bound"]
     assert doc["variants"]["int8"]["accuracy_drop_pp"] <= 0.3
+
+
+@pytest.fixture(scope="module")
+def outlier_model(trained_run, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained model with one hidden unit scaled up 10^4 and its outgoing weights down 10^4.
+
+    ReLU is positively homogeneous, so FP32 computes the same function, but that unit's activations
+    dwarf the others: a shared per-tensor INT8 scale rounds the other 63 units to zero. A real-world
+    failure mode (outlier channels) that per-channel weights or calibration choices cannot fix.
+    """
+    from edgecnn.tfcompat import import_keras
+
+    keras = import_keras()
+    model = keras.models.load_model(str(trained_run.model_path), compile=False)
+    hidden, last = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-2:]
+    w, b = hidden.get_weights()
+    w2, b2 = last.get_weights()
+    w[:, 0] *= 1e4
+    b[0] *= 1e4
+    w2[0, :] /= 1e4
+    hidden.set_weights([w, b])
+    last.set_weights([w2, b2])
+    path = tmp_path_factory.mktemp("outlier") / "model.keras"
+    model.save(str(path))
+    return path
+
+
+def test_bound_not_met_keeps_fp32_and_exits_non_zero(
+    outlier_model: Path, mnist_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "bundle"
+    result = CliRunner().invoke(
+        app,
+        ["export", str(outlier_model), "-o", str(out), "--data-dir", str(mnist_dir), "--quantize", "int8",
+         "--max-accuracy-drop", "0.5", "--search-limit", "2", "--no-latency"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error: ")]
+    assert (
+        len(lines) == 1
+        and "over --max-accuracy-drop 0.5 pp" in lines[0]
+        and "FP32 model was kept" in lines[0]
+    )
+    assert "INT8 accuracy-aware search" in result.stdout  # the attempts are shown
+    assert sorted(p.name for p in out.iterdir()) == ["export.json", "model.onnx"]
+    doc = json.loads((out / "export.json").read_text())
+    assert doc["bound_met"] is False and doc["failure"]
+    assert len(doc["attempts"]) == 2 and not any(a["within_bound"] for a in doc["attempts"])
+    assert all(a["accuracy_drop_pp"] > 50 for a in doc["attempts"])  # the outliers wreck plain INT8
+    assert doc["variants"]["int8"]["kept"] is False and doc["variants"]["int8"]["path"] is None
+    assert doc["variants"]["fp32"]["accuracy"] > 0.95 and all(p["passed"] for p in doc["parity"])
+
+
+@pytest.mark.slow
+def test_search_recovers_an_outlier_model(outlier_model: Path, mnist_dir: Path, tmp_path: Path) -> None:
+    """The full search: calibration choices fail, keeping the outlier layer in float (found with the
+    QDQ debugging tools) succeeds."""
+    from edgecnn.export import ExportConfig, export
+
+    result = export(
+        ExportConfig(
+            model_path=outlier_model, output_dir=tmp_path / "b", quantize=("int8",), data_dir=mnist_dir,
+            max_accuracy_drop=0.3, latency=False,
+        )
+    )  # fmt: skip
+    assert result.bound_met and result.failure is None
+    attempts = result.attempts
+    assert attempts[0].accuracy_drop_pp > 50 and attempts[-1].within_bound
+    assert "worst layers" in attempts[-1].settings
+    int8 = result.variants["int8"]
+    assert int8.kept and int8.accuracy_drop_pp <= 0.3 and (tmp_path / "b" / "model.int8.onnx").is_file()

@@ -28,15 +28,27 @@ def render(document: dict[str, Any], console: Console) -> None:
     models = document["models"]
     cfg = document["config"]
     runs = f"{cfg['iterations']} timed runs" if cfg.get("iterations") else f"{cfg['duration_s']} s"
+    interleaved = bool(document.get("interleaved"))
+    if interleaved and len(models) > 1:
+        how = f", interleaved in {cfg.get('rounds')} rotating rounds"
+    elif len(models) > 1:
+        how = ", one model after the other"
+    else:
+        how = ""
     table = Table(
-        title=f"latency per batch in ms ({runs} after {cfg['warmup']} warmup) and throughput",
+        title=f"latency per batch in ms ({runs} after {cfg['warmup']} warmup{how}) and throughput",
         title_justify="left",
     )
-    for col, justify in (
+    ratios = len(models) > 1
+    columns = [
         ("batch", "right"), ("model", "left"), ("p50", "right"), ("p90", "right"), ("p95", "right"),
         ("p99", "right"), ("mean", "right"), ("std", "right"), ("min", "right"), ("max", "right"),
         ("images/s", "right"), ("GFLOP/s", "right"), ("peak RSS MB", "right"), ("provider", "left"),
-    ):  # fmt: skip
+    ]  # fmt: skip
+    if ratios:
+        # Speedup over the first model: > 1 is faster. The per-round median pairs rounds run back to back.
+        columns[3:3] = [("x base p50", "right")] + ([("x base rounds", "right")] if interleaved else [])
+    for col, justify in columns:
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     batches = sorted({r["batch"] for m in models for r in m["results"]})
     for bi, batch in enumerate(batches):
@@ -44,13 +56,18 @@ def render(document: dict[str, Any], console: Console) -> None:
             for r in m["results"]:
                 if r["batch"] != batch:
                     continue
-                table.add_row(
+                cells = [
                     str(batch), m["name"], f"{r['p50_ms']:.3f}", f"{r['p90_ms']:.3f}", f"{r['p95_ms']:.3f}",
                     f"{r['p99_ms']:.3f}", f"{r['mean_ms']:.3f}", f"{r['std_ms']:.3f}", f"{r['min_ms']:.3f}",
                     f"{r['max_ms']:.3f}", f"{r['throughput']:,.0f}", _num(r.get("gflops"), ".2f"),
                     _mb(r.get("peak_rss_bytes")), r["provider"].replace("ExecutionProvider", ""),
-                    end_section=bi < len(batches) - 1 and m is models[-1],
-                )  # fmt: skip
+                ]  # fmt: skip
+                if ratios:
+                    extra = [_num(r.get("speedup_vs_baseline"), ".2f")]
+                    if interleaved:
+                        extra.append(_num(r.get("round_speedup_vs_baseline"), ".2f"))
+                    cells[3:3] = extra
+                table.add_row(*cells, end_section=bi < len(batches) - 1 and m is models[-1])
     console.print(table)
 
     load = Table(title="models", title_justify="left")
@@ -80,6 +97,15 @@ def render(document: dict[str, Any], console: Console) -> None:
         f"on {cpu.get('model')} ({cpu.get('usable_cores')} usable cores; {' '.join(cpu.get('flags', []))}), "
         f"onnxruntime {document['onnxruntime']['version']}, ran on {', '.join(document['providers_ran'])}"
     )
+    if ratios:
+        baseline = document.get("baseline") or models[0]["name"]
+        console.print(
+            f"x base = how many times faster than the baseline {baseline} "
+            "at the same batch (baseline p50 / p50)"
+            + ("; rounds = median of the per-round ratios, robust to drift" if interleaved else "")
+        )
+    for note in document.get("notes", []):
+        console.print(f"note: {note}", style="yellow")
     for m in models:
         for note in m.get("notes", []):
             console.print(f"note ({m['name']}): {note}", style="yellow")
@@ -151,6 +177,22 @@ def register(app: typer.Typer) -> None:
         ] = None,
         force: Annotated[bool, typer.Option("--force", help="Replace an existing result directory.")] = False,
         seed: Annotated[int, typer.Option(help="Seed for random inputs.")] = 0,
+        interleave: Annotated[
+            bool,
+            typer.Option(
+                "--interleave/--no-interleave",
+                help="Time the models side by side in rotating rounds (default), so a change in this "
+                "machine's load hits all alike; --no-interleave times one model after the other.",
+            ),
+        ] = True,
+        rounds: Annotated[
+            int | None,
+            typer.Option(
+                "--rounds",
+                help="Interleaved rounds per batch; each model runs iterations/rounds calls (or "
+                "duration/rounds seconds) per round (default min(10, iterations)).",
+            ),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the result document as JSON.")] = False,
     ) -> None:
         """Latency percentiles, throughput, cold start, memory and GFLOP/s on this device."""
@@ -180,6 +222,8 @@ def register(app: typer.Typer) -> None:
                 force=force,
                 seed=seed,
                 progress=True,
+                interleave=interleave,
+                rounds=rounds,
             )
             result = bench(config)
             document = result.to_document()

@@ -38,6 +38,12 @@ def register(app: typer.Typer) -> None:
                 help="Largest accuracy drop vs FP32 in percentage points; INT8 searches settings to meet it.",
             ),
         ] = None,
+        search_limit: Annotated[
+            int | None,
+            typer.Option(
+                "--search-limit", help="Most INT8 settings --max-accuracy-drop tries (default: all)."
+            ),
+        ] = None,
         opset: Annotated[int, typer.Option(help="ONNX opset (13-18).")] = 17,
         nchw: Annotated[
             bool, typer.Option("--nchw", help="Make the graph input NCHW instead of NHWC.")
@@ -107,6 +113,7 @@ def register(app: typer.Typer) -> None:
                     calibration_samples=calibration_samples,
                 ),
                 max_accuracy_drop=max_accuracy_drop,
+                search_limit=search_limit,
                 eval_limit=eval_limit,
                 latency=latency,
                 latency_rounds=latency_rounds,
