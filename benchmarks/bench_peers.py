@@ -122,8 +122,8 @@ def _calibration_images(bundle: Path, data_dir: Path | None) -> np.ndarray:
     meta = read_metadata(bundle / "model.onnx")
     qcfg = QuantizationConfig()
     ds = load_dataset("mnist", data_dir, download=False)
-    x = prepare_batch(np.asarray(ds.x_train), meta)
-    return select_calibration_images(x, qcfg.calibration_samples, qcfg.seed)
+    picked = select_calibration_images(np.asarray(ds.x_train), qcfg.calibration_samples, qcfg.seed)
+    return prepare_batch(picked, meta)
 
 
 def _recipe_int8(bundle: Path, calib: np.ndarray, export_doc: dict[str, Any]) -> Path | None:
@@ -414,8 +414,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"timing with {threads} thread(s) in a fresh process (interleaved rounds)")
         cmd = [
             sys.executable, __file__, "--child", "--threads-one", str(threads),
-            "--manifest", str(manifest_path), "--part", str(part), "--batches", ",".join(map(str, args.batches)), "--rounds", str(args.rounds),
-            "--round-seconds", str(args.round_seconds),
+            "--manifest", str(manifest_path), "--part", str(part),
+            "--batches", ",".join(map(str, args.batches)),
+            "--rounds", str(args.rounds), "--round-seconds", str(args.round_seconds),
         ]  # fmt: skip
         if args.data_dir:
             cmd += ["--data-dir", args.data_dir]

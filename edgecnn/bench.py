@@ -48,6 +48,7 @@ REQUIRED_RESULT_KEYS = ("batch", "p50_ms", "p99_ms", "throughput", "provider")
 MAX_ITERATIONS = 1_000_000  # a --duration run stops here too, so the sample list stays bounded
 HARNESS_MIN_ITERATIONS = 2_000
 DEFAULT_ROUNDS = 10
+BLOCK_WARMUP = 1  # untimed calls at the start of each interleaved block (after switching models)
 MAX_ROUNDS = 10_000
 VNNI_FLAGS = ("avx512_vnni", "avx512vnni", "avx_vnni", "asimddp", "i8mm")
 CSV_FIELDS = (
@@ -293,6 +294,7 @@ class BenchResult:
             "harness_overhead": to_jsonable(self.harness_overhead),
             "memory_method": self.memory_method,
             "interleaved": self.interleaved,
+            "block_warmup": BLOCK_WARMUP if self.interleaved else 0,
             "baseline": self.models[0].name if self.models else None,
             "models": models,
             "notes": list(self.notes),
@@ -488,10 +490,14 @@ def _interleave_ns(
     iterations_per_round: int | Sequence[int] | None,
     duration_per_round_s: float | None,
     warmup: int = 0,
+    block_warmup: int = 1,
     on_round: Callable[[int], None] = lambda _r: None,
 ) -> list[list[np.ndarray]]:
     """Per callable, per round, the latencies in ns. Every callable is warmed up first (in the given
-    order), then each round times a block of each callable in `rotated_order`."""
+    order), then each round times a block of each callable in `rotated_order`, after `block_warmup`
+    untimed calls: the first call after a switch pays for what the previous runner left behind (its
+    data in the caches, an ONNX Runtime pool of the other session still spinning), which is a cost of
+    interleaving, not of the model."""
     if rounds <= 0:
         raise EdgecnnError("rounds must be >= 1")
     if (iterations_per_round is None) == (duration_per_round_s is None):
@@ -506,13 +512,17 @@ def _interleave_ns(
             raise EdgecnnError(f"got {len(blocks)} block sizes for {rounds} rounds")
     if any(b is not None and b <= 0 for b in blocks):
         raise EdgecnnError("every round needs at least one iteration per model")
+    if warmup < 0 or block_warmup < 0:
+        raise EdgecnnError("warmup counts must be >= 0")
     for fn in fns:
         for _ in range(warmup):
             fn()
     out: list[list[np.ndarray]] = [[] for _ in fns]
     for r, block in enumerate(blocks):
         for i in rotated_order(len(fns), r):
-            out[i].append(timed_loop(fns[i], 0, block, None if block is not None else duration_per_round_s))
+            out[i].append(
+                timed_loop(fns[i], block_warmup, block, None if block is not None else duration_per_round_s)
+            )
         on_round(r)
     return out
 
@@ -524,10 +534,12 @@ def interleaved_rounds_by_round(
     *,
     duration_per_round_s: float | None = None,
     warmup: int = 0,
+    block_warmup: int = 1,
 ) -> dict[str, list[list[float]]]:
     """Time several runners side by side: `warmup` untimed calls of each, then `rounds` rounds in
     which every runner runs a block of `iterations_per_round` timed calls (or for
-    `duration_per_round_s` seconds), in an order rotated by one each round.
+    `duration_per_round_s` seconds), in an order rotated by one each round. Each block starts with
+    `block_warmup` untimed calls, so the switch from the previous runner is not billed to this one.
 
     A runner is any zero-argument callable doing one inference (an ONNX `session_runner`, a TFLite
     `interpreter.invoke`, a Keras `tf.function` call...); only the call sits between the two
@@ -536,7 +548,7 @@ def interleaved_rounds_by_round(
     round order (feed it to `speedup_vs_baseline` for drift-robust ratios)."""
     names = list(runners)
     per = _interleave_ns(
-        [runners[n] for n in names], rounds, iterations_per_round, duration_per_round_s, warmup
+        [runners[n] for n in names], rounds, iterations_per_round, duration_per_round_s, warmup, block_warmup
     )
     return {n: [(block / 1e6).tolist() for block in per[i]] for i, n in enumerate(names)}
 
@@ -548,11 +560,17 @@ def interleaved_rounds(
     *,
     duration_per_round_s: float | None = None,
     warmup: int = 0,
+    block_warmup: int = 1,
 ) -> dict[str, list[float]]:
     """`interleaved_rounds_by_round` with each runner's rounds concatenated: per runner name, all its
     per-call latencies in ms (feed them to `LatencyStats.from_ms`)."""
     by_round = interleaved_rounds_by_round(
-        runners, rounds, iterations_per_round, duration_per_round_s=duration_per_round_s, warmup=warmup
+        runners,
+        rounds,
+        iterations_per_round,
+        duration_per_round_s=duration_per_round_s,
+        warmup=warmup,
+        block_warmup=block_warmup,
     )
     return {n: [x for block in blocks for x in block] for n, blocks in by_round.items()}
 
@@ -621,15 +639,27 @@ def session_runner(
     `session.run` on the given host arrays (copies included in every call). `provider` is what
     `runtime.open_session` returned (e.g. "CPUExecutionProvider"). The returned callable keeps the
     binding and its buffers alive."""
+    return _runner(session, provider, feeds, io_binding, device_id, graph_id)[0]
+
+
+def _runner(
+    session: Any,
+    provider: str,
+    feeds: Mapping[str, np.ndarray],
+    io_binding: bool,
+    device_id: int,
+    graph_id: int | None,
+) -> tuple[Callable[[], Any], runtime.BoundIO | None]:
     if io_binding:
-        return runtime.bind_io(session, provider, dict(feeds), device_id, graph_id).run
+        bound = runtime.bind_io(session, provider, dict(feeds), device_id, graph_id)
+        return bound.run, bound
     output_names = [o.name for o in session.get_outputs()]
     fixed = {k: np.ascontiguousarray(v) for k, v in feeds.items()}
 
     def run() -> Any:
         return session.run(output_names, fixed)
 
-    return run
+    return run, None
 
 
 def time_session(
@@ -889,15 +919,7 @@ def _prepare(m: _Opened, index: int, batch: int, config: BenchConfig, samples: _
     else:
         feeds, source, _ = make_feeds(m.session, m.meta, batch, config, samples, m.rng)
     graph_id = index + 1 if config.cuda_graphs else None  # one captured graph per batch size
-    fn = session_runner(
-        m.session,
-        m.provider,
-        feeds,
-        io_binding=config.io_binding,
-        device_id=config.device_id,
-        graph_id=graph_id,
-    )
-    bound = getattr(fn, "__self__", None)  # the BoundIO behind an io-binding runner
+    fn, bound = _runner(m.session, m.provider, feeds, config.io_binding, config.device_id, graph_id)
     return _Prepared(fn=fn, call="iobinding" if config.io_binding else "run", source=source, bound=bound)
 
 
@@ -993,7 +1015,8 @@ def bench_interleaved(
 ) -> list[ModelResult]:
     """All models side by side: sessions opened (cold start timed per model, one after the other),
     then per batch size every model bound and warmed up, then `config.rounds` rounds in which each
-    model runs its block (iterations / rounds calls, or duration / rounds seconds) in rotated order."""
+    model runs its block (iterations / rounds calls, or duration / rounds seconds) in rotated order,
+    each block after one untimed call (see `_interleave_ns`)."""
     opened = [_open_model(p, n, config, samples, env) for p, n in zip(paths, names, strict=True)]
     rounds = int(config.rounds or 1)
     if config.iterations is not None:
@@ -1020,6 +1043,7 @@ def bench_interleaved(
             per_round,
             slice_s,
             warmup=0,
+            block_warmup=BLOCK_WARMUP,
             on_round=lambda r, b=batch: advance(f"batch {b} round {r + 1}/{rounds}"),
         )
         shared_peak = _peak_rss_bytes() if resettable or index == 0 else None

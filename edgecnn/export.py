@@ -580,7 +580,7 @@ def graph_macs(model: Any) -> int | None:
 class _Source:
     dataset: str
     labels: tuple[str, ...]
-    normalization: Normalization
+    normalization: Normalization | None  # None: the dataset's
     model_name: str | None
     macs: int | None
     image_size: tuple[int, int] | None
@@ -627,7 +627,7 @@ def _resolve_source(
         _Source(
             dataset=dataset,
             labels=labels,
-            normalization=normalization,  # type: ignore[arg-type] - filled from the dataset below
+            normalization=normalization,
             model_name=model_doc.get("name"),
             macs=int(macs) if isinstance(macs, (int, float)) else None,
             image_size=image_size,
@@ -713,6 +713,10 @@ def export(config: ExportConfig) -> ExportResult:
         keras_model = load_keras_model(config.model_path)
         input_shape, num_classes = model_io(keras_model)
         source, assumptions, warns = _resolve_source(config, train_doc, input_shape, num_classes)
+        if "auto" in config.quantize and config.max_accuracy_drop is None:
+            assumptions.append(
+                f"--quantize auto without --max-accuracy-drop: bound {DEFAULT_AUTO_MAX_DROP_PP:g} pp"
+            )
         if fmt == "h5":
             warns.append("legacy HDF5 model file; Keras 3 .keras files are preferred")
         steps.done()
@@ -872,10 +876,16 @@ def export(config: ExportConfig) -> ExportResult:
             if "int8" in config.variants:
                 steps.step("INT8 static quantization (calibrating)")
                 t0 = time.perf_counter()
-                x_cal = prepare_batch(np.asarray(data.x_train), base_meta)
+                qcfg = config.quantization
+                # Only the calibration sample is converted to float (60k MNIST images would be 190 MB).
+                x_cal = prepare_batch(
+                    qz.select_calibration_images(
+                        np.asarray(data.x_train), qcfg.calibration_samples, qcfg.seed
+                    ),
+                    base_meta,
+                )
                 check_calibration_images(x_cal, base_meta.graph_input_shape)
                 pre = qz.preprocess_for_quantization(fp32_path, work / "model.pre.onnx")
-                qcfg = config.quantization
                 if max_drop is not None:
 
                     def evaluate(path: Path) -> float:
@@ -1076,8 +1086,8 @@ def summary_lines(result: ExportResult) -> list[str]:
         "latency: quick CPU check, variants run round-robin with FP32; `edgecnn bench` is the careful one",
     ]
     slow = [
-        f"{r.name} (b{', b'.join(str(b) for b, x in r.speedup.items() if x < 1.0)})"
-        + ("; a GPU variant" if r.name == "fp16" else "")
+        f"{r.name} (b{', b'.join(str(b) for b, x in r.speedup.items() if x < 1.0)}"
+        + (", a GPU variant)" if r.name == "fp16" else ")")
         for r in result.variants.values()
         if r.slower_than_fp32
     ]

@@ -353,9 +353,8 @@ def _pool_before_relu(g: _Graph) -> bool:
     relu.input[0] = pooled
     relu.output[0] = final
     # Keep topological order: the Relu now runs after the MaxPool.
-    nodes = list(g.graph.node)
-    nodes.remove(relu)
-    nodes.insert(nodes.index(pool) + 1, relu)
+    nodes = [n for n in g.graph.node if n is not relu]
+    nodes.insert(next(i for i, n in enumerate(nodes) if n is pool) + 1, relu)
     del g.graph.node[:]
     g.graph.node.extend(nodes)
     return True
@@ -379,6 +378,61 @@ def int8_float_nodes(model: onnx.ModelProto) -> list[str]:
         return []  # pool-before-relu was not applied; excluding the conv alone is slower than none
     names = [n.name for n in (conv, pool, relu)]
     return names if all(names) else []  # unnamed nodes cannot be excluded by name
+
+
+# --------------------------------------------------------------------------------------------------
+# INT8 rewrite: Flatten(NCHW) -> Gemm/MatMul(W)  ==>  Transpose to NHWC -> Flatten -> Gemm/MatMul(W')
+# --------------------------------------------------------------------------------------------------
+def _nhwc_flatten(g: _Graph, keep_float: frozenset[str] = frozenset()) -> bool:
+    """The inverse of fold-transpose-into-matmul, for the graph INT8 is quantized from.
+
+    ONNX Runtime runs int8 convs in NHWC and wraps them in NCHW<->NHWC transposes, cancelling pairs.
+    With an NCHW flatten, one transpose back to NCHW remains before the Flatten; with an explicit
+    NHWC transpose there it cancels, so no transpose runs at all. Skipped when the tensor comes from
+    a node that stays float (then ORT keeps it NCHW and the transpose would be real work).
+    """
+    for flat in list(g.graph.node):
+        src = _flatten_input(g, flat)
+        dims = g.shapes.get(src) if src else None
+        if src is None or not dims or len(dims) != 4 or any(d is None for d in dims[1:]):
+            continue
+        prod = g.producer.get(src)
+        if prod is None or prod.op_type == "Transpose" or prod.name in keep_float:
+            continue
+        users = g.consumers.get(flat.output[0], [])
+        if not users or flat.output[0] in g.graph_outputs:
+            continue
+        k = int(np.prod(dims[1:]))
+        weights = []
+        for mm in users:
+            ok_op = mm.op_type == "MatMul" or (
+                mm.op_type == "Gemm" and int(_attr(mm, "transA", 0)) == 0 and int(_attr(mm, "transB", 0)) == 0
+            )
+            w = g.const(mm.input[1]) if ok_op and mm.input[0] == flat.output[0] else None
+            if w is None or w.ndim != 2 or w.shape[0] != k or mm.input[1] not in g.inits:
+                weights = []
+                break
+            weights.append((mm, w))
+        if not weights:
+            continue
+        # Row p of the NHWC flatten holds the element at NCHW flat index order[p].
+        order = np.arange(k).reshape(dims[1:]).transpose(1, 2, 0).reshape(-1)
+        for mm, w in weights:
+            name = mm.input[1] + "_nhwc_rows"
+            g.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w[order]), name))
+            mm.input[1] = name
+        nhwc = src + "_nhwc"
+        transpose = helper.make_node(
+            "Transpose", [src], [nhwc], name=(flat.name or "flatten") + "_nhwc", perm=[0, 2, 3, 1]
+        )
+        flat.input[0] = nhwc  # a constant [-1, K] Reshape target stays valid for the NHWC tensor
+        # Edit nodes before re-inserting: extend() copies them, so later edits would be lost.
+        nodes = list(g.graph.node)
+        nodes.insert(next(i for i, n in enumerate(nodes) if n is flat), transpose)
+        del g.graph.node[:]
+        g.graph.node.extend(nodes)
+        return True  # node objects were replaced: the caller re-indexes and calls again
+    return False
 
 
 Rewrite = Callable[[_Graph], bool]
@@ -438,4 +492,15 @@ def prepare_for_int8(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]
     see int8_float_nodes() for why those nodes stay float.
     """
     work, applied = _apply(model, INT8_REWRITES, [n for n, _ in INT8_REWRITES])
-    return work, applied, int8_float_nodes(work)
+    keep_float = int8_float_nodes(work)
+    frozen = frozenset(keep_float)
+
+    def nhwc_flatten_all(g: _Graph) -> bool:
+        changed = False
+        while _nhwc_flatten(g, frozen):
+            changed = True
+            g = _Graph(g.model)
+        return changed
+
+    work, more = _apply(work, (("nhwc-flatten", nhwc_flatten_all),), ["nhwc-flatten"])
+    return work, applied + more, keep_float

@@ -608,6 +608,11 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
                 f"interrupted during epoch {done + 1}/{resolved.epochs}; epoch {done} is checkpointed in "
                 f"{run_dir}: continue it with the same options plus --resume"
             ) from None
+    else:
+        # Interrupted after the last epoch's checkpoint: fit has nothing left to do, so swap in the
+        # averaged weights here, as fit would have at its end.
+        if getattr(model.optimizer, "use_ema", False):
+            model.optimizer.finalize_variable_values(model.trainable_weights)
     timings["train_s"] = time.perf_counter() - t
     timings["epoch_seconds"] = state["epoch_seconds"]
 

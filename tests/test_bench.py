@@ -326,6 +326,13 @@ def test_bench_exported_bundle_fp32_and_int8(exported_bundle, mnist_dir: Path, t
             assert r["throughput"] > 0 and r["gflops"] > 0
     # The MAC count from the graph agrees with the one export wrote into the metadata.
     assert count_macs(fp32) == doc["models"][0]["macs_per_image"]
+    # Timed side by side, with INT8 reported against FP32 (the first model given).
+    assert doc["interleaved"] is True and doc["baseline"] == Path(fp32).name
+    for base, q in zip(doc["models"][0]["results"], doc["models"][1]["results"], strict=True):
+        assert q["speedup_vs_baseline"] == pytest.approx(base["p50_ms"] / q["p50_ms"])
+        assert q["round_speedup_vs_baseline"] > 0
+        if q["speedup_vs_baseline"] < 1:
+            assert any(f"batch {q['batch']}: INT8" in n for n in doc["notes"])
 
 
 def test_cuda_graph_orchestration(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -362,3 +369,231 @@ def test_cuda_graph_orchestration(tiny: Path, monkeypatch: pytest.MonkeyPatch) -
     assert seen["graph_ids"] == [1, 2, 3]
     assert seen["plain"] == ["-1"]
     assert [r.provider for r in result.models[0].results] == ["CPUExecutionProvider"] * 3  # what really ran
+
+
+# ------------------------------------------------------------------------------------ interleaving
+
+
+def test_interleaved_rounds_rotate_the_order() -> None:
+    log: list[str] = []
+    runners = {name: (lambda n=name: log.append(n)) for name in ("a", "b", "c")}
+    by_round = benchmod.interleaved_rounds_by_round(
+        runners, rounds=4, iterations_per_round=2, warmup=1, block_warmup=0
+    )
+    rounds = ["aabbcc", "bbccaa", "ccaabb", "aabbcc"]
+    assert "".join(log) == "abc" + "".join(rounds)  # warmup once each, then the rotated blocks
+    log.clear()
+    # By default each block starts with one untimed call: 3 calls per block, 2 of them timed.
+    default = benchmod.interleaved_rounds_by_round(runners, rounds=2, iterations_per_round=2)
+    assert "".join(log) == "aaabbbccc" + "bbbcccaaa"
+    assert [len(b) for b in default["a"]] == [2, 2]
+    assert set(by_round) == {"a", "b", "c"}
+    for blocks in by_round.values():
+        assert [len(b) for b in blocks] == [2, 2, 2, 2] and all(x >= 0 for b in blocks for x in b)
+    flat = benchmod.interleaved_rounds(
+        {"x": lambda: None, "y": lambda: None}, rounds=3, iterations_per_round=5
+    )
+    assert {k: len(v) for k, v in flat.items()} == {"x": 15, "y": 15}
+    timed = benchmod.interleaved_rounds_by_round(
+        {"x": lambda: None, "y": lambda: None}, rounds=3, duration_per_round_s=0.005
+    )
+    assert all(len(blocks) == 3 and all(len(b) > 1 for b in blocks) for blocks in timed.values())
+    with pytest.raises(EdgecnnError):
+        benchmod.interleaved_rounds({"x": lambda: None}, rounds=0, iterations_per_round=1)
+    with pytest.raises(EdgecnnError):
+        benchmod.interleaved_rounds({"x": lambda: None}, rounds=2)  # neither iterations nor duration
+
+
+def test_interleaved_rounds_measure_what_the_runner_costs() -> None:
+    import time
+
+    def slow() -> None:
+        time.sleep(0.002)
+
+    ms = benchmod.interleaved_rounds({"slow": slow, "fast": lambda: None}, rounds=2, iterations_per_round=3)
+    assert min(ms["slow"]) >= 2.0 and max(ms["fast"]) < 1.0
+
+
+def test_speedup_vs_baseline_from_known_latencies() -> None:
+    # The third baseline round was disturbed (10x slower): the mean is fooled, p50 and the round median
+    # are not. The model is twice as slow as the baseline.
+    base = [[1.0, 1.0], [1.0, 1.0], [10.0, 10.0]]
+    model = [[2.0, 2.0], [2.0, 2.0], [2.0, 2.0]]
+    s = benchmod.speedup_vs_baseline(base, model)
+    assert s.p50 == pytest.approx(0.5) and s.round_median == pytest.approx(0.5) and s.rounds == 3
+    assert s.mean == pytest.approx(4.0 / 2.0)
+    # Slow drift: the machine gets 3x slower over the run; every round still says "2x faster".
+    drift = benchmod.speedup_vs_baseline(
+        [[2.0, 2.2], [4.0, 4.4], [6.0, 6.6]], [[1.0, 1.1], [2.0, 2.2], [3.0, 3.3]]
+    )
+    assert drift.round_median == pytest.approx(2.0)
+    unpaired = benchmod.speedup_vs_baseline([[1.0, 3.0]], [[2.0, 2.0]], paired=False)
+    assert unpaired.round_median is None and unpaired.rounds == 0 and unpaired.p50 == pytest.approx(1.0)
+    with pytest.raises(EdgecnnError, match="differ"):
+        benchmod.speedup_vs_baseline([[1.0], [1.0]], [[1.0]])
+
+
+def test_block_sizes_spread_iterations_over_rounds() -> None:
+    assert benchmod._block_sizes(23, 10) == [3, 3, 3, 2, 2, 2, 2, 2, 2, 2]
+    assert sum(benchmod._block_sizes(100, 7)) == 100
+    assert benchmod.rotated_order(3, 4) == [1, 2, 0]
+
+
+def _record_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Wrap runtime.bind_io so each timed call logs which model's binding ran (0 = first bound)."""
+    from edgecnn import runtime
+
+    real_bind = runtime.bind_io
+    sessions: list[int] = []
+    log: list[int] = []
+
+    def bind(session, provider, feeds, device_id=0, graph_id=None):
+        bound = real_bind(session, provider, feeds, device_id, graph_id)
+        if id(session) not in sessions:
+            sessions.append(id(session))
+        index = sessions.index(id(session))
+        real_run = bound.run
+
+        def run() -> None:
+            log.append(index)
+            real_run()
+
+        bound.run = run  # type: ignore[method-assign]
+        return bound
+
+    monkeypatch.setattr(runtime, "bind_io", bind)
+    return log
+
+
+def test_bench_interleaves_models_and_reports_ratios(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = tiny_cnn(tmp_path / "other.onnx", seed=1, model_name="other")
+    log = _record_calls(monkeypatch)
+    out = tmp_path / "il"
+    result = bench(
+        BenchConfig(models=(tiny, other), warmup=1, iterations=7, rounds=3, inputs="random", output_dir=out)
+    )
+    # Warmup each, then blocks of 3, 2, 2 timed runs (7 over 3 rounds) after one untimed call each,
+    # with the first model going first, then second, then first again.
+    assert log == [0, 1] + [0] * 4 + [1] * 4 + [1] * 3 + [0] * 3 + [0] * 3 + [1] * 3
+    doc = json.loads((out / "bench.json").read_text())
+    assert doc["interleaved"] is True and doc["baseline"] == "tiny.onnx" and doc["config"]["rounds"] == 3
+    assert doc["block_warmup"] == 1
+    base, model = (m["results"][0] for m in doc["models"])
+    for r in (base, model):
+        assert r["iterations"] == 7 and r["rounds"] == 3 and len(r["round_p50_ms"]) == 3 and _ordered(r)
+        assert {"p50_ms", "p99_ms", "throughput", "provider"} <= set(r)
+    assert base["speedup_vs_baseline"] == 1.0 and base["round_speedup_vs_baseline"] == 1.0
+    assert model["speedup_vs_baseline"] == pytest.approx(base["p50_ms"] / model["p50_ms"])
+    assert model["mean_speedup_vs_baseline"] == pytest.approx(base["mean_ms"] / model["mean_ms"])
+    per_round = [b / m for b, m in zip(base["round_p50_ms"], model["round_p50_ms"], strict=True)]
+    assert model["round_speedup_vs_baseline"] == pytest.approx(float(np.median(per_round)))
+    rows = list(csv.DictReader(io.StringIO((out / "bench.csv").read_text())))
+    assert float(rows[1]["speedup_vs_baseline"]) == pytest.approx(model["speedup_vs_baseline"])
+    assert rows[1]["round_speedup_vs_baseline"] and rows[1]["rounds"] == "3"
+    # The same numbers the run reports come out of the public stats function on its per-round medians.
+    s = benchmod.speedup_vs_baseline(
+        [[x] for x in base["round_p50_ms"]], [[x] for x in model["round_p50_ms"]]
+    )
+    assert s.round_median == pytest.approx(model["round_speedup_vs_baseline"])
+    assert result.models[1].results[0].latency.p50_ms == pytest.approx(model["p50_ms"])
+
+
+def test_no_interleave_times_one_model_after_the_other(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = tiny_cnn(tmp_path / "other.onnx", seed=1, model_name="other")
+    log = _record_calls(monkeypatch)
+    result = bench(
+        BenchConfig(models=(tiny, other), warmup=1, iterations=4, inputs="random", interleave=False)
+    )
+    assert log == [0] * 5 + [1] * 5
+    doc = result.to_document()
+    assert doc["interleaved"] is False and any("one after the other" in n for n in doc["notes"])
+    base, model = (m["results"][0] for m in doc["models"])
+    assert model["rounds"] == 1 and model["round_p50_ms"] == [] and model["round_speedup_vs_baseline"] is None
+    assert model["speedup_vs_baseline"] == pytest.approx(base["p50_ms"] / model["p50_ms"])
+
+
+def test_interleaved_duration_and_single_model(tiny: Path) -> None:
+    result = bench(BenchConfig(models=(tiny,), warmup=0, duration_s=0.05, rounds=5, inputs="random"))
+    (r,) = result.models[0].results
+    assert r.rounds == 5 and len(r.round_p50_ms) == 5 and r.latency.iterations > 5
+    assert r.speedup_vs_baseline == 1.0 and r.peak_rss_bytes  # peak over the rounds when no warmup
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"rounds": 0}, "--rounds"),
+        ({"rounds": 20, "iterations": 10}, "exceeds"),
+        ({"rounds": 2, "interleave": False}, "--no-interleave"),
+    ],
+)
+def test_config_refuses_bad_rounds(tiny: Path, kwargs: dict, message: str) -> None:
+    with pytest.raises(EdgecnnError, match=message):
+        BenchConfig(models=(tiny,), **kwargs)
+    assert BenchConfig(models=(tiny,), iterations=4).rounds == 4  # default: min(10, iterations)
+    assert BenchConfig(models=(tiny,), interleave=False).rounds is None
+
+
+def test_int8_slower_than_fp32_is_flagged() -> None:
+    def model(name: str, variant: str, p50s: list[float], rounds: list[list[float]]) -> dict:
+        return {
+            "name": name,
+            "variant": variant,
+            "results": [
+                {"batch": b, "p50_ms": p, "round_p50_ms": r}
+                for b, p, r in zip((1, 64), p50s, rounds, strict=True)
+            ],
+        }
+
+    fp32 = model("model.onnx", "fp32", [0.05, 1.0], [[0.05, 0.05], [1.0, 1.0]])
+    int8 = model("model.int8.onnx", "int8", [0.04, 3.0], [[0.04, 0.04], [2.0, 4.0]])
+    notes = benchmod.int8_vs_fp32_notes([fp32, int8])
+    assert len(notes) == 1 and notes[0].startswith("batch 64: INT8 model.int8.onnx is slower than FP32")
+    assert "3.00x" in notes[0] and "3.00x as the median of per-round ratios" in notes[0]
+    assert benchmod.int8_vs_fp32_notes([fp32, model("m.fp16.onnx", "fp16", [9, 9], [[], []])]) == []
+
+
+def test_time_session_uses_the_bench_path(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgecnn.runtime import open_session
+
+    session, provider = open_session(tiny)
+    feeds = {"input": np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)}
+    log = _record_calls(monkeypatch)
+    stats = benchmod.time_session(session, provider, feeds, iterations=6, warmup=2)
+    assert isinstance(stats, LatencyStats) and stats.iterations == 6 and len(log) == 8
+    assert stats.min_ms > 0 and stats.p50_ms <= stats.max_ms
+    # An ONNX runner interleaves with any other callable (a TFLite interpreter, a Keras function...).
+    ms = benchmod.interleaved_rounds(
+        {"onnx": benchmod.session_runner(session, provider, feeds), "other": lambda: None},
+        rounds=2,
+        iterations_per_round=3,
+    )
+    assert len(ms["onnx"]) == 6 and len(log) == 8 + 6 + 2  # + one untimed call per block
+    plain = benchmod.time_session(
+        session, provider, feeds, iterations=None, duration_s=0.02, io_binding=False
+    )
+    assert plain.iterations > 1 and len(log) == 16  # session.run path: no binding involved
+    with pytest.raises(EdgecnnError, match="not both"):
+        benchmod.time_session(session, provider, feeds, iterations=3, duration_s=1.0)
+
+
+def test_cli_no_interleave_and_rounds(tiny: Path, tmp_path: Path) -> None:
+    other = tiny_cnn(tmp_path / "other.onnx", seed=1, model_name="other")
+    argv = ["bench", str(tiny), str(other), "-n", "6", "--warmup", "1", "--json"]
+    res = CliRunner().invoke(app, [*argv, "--no-interleave", "-o", str(tmp_path / "seq")])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["interleaved"] is False and "one after the other" in res.stderr
+    res = CliRunner().invoke(app, [*argv, "--rounds", "3", "-o", str(tmp_path / "il")])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["interleaved"] is True and doc["models"][1]["results"][0]["rounds"] == 3
+    assert "x base" in res.stderr and "3 rotating rounds" in res.stderr
+    _one_line_error(CliRunner().invoke(app, [*argv, "--rounds", "9", "-o", str(tmp_path / "x")]), "--rounds")
+    _one_line_error(
+        CliRunner().invoke(app, [*argv, "--rounds", "2", "--no-interleave", "-o", str(tmp_path / "y")]),
+        "--no-interleave",
+    )

@@ -205,7 +205,6 @@ def test_bound_not_met_keeps_fp32_and_exits_non_zero(
     assert doc["variants"]["fp32"]["accuracy"] > 0.95 and all(p["passed"] for p in doc["parity"])
 
 
-@pytest.mark.slow
 def test_search_recovers_an_outlier_model(outlier_model: Path, mnist_dir: Path, tmp_path: Path) -> None:
     """The full search: calibration choices fail, keeping the outlier layer in float (found with the
     QDQ debugging tools) succeeds."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -189,6 +190,21 @@ def test_interrupt_keeps_checkpoint_and_resume_finishes(tmp_path: Path, mnist_di
 
     res = runner.invoke(app, ["train", "--limit", "1000", "--epochs", "2", "--output", str(out), "--resume"])
     assert "already finished" in _one_line_error(res)
+
+
+def test_interrupt_after_the_last_epoch_resumes_to_a_finished_run(tmp_path: Path, mnist_dir: Path) -> None:
+    from edgecnn.train import TrainConfig, TrainingInterrupted, train
+
+    cfg = TrainConfig(epochs=1, limit=1000, output_dir=tmp_path / "run", data_dir=mnist_dir, progress=False,
+                      plots=False)  # fmt: skip
+    with pytest.raises(TrainingInterrupted):
+        train(cfg, callbacks=[_interrupt_after(1)])
+    result = train(dataclasses.replace(cfg, resume=True))
+    assert result.resumed_from_epoch == 1 and result.epochs == 1 and Path(result.model_path).is_file()
+    # The kept weights are those an uninterrupted run keeps (the averaged ones), not the raw checkpoint's.
+    reference = train(dataclasses.replace(cfg, output_dir=tmp_path / "reference"))
+    assert result.test_accuracy == reference.test_accuracy
+    assert result.test_loss == pytest.approx(reference.test_loss, rel=1e-5)
 
 
 def test_interrupt_in_first_epoch_keeps_nothing(tmp_path: Path, mnist_dir: Path) -> None:
@@ -407,3 +423,38 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path: Path, mnist_dir: Path) 
     assert sum("CPU" in d for d in result["devices"]) == 2
     assert result["acc"] > 0.7  # trained for real across both replicas
     assert (tmp_path / "run" / "model.keras").is_file()
+
+
+def test_multiworker_strategy_with_a_one_worker_cluster(tmp_path: Path, mnist_dir: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    tf_config = {"cluster": {"worker": [f"localhost:{port}"]}, "task": {"type": "worker", "index": 0}}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": json.dumps(tf_config)}
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgecnn.cli",
+        "train",
+        "--limit",
+        "1000",
+        "--epochs",
+        "2",
+        "--output",
+        str(out),
+        "--data-dir",
+        str(mnist_dir),
+        "--strategy",
+        "multiworker",
+        "--no-plots",
+        "--json",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(proc.stdout)
+    assert doc["strategy"] == {"name": "multiworker", "replicas": 1}
+    assert doc["test_accuracy"] > 0.5
+    assert (out / "model.keras").is_file()

@@ -47,7 +47,7 @@ def render(document: dict[str, Any], console: Console) -> None:
     ]  # fmt: skip
     if ratios:
         # Speedup over the first model: > 1 is faster. The per-round median pairs rounds run back to back.
-        columns[3:3] = [("x base p50", "right")] + ([("x base rounds", "right")] if interleaved else [])
+        columns[3:3] = [("x base (rounds)" if interleaved else "x base", "right")]
     for col, justify in columns:
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     batches = sorted({r["batch"] for m in models for r in m["results"]})
@@ -63,10 +63,10 @@ def render(document: dict[str, Any], console: Console) -> None:
                     _mb(r.get("peak_rss_bytes")), r["provider"].replace("ExecutionProvider", ""),
                 ]  # fmt: skip
                 if ratios:
-                    extra = [_num(r.get("speedup_vs_baseline"), ".2f")]
+                    cell = _num(r.get("speedup_vs_baseline"), ".2f")
                     if interleaved:
-                        extra.append(_num(r.get("round_speedup_vs_baseline"), ".2f"))
-                    cells[3:3] = extra
+                        cell += f" ({_num(r.get('round_speedup_vs_baseline'), '.2f')})"
+                    cells[3:3] = [cell]
                 table.add_row(*cells, end_section=bi < len(batches) - 1 and m is models[-1])
     console.print(table)
 
@@ -102,7 +102,7 @@ def render(document: dict[str, Any], console: Console) -> None:
         console.print(
             f"x base = how many times faster than the baseline {baseline} "
             "at the same batch (baseline p50 / p50)"
-            + ("; rounds = median of the per-round ratios, robust to drift" if interleaved else "")
+            + ("; (rounds) = median of the per-round ratios, robust to drift" if interleaved else "")
         )
     for note in document.get("notes", []):
         console.print(f"note: {note}", style="yellow")

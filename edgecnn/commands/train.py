@@ -29,8 +29,15 @@ def _summary_table(doc: dict[str, Any]) -> Table:
         ),
         (
             "recipe",
-            f"{cfg['optimizer']} lr {cfg['learning_rate']:g}, batch {cfg['batch_size']}, "
-            f"seed {cfg['seed']}, validation split {cfg['validation_split']:g}",
+            f"{cfg['optimizer']} lr {cfg['learning_rate']:g}"
+            + ("" if cfg["lr_schedule"] == "constant" else f" ({cfg['lr_schedule']})")
+            + f", batch {cfg['batch_size']}, seed {cfg['seed']}, val split {cfg['validation_split']:g}",
+        ),
+        (
+            "weights",
+            "raw final weights"
+            if cfg["ema_momentum"] is None
+            else f"moving average of the weights (momentum {cfg['ema_momentum']:g})",
         ),
         (
             "data",
@@ -107,6 +114,14 @@ def register(app: typer.Typer) -> None:
         progress: Annotated[
             bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")
         ] = True,
+        ema: Annotated[
+            bool,
+            typer.Option(
+                "--ema/--no-ema",
+                help="Keep a moving average of the weights over the last ~10% of steps (the optimizer's "
+                "trajectory stays the recipe's).",
+            ),
+        ] = True,
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the result as one JSON document.")
         ] = False,
@@ -133,6 +148,7 @@ def register(app: typer.Typer) -> None:
                     resume=resume,
                     force=force,
                     progress=progress,
+                    ema=ema,
                     plots=plots,
                 )
             )
