@@ -243,11 +243,6 @@ class _Steps:
         if self._progress is not None:
             self._progress.advance(self._task)
 
-    def extend(self, n: int) -> None:
-        if self._progress is not None:
-            task = self._progress.tasks[0]
-            self._progress.update(self._task, total=(task.total or 0) + n)
-
 
 @contextlib.contextmanager
 def _quiet_tf() -> Iterator[None]:
@@ -706,7 +701,7 @@ def export(config: ExportConfig) -> ExportResult:
     fmt = check_keras_file(config.model_path)
     refuse_overwrite(config.output_dir, config.force, "bundle")
     train_doc = read_train_json(config.model_path)
-    n_steps = 6 + len(config.variants) + (1 if config.latency else 0)
+    n_steps = 5 + len(config.variants) + (1 if config.latency else 0)
 
     with _Steps(config.progress, n_steps) as steps:
         steps.step("loading the Keras model")
@@ -886,6 +881,8 @@ def export(config: ExportConfig) -> ExportResult:
                 )
                 check_calibration_images(x_cal, base_meta.graph_input_shape)
                 pre = qz.preprocess_for_quantization(fp32_path, work / "model.pre.onnx")
+                if pre == fp32_path:
+                    warns.append("onnxruntime quant_pre_process failed; INT8 quantized without it")
                 if max_drop is not None:
 
                     def evaluate(path: Path) -> float:

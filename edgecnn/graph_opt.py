@@ -1,13 +1,18 @@
 """Export-time graph rewrites that remove work tf2onnx leaves in a converted Keras CNN.
 
 tf2onnx keeps Keras' NHWC semantics on an NCHW graph: before Flatten it transposes the feature map
-back to NHWC, and it computes the Flatten target shape at run time (Shape -> Gather -> Cast -> Slice
--> Concat -> Cast -> Reshape). At batch 1 those six small nodes and the transpose cost as much as a
-conv layer. Here the Reshape becomes a Flatten, and the transpose is folded into the next MatMul's
-weight rows so that no transpose runs at all.
+back to NHWC, and it may compute the Flatten target shape at run time (Shape -> Gather -> Cast ->
+Slice -> Concat -> Cast -> Reshape). `optimize_graph` (every variant) turns that Reshape into a
+Flatten, folds the transpose into the next MatMul's weight rows so no transpose runs, and fuses
+MatMul + Add into Gemm (one QGemm in INT8 instead of QLinearMatMul + QLinearAdd).
+
+`prepare_for_int8` shapes the float graph handed to static quantization for ONNX Runtime's CPU
+int8 kernels (measured on keras-convnet/tf1-cnn, see int8_float_nodes and _nhwc_flatten): the
+one-input-channel stem stays float, and the flatten goes back to NHWC order, because ORT runs int8
+convs in NHWC.
 
 Every rewrite recognises one pattern completely (ops, attributes, static shapes, sole consumers) or
-leaves the graph alone; the export parity gate then checks the result numerically.
+leaves the graph alone, and is exact in float; the export parity gate checks the result numerically.
 """
 
 from __future__ import annotations
@@ -299,7 +304,7 @@ def _matmul_add_to_gemm(g: _Graph) -> bool:
 
 
 # --------------------------------------------------------------------------------------------------
-# Rewrite 4: first Conv(1 input channel) -> Relu -> MaxPool  ==>  Conv -> MaxPool -> Relu
+# INT8 rewrite: first Conv(1 input channel) -> Relu -> MaxPool  ==>  Conv -> MaxPool -> Relu
 # --------------------------------------------------------------------------------------------------
 def _first_conv_chain(g: _Graph) -> tuple[onnx.NodeProto, onnx.NodeProto, onnx.NodeProto] | None:
     """(Conv, Relu, MaxPool) right after the graph input, when the conv has one input channel."""

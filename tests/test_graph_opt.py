@@ -227,3 +227,30 @@ def test_unknown_rewrite_is_refused() -> None:
         "fold-transpose-into-matmul",
         "matmul-add-to-gemm",
     ]
+
+
+def test_nhwc_flatten_for_int8_is_exact() -> None:
+    """prepare_for_int8 puts an NHWC transpose before Flatten and permutes the Gemm rows to match."""
+    rng = np.random.default_rng(2)
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((24, 5)).astype(np.float32), "w"),
+        numpy_helper.from_array(rng.standard_normal(5).astype(np.float32), "b"),
+    ]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+        helper.make_node("Flatten", ["r"], ["f"], name="flatten", axis=1),
+        helper.make_node("Gemm", ["f", "w", "b"], ["y"], name="dense"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    prepared, applied, exclude = prepare_for_int8(model)
+    assert applied == ["nhwc-flatten"] and exclude == []
+    assert _ops(prepared) == ["Relu", "Transpose", "Flatten", "Gemm"]
+    x = rng.standard_normal((3, 2, 3, 4)).astype(np.float32)
+    np.testing.assert_allclose(_run(prepared, x), _run(model, x), atol=1e-5)

@@ -186,7 +186,7 @@ def test_bound_not_met_keeps_fp32_and_exits_non_zero(
     result = CliRunner().invoke(
         app,
         ["export", str(outlier_model), "-o", str(out), "--data-dir", str(mnist_dir), "--quantize", "int8",
-         "--max-accuracy-drop", "0.5", "--search-limit", "2", "--no-latency"],
+         "--max-accuracy-drop", "0.5", "--search-limit", "2", "--no-latency", "--eval-limit", "2000"],
     )  # fmt: skip
     assert result.exit_code == 1, result.output
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error: ")]
@@ -213,7 +213,7 @@ def test_search_recovers_an_outlier_model(outlier_model: Path, mnist_dir: Path, 
     result = export(
         ExportConfig(
             model_path=outlier_model, output_dir=tmp_path / "b", quantize=("int8",), data_dir=mnist_dir,
-            max_accuracy_drop=0.3, latency=False,
+            max_accuracy_drop=0.3, latency=False, eval_limit=2000,
         )
     )  # fmt: skip
     assert result.bound_met and result.failure is None

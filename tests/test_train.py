@@ -195,8 +195,8 @@ def test_interrupt_keeps_checkpoint_and_resume_finishes(tmp_path: Path, mnist_di
 def test_interrupt_after_the_last_epoch_resumes_to_a_finished_run(tmp_path: Path, mnist_dir: Path) -> None:
     from edgecnn.train import TrainConfig, TrainingInterrupted, train
 
-    cfg = TrainConfig(epochs=1, limit=1000, output_dir=tmp_path / "run", data_dir=mnist_dir, progress=False,
-                      plots=False)  # fmt: skip
+    cfg = TrainConfig(epochs=1, limit=1000, batch_size=16, output_dir=tmp_path / "run", data_dir=mnist_dir,
+                      progress=False, plots=False)  # fmt: skip
     with pytest.raises(TrainingInterrupted):
         train(cfg, callbacks=[_interrupt_after(1)])
     result = train(dataclasses.replace(cfg, resume=True))
