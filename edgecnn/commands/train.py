@@ -70,19 +70,19 @@ def register(app: typer.Typer) -> None:
                 "--dataset",
                 "--data",
                 "-d",
-                help="mnist, fashion_mnist, cifar10 or folder:PATH [default: the model's]",
+                help="mnist, fashion_mnist, cifar10 or folder:PATH (default: the model's)",
             ),
         ] = None,
-        epochs: Annotated[int | None, typer.Option("--epochs", "-e", help="[default: the recipe's]")] = None,
+        epochs: Annotated[int | None, typer.Option("--epochs", "-e", help="(default: the recipe's)")] = None,
         batch_size: Annotated[
-            int | None, typer.Option("--batch-size", "--batch", "-b", help="[default: the recipe's]")
+            int | None, typer.Option("--batch-size", "--batch", "-b", help="(default: the recipe's)")
         ] = None,
         optimizer: Annotated[
             str | None,
-            typer.Option("--optimizer", help="adam, adamw, nadam, rmsprop, sgd [default: the recipe's]"),
+            typer.Option("--optimizer", help="adam, adamw, nadam, rmsprop, sgd (default: the recipe's)"),
         ] = None,
         learning_rate: Annotated[
-            float | None, typer.Option("--lr", "--learning-rate", help="[default: the recipe's]")
+            float | None, typer.Option("--lr", "--learning-rate", help="(default: the recipe's)")
         ] = None,
         seed: Annotated[
             int, typer.Option("--seed", help="Seeds init, shuffling and the validation split.")
@@ -92,7 +92,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--val-split", "--validation-split", help="Fraction of training data held out."),
         ] = 0.1,
         output: Annotated[
-            Path | None, typer.Option("--output", "-o", help="Run directory [default: runs/<model>]")
+            Path | None, typer.Option("--output", "-o", help="Run directory (default: runs/<model>)")
         ] = None,
         limit: Annotated[
             int | None,
@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         data_dir: Annotated[
             Path | None,
-            typer.Option("--data-dir", help="Directory with the dataset files [env EDGECNN_DATA_DIR]."),
+            typer.Option("--data-dir", help="Directory with the dataset files (env EDGECNN_DATA_DIR)."),
         ] = None,
         strategy: Annotated[
             str,
