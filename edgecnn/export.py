@@ -880,8 +880,24 @@ def export(config: ExportConfig) -> ExportResult:
                     base_meta,
                 )
                 check_calibration_images(x_cal, base_meta.graph_input_shape)
-                pre = qz.preprocess_for_quantization(fp32_path, work / "model.pre.onnx")
-                if pre == fp32_path:
+                # graph_opt's INT8 layout (exact in float): the one-input-channel stem stays float as
+                # Conv -> MaxPool -> Relu so ORT starts int8 at the second conv in NHWC, and the
+                # flatten is NHWC so no transpose runs before the Dense layer.
+                int8_src = fp32_path
+                if config.graph_rewrites and importlib.util.find_spec("edgecnn.graph_opt") is not None:
+                    from edgecnn.graph_opt import prepare_for_int8
+
+                    prepared, int8_rewrites, keep_float = prepare_for_int8(onnx.load(str(fp32_path)))
+                    if int8_rewrites:
+                        int8_src = work / "model.int8src.onnx"
+                        _save(prepared, int8_src)
+                        qcfg = replace(
+                            qcfg,
+                            nodes_to_exclude=tuple(dict.fromkeys((*qcfg.nodes_to_exclude, *keep_float))),
+                        )
+                        rewrites = rewrites + [f"int8:{r}" for r in int8_rewrites]
+                pre = qz.preprocess_for_quantization(int8_src, work / "model.pre.onnx")
+                if pre == int8_src:
                     warns.append("onnxruntime quant_pre_process failed; INT8 quantized without it")
                 if max_drop is not None:
 
@@ -893,7 +909,7 @@ def export(config: ExportConfig) -> ExportResult:
                         steps.step(f"INT8 search: attempt {a.index} ({a.settings[:60]})")
 
                     found, found_cfg, attempts = qz.search_int8(
-                        fp32_path=fp32_path,
+                        fp32_path=int8_src,
                         preprocessed=pre,
                         calibration_images=x_cal,
                         input_name=INPUT_NAME,
@@ -924,7 +940,7 @@ def export(config: ExportConfig) -> ExportResult:
                         )
                 else:
                     out = qz.quantize_int8(
-                        fp32_path, work / "model.int8.onnx", x_cal, INPUT_NAME, qcfg, preprocessed=pre
+                        int8_src, work / "model.int8.onnx", x_cal, INPUT_NAME, qcfg, preprocessed=pre
                     )
                     finish_variant("int8", out, qcfg.to_dict(), [qcfg.describe()])
                 timings["int8_s"] = time.perf_counter() - t0

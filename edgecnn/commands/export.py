@@ -55,8 +55,12 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--graph-opt/--no-graph-opt", help="Apply edgecnn's graph rewrites.")
         ] = True,
         per_channel: Annotated[
-            bool, typer.Option("--per-channel/--per-tensor", help="INT8 weight scales per channel.")
-        ] = True,
+            bool,
+            typer.Option(
+                "--per-channel/--per-tensor",
+                help="INT8 weight scales per channel, or per tensor (default: faster on x86).",
+            ),
+        ] = False,
         calibration_method: Annotated[
             str, typer.Option("--calibration-method", help="minmax | entropy | percentile.")
         ] = "minmax",
