@@ -51,7 +51,6 @@ LABELS = {
     "onnx-int8": "edgecnn ONNX INT8",
     "onnx-fp16": "edgecnn ONNX FP16",
     "onnx-dynamic": "edgecnn ONNX dynamic INT8",
-    "onnx-int8-recipe": "ONNX INT8, perf recipe (candidate: prepare_for_int8, per-tensor asym)",
 }
 ONE_THREAD_TAG = "onnx-int8-best-1thread"
 LABELS[ONE_THREAD_TAG] = "(info) best ONNX INT8 with 1 ORT thread"
@@ -130,49 +129,6 @@ def _calibration_images(bundle: Path, data_dir: Path | None) -> np.ndarray:
     return prepare_batch(picked, meta)
 
 
-def _recipe_int8(bundle: Path, calib: np.ndarray, export_doc: dict[str, Any]) -> Path | None:
-    """graph_opt's INT8 recipe on the bundle's FP32 graph, unless export already applies it."""
-    import onnx
-
-    from edgecnn import quantize as qz
-    from edgecnn.graph_opt import prepare_for_int8
-
-    model = onnx.load(str(bundle / "model.onnx"))
-    prepared, applied, exclude = prepare_for_int8(model)
-    if not exclude:
-        return None
-    int8_cfg = json.dumps(export_doc.get("variants", {}).get("int8", {}))
-    if all(name in int8_cfg for name in exclude):
-        return None  # export's INT8 already keeps these nodes float: the candidate would duplicate it
-    out = bundle.parent / "recipe"
-    out.mkdir(parents=True, exist_ok=True)
-    src = out / "model.prepared.onnx"
-    onnx.save(prepared, str(src))
-    pre = qz.preprocess_for_quantization(src, out / "model.prepared.pre.onnx")
-    cfg = RECIPE_QUANTIZATION(exclude)
-    path = qz.quantize_int8(src, out / "model.int8.onnx", calib, "input", cfg, preprocessed=pre)
-    # Same metadata as export's INT8, so bench's code path feeds it real images the same way.
-    from edgecnn.metadata import read_metadata, write_metadata
-
-    meta = read_metadata(bundle / "model.int8.onnx") or read_metadata(bundle / "model.onnx")
-    q = onnx.load(str(path))
-    write_metadata(q, meta)
-    onnx.save(q, str(path))
-    log(f"        recipe: {', '.join(applied)}; float nodes: {', '.join(exclude)}")
-    return path
-
-
-def RECIPE_QUANTIZATION(exclude: list[str]) -> Any:  # noqa: N802 - reads as the constant it is
-    """The INT8 settings measured fastest here (see the README's note): per-tensor asymmetric int8
-    weights, so ORT's QLinearConv takes its im2col + GEMM path (AMX/VNNI) instead of the symmetric
-    direct-conv kernel, plus graph_opt's float stem."""
-    from edgecnn.quantize import QuantizationConfig
-
-    return QuantizationConfig(
-        per_channel=False, extra_options={"WeightSymmetric": False}, nodes_to_exclude=tuple(exclude)
-    )
-
-
 def _onnx_accuracy(path: Path, x_test_u8: np.ndarray, y: np.ndarray) -> float:
     from edgecnn import runtime
     from edgecnn.metadata import read_metadata
@@ -215,9 +171,6 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         for variant, fname in ONNX_FILES.items():
             if (bundle / fname).exists():
                 files[f"onnx-{variant}"] = str(bundle / fname)
-        recipe = _recipe_int8(bundle, calib, export_doc)
-        if recipe is not None:
-            files["onnx-int8-recipe"] = str(recipe)
         log(f"[{name}] accuracy on the {len(y_test)} real test images")
         acc: dict[str, float] = {}
         keras_runner = peers.KerasRunner(keras_model)
@@ -292,7 +245,7 @@ def child(args: argparse.Namespace) -> None:
                     fn, owner = _onnx_runner(Path(path), args.threads, x)
                     calls[tag] = fn
                     keep.append(owner)  # the session and its bound OrtValues must outlive the timing
-            best_int8 = files.get("onnx-int8-recipe") or files.get("onnx-int8")
+            best_int8 = files.get("onnx-int8")
             if args.threads > 1 and best_int8:
                 # Shown for information, never counted as "same threads": on tiny batch-1 kernels ORT's
                 # thread pool costs more than it gains, so a deployment would pin one thread.
@@ -347,9 +300,8 @@ def summarize(manifest: dict[str, Any], parts: list[dict[str, Any]]) -> list[dic
                     and acc.get(tag, 0.0) >= fp32 - ACCURACY_BOUND_PP / 100 - 1e-12
                 ]  # fmt: skip
                 best = min(onnx_ok, key=lambda tg: stats[tg]["median_ms"]) if onnx_ok else None
-                one_thread_of = "onnx-int8-recipe" if "onnx-int8-recipe" in stats else "onnx-int8"
                 for tag, s in stats.items():
-                    acc_tag = one_thread_of if tag == ONE_THREAD_TAG else tag
+                    acc_tag = "onnx-int8" if tag == ONE_THREAD_TAG else tag
                     rows.append({
                         "model": name, "threads": t, "batch": int(batch), "runtime": tag,
                         "label": LABELS.get(tag, tag), "median_ms": s["median_ms"],
