@@ -20,10 +20,11 @@ install: $(VENV)/.installed
 
 demo: install
 	rm -rf $(DEMO_DIR)
-	$(EDGECNN) train --model keras-convnet --epochs 2 --output $(DEMO_DIR)/run
+	$(EDGECNN) models
+	$(EDGECNN) train --model keras-convnet --output $(DEMO_DIR)/run
 	$(EDGECNN) export $(DEMO_DIR)/run/model.keras --quantize all --output $(DEMO_DIR)/bundle
-	$(EDGECNN) eval $(DEMO_DIR)/bundle/model.int8.onnx --data mnist
-	$(EDGECNN) predict $(DEMO_DIR)/bundle/model.int8.onnx samples/
+	$(EDGECNN) eval $(DEMO_DIR)/bundle/model.int8.onnx --output $(DEMO_DIR)/eval
+	$(EDGECNN) predict $(DEMO_DIR)/bundle/model.int8.onnx samples/ --output $(DEMO_DIR)/predict.json
 	$(EDGECNN) bench $(DEMO_DIR)/bundle/model.onnx $(DEMO_DIR)/bundle/model.int8.onnx --batch 1,64 --output $(DEMO_DIR)/bench
 
 test: install

@@ -376,22 +376,25 @@ def result_table(result: PredictResult) -> Any:
     """A rich table: one row per image with its top-k and, where the file name says, right or wrong."""
     from rich.table import Table
 
+    from rich import box
+
     has_truth = bool(result.labelled)
-    table = Table(title=f"{result.model['path']} on {result.provider}", title_justify="left")
+    # Compact enough for an 80-column terminal: the runners-up sit in one column.
+    table = Table(title=f"{result.model['path']} on {result.provider}", title_justify="left", box=box.SIMPLE)
     table.add_column("image", no_wrap=True)
-    table.add_column("prediction", justify="right")
+    table.add_column("pred", justify="right")
     table.add_column("prob", justify="right")
     if result.config.top_k > 1:
-        table.add_column(f"top-{result.config.top_k}", no_wrap=True)
+        table.add_column(f"next {result.config.top_k - 1}", no_wrap=True)
     if has_truth:
         table.add_column("true", justify="right")
-        table.add_column("result", justify="center")
+        table.add_column("ok", justify="center")
     for p in result.predictions:
         row = [p.path.name, p.predicted.label, f"{p.predicted.probability:.3f}"]
         if result.config.top_k > 1:
-            row.append("  ".join(f"{s.label} {s.probability:.3f}" for s in p.top))
+            row.append("  ".join(f"{s.label} {s.probability:.3f}" for s in p.top[1:]))
         if has_truth:
-            mark = "" if p.correct is None else ("[green]correct[/]" if p.correct else "[red]WRONG[/]")
+            mark = "" if p.correct is None else ("[green]yes[/]" if p.correct else "[red]WRONG[/]")
             row += [p.true_label or "-", mark]
         table.add_row(*row)
     return table
