@@ -509,3 +509,41 @@ def prepare_for_int8(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]
 
     work, more = _apply(work, (("nhwc-flatten", nhwc_flatten_all),), ["nhwc-flatten"])
     return work, applied + more, keep_float
+
+
+# --------------------------------------------------------------------------------------------------
+# After INT8 quantization: Gemm/MatMul -> Q -> DQ -> Softmax  ==>  Gemm/MatMul -> Softmax
+# --------------------------------------------------------------------------------------------------
+_FLOAT_OUT_PRODUCERS = frozenset({"Gemm", "MatMul"})
+
+
+def float_logits(model: onnx.ModelProto, float_ops: tuple[str, ...] = ("Softmax",)) -> list[str]:
+    """Drop the QuantizeLinear -> DequantizeLinear pair between the last Gemm/MatMul and a node
+    that stays float (Softmax), in place; returns the names of the Gemm/MatMul nodes changed.
+
+    ONNX Runtime fuses DQ -> Gemm with no Q after it into one QGemm with float output (MatMul: into
+    MatMulIntegerToFloat), so the logits are never rounded to 8 bits and two nodes fewer run:
+    measured 3.5-4% faster at batch 1 on keras-convnet and tf1-cnn (1 thread, interleaved), same
+    at batch 64, accuracy the same or better. Only rewrites a pair whose tensors have no other user.
+    """
+    g = _Graph(model)
+    changed: list[str] = []
+    for user in list(g.graph.node):
+        if user.op_type not in float_ops or not user.input:
+            continue
+        dq = g.producer.get(user.input[0])
+        if dq is None or dq.op_type != "DequantizeLinear" or g.sole_consumer(dq.output[0]) is not user:
+            continue
+        q = g.producer.get(dq.input[0])
+        if q is None or q.op_type != "QuantizeLinear" or g.sole_consumer(q.output[0]) is not dq:
+            continue
+        mm = g.producer.get(q.input[0])
+        if mm is None or mm.op_type not in _FLOAT_OUT_PRODUCERS or g.sole_consumer(mm.output[0]) is not q:
+            continue
+        user.input[0] = mm.output[0]
+        g.graph.node.remove(q)
+        g.graph.node.remove(dq)
+        changed.append(mm.name or mm.output[0])
+    if changed:
+        _remove_dead(model)
+    return changed

@@ -374,9 +374,8 @@ def predict(config: PredictConfig) -> PredictResult:
 
 def result_table(result: PredictResult) -> Any:
     """A rich table: one row per image with its top-k and, where the file name says, right or wrong."""
-    from rich.table import Table
-
     from rich import box
+    from rich.table import Table
 
     has_truth = bool(result.labelled)
     # Compact enough for an 80-column terminal: the runners-up sit in one column.

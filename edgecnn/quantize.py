@@ -57,6 +57,9 @@ class QuantizationConfig:
     op_types: tuple[str, ...] | None = None  # None = every op type ORT can quantize
     # Softmax in INT8 would hand out probabilities in steps of 1/256 (ties in the top-1) for no speed-up.
     float_op_types: tuple[str, ...] = ("Softmax",)
+    # The Gemm/MatMul feeding a float op hands it float logits (graph_opt.float_logits): one fused
+    # QGemm with float output instead of QGemm -> DequantizeLinear, ~4% faster at batch 1.
+    float_logits: bool = True
     extra_options: Mapping[str, Any] = field(default_factory=lambda: {"WeightSymmetric": False})
     seed: int = 0
 
@@ -97,6 +100,7 @@ class QuantizationConfig:
             "nodes_to_exclude": list(self.nodes_to_exclude),
             "op_types": None if self.op_types is None else list(self.op_types),
             "float_op_types": list(self.float_op_types),
+            "float_logits": self.float_logits,
             "extra_options": dict(self.extra_options),
             "seed": self.seed,
         }
@@ -223,6 +227,15 @@ def quantize_int8(
     except Exception as exc:  # noqa: BLE001 - ORT raises many types; the user gets one line
         msg = " ".join(str(exc).split())[:300]
         raise EdgecnnError(f"INT8 quantization failed ({config.describe()}): {msg}") from None
+    if config.float_logits and config.float_op_types:
+        import onnx
+
+        from edgecnn.graph_opt import float_logits
+
+        model = onnx.load(str(out_path))
+        if float_logits(model, tuple(config.float_op_types)):
+            onnx.checker.check_model(model)
+            onnx.save(model, str(out_path))
     return out_path
 
 

@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgecnn.errors import EdgecnnError
-from edgecnn.graph_opt import REWRITES, optimize_graph, prepare_for_int8
+from edgecnn.graph_opt import REWRITES, float_logits, optimize_graph, prepare_for_int8
 
 SHAPE_OPS = {"Shape", "Gather", "Cast", "Slice", "Concat", "Unsqueeze"}
 
@@ -254,3 +254,60 @@ def test_nhwc_flatten_for_int8_is_exact() -> None:
     assert _ops(prepared) == ["Relu", "Transpose", "Flatten", "Gemm"]
     x = rng.standard_normal((3, 2, 3, 4)).astype(np.float32)
     np.testing.assert_allclose(_run(prepared, x), _run(model, x), atol=1e-5)
+
+
+def _qdq_head(extra_user: bool = False) -> onnx.ModelProto:
+    """x -> QDQ -> Gemm(int8 weights) -> QDQ -> Softmax, as quantize_static writes a classifier head."""
+    rng = np.random.default_rng(3)
+    inits = [
+        numpy_helper.from_array(rng.integers(-127, 128, (16, 10)).astype(np.int8), "wq"),
+        numpy_helper.from_array(np.float32(0.01), "ws"),
+        numpy_helper.from_array(np.int8(0), "wz"),
+        numpy_helper.from_array(rng.integers(-2000, 2000, 10).astype(np.int32), "bq"),
+        numpy_helper.from_array(np.float32(0.01 / 255), "bs"),
+        numpy_helper.from_array(np.int32(0), "bz"),
+        numpy_helper.from_array(np.float32(1 / 255), "xs"),
+        numpy_helper.from_array(np.uint8(0), "xz"),
+        numpy_helper.from_array(np.float32(0.05), "ys"),
+        numpy_helper.from_array(np.uint8(128), "yz"),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"], name="xq"),
+        helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"], name="xd"),
+        helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], name="wd"),
+        helper.make_node("DequantizeLinear", ["bq", "bs", "bz"], ["b"], name="bd"),
+        helper.make_node("Gemm", ["xd", "w", "b"], ["logits"], name="dense"),
+        helper.make_node("QuantizeLinear", ["logits", "ys", "yz"], ["lq"], name="lq"),
+        helper.make_node("DequantizeLinear", ["lq", "ys", "yz"], ["ld"], name="ld"),
+        helper.make_node("Softmax", ["ld"], ["y"], name="softmax", axis=-1),
+    ]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])]
+    if extra_user:
+        outputs.append(helper.make_tensor_value_info("ld", TensorProto.FLOAT, ["N", 10]))
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])], outputs, inits
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def test_float_logits_drops_the_head_qdq_and_ort_fuses_a_float_output_qgemm(tmp_path: Path) -> None:
+    model = _qdq_head()
+    x = np.random.default_rng(4).random((5, 16)).astype(np.float32)
+    before = _run(model, x)
+    assert float_logits(model) == ["dense"]
+    assert _ops(model).count("QuantizeLinear") == 1 and _ops(model)[-2:] == ["Gemm", "Softmax"]
+    onnx.checker.check_model(model)
+    after = _run(model, x)
+    # Same Gemm, minus the 8-bit rounding of the logits: the probabilities move by at most that step.
+    np.testing.assert_allclose(after, before, atol=0.05)
+    optimized = tmp_path / "opt.onnx"
+    _session(model, optimized)
+    ops = _ops(onnx.load(str(optimized)))
+    assert "QGemm" in ops and "Gemm" not in ops and ops[-1] == "Softmax"
+    assert ops.count("DequantizeLinear") == 0, ops  # QGemm hands Softmax float directly
+
+
+def test_float_logits_leaves_a_shared_dequantize_alone() -> None:
+    model = _qdq_head(extra_user=True)
+    assert float_logits(model) == []
+    assert _ops(model).count("QuantizeLinear") == 2

@@ -222,3 +222,12 @@ def test_search_recovers_an_outlier_model(outlier_model: Path, mnist_dir: Path, 
     assert "worst layers" in attempts[-1].settings
     int8 = result.variants["int8"]
     assert int8.kept and int8.accuracy_drop_pp <= 0.3 and (tmp_path / "b" / "model.int8.onnx").is_file()
+
+
+def test_int8_export_feeds_softmax_float_logits(exported_bundle) -> None:
+    """quantize_int8's float_logits step: the last Gemm feeds Softmax without a Q/DQ pair between."""
+    model = onnx.load(str(Path(exported_bundle.output_dir) / "model.int8.onnx"))
+    producer = {o: n for n in model.graph.node for o in n.output}
+    softmax = [n for n in model.graph.node if n.op_type == "Softmax"]
+    assert softmax and all(producer[n.input[0]].op_type in ("Gemm", "MatMul") for n in softmax)
+    assert qz.QuantizationConfig().to_dict()["float_logits"] is True
