@@ -157,6 +157,21 @@ class BenchConfig:
             trt_int8=self.trt_int8,
             trt_engine_cache=self.trt_engine_cache,
             device_id=self.device_id,
+            shared_thread_pool=self.shares_thread_pool,
+        )
+
+    @property
+    def shares_thread_pool(self) -> bool:
+        """Interleaved CPU sessions share one ORT thread pool so an idle session's spinning workers
+        cannot steal a core from the one being timed (see runtime.can_share_thread_pool). Not when the
+        user set spinning (a per-session option), nor on GPUs, nor if this process already fixed a
+        pool of other sizes."""
+        return (
+            self.interleave
+            and len(self.models) > 1
+            and self.device == "cpu"
+            and self.allow_spinning is None
+            and runtime.can_share_thread_pool(self.intra_op_threads, self.inter_op_threads)
         )
 
 
@@ -294,6 +309,7 @@ class BenchResult:
             "harness_overhead": to_jsonable(self.harness_overhead),
             "memory_method": self.memory_method,
             "interleaved": self.interleaved,
+            "thread_pool": "shared" if self.config.shares_thread_pool else "per-session",
             "block_warmup": BLOCK_WARMUP if self.interleaved else 0,
             "baseline": self.models[0].name if self.models else None,
             "models": models,
@@ -1173,6 +1189,12 @@ def bench(config: BenchConfig) -> BenchResult:
     names = _display_names(config.models)
     overhead = measure_harness_overhead(config)
     run_notes: list[str] = []
+    if config.interleave and len(config.models) > 1 and not config.shares_thread_pool:
+        run_notes.append(
+            "each model has its own ONNX Runtime thread pool here (spinning was set, a GPU device, or a "
+            "pool of other sizes already exists in this process): an idle session's spinning workers can "
+            "add multi-millisecond tails right after a switch between models"
+        )
     if config.interleave:
         total = len(config.batch_sizes) * int(config.rounds or 1)
         with _progress(config.progress, total) as advance:

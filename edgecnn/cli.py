@@ -45,6 +45,9 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
+    from edgecnn import runtime
+
+    runtime.allow_shared_thread_pool()  # one command per process: `bench` may own ORT's shared pool
     app()
 
 

@@ -597,3 +597,66 @@ def test_cli_no_interleave_and_rounds(tiny: Path, tmp_path: Path) -> None:
         CliRunner().invoke(app, [*argv, "--rounds", "2", "--no-interleave", "-o", str(tmp_path / "y")]),
         "--no-interleave",
     )
+
+
+def test_interleaved_cpu_sessions_share_one_thread_pool(tiny: Path, tmp_path: Path, monkeypatch) -> None:
+    """Per-session pools let an idle session's spinning workers steal a core from the timed one."""
+    from edgecnn import runtime
+
+    monkeypatch.setattr(runtime, "_process_may_share_pool", True)
+    monkeypatch.setattr(runtime, "_shared_pool_sizes", None)
+    other = tiny_cnn(tmp_path / "other.onnx", seed=1)
+    two = (tiny, other)
+    assert BenchConfig(models=two, iterations=4).shares_thread_pool
+    assert BenchConfig(models=two, iterations=4).session_config().shared_thread_pool
+    assert not BenchConfig(models=(tiny,), iterations=4).shares_thread_pool
+    assert not BenchConfig(models=two, iterations=4, interleave=False).shares_thread_pool
+    # Spinning is a per-session option: asking for it keeps per-session pools instead of ignoring it.
+    assert not BenchConfig(models=two, iterations=4, allow_spinning=False).shares_thread_pool
+    # A pool of other sizes cannot be resized.
+    monkeypatch.setattr(runtime, "_shared_pool_sizes", (3, 1))
+    assert not BenchConfig(models=two, iterations=4).shares_thread_pool
+    with pytest.raises(EdgecnnError, match="cannot be resized"):
+        runtime.session_options(runtime.SessionConfig(intra_op_threads=2))
+    # A library caller's process (like this test's) keeps per-session pools, and the result says so.
+    monkeypatch.setattr(runtime, "_process_may_share_pool", False)
+    monkeypatch.setattr(runtime, "_shared_pool_sizes", None)
+    doc = bench(BenchConfig(models=two, iterations=4, rounds=2, warmup=1, batch_sizes=(1,))).to_document()
+    assert doc["thread_pool"] == "per-session"
+    assert any("own ONNX Runtime thread pool" in n for n in doc["notes"])
+
+
+def test_cli_process_benches_side_by_side_on_one_shared_pool(tiny: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    other = tiny_cnn(tmp_path / "other.onnx", seed=1)
+    code = "import sys; from edgecnn.cli import main; sys.argv[0] = 'edgecnn'; main()"
+    args = [
+        str(tiny),
+        str(other),
+        "-n",
+        "6",
+        "--warmup",
+        "1",
+        "--rounds",
+        "2",
+        "--json",
+        "-o",
+        str(tmp_path / "b"),
+    ]
+    proc = subprocess.run([sys.executable, "-c", code, "bench", *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["thread_pool"] == "shared" and doc["interleaved"]
+    assert not any("own ONNX Runtime thread pool" in n for n in doc["notes"])
+
+
+def test_shared_pool_session_options_and_validation() -> None:
+    from edgecnn import runtime
+
+    so = runtime.session_options(runtime.SessionConfig(shared_thread_pool=True, intra_op_threads=2))
+    assert so.use_per_session_threads is False
+    assert runtime.session_options(runtime.SessionConfig()).use_per_session_threads is True
+    with pytest.raises(EdgecnnError, match="spinning"):
+        runtime.SessionConfig(shared_thread_pool=True, allow_spinning=True)
