@@ -889,13 +889,28 @@ def export(config: ExportConfig) -> ExportResult:
 
                     prepared, int8_rewrites, keep_float = prepare_for_int8(onnx.load(str(fp32_path)))
                     if int8_rewrites:
-                        int8_src = work / "model.int8src.onnx"
-                        _save(prepared, int8_src)
-                        qcfg = replace(
-                            qcfg,
-                            nodes_to_exclude=tuple(dict.fromkeys((*qcfg.nodes_to_exclude, *keep_float))),
+                        candidate = work / "model.int8src.onnx"
+                        _save(prepared, candidate)
+                        # The rewrites are exact in float; prove it on real images like the FP32 gate
+                        # does, and quantize the plain FP32 graph rather than a graph that drifted.
+                        n = min(config.parity_samples, len(x_test_graph))
+                        src_session, _ = open_cpu_session(candidate)
+                        check = compare_probabilities(
+                            fp32_probs[:n], predict_probabilities(src_session, x_test_graph[:n])
                         )
-                        rewrites = rewrites + [f"int8:{r}" for r in int8_rewrites]
+                        del src_session
+                        if check.max_abs_diff <= PARITY_MAX_ABS_DIFF and check.top1_agreement == 1.0:
+                            int8_src = candidate
+                            qcfg = replace(
+                                qcfg,
+                                nodes_to_exclude=tuple(dict.fromkeys((*qcfg.nodes_to_exclude, *keep_float))),
+                            )
+                            rewrites = rewrites + [f"int8:{r}" for r in int8_rewrites]
+                        else:
+                            warns.append(
+                                f"INT8 graph rewrites ({', '.join(int8_rewrites)}) changed the float outputs "
+                                f"(max abs diff {check.max_abs_diff:.3g}); quantized the plain FP32 graph"
+                            )
                 pre = qz.preprocess_for_quantization(int8_src, work / "model.pre.onnx")
                 if pre == int8_src:
                     warns.append("onnxruntime quant_pre_process failed; INT8 quantized without it")

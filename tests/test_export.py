@@ -255,3 +255,37 @@ def test_keras_export_fallback_route(exported_bundle, mnist) -> None:
     x = mnist.normalization.apply(mnist.x_test[:64]).astype(np.float32)
     got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
     assert float(np.max(np.abs(got - np.asarray(model(x, training=False))))) <= 1e-4
+
+
+def test_int8_rewrites_that_drift_are_refused(
+    exported_bundle, mnist_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A float rewrite for INT8 that changes the outputs is not quantized; the plain graph is."""
+    import edgecnn.graph_opt as graph_opt
+    from edgecnn.export import ExportConfig, export
+
+    real = graph_opt.prepare_for_int8
+
+    def drifting(model):
+        prepared, applied, keep_float = real(model)
+        bias = next(t for t in prepared.graph.initializer if t.name.endswith("bias"))
+        arr = onnx.numpy_helper.to_array(bias) + np.float32(0.5)
+        bias.CopyFrom(onnx.numpy_helper.from_array(arr, bias.name))
+        return prepared, applied, keep_float
+
+    monkeypatch.setattr(graph_opt, "prepare_for_int8", drifting)
+    result = export(
+        ExportConfig(
+            model_path=Path(exported_bundle.source_model),
+            output_dir=tmp_path / "bundle",
+            quantize=("int8",),
+            data_dir=mnist_dir,
+            eval_limit=500,
+            latency=False,
+            progress=False,
+        )
+    )
+    doc = json.loads((tmp_path / "bundle" / "export.json").read_text())
+    assert not any(r.startswith("int8:") for r in doc["graph_rewrites"])
+    assert any("changed the float outputs" in w for w in doc["warnings"])
+    assert result.variants  # INT8 still built, from the plain FP32 graph
