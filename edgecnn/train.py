@@ -523,6 +523,10 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
     if chief:
         _precheck_run_dir(run_dir, config)
 
+    from edgecnn.tfcompat import import_keras, import_tensorflow
+
+    import_tensorflow()  # a device without TensorFlow gets the install hint before any data work
+
     timings: dict[str, Any] = {}
     t = time.perf_counter()
     ds, arrays = _load_data(config.dataset or spec.default_dataset, spec, config)
@@ -537,8 +541,6 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
         import tempfile
 
         run_dir = Path(tempfile.mkdtemp(prefix="edgecnn-worker-"))
-
-    from edgecnn.tfcompat import import_keras, import_tensorflow
 
     tf = import_tensorflow()
     keras = import_keras()
