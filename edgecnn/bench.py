@@ -39,6 +39,7 @@ from edgecnn import runtime
 from edgecnn.atomic import atomic_dir, dumps_json, refuse_overwrite, to_jsonable
 from edgecnn.errors import EdgecnnError
 from edgecnn.metadata import ModelMetadata, read_metadata
+from edgecnn.op_profile import DEFAULT_PROFILE_RUNS, MAX_PROFILE_RUNS, OpProfile, profile_session_ops
 
 SCHEMA = "edgecnn.bench"
 SCHEMA_VERSION = 1
@@ -102,6 +103,9 @@ class BenchConfig:
     progress: bool = False
     interleave: bool = True  # rounds of every model in rotating order; False: one model after the other
     rounds: int | None = None  # interleaved rounds per batch; None = min(DEFAULT_ROUNDS, iterations)
+    # After the timing, a separate profiled session per model and batch: ORT's per-node kernel times.
+    op_profile: bool = False
+    op_profile_runs: int = DEFAULT_PROFILE_RUNS
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -139,6 +143,10 @@ class BenchConfig:
                 self,
                 "rounds",
                 DEFAULT_ROUNDS if self.iterations is None else min(DEFAULT_ROUNDS, self.iterations),
+            )
+        if isinstance(self.op_profile_runs, bool) or not 0 < self.op_profile_runs <= MAX_PROFILE_RUNS:
+            raise EdgecnnError(
+                f"--profile-runs must be between 1 and {MAX_PROFILE_RUNS}, got {self.op_profile_runs}"
             )
         if self.inputs not in INPUT_SOURCES:
             raise EdgecnnError(f"--inputs must be one of {', '.join(INPUT_SOURCES)}, not {self.inputs!r}")
@@ -260,6 +268,7 @@ class ModelResult:
     session_rss_delta_bytes: int | None
     results: tuple[BatchResult, ...]
     notes: tuple[str, ...]
+    op_profiles: tuple[OpProfile, ...] = ()  # one per batch size with --op-profile, else empty
 
 
 @dataclass(frozen=True)
@@ -1210,6 +1219,9 @@ def bench(config: BenchConfig) -> BenchResult:
                 "in this machine's load between them"
             )
     models = with_speedups(models, paired=config.interleave)
+    if config.op_profile:
+        with _progress(config.progress, len(models) * len(config.batch_sizes)) as advance:
+            models = [replace(m, op_profiles=profile_model_ops(m, config, samples, advance)) for m in models]
     result = BenchResult(
         config=config,
         models=tuple(models),
@@ -1227,6 +1239,39 @@ def bench(config: BenchConfig) -> BenchResult:
     if config.output_dir is not None:
         result = _write_outputs(result, Path(config.output_dir))
     return result
+
+
+def profile_model_ops(
+    model: ModelResult,
+    config: BenchConfig,
+    samples: _Samples,
+    advance: Callable[[str], None] = lambda _desc: None,
+) -> tuple[OpProfile, ...]:
+    """Per-node kernel times of one benchmarked model at each batch size, from a separate session with
+    ORT's profiler on (after the timing, so the profiler never slows a timed run)."""
+    meta = read_metadata(model.path)
+    rng = np.random.default_rng(config.seed)
+
+    def feeds_for(session: Any, batch: int) -> dict[str, np.ndarray]:
+        return make_feeds(session, meta, batch, config, samples, rng)[0]
+
+    profiles = []
+    for batch in config.batch_sizes:
+        advance(f"profiling {model.name} batch {batch}")
+        profile, provider = profile_session_ops(
+            # Plain runs: a CUDA-graph session would capture the temporary feed buffers.
+            model.path,
+            replace(config.session_config(), cuda_graphs=False),
+            feeds_for,
+            batch,
+            runs=config.op_profile_runs,
+        )
+        if provider != model.provider:
+            raise EdgecnnError(
+                f"{model.name}: the profiling session ran on {provider}, the timed one on {model.provider}"
+            )
+        profiles.append(profile)
+    return tuple(profiles)
 
 
 def _memory_method(config: BenchConfig) -> str:

@@ -109,9 +109,40 @@ def render(document: dict[str, Any], console: Console) -> None:
     for m in models:
         for note in m.get("notes", []):
             console.print(f"note ({m['name']}): {note}", style="yellow")
+    render_op_profiles(document, console)
     files = document.get("files") or {}
     if files:
         console.print("saved " + ", ".join(str(p) for p in files.values()))
+
+
+PROFILE_ROWS = 20
+
+
+def render_op_profiles(document: dict[str, Any], console: Console) -> None:
+    """Per model and batch, the nodes ORT ran with their median kernel time (in execution order; the
+    slowest PROFILE_ROWS when the graph is larger)."""
+    for m in document["models"]:
+        p50 = {r["batch"]: r["p50_ms"] for r in m["results"]}
+        for prof in m.get("op_profiles") or []:
+            nodes = prof["nodes"]
+            shown = nodes
+            if len(nodes) > PROFILE_ROWS:
+                shown = sorted(nodes, key=lambda n: -n["median_us"])[:PROFILE_ROWS]
+            batch = prof["batch"]
+            table = Table(
+                title=f"where the time goes: {m['name']} batch {batch} (ORT profiler, median of "
+                f"{prof['runs']} runs; run {prof['run_median_us']:.1f} µs with the profiler on, p50 "
+                f"{p50.get(batch, float('nan')) * 1e3:.1f} µs without)",
+                title_justify="left",
+            )
+            for col, justify in (("node", "left"), ("op", "left"), ("µs", "right"), ("share", "right")):
+                table.add_column(col, justify=justify)  # type: ignore[arg-type]
+            for n in shown:
+                table.add_row(n["node"], n["op_type"], f"{n['median_us']:.1f}", f"{n['share']:.0%}")
+            if len(shown) < len(nodes):
+                rest = sum(n["share"] for n in nodes) - sum(n["share"] for n in shown)
+                table.add_row(f"({len(nodes) - len(shown)} more nodes)", "", "", f"{rest:.0%}")
+            console.print(table)
 
 
 def register(app: typer.Typer) -> None:
@@ -193,6 +224,17 @@ def register(app: typer.Typer) -> None:
                 "duration/rounds seconds) per round (default min(10, iterations)).",
             ),
         ] = None,
+        op_profile: Annotated[
+            bool,
+            typer.Option(
+                "--op-profile",
+                help="After the timing, profile each model and batch with ONNX Runtime's profiler and "
+                "show the time per node (a separate session: the timed runs stay unprofiled).",
+            ),
+        ] = False,
+        profile_runs: Annotated[
+            int, typer.Option("--profile-runs", help="Profiled runs per model and batch.")
+        ] = 200,
         as_json: Annotated[bool, typer.Option("--json", help="Print the result document as JSON.")] = False,
     ) -> None:
         """Latency percentiles, throughput, cold start, memory and GFLOP/s on this device."""
@@ -224,6 +266,8 @@ def register(app: typer.Typer) -> None:
                 progress=True,
                 interleave=interleave,
                 rounds=rounds,
+                op_profile=op_profile,
+                op_profile_runs=profile_runs,
             )
             result = bench(config)
             document = result.to_document()
