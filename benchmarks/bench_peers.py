@@ -145,6 +145,7 @@ def _onnx_accuracy(path: Path, x_test_u8: np.ndarray, y: np.ndarray) -> float:
 
 
 def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    import peers_stages as stages_mod
     import peers_tflite as peers
 
     from edgecnn.metadata import read_metadata
@@ -171,6 +172,12 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         for variant, fname in ONNX_FILES.items():
             if (bundle / fname).exists():
                 files[f"onnx-{variant}"] = str(bundle / fname)
+        stages: list[dict[str, str]] = []
+        if args.stages and "onnx-int8" in files:
+            stages = stages_mod.build_cuts(
+                keras_model, Path(files["onnx-int8"]), calib, work / name / "stages", log
+            )
+            stages.append({"stage": "output", "tflite": files["tflite-int8"], "onnx": files["onnx-int8"]})
         log(f"[{name}] accuracy on the {len(y_test)} real test images")
         acc: dict[str, float] = {}
         keras_runner = peers.KerasRunner(keras_model)
@@ -193,6 +200,7 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     if isinstance(v, dict)
                 },
             },
+            "stages": stages,
             "prepare_s": round(time.perf_counter() - t0, 1),
         }
         log(f"[{name}] ready: " + ", ".join(f"{k} {v:.4f}" for k, v in acc.items()))
@@ -218,13 +226,13 @@ def child(args: argparse.Namespace) -> None:
     import peers_tflite as peers
 
     peers.configure_tf_threads(args.threads)
-    from edgecnn.bench import timed_loop
     from edgecnn.metadata import read_metadata
     from edgecnn.preprocess import prepare_batch
 
     manifest = json.loads(Path(args.manifest).read_text())
     _, x_test_u8, _ = _test_set(Path(args.data_dir) if args.data_dir else None)
     out: dict[str, Any] = {}
+    stage_ms: dict[str, Any] = {}
     for name, entry in manifest["models"].items():
         files = entry["files"]
         meta = read_metadata(files["onnx-fp32"])
@@ -252,17 +260,7 @@ def child(args: argparse.Namespace) -> None:
                 fn, owner = _onnx_runner(Path(best_int8), 1, x)
                 calls[ONE_THREAD_TAG] = fn
                 keep.append(owner)
-            # Calls per round from a short warm-up, so every runtime gets about the same wall time.
-            per_round = {}
-            for tag, fn in calls.items():
-                warm = timed_loop(fn, warmup=3, iterations=5, duration_s=None)
-                est_s = max(float(np.median(warm)) / 1e9, 1e-6)
-                per_round[tag] = int(min(2000, max(3, args.round_seconds / est_s)))
-            rounds: dict[str, list[float]] = {tag: [] for tag in calls}
-            for _ in range(args.rounds):
-                for tag, fn in calls.items():
-                    ns = timed_loop(fn, warmup=1, iterations=per_round[tag], duration_s=None)
-                    rounds[tag].append(float(np.median(ns)) / 1e6)
+            rounds, per_round = _interleaved_round_medians(calls, args)
             ref = rounds[REFERENCE]
             stats = {}
             for tag, ms in rounds.items():
@@ -280,7 +278,49 @@ def child(args: argparse.Namespace) -> None:
                 f"{t} {s['median_ms']:.4f}ms x{s['ratio_to_tflite_int8']:.2f}" for t, s in stats.items()
             ))  # fmt: skip
             del keep
-    atomic_write_json(args.part, {"threads": args.threads, "results": out})
+            if entry.get("stages"):
+                stage_ms.setdefault(name, {})[str(batch)] = _time_stages(entry["stages"], x, args)
+    atomic_write_json(args.part, {"threads": args.threads, "results": out, "stages": stage_ms})
+
+
+def _interleaved_round_medians(
+    calls: dict[str, Any], args: argparse.Namespace
+) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Per call, its median ms in each of `args.rounds` rounds; every round runs every call once."""
+    from edgecnn.bench import timed_loop
+
+    # Calls per round from a short warm-up, so every runtime gets about the same wall time.
+    per_round = {}
+    for tag, fn in calls.items():
+        warm = timed_loop(fn, warmup=3, iterations=5, duration_s=None)
+        est_s = max(float(np.median(warm)) / 1e9, 1e-6)
+        per_round[tag] = int(min(2000, max(3, args.round_seconds / est_s)))
+    rounds: dict[str, list[float]] = {tag: [] for tag in calls}
+    for _ in range(args.rounds):
+        for tag, fn in calls.items():
+            ns = timed_loop(fn, warmup=1, iterations=per_round[tag], duration_s=None)
+            rounds[tag].append(float(np.median(ns)) / 1e6)
+    return rounds, per_round
+
+
+def _time_stages(stages: list[dict[str, str]], x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
+    """Cumulative median ms of every INT8 cut, TFLite and ONNX, all in the same interleaved rounds."""
+    import peers_tflite as peers
+
+    calls: dict[str, Any] = {}
+    keep: list[Any] = []
+    for st in stages:
+        runner = peers.TfliteRunner(Path(st["tflite"]).read_bytes(), args.threads)
+        calls[f"tflite:{st['stage']}"] = runner.bind(x)
+        fn, owner = _onnx_runner(Path(st["onnx"]), args.threads, x)
+        calls[f"onnx:{st['stage']}"] = fn
+        keep += [runner, owner]
+    rounds, _ = _interleaved_round_medians(calls, args)
+    del keep
+    return {
+        st["stage"]: {rt: statistics.median(rounds[f"{rt}:{st['stage']}"]) for rt in ("tflite", "onnx")}
+        for st in stages
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -313,7 +353,49 @@ def summarize(manifest: dict[str, Any], parts: list[dict[str, Any]]) -> list[dic
     return rows
 
 
-def markdown(rows: list[dict[str, Any]], env: dict[str, Any], args: argparse.Namespace) -> str:
+def summarize_stages(manifest: dict[str, Any], parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    import peers_stages as stages_mod
+
+    rows = []
+    for part in parts:
+        for name, by_batch in (part.get("stages") or {}).items():
+            order = [st["stage"] for st in manifest["models"][name]["stages"]]
+            for batch, cumulative in by_batch.items():
+                for row in stages_mod.stage_rows(cumulative, order):
+                    rows.append({"model": name, "threads": part["threads"], "batch": int(batch), **row})
+    return rows
+
+
+def stages_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Where the time goes: INT8, stage by stage",
+        "",
+        "Both INT8 models cut after each stage (TFLite: the Keras model cut and converted with the same "
+        "calibration; ONNX: edgecnn's INT8 export cut at the same layer's tensor), timed unprofiled in "
+        "the same interleaved rounds. Stage time = difference of consecutive cumulative medians, so a "
+        "small stage can read slightly negative from noise. `output` = the rest of the network.",
+        "",
+        "| model | threads | batch | stage ends at | TFLite INT8 µs | edgecnn ONNX INT8 µs | ONNX / TFLite |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        ratio = "-" if r["onnx_over_tflite"] is None else f"{r['onnx_over_tflite']:.2f}"
+        lines.append(
+            f"| {r['model']} | {r['threads']} | {r['batch']} | {r['stage']} | {r['tflite_ms'] * 1e3:.1f} | "
+            f"{r['onnx_ms'] * 1e3:.1f} | {ratio} |"
+        )
+    return lines
+
+
+def markdown(
+    rows: list[dict[str, Any]],
+    env: dict[str, Any],
+    args: argparse.Namespace,
+    stage_rows: list[dict[str, Any]],
+) -> str:
     cpu = env["hardware"]["cpu"]
     v = env["versions"]
     lines = [
@@ -347,6 +429,7 @@ def markdown(rows: list[dict[str, Any]], env: dict[str, Any], args: argparse.Nam
                 f"- {r['model']}, {r['threads']} thread(s), batch {r['batch']}: {r['label']} "
                 f"{r['ratio_to_tflite_int8']:.2f}x ({ok} the target)"
             )
+    lines += stages_markdown(stage_rows)
     return "\n".join(lines) + "\n"
 
 
@@ -362,6 +445,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--work", default=str(ROOT / "build" / "bench_peers"), help="trained models, bundles")
     ap.add_argument("--output", default=str(ROOT / "results"))
     ap.add_argument("--data-dir", default=os.environ.get("EDGECNN_DATA_DIR"))
+    ap.add_argument("--no-stages", dest="stages", action="store_false",
+                    help="skip the stage-by-stage INT8 breakdown")  # fmt: skip
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--threads-one", dest="threads", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--manifest", help=argparse.SUPPRESS)
@@ -401,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         parts.append(json.loads(part.read_text()))
     env = environment_info()
     rows = summarize(manifest, parts)
+    stage_rows = summarize_stages(manifest, parts)
     document = {
         "benchmark": "bench_peers",
         "config": {k: v for k, v in vars(args).items() if k not in ("child", "manifest", "part", "threads")},
@@ -409,11 +495,12 @@ def main(argv: list[str] | None = None) -> int:
         "accuracy_bound_pp": ACCURACY_BOUND_PP,
         "models": manifest["models"],
         "rows": rows,
+        "stages": stage_rows,
         "wall_s": round(time.perf_counter() - t0, 1),
     }
     out = Path(args.output)
     atomic_write_json(out / "bench_peers.json", document)
-    md = markdown(rows, env, args)
+    md = markdown(rows, env, args, stage_rows)
     atomic_write_text(out / "bench_peers.md", md)
     print(md)
     log(f"wrote {out / 'bench_peers.json'} and {out / 'bench_peers.md'}")
