@@ -818,7 +818,9 @@ def resolve_or_fail(arg: Any, batch: int) -> tuple[int, ...]:
 
 def _model_key(path: Path, meta: ModelMetadata | None) -> str:
     if meta is not None and meta.model_name:
-        return f"{meta.model_name}:{meta.variant}"
+        # A graph made for one CPU (edgecnn optimize) is its own entry, beside the portable one.
+        suffix = "@cpu" if "ort_target" in meta.extra else ""
+        return f"{meta.model_name}:{meta.variant}{suffix}"
     return path.stem
 
 

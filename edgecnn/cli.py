@@ -8,7 +8,9 @@ import typer
 
 from edgecnn import __version__
 
-COMMAND_MODULES = ("models", "data", "train", "export", "bench", "predict", "evaluate", "compare")
+COMMAND_MODULES = (
+    "models", "data", "train", "export", "optimize", "bench", "predict", "evaluate", "compare",
+)  # fmt: skip
 
 app = typer.Typer(
     name="edgecnn",

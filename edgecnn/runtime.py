@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.errors import EdgecnnError
+from edgecnn.target import check_target
 
 DEVICES = ("cpu", "cuda", "tensorrt", "auto")
 PROVIDER_FOR_DEVICE = {
@@ -267,6 +268,8 @@ def _open(path: Path, config: SessionConfig, device: str) -> Any:
         if len(msg) > 300:
             msg = msg[:300] + "..."
         raise EdgecnnError(f"ONNX Runtime cannot load {path}: {msg}") from None
+    # Before any run: a graph optimized for another CPU could compute with the wrong block layout.
+    check_target(path, session.get_modelmeta().custom_metadata_map, device)
     running = session.get_providers()
     if running[0] != wanted:
         libs = "/TensorRT" if device == "tensorrt" else ""

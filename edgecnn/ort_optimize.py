@@ -1,0 +1,253 @@
+"""`edgecnn optimize`: the model as ONNX Runtime will run it on THIS CPU, saved, plus one layout fusion
+ORT does not make itself.
+
+ORT optimizes every graph when a session opens (fusions, QDQ -> QLinear ops, NCHWc float convs, NHWC
+int8 convs) and can save the result (`SessionOptions.optimized_model_filepath`, its documented
+"offline" mode). edgecnn then fuses what ORT leaves between the float first block and the first int8
+convolution, ReorderOutput -> QuantizeLinear -> Transpose(NCHW->NHWC), into
+ReorderOutput(channels_last=1) -> QuantizeLinear: one pass over the tensor instead of two, and no
+single-threaded uint8 Transpose (ORT already does this fusion when nothing sits between the two).
+
+Such a graph is tied to the CPU features and ORT release it was made with, so it records them
+(`edgecnn.target`) and the runtime refuses it anywhere else; the portable model stays the artefact to
+ship, this one is made on the target device, like a TensorRT engine. Outputs are checked against the
+portable model before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecnn import runtime
+from edgecnn.atomic import atomic_path, atomic_write_json, refuse_overwrite
+from edgecnn.errors import EdgecnnError
+from edgecnn.metadata import read_metadata
+from edgecnn.target import TARGET_KEY, current_cpu_target
+
+SCHEMA = "edgecnn.optimize"
+PARITY_MAX_ABS = 1e-5  # the rewrites are exact and ORT runs the same kernels: any real change is a bug
+NHWC_PERM = [0, 2, 3, 1]
+
+
+@dataclass(frozen=True)
+class OptimizeConfig:
+    model: Path
+    output: Path | None = None  # default: <stem>.cpu.onnx beside the model
+    force: bool = False
+    check_images: int = 256  # real test images when the metadata names a dataset on disk, else random
+    data_dir: Path | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", Path(self.model))
+        if self.output is not None:
+            object.__setattr__(self, "output", Path(self.output))
+        if isinstance(self.check_images, bool) or not 1 <= self.check_images <= 10_000:
+            raise EdgecnnError(f"--check-images must be between 1 and 10000, got {self.check_images}")
+
+    @property
+    def output_path(self) -> Path:
+        if self.output is not None:
+            return self.output
+        return self.model.with_name(self.model.name.removesuffix(".onnx") + ".cpu.onnx")
+
+    @property
+    def report_path(self) -> Path:
+        return self.output_path.with_name(self.output_path.name.removesuffix(".onnx") + ".json")
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    config: OptimizeConfig
+    source: Path
+    output: Path
+    report: Path
+    target: dict[str, Any]
+    rewrites: dict[str, int]
+    source_ops: dict[str, int]  # op types of the ONNX file
+    optimized_ops: dict[str, int]  # op types of the graph ORT will run
+    parity: dict[str, Any]
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    def to_document(self) -> dict[str, Any]:
+        from edgecnn.atomic import to_jsonable
+
+        return {"kind": SCHEMA, **to_jsonable(self)}
+
+
+def _consumers(graph: Any) -> dict[str, list[Any]]:
+    uses: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            uses.setdefault(name, []).append(node)
+    return uses
+
+
+def _attr(node: Any, name: str, default: Any = None) -> Any:
+    from onnx import helper
+
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def fuse_reorder_quantize_transpose(model: Any) -> int:
+    """ReorderOutput -> QuantizeLinear (per-tensor) -> Transpose(0,2,3,1) becomes
+    ReorderOutput(channels_last=1) -> QuantizeLinear, in place. Returns how many were fused.
+
+    Exact: a per-tensor QuantizeLinear maps each element alone, so it commutes with any permutation."""
+    graph = model.graph
+    outputs = {o.name for o in graph.output}
+    uses = _consumers(graph)
+    inits = {t.name: t for t in graph.initializer}
+    fused = 0
+    for reorder in list(graph.node):
+        if reorder.op_type != "ReorderOutput" or _attr(reorder, "channels_last", 0):
+            continue
+        after = uses.get(reorder.output[0], [])
+        if len(after) != 1 or after[0].op_type != "QuantizeLinear" or reorder.output[0] in outputs:
+            continue
+        quant = after[0]
+        scale = inits.get(quant.input[1])
+        if scale is None or len(scale.dims) != 0:
+            continue  # per-channel scales follow the channel axis, which the fusion moves
+        after = uses.get(quant.output[0], [])
+        if len(after) != 1 or after[0].op_type != "Transpose" or quant.output[0] in outputs:
+            continue
+        transpose = after[0]
+        if list(_attr(transpose, "perm", [])) != NHWC_PERM:
+            continue
+        for a in reorder.attribute:
+            if a.name == "channels_last":
+                a.i = 1
+                break
+        else:
+            from onnx import helper
+
+            reorder.attribute.append(helper.make_attribute("channels_last", 1))
+        for node in uses.get(transpose.output[0], []):
+            for i, name in enumerate(node.input):
+                if name == transpose.output[0]:
+                    node.input[i] = quant.output[0]
+        if transpose.output[0] in outputs:
+            for o in graph.output:
+                if o.name == transpose.output[0]:
+                    o.name = quant.output[0]
+        graph.node.remove(transpose)
+        # The two tensors changed layout: their recorded shapes are stale.
+        stale = {reorder.output[0], quant.output[0]}
+        keep = [vi for vi in graph.value_info if vi.name not in stale]
+        del graph.value_info[:]
+        graph.value_info.extend(keep)
+        uses = _consumers(graph)
+        fused += 1
+    return fused
+
+
+def _ort_optimized(source: Path, saved: Path) -> None:
+    """Let ORT optimize `source` for this CPU (ORT_ENABLE_ALL, CPU provider) and save the result."""
+    ort = runtime._import_ort()
+    so = runtime.session_options(runtime.SessionConfig(intra_op_threads=1))
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.optimized_model_filepath = str(saved)
+    try:
+        ort.InferenceSession(str(source), sess_options=so, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - ORT raises Fail/InvalidGraph/... for bad files
+        raise EdgecnnError(f"ONNX Runtime cannot load {source}: {' '.join(str(exc).split())[:300]}") from None
+
+
+def _check_inputs(config: OptimizeConfig, session: Any) -> tuple[np.ndarray, str]:
+    meta = read_metadata(config.model)
+    if meta is not None and meta.dataset:
+        try:
+            from edgecnn.data import load_dataset
+            from edgecnn.preprocess import prepare_batch
+
+            ds = load_dataset(meta.dataset, config.data_dir, download=False)
+            return prepare_batch(ds.x_test[: config.check_images], meta), f"real:{meta.dataset}"
+        except EdgecnnError:
+            pass  # no dataset on disk: random inputs still prove the graphs compute the same function
+    arg = session.get_inputs()[0]
+    shape = runtime.resolve_shape(arg.shape, config.check_images)
+    if shape is None:
+        raise EdgecnnError(f"cannot tell the input shape of {config.model} ({arg.shape}) to check parity")
+    rng = np.random.default_rng(config.seed)
+    return rng.random(shape, dtype=np.float32), "random"
+
+
+def _parity(config: OptimizeConfig, candidate: Path) -> dict[str, Any]:
+    cfg = runtime.SessionConfig()
+    portable, _ = runtime.open_session(config.model, cfg)
+    optimized, _ = runtime.open_session(candidate, cfg)
+    x, source = _check_inputs(config, portable)
+    name = portable.get_inputs()[0].name
+    worst, agree, total = 0.0, 0, 0
+    for i in range(0, len(x), 64):  # batch 64 and the final partial batch: both code paths
+        a = portable.run(None, {name: x[i : i + 64]})[0]
+        b = optimized.run(None, {name: x[i : i + 64]})[0]
+        if a.shape != b.shape:
+            raise EdgecnnError(f"the optimized graph returns shape {b.shape}, the portable one {a.shape}")
+        worst = max(worst, float(np.max(np.abs(a.astype(np.float64) - b))))
+        agree += int((a.argmax(-1) == b.argmax(-1)).sum())
+        total += len(a)
+    return {"inputs": source, "images": total, "max_abs_diff": worst, "top1_agreement": agree / total}
+
+
+def optimize(config: OptimizeConfig) -> OptimizeResult:
+    import onnx
+
+    from edgecnn import sysinfo
+
+    source = runtime.check_model_file(config.model)
+    output = config.output_path
+    if output.resolve() == source.resolve():
+        raise EdgecnnError("--output must differ from the model: the portable model is kept")
+    refuse_overwrite(output, config.force)
+    refuse_overwrite(config.report_path, config.force, what="report")
+    src_model = onnx.load(str(source), load_external_data=False)
+    props = {p.key: p.value for p in src_model.metadata_props}
+    if TARGET_KEY in props:
+        raise EdgecnnError(f"{source} is already optimized for a CPU; optimize the portable model instead")
+    target = current_cpu_target()
+    with tempfile.TemporaryDirectory(prefix="edgecnn-optimize-") as tmp:
+        saved = Path(tmp) / "ort.onnx"
+        _ort_optimized(source, saved)
+        model = onnx.load(str(saved))
+        rewrites = {"reorder_quantize_transpose_to_channels_last": fuse_reorder_quantize_transpose(model)}
+        keep = [p for p in model.metadata_props if p.key != TARGET_KEY]
+        del model.metadata_props[:]
+        model.metadata_props.extend(keep)
+        model.metadata_props.add(key=TARGET_KEY, value=json.dumps(target, sort_keys=True))
+        candidate = Path(tmp) / "candidate.onnx"
+        onnx.save(model, str(candidate))
+        parity = _parity(config, candidate)
+        if parity["max_abs_diff"] > PARITY_MAX_ABS or parity["top1_agreement"] < 1.0:
+            raise EdgecnnError(
+                f"the optimized graph does not compute what {source.name} does (max |diff| "
+                f"{parity['max_abs_diff']:.3g}, top-1 agreement {parity['top1_agreement']:.2%}); "
+                "nothing written"
+            )
+        with atomic_path(output, force=config.force) as tmp_out:
+            tmp_out.write_bytes(candidate.read_bytes())
+    result = OptimizeResult(
+        config=config,
+        source=source,
+        output=output,
+        report=config.report_path,
+        target=target,
+        rewrites=rewrites,
+        source_ops=dict(Counter(n.op_type for n in src_model.graph.node)),
+        optimized_ops=dict(Counter(n.op_type for n in model.graph.node)),
+        parity=parity,
+        environment=sysinfo.environment_info(),
+    )
+    atomic_write_json(config.report_path, result.to_document(), force=config.force)
+    return result
