@@ -25,7 +25,9 @@ demo: install
 	$(EDGECNN) export $(DEMO_DIR)/run/model.keras --quantize all --output $(DEMO_DIR)/bundle
 	$(EDGECNN) eval $(DEMO_DIR)/bundle/model.int8.onnx --output $(DEMO_DIR)/eval
 	$(EDGECNN) predict $(DEMO_DIR)/bundle/model.int8.onnx samples/ --output $(DEMO_DIR)/predict.json
-	$(EDGECNN) bench $(DEMO_DIR)/bundle/model.onnx $(DEMO_DIR)/bundle/model.int8.onnx --batch 1,64 --output $(DEMO_DIR)/bench
+	$(EDGECNN) optimize $(DEMO_DIR)/bundle/model.int8.onnx
+	$(EDGECNN) bench $(DEMO_DIR)/bundle/model.onnx $(DEMO_DIR)/bundle/model.int8.onnx $(DEMO_DIR)/bundle/model.int8.cpu.onnx --batch 1,64 --output $(DEMO_DIR)/bench
+	$(EDGECNN) bench $(DEMO_DIR)/bundle/model.int8.cpu.onnx --batch 64 --threads 1 --op-profile --output $(DEMO_DIR)/profile
 
 test: install
 	$(PY) -m pytest -q

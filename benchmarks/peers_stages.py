@@ -2,11 +2,11 @@
 
 TFLite's Python interpreter has no per-op profiler and ORT's profiler slows every node it times, so
 both runtimes are measured the same way: the same Keras model is cut after each stage (conv+pool
-block, dense layer), the TFLite INT8 cut is converted with the same calibration images, and the ONNX
-INT8 cut is extracted from edgecnn's INT8 export at the tensor that ends the same layer. The cuts run
-unprofiled in the same interleaved rounds; a stage's time is the difference between consecutive
-cumulative medians. Every cut ends in a dequantize to float32 in both runtimes, so each cumulative
-figure carries one small dequantize of its last tensor.
+block, dense layer), the TFLite INT8 cut is converted with the same calibration images and int8
+output, and the ONNX INT8 cut is extracted from edgecnn's INT8 export at the quantized tensor that
+ends the same layer, in NHWC like Keras. So both cuts end on the layer's int8 tensor, with no
+dequantize or layout change the full model would not run. The cuts run unprofiled in the same
+interleaved rounds; a stage's time is the difference between consecutive cumulative medians.
 """
 
 from __future__ import annotations
@@ -32,16 +32,16 @@ def stage_layers(model: Any) -> list[str]:
 
 def onnx_tensor_ending(graph: Any, layer: str) -> str:
     """The tensor of a tf2onnx-converted graph that ends Keras layer `layer`: the last node output
-    under the layer's name scope (`<layer>_1/`), its dequantized form when the layer is quantized."""
+    under the layer's name scope (`<layer>_1/`), its quantized (int8) form when the layer has one."""
     outputs = [o for node in graph.node for o in node.output if o.startswith(f"{layer}_1/")]
     if not outputs:
         raise ValueError(f"no tensor of layer {layer!r} in the ONNX graph")
-    dequantized = [o for o in outputs if o.endswith("_DequantizeLinear_Output")]
-    return (dequantized or outputs)[-1]
+    quantized = [o for o in outputs if o.endswith("_QuantizeLinear_Output")]
+    return (quantized or outputs)[-1]
 
 
 def cut_onnx(source: Path, tensor: str, out: Path, to_channels_last: bool = False) -> Path:
-    """`source` with `tensor` (float32) as its only output and every node it does not need removed.
+    """`source` with `tensor` as its only output and every node it does not need removed.
 
     `to_channels_last` ends the cut with a Transpose to NHWC, the layout of the Keras (and TFLite)
     tensor: ORT runs its int8 convolutions in NHWC, so an NCHW output would make it transpose back and
@@ -63,11 +63,17 @@ def cut_onnx(source: Path, tensor: str, out: Path, to_channels_last: bool = Fals
     inits = [t for t in graph.initializer if t.name in needed]
     graph.ClearField("initializer")
     graph.initializer.extend(inits)
+    # A QuantizeLinear's output has its zero point's type (uint8 here); anything else is float32.
+    elem_type = TensorProto.FLOAT
+    for node in keep:
+        if node.op_type == "QuantizeLinear" and node.output[0] == tensor and len(node.input) > 2:
+            zero_point = next(t for t in graph.initializer if t.name == node.input[2])
+            elem_type = zero_point.data_type
     graph.ClearField("output")
     if to_channels_last:
         graph.node.append(helper.make_node("Transpose", [tensor], [tensor + "_cut_nhwc"], perm=[0, 2, 3, 1]))
         tensor += "_cut_nhwc"
-    graph.output.append(helper.make_tensor_value_info(tensor, TensorProto.FLOAT, None))
+    graph.output.append(helper.make_tensor_value_info(tensor, elem_type, None))
     graph.ClearField("value_info")
     onnx.save(model, str(out))
     return out
@@ -92,7 +98,7 @@ def build_cuts(
         if not tfl.exists():
             log(f"  cut after {layer}: TFLite INT8 conversion")
             sub = keras.Model(keras_model.inputs, keras_model.get_layer(layer).output)
-            tfl.write_bytes(peers.tflite_bytes(sub, calibration))
+            tfl.write_bytes(peers.tflite_bytes(sub, calibration, int8_output=True))
         if not onx.exists():
             tensor = onnx_tensor_ending(graph, layer)
             nchw = len(keras_model.get_layer(layer).output.shape) == 4 and "_nhwc" not in tensor

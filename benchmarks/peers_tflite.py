@@ -46,8 +46,9 @@ class KerasRunner:
         return self._fn(self._tf.constant(x)).numpy()
 
 
-def tflite_bytes(model: Any, calibration: np.ndarray | None) -> bytes:
-    """TFLite flatbuffer: FP32 when `calibration` is None, else every op INT8 with float in/out.
+def tflite_bytes(model: Any, calibration: np.ndarray | None, int8_output: bool = False) -> bytes:
+    """TFLite flatbuffer: FP32 when `calibration` is None, else every op INT8 with float input and
+    float output (int8 output with `int8_output`, for cut models that end mid-network).
 
     `calibration` holds the prepared float32 images the ONNX INT8 export was calibrated on.
     """
@@ -68,6 +69,8 @@ def tflite_bytes(model: Any, calibration: np.ndarray | None) -> bytes:
         conv.representative_dataset = representative
         # Fail rather than silently keep float ops; input and output stay float32 like the ONNX graphs.
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if int8_output:
+            conv.inference_output_type = tf.int8
     # The converter prints "Saved artifact at ..." and calibration banners on stdout.
     with contextlib.redirect_stdout(io.StringIO()):
         return conv.convert()

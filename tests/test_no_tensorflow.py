@@ -109,6 +109,18 @@ def test_bench_without_tensorflow(model: Path, tmp_path: Path) -> None:
     assert json.loads(proc.stdout)
 
 
+def test_optimize_and_op_profile_without_tensorflow(model: Path, mnist_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "centroid.cpu.onnx"
+    args = ["optimize", str(model), "-o", str(out), "--data-dir", str(mnist_dir), "--check-images", "64"]
+    proc, log = run_without_tf([*args, "--json"], tmp_path)
+    _assert_clean(proc, log)
+    assert json.loads(proc.stdout)["parity"]["top1_agreement"] == 1.0 and out.exists()
+    args = ["bench", str(out), "-n", "5", "--op-profile", "--profile-runs", "5", "-o", str(tmp_path / "b")]
+    proc, log = run_without_tf([*args, "--json"], tmp_path)
+    _assert_clean(proc, log)
+    assert json.loads(proc.stdout)["models"][0]["op_profiles"][0]["nodes"]
+
+
 def test_train_says_it_needs_tensorflow(tmp_path: Path) -> None:
     if importlib.util.find_spec("edgecnn.commands.train") is None:
         pytest.skip("edgecnn train is not written yet")

@@ -75,21 +75,23 @@ def test_cut_onnx_keeps_exactly_what_the_layer_needs(stages, tmp_path: Path) -> 
     full = _scoped_model(tmp_path / "full.onnx")
     graph = onnx.load(str(full)).graph
     tensor = stages.onnx_tensor_ending(graph, "conv1")
-    assert tensor == "conv1_1/Relu_DequantizeLinear_Output"  # the quantized layer ends dequantized
+    assert tensor == "conv1_1/Relu_QuantizeLinear_Output"  # a quantized layer ends on its int8 tensor
     assert stages.onnx_tensor_ending(graph, "dense1") == "dense1_1/MatMul"
     with pytest.raises(ValueError, match="pool9"):
         stages.onnx_tensor_ending(graph, "pool9")
 
     cut = onnx.load(str(stages.cut_onnx(full, tensor, tmp_path / "cut.onnx")))
-    assert [n.op_type for n in cut.graph.node] == ["MatMul", "Relu", "QuantizeLinear", "DequantizeLinear"]
+    assert [n.op_type for n in cut.graph.node] == ["MatMul", "Relu", "QuantizeLinear"]
+    assert cut.graph.output[0].type.tensor_type.elem_type == TensorProto.UINT8
     assert sorted(t.name for t in cut.graph.initializer) == ["s", "w1", "z"]
     x = np.random.default_rng(1).standard_normal((5, 8)).astype(np.float32)
     (got,) = ort.InferenceSession(str(tmp_path / "cut.onnx"), providers=["CPUExecutionProvider"]).run(
         None, {"input": x}
     )
     w1 = numpy_helper.to_array(next(t for t in graph.initializer if t.name == "w1"))
-    want = np.clip(np.round(np.maximum(x @ w1, 0) / 0.05), 0, 255) * 0.05
-    np.testing.assert_allclose(got, want, atol=1e-5)
+    want = np.clip(np.round(np.maximum(x @ w1, 0) / 0.05), 0, 255)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, want)
 
 
 def test_stage_rows_are_differences_of_cumulative_times(stages) -> None:
