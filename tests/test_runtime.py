@@ -7,6 +7,7 @@ session that reports which providers "really" initialised; the CPU paths run for
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -38,12 +39,18 @@ class FakeSession:
     def get_providers(self) -> list[str]:
         return self._providers
 
+    def get_modelmeta(self):
+        return SimpleNamespace(custom_metadata_map=dict(FakeSession.metadata))
+
+    metadata: dict[str, str] = {}
+
 
 @pytest.fixture
 def fake_ort(monkeypatch: pytest.MonkeyPatch):
     ort = runtime._import_ort()
     FakeSession.created = []
     FakeSession.works = {"CPUExecutionProvider"}
+    FakeSession.metadata = {}
     monkeypatch.setattr(ort, "InferenceSession", FakeSession)
     monkeypatch.setattr(ort, "get_available_providers", lambda: list(ALL))
     monkeypatch.setattr(runtime, "_preload_gpu_libraries", lambda: None)
@@ -205,3 +212,19 @@ def test_bind_io_refuses_missing_inputs_and_bad_graph_ids(tiny: Path) -> None:
     assert runtime.run_options(3).get_run_config_entry("gpu_graph_id") == "3"
     with pytest.raises(EdgecnnError, match="IOBinding"):
         runtime.ort_device("OpenVINOExecutionProvider")
+
+
+def test_auto_skips_gpus_for_a_cpu_optimized_graph(fake_ort, tiny: Path) -> None:
+    """A graph from `edgecnn optimize` is refused on CUDA, so --device auto lands on CPU and says why."""
+    import json
+
+    from edgecnn.target import TARGET_KEY, current_cpu_target
+
+    fake_ort.works = {"CUDAExecutionProvider", "CPUExecutionProvider"}
+    fake_ort.metadata = {TARGET_KEY: json.dumps(current_cpu_target())}
+    notes: list[str] = []
+    _, provider = runtime.open_session(tiny, SessionConfig(device="auto"), notes)
+    assert provider == "CPUExecutionProvider"
+    assert "optimized for one CPU" in notes[0]
+    with pytest.raises(EdgecnnError, match="cannot run on device 'cuda'"):
+        runtime.open_session(tiny, SessionConfig(device="cuda"))
