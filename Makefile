@@ -28,6 +28,7 @@ demo: install
 	$(EDGECNN) optimize $(DEMO_DIR)/bundle/model.int8.onnx
 	$(EDGECNN) bench $(DEMO_DIR)/bundle/model.onnx $(DEMO_DIR)/bundle/model.int8.onnx $(DEMO_DIR)/bundle/model.int8.cpu.onnx --batch 1,64 --output $(DEMO_DIR)/bench
 	$(EDGECNN) bench $(DEMO_DIR)/bundle/model.int8.cpu.onnx --batch 64 --threads 1 --op-profile --output $(DEMO_DIR)/profile
+	$(EDGECNN) bench $(DEMO_DIR)/bundle/model.onnx $(DEMO_DIR)/bundle/model.int8.cpu.onnx --batch 1,64 --threads 1,2 --output $(DEMO_DIR)/threads
 
 test: install
 	$(PY) -m pytest -q

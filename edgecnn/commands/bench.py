@@ -115,6 +115,24 @@ def render(document: dict[str, Any], console: Console) -> None:
         console.print("saved " + ", ".join(str(p) for p in files.values()))
 
 
+def render_thread_sweep(document: dict[str, Any], console: Console) -> None:
+    counts = [str(t) for t in document["thread_counts"]]
+    table = Table(title="p50 ms per intra-op thread count (0 = ORT's default)", title_justify="left")
+    for col in ("model", "batch", *[f"{t} thr" for t in counts], "fastest", "x slowest"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for row in document["fastest"]:
+        cells = [row["model"], str(row["batch"])]
+        cells += [_num(row["p50_ms"].get(t), ".3f") for t in counts]
+        cells += [str(row["fastest_threads"]), f"{row['speedup_vs_slowest']:.2f}"]
+        table.add_row(*cells)
+    console.print(table)
+    for note in document.get("notes", []):
+        console.print(f"note: {note}", style="yellow")
+    files = document.get("files") or {}
+    if files:
+        console.print("saved " + ", ".join(str(p) for p in files.values()) + " (and one directory per count)")
+
+
 PROFILE_ROWS = 20
 
 
@@ -160,8 +178,13 @@ def register(app: typer.Typer) -> None:
         ] = None,
         device: Annotated[str, typer.Option(help="cpu | cuda | tensorrt | auto.")] = "cpu",
         threads: Annotated[
-            int, typer.Option("--threads", help="Intra-op threads (0 = ONNX Runtime's default).")
-        ] = 0,
+            str,
+            typer.Option(
+                "--threads",
+                help="Intra-op threads (0 = ONNX Runtime's default); several, e.g. 1,2, benchmark each "
+                "count in its own process and show the fastest per model and batch.",
+            ),
+        ] = "0",
         inter_threads: Annotated[
             int, typer.Option("--inter-threads", help="Inter-op threads (0 = default).")
         ] = 0,
@@ -241,7 +264,9 @@ def register(app: typer.Typer) -> None:
 
         def body() -> None:
             from edgecnn.bench import BenchConfig, bench, default_output_dir, parse_batch_sizes
+            from edgecnn.bench_sweep import bench_thread_sweep, parse_thread_counts
 
+            thread_counts = parse_thread_counts(threads)
             config = BenchConfig(
                 models=tuple(models),
                 batch_sizes=parse_batch_sizes(batch),
@@ -249,7 +274,7 @@ def register(app: typer.Typer) -> None:
                 iterations=iterations,
                 duration_s=duration,
                 device=device,
-                intra_op_threads=threads,
+                intra_op_threads=thread_counts[0],
                 inter_op_threads=inter_threads,
                 allow_spinning=spin,
                 io_binding=io_binding,
@@ -269,9 +294,21 @@ def register(app: typer.Typer) -> None:
                 op_profile=op_profile,
                 op_profile_runs=profile_runs,
             )
-            result = bench(config)
-            document = result.to_document()
-            render(document, console_for(as_json))
+            console = console_for(as_json)
+            if len(thread_counts) > 1:
+                sweep = bench_thread_sweep(
+                    config,
+                    thread_counts,
+                    on_start=lambda t: console.print(f"[bold]--threads {t}[/] (own process)"),
+                )
+                document = sweep.to_document()
+                for run in document["runs"]:
+                    console.print(f"[bold]intra-op threads: {run['config']['intra_op_threads']}[/]")
+                    render(run, console)
+                render_thread_sweep(document, console)
+            else:
+                document = bench(config).to_document()
+                render(document, console)
             if as_json:
                 emit_json(document)
 
