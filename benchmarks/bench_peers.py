@@ -118,15 +118,15 @@ def _export(name: str, model_path: Path, work: Path, data_dir: Path | None) -> t
 
 def _optimize_for_this_cpu(name: str, bundle: Path, data_dir: Path | None) -> None:
     """`edgecnn optimize model.int8.onnx` on this machine (again if the cached one was made elsewhere)."""
+    import onnx
+
     from edgecnn.ort_optimize import OptimizeConfig, optimize
     from edgecnn.target import current_cpu_target, read_target, target_mismatch
 
     out = bundle / ONNX_FILES["int8-cpu"]
     if out.exists():
-        from edgecnn.metadata import read_metadata
-
-        meta = read_metadata(out)
-        target = read_target({f"edgecnn.{k}": v for k, v in (meta.extra if meta else {}).items()})
+        props = {p.key: p.value for p in onnx.load(str(out), load_external_data=False).metadata_props}
+        target = read_target(props)
         if target is not None and target_mismatch(target, current_cpu_target()) is None:
             return
     log(f"[{name}] edgecnn optimize model.int8.onnx (for this CPU)")

@@ -38,8 +38,10 @@ import numpy as np
 from edgecnn import runtime
 from edgecnn.atomic import atomic_dir, dumps_json, refuse_overwrite, to_jsonable
 from edgecnn.errors import EdgecnnError
+from edgecnn.metadata import PREFIX as METADATA_PREFIX
 from edgecnn.metadata import ModelMetadata, read_metadata
 from edgecnn.op_profile import DEFAULT_PROFILE_RUNS, MAX_PROFILE_RUNS, OpProfile, profile_session_ops
+from edgecnn.target import TARGET_KEY
 
 SCHEMA = "edgecnn.bench"
 SCHEMA_VERSION = 1
@@ -819,7 +821,7 @@ def resolve_or_fail(arg: Any, batch: int) -> tuple[int, ...]:
 def _model_key(path: Path, meta: ModelMetadata | None) -> str:
     if meta is not None and meta.model_name:
         # A graph made for one CPU (edgecnn optimize) is its own entry, beside the portable one.
-        suffix = "@cpu" if "ort_target" in meta.extra else ""
+        suffix = "@cpu" if TARGET_KEY.removeprefix(METADATA_PREFIX) in meta.extra else ""
         return f"{meta.model_name}:{meta.variant}{suffix}"
     return path.stem
 

@@ -153,15 +153,11 @@ def fuse_reorder_quantize_transpose(model: Any) -> int:
 
 
 def _ort_optimized(source: Path, saved: Path) -> None:
-    """Let ORT optimize `source` for this CPU (ORT_ENABLE_ALL, CPU provider) and save the result."""
-    ort = runtime._import_ort()
-    so = runtime.session_options(runtime.SessionConfig(intra_op_threads=1))
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.optimized_model_filepath = str(saved)
-    try:
-        ort.InferenceSession(str(source), sess_options=so, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - ORT raises Fail/InvalidGraph/... for bad files
-        raise EdgecnnError(f"ONNX Runtime cannot load {source}: {' '.join(str(exc).split())[:300]}") from None
+    """Let ORT optimize `source` for this CPU (all levels, CPU provider) and save the result."""
+    runtime.open_session(
+        source,
+        runtime.SessionConfig(intra_op_threads=1, graph_optimization="all", optimized_model_path=saved),
+    )
 
 
 def _check_inputs(config: OptimizeConfig, session: Any) -> tuple[np.ndarray, str]:

@@ -51,6 +51,8 @@ class SessionConfig:
     device_id: int = 0  # which GPU, for cuda/tensorrt
     enable_profiling: bool = False
     profile_prefix: str | None = None
+    # ORT writes the graph it optimized here (its "offline" mode; used by `edgecnn optimize`).
+    optimized_model_path: Path | None = None
     extra_session_options: dict[str, str] = field(default_factory=dict)
     # One process-wide ONNX Runtime thread pool for every session (see `can_share_thread_pool`).
     shared_thread_pool: bool = False
@@ -241,6 +243,8 @@ def session_options(config: SessionConfig) -> Any:
         so.enable_profiling = True
         if config.profile_prefix:
             so.profile_file_prefix = config.profile_prefix
+    if config.optimized_model_path is not None:
+        so.optimized_model_filepath = str(config.optimized_model_path)
     so.log_severity_level = 3
     return so
 
