@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from edgecnn.atomic import atomic_write_json, atomic_write_text  # noqa: E402
-from edgecnn.sysinfo import environment_info  # noqa: E402
+from edgecnn.core.environment import environment_info  # noqa: E402
+from edgecnn.core.outputs import atomic_write_json, atomic_write_text  # noqa: E402
 
 MODELS = ("keras-convnet", "tf1-cnn")
 REFERENCE = "tflite-int8"
@@ -65,14 +65,14 @@ def log(msg: str) -> None:
 # Stage 1 (parent): train, export, convert to TFLite, measure accuracy
 # --------------------------------------------------------------------------------------------------
 def _test_set(data_dir: Path | None) -> tuple[Any, np.ndarray, np.ndarray]:
-    from edgecnn.data import load_dataset
+    from edgecnn.data.datasets import load_dataset
 
     ds = load_dataset("mnist", data_dir, download=False)
     return ds, np.asarray(ds.x_test), np.asarray(ds.y_test)
 
 
 def _train(name: str, work: Path, epochs: int | None, data_dir: Path | None) -> Path:
-    from edgecnn.train import TrainConfig, train
+    from edgecnn.training.run import TrainConfig, train
 
     run = work / name / "run"
     if (run / "model.keras").exists():
@@ -96,7 +96,7 @@ def _train(name: str, work: Path, epochs: int | None, data_dir: Path | None) -> 
 
 
 def _export(name: str, model_path: Path, work: Path, data_dir: Path | None) -> tuple[Path, dict[str, Any]]:
-    from edgecnn.export import ExportConfig, export
+    from edgecnn.exporting.export import ExportConfig, export
 
     bundle = work / name / "bundle"
     if (bundle / "export.json").exists():
@@ -120,8 +120,8 @@ def _optimize_for_this_cpu(name: str, bundle: Path, data_dir: Path | None) -> No
     """`edgecnn optimize model.int8.onnx` on this machine (again if the cached one was made elsewhere)."""
     import onnx
 
-    from edgecnn.ort_optimize import OptimizeConfig, optimize
-    from edgecnn.target import current_cpu_target, read_target, target_mismatch
+    from edgecnn.runtime.cpu_optimize import OptimizeConfig, optimize
+    from edgecnn.runtime.target import current_cpu_target, read_target, target_mismatch
 
     out = bundle / ONNX_FILES["int8-cpu"]
     if out.exists():
@@ -135,10 +135,10 @@ def _optimize_for_this_cpu(name: str, bundle: Path, data_dir: Path | None) -> No
 
 def _calibration_images(bundle: Path, data_dir: Path | None) -> np.ndarray:
     """Exactly the images export calibrated INT8 on: QuantizationConfig's seeded draw from x_train."""
-    from edgecnn.data import load_dataset
-    from edgecnn.metadata import read_metadata
-    from edgecnn.preprocess import prepare_batch
-    from edgecnn.quantize import QuantizationConfig, select_calibration_images
+    from edgecnn.core.metadata import read_metadata
+    from edgecnn.data.datasets import load_dataset
+    from edgecnn.exporting.quantize import QuantizationConfig, select_calibration_images
+    from edgecnn.runtime.preprocess import prepare_batch
 
     meta = read_metadata(bundle / "model.onnx")
     qcfg = QuantizationConfig()
@@ -148,9 +148,9 @@ def _calibration_images(bundle: Path, data_dir: Path | None) -> np.ndarray:
 
 
 def _onnx_accuracy(path: Path, x_test_u8: np.ndarray, y: np.ndarray) -> float:
-    from edgecnn import runtime
-    from edgecnn.metadata import read_metadata
-    from edgecnn.preprocess import prepare_batch
+    from edgecnn.core.metadata import read_metadata
+    from edgecnn.runtime import sessions as runtime
+    from edgecnn.runtime.preprocess import prepare_batch
 
     session, _ = runtime.open_session(path, runtime.SessionConfig(device="cpu"))
     meta = read_metadata(path)
@@ -166,8 +166,8 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     import peers_stages as stages_mod
     import peers_tflite as peers
 
-    from edgecnn.metadata import read_metadata
-    from edgecnn.preprocess import prepare_batch
+    from edgecnn.core.metadata import read_metadata
+    from edgecnn.runtime.preprocess import prepare_batch
 
     data_dir = Path(args.data_dir) if args.data_dir else None
     _, x_test_u8, y_test = _test_set(data_dir)
@@ -231,8 +231,8 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 def _onnx_runner(path: Path, threads: int, x: np.ndarray) -> tuple[Any, Any]:
     """`edgecnn bench`'s code path: its session options, IOBinding with pre-bound OrtValues."""
-    from edgecnn import runtime
-    from edgecnn.bench import BenchConfig
+    from edgecnn.benchmarking.run import BenchConfig
+    from edgecnn.runtime import sessions as runtime
 
     cfg = BenchConfig(models=(path,), batch_sizes=(x.shape[0],), intra_op_threads=threads)
     session, provider = runtime.open_session(path, cfg.session_config(), [])
@@ -245,8 +245,8 @@ def child(args: argparse.Namespace) -> None:
     import peers_tflite as peers
 
     peers.configure_tf_threads(args.threads)
-    from edgecnn.metadata import read_metadata
-    from edgecnn.preprocess import prepare_batch
+    from edgecnn.core.metadata import read_metadata
+    from edgecnn.runtime.preprocess import prepare_batch
 
     manifest = json.loads(Path(args.manifest).read_text())
     _, x_test_u8, _ = _test_set(Path(args.data_dir) if args.data_dir else None)
@@ -306,7 +306,7 @@ def _interleaved_round_medians(
     calls: dict[str, Any], args: argparse.Namespace
 ) -> tuple[dict[str, list[float]], dict[str, int]]:
     """Per call, its median ms in each of `args.rounds` rounds; every round runs every call once."""
-    from edgecnn.bench import timed_loop
+    from edgecnn.benchmarking.run import timed_loop
 
     # Calls per round from a short warm-up, so every runtime gets about the same wall time.
     per_round = {}

@@ -23,8 +23,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edgecnn.atomic import atomic_write_json, atomic_write_text  # noqa: E402
-from edgecnn.sysinfo import environment_info  # noqa: E402
+from edgecnn.core.environment import environment_info  # noqa: E402
+from edgecnn.core.outputs import atomic_write_json, atomic_write_text  # noqa: E402
 
 MNIST_MODELS = ("keras-convnet", "tf1-cnn", "hvass", "deep-mnist", "mnist-fast")
 THRESHOLDS = (0.990, 0.992)
@@ -34,7 +34,7 @@ FAST_BUDGET_S = 30.0
 def _test_set_timer(keras: Any, x_test: Any, y_test: Any, record: list[dict[str, float]]) -> Any:
     import numpy as np
 
-    from edgecnn.train import averaged_weights
+    from edgecnn.training.run import averaged_weights
 
     class TestSetTimer(keras.callbacks.Callback):
         """Score the real test set after each epoch; keep scoring time out of the training clock."""
@@ -67,10 +67,10 @@ def _test_set_timer(keras: Any, x_test: Any, y_test: Any, record: list[dict[str,
 
 
 def run_model(name: str, args: argparse.Namespace, data_dir: Path | None, out_root: Path) -> dict[str, Any]:
-    from edgecnn.data import load_dataset
-    from edgecnn.models import get_model_spec
-    from edgecnn.tfcompat import import_keras
-    from edgecnn.train import TrainConfig, train
+    from edgecnn.core.tfcompat import import_keras
+    from edgecnn.data.datasets import load_dataset
+    from edgecnn.models.spec import get_model_spec
+    from edgecnn.training.run import TrainConfig, train
 
     keras = import_keras()
     ds = load_dataset("mnist", data_dir)
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-    from edgecnn.errors import EdgecnnError
+    from edgecnn.core.errors import EdgecnnError
 
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     data_dir = args.data_dir or (

@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edgecnn.atomic import atomic_dir, atomic_write_text  # noqa: E402
-from edgecnn.data import load_dataset  # noqa: E402
+from edgecnn.core.outputs import atomic_dir, atomic_write_text  # noqa: E402
+from edgecnn.data.datasets import load_dataset  # noqa: E402
 
 README = """# Sample digits
 

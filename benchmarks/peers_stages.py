@@ -86,7 +86,7 @@ def build_cuts(
     import onnx
     import peers_tflite as peers
 
-    from edgecnn.tfcompat import import_keras
+    from edgecnn.core.tfcompat import import_keras
 
     keras = import_keras()
     out_dir.mkdir(parents=True, exist_ok=True)

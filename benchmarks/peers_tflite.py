@@ -15,7 +15,7 @@ import numpy as np
 
 def configure_tf_threads(threads: int) -> None:
     """Pin TensorFlow to `threads` intra-op threads; must run before TensorFlow executes anything."""
-    from edgecnn.tfcompat import import_tensorflow
+    from edgecnn.core.tfcompat import import_tensorflow
 
     tf = import_tensorflow()
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -23,7 +23,7 @@ def configure_tf_threads(threads: int) -> None:
 
 
 def load_keras(path: Any) -> Any:
-    from edgecnn.tfcompat import import_keras
+    from edgecnn.core.tfcompat import import_keras
 
     return import_keras().models.load_model(path, compile=False)
 
@@ -32,7 +32,7 @@ class KerasRunner:
     """The model as one traced tf.function (no Keras predict() loop), input bound once per batch size."""
 
     def __init__(self, model: Any) -> None:
-        from edgecnn.tfcompat import import_tensorflow
+        from edgecnn.core.tfcompat import import_tensorflow
 
         self._tf = import_tensorflow()
         self._fn = self._tf.function(lambda x: model(x, training=False), reduce_retracing=True)
@@ -52,7 +52,7 @@ def tflite_bytes(model: Any, calibration: np.ndarray | None, int8_output: bool =
 
     `calibration` holds the prepared float32 images the ONNX INT8 export was calibrated on.
     """
-    from edgecnn.tfcompat import import_tensorflow
+    from edgecnn.core.tfcompat import import_tensorflow
 
     tf = import_tensorflow()
     # from_keras_model freezes the variables; from_concrete_functions keeps READ_VARIABLE ops on

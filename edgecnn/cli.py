@@ -47,7 +47,7 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    from edgecnn import runtime
+    from edgecnn.runtime import sessions as runtime
 
     runtime.allow_shared_thread_pool()  # one command per process: `bench` may own ORT's shared pool
     app()

@@ -17,11 +17,18 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
-from edgecnn import bench as benchmod
-from edgecnn.bench import BenchConfig, LatencyStats, bench, count_macs, parse_batch_sizes, timed_loop
+from edgecnn.benchmarking import run as benchmod
+from edgecnn.benchmarking.run import (
+    BenchConfig,
+    LatencyStats,
+    bench,
+    count_macs,
+    parse_batch_sizes,
+    timed_loop,
+)
 from edgecnn.cli import app
-from edgecnn.errors import EdgecnnError
-from edgecnn.metadata import ModelMetadata, write_metadata
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import ModelMetadata, write_metadata
 
 # Conv 3x3 (1->4, valid) on 28x28 -> 4x26x26, MaxPool 2 -> 4x13x13 = 676, Gemm 676->10.
 TINY_MACS = 4 * 26 * 26 * 1 * 3 * 3 + 676 * 10
@@ -187,9 +194,9 @@ def test_real_inputs_come_from_the_dataset(tiny: Path, mnist_dir: Path) -> None:
 
 
 def test_real_inputs_feed_what_preprocess_makes(tiny: Path, mnist_dir: Path) -> None:
-    from edgecnn.data import load_dataset
-    from edgecnn.metadata import read_metadata
-    from edgecnn.runtime import open_session
+    from edgecnn.core.metadata import read_metadata
+    from edgecnn.data.datasets import load_dataset
+    from edgecnn.runtime.sessions import open_session
 
     session, _ = open_session(tiny)
     meta = read_metadata(tiny)
@@ -290,7 +297,7 @@ def test_cli_bad_input_is_one_line(
 
 
 def test_cli_cuda_on_this_machine_is_a_clear_error(tiny: Path, tmp_path: Path) -> None:
-    from edgecnn.sysinfo import gpu_info
+    from edgecnn.core.environment import gpu_info
 
     if gpu_info():
         pytest.skip("a GPU is visible here; the fallback error cannot happen")
@@ -339,7 +346,7 @@ def test_cuda_graph_orchestration(tiny: Path, monkeypatch: pytest.MonkeyPatch) -
     """What bench asks of the runtime on a CUDA-graph run: one graph id per batch size (ORT replays a
     graph on the buffers it captured), and a cold-start run that does not capture. Played on CPU with
     the provider relabelled, since no GPU is here; the real CPU session still runs every call."""
-    from edgecnn import runtime
+    from edgecnn.runtime import sessions as runtime
 
     real_open, real_bind = runtime.open_session, runtime.bind_io
     seen: dict[str, list] = {"graph_ids": [], "plain": []}
@@ -441,7 +448,7 @@ def test_block_sizes_spread_iterations_over_rounds() -> None:
 
 def _record_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Wrap runtime.bind_io so each timed call logs which model's binding ran (0 = first bound)."""
-    from edgecnn import runtime
+    from edgecnn.runtime import sessions as runtime
 
     real_bind = runtime.bind_io
     sessions: list[int] = []
@@ -558,7 +565,7 @@ def test_int8_slower_than_fp32_is_flagged() -> None:
 
 
 def test_time_session_uses_the_bench_path(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from edgecnn.runtime import open_session
+    from edgecnn.runtime.sessions import open_session
 
     session, provider = open_session(tiny)
     feeds = {"input": np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)}
@@ -601,7 +608,7 @@ def test_cli_no_interleave_and_rounds(tiny: Path, tmp_path: Path) -> None:
 
 def test_interleaved_cpu_sessions_share_one_thread_pool(tiny: Path, tmp_path: Path, monkeypatch) -> None:
     """Per-session pools let an idle session's spinning workers steal a core from the timed one."""
-    from edgecnn import runtime
+    from edgecnn.runtime import sessions as runtime
 
     monkeypatch.setattr(runtime, "_process_may_share_pool", True)
     monkeypatch.setattr(runtime, "_shared_pool_sizes", None)
@@ -653,7 +660,7 @@ def test_cli_process_benches_side_by_side_on_one_shared_pool(tiny: Path, tmp_pat
 
 
 def test_shared_pool_session_options_and_validation() -> None:
-    from edgecnn import runtime
+    from edgecnn.runtime import sessions as runtime
 
     so = runtime.session_options(runtime.SessionConfig(shared_thread_pool=True, intra_op_threads=2))
     assert so.use_per_session_threads is False

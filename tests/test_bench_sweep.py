@@ -9,15 +9,15 @@ import pytest
 from test_bench import tiny_cnn
 from typer.testing import CliRunner
 
-from edgecnn.bench import BenchConfig
-from edgecnn.bench_sweep import (
+from edgecnn.benchmarking.run import BenchConfig
+from edgecnn.benchmarking.sweep import (
     config_from_json,
     config_to_json,
     fastest_by_model_and_batch,
     parse_thread_counts,
 )
 from edgecnn.cli import app
-from edgecnn.errors import EdgecnnError
+from edgecnn.core.errors import EdgecnnError
 
 
 def test_parse_thread_counts() -> None:

@@ -15,10 +15,10 @@ import pytest
 from test_bench import tiny_cnn
 from typer.testing import CliRunner
 
-from edgecnn.bench import BenchConfig, bench
+from edgecnn.benchmarking.compare import CompareConfig, compare
+from edgecnn.benchmarking.run import BenchConfig, bench
 from edgecnn.cli import app
-from edgecnn.compare import CompareConfig, compare
-from edgecnn.errors import EdgecnnError
+from edgecnn.core.errors import EdgecnnError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,7 +129,8 @@ def test_bench_and_compare_modules_never_import_tensorflow() -> None:
     code = (
         "import sys\n"
         "for m in ('tensorflow', 'keras', 'tf2onnx'): sys.modules[m] = None  # import now raises\n"
-        "import edgecnn.bench, edgecnn.compare, edgecnn.plots_bench, edgecnn.runtime\n"
+        "import edgecnn.benchmarking.run, edgecnn.benchmarking.compare, edgecnn.benchmarking.plots\n"
+        "import edgecnn.runtime.sessions\n"
         "import edgecnn.commands.bench, edgecnn.commands.compare\n"
         "loaded = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx')"
         " and sys.modules[m] is not None]\n"

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecnn import data
-from edgecnn.data import (
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.data import datasets as data
+from edgecnn.data.datasets import (
     CIFAR10_LABELS,
     IDX_FILES,
     FetchConfig,
@@ -22,7 +23,6 @@ from edgecnn.data import (
     load_dataset,
     train_val_split,
 )
-from edgecnn.errors import EdgecnnError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -254,7 +254,7 @@ def test_lookup_order(
 def test_data_module_never_imports_tensorflow(mnist_dir: Path) -> None:
     code = (
         "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
-        "from edgecnn.data import load_dataset\n"
+        "from edgecnn.data.datasets import load_dataset\n"
         f"ds = load_dataset('mnist', {str(mnist_dir)!r}, download=False)\n"
         "assert ds.x_train.shape == (60000, 28, 28, 1)\n"
     )

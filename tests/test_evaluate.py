@@ -14,9 +14,9 @@ from test_predict import _reference_probabilities, centroid_model, shaped_model
 from typer.testing import CliRunner
 
 from edgecnn.cli import app
-from edgecnn.data import load_dataset
-from edgecnn.errors import EdgecnnError
-from edgecnn.evaluate import CONFUSION_PNG, RESULT_JSON, EvalConfig, evaluate
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.data.datasets import load_dataset
+from edgecnn.evaluation.evaluate import CONFUSION_PNG, RESULT_JSON, EvalConfig, evaluate
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from edgecnn.cli import app
-from edgecnn.data import load_dataset
-from edgecnn.metadata import INPUT_NAME, OUTPUT_NAME, read_metadata
-from edgecnn.preprocess import prepare_batch
-from edgecnn.variant_eval import open_cpu_session, predict_probabilities
+from edgecnn.core.metadata import INPUT_NAME, OUTPUT_NAME, read_metadata
+from edgecnn.data.datasets import load_dataset
+from edgecnn.exporting.variant_eval import open_cpu_session, predict_probabilities
+from edgecnn.runtime.preprocess import prepare_batch
 
 runner = CliRunner()
 
@@ -75,7 +75,7 @@ def test_fp32_parity_gate(exported_bundle) -> None:
 
 def test_fp32_matches_keras_independently(exported_bundle, mnist) -> None:
     """Re-check the gate from outside: Keras vs the bundle's model.onnx on 500 real test images."""
-    from edgecnn.tfcompat import import_keras
+    from edgecnn.core.tfcompat import import_keras
 
     keras = import_keras()
     model = keras.models.load_model(str(exported_bundle.source_model), compile=False)
@@ -209,7 +209,7 @@ def test_cli_bad_inputs(exported_bundle, tmp_path: Path) -> None:
 
 def test_input_shape_mismatch_and_unconvertible_layer(tmp_path: Path, mnist_dir: Path) -> None:
     """Calibration/test data that does not fit the model, and a layer tf2onnx cannot convert."""
-    from edgecnn.tfcompat import import_keras, import_tensorflow
+    from edgecnn.core.tfcompat import import_keras, import_tensorflow
 
     keras = import_keras()
     tf = import_tensorflow()
@@ -238,8 +238,8 @@ def test_input_shape_mismatch_and_unconvertible_layer(tmp_path: Path, mnist_dir:
 
 def test_keras_export_fallback_route(exported_bundle, mnist) -> None:
     """The fallback route (keras' own ONNX export) gives the same contract names and numbers."""
-    from edgecnn.export import _convert_keras_export, name_batch_dim
-    from edgecnn.tfcompat import import_keras
+    from edgecnn.core.tfcompat import import_keras
+    from edgecnn.exporting.export import _convert_keras_export, name_batch_dim
 
     keras = import_keras()
     model = keras.models.load_model(str(exported_bundle.source_model), compile=False)
@@ -261,8 +261,8 @@ def test_int8_rewrites_that_drift_are_refused(
     exported_bundle, mnist_dir: Path, tmp_path: Path, monkeypatch
 ) -> None:
     """A float rewrite for INT8 that changes the outputs is not quantized; the plain graph is."""
-    import edgecnn.graph_opt as graph_opt
-    from edgecnn.export import ExportConfig, export
+    import edgecnn.exporting.graph_rewrites as graph_opt
+    from edgecnn.exporting.export import ExportConfig, export
 
     real = graph_opt.prepare_for_int8
 

@@ -10,11 +10,11 @@ import pytest
 from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
-from edgecnn.atomic import atomic_dir, atomic_path, atomic_write_json, to_jsonable
 from edgecnn.cli import app
-from edgecnn.errors import EdgecnnError
-from edgecnn.metadata import ModelMetadata, Normalization, read_metadata, write_metadata
-from edgecnn.sysinfo import environment_info
+from edgecnn.core.environment import environment_info
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import ModelMetadata, Normalization, read_metadata, write_metadata
+from edgecnn.core.outputs import atomic_dir, atomic_path, atomic_write_json, to_jsonable
 
 
 def test_atomic_path_leaves_nothing_when_the_block_fails(tmp_path: Path) -> None:

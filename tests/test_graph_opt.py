@@ -10,8 +10,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgecnn.errors import EdgecnnError
-from edgecnn.graph_opt import REWRITES, float_logits, optimize_graph, prepare_for_int8
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.exporting.graph_rewrites import REWRITES, float_logits, optimize_graph, prepare_for_int8
 
 SHAPE_OPS = {"Shape", "Gather", "Cast", "Slice", "Concat", "Unsqueeze"}
 
@@ -36,7 +36,7 @@ def _ops(model: onnx.ModelProto) -> list[str]:
 
 @pytest.fixture(scope="module")
 def mnist_test(mnist_dir: Path) -> np.ndarray:
-    from edgecnn.data import load_dataset
+    from edgecnn.data.datasets import load_dataset
 
     ds = load_dataset("mnist", mnist_dir, download=False)
     return np.ascontiguousarray(ds.x_test[:512].astype(np.float32) / 255.0)
@@ -45,7 +45,7 @@ def mnist_test(mnist_dir: Path) -> np.ndarray:
 @pytest.fixture(scope="module")
 def converted() -> onnx.ModelProto:
     """keras-convnet (fixed seed, untrained) through tf2onnx 1.17 opset 17, exactly as converted."""
-    from edgecnn.tfcompat import import_keras, import_tensorflow
+    from edgecnn.core.tfcompat import import_keras, import_tensorflow
 
     tf = import_tensorflow()
     keras = import_keras()
@@ -106,7 +106,7 @@ def test_simplified_graph_is_rewritten_too(converted: onnx.ModelProto, mnist_tes
 def test_prepare_for_int8_keeps_the_one_channel_stem_float(
     converted: onnx.ModelProto, mnist_test: np.ndarray, tmp_path: Path
 ) -> None:
-    from edgecnn import quantize as qz
+    from edgecnn.exporting import quantize as qz
 
     fp32, _ = optimize_graph(converted)
     prepared, applied, exclude = prepare_for_int8(fp32)

@@ -11,10 +11,10 @@ import pytest
 from test_bench import tiny_cnn
 from typer.testing import CliRunner
 
+from edgecnn.benchmarking.op_profile import feeds_from_arrays, parse_profile, profile_session_ops
 from edgecnn.cli import app
-from edgecnn.errors import EdgecnnError
-from edgecnn.op_profile import feeds_from_arrays, parse_profile, profile_session_ops
-from edgecnn.runtime import SessionConfig
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.runtime.sessions import SessionConfig
 
 
 def _events(runs: list[dict[str, float]]) -> list[dict]:

@@ -13,11 +13,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from edgecnn.cli import app
-from edgecnn.data import load_dataset
-from edgecnn.errors import EdgecnnError
-from edgecnn.images import expand_inputs, fit_image, label_from_filename
-from edgecnn.metadata import ModelMetadata, write_metadata
-from edgecnn.predict import PredictConfig, predict
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import ModelMetadata, write_metadata
+from edgecnn.data.datasets import load_dataset
+from edgecnn.data.images import expand_inputs, fit_image, label_from_filename
+from edgecnn.prediction.predict import PredictConfig, predict
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"

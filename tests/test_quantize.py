@@ -11,13 +11,13 @@ import onnx
 import pytest
 from typer.testing import CliRunner
 
-from edgecnn import quantize as qz
 from edgecnn.cli import app
-from edgecnn.data import load_dataset
-from edgecnn.errors import EdgecnnError
-from edgecnn.metadata import INPUT_NAME, read_metadata
-from edgecnn.preprocess import prepare_batch
-from edgecnn.variant_eval import accuracy, open_cpu_session, predict_probabilities
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import INPUT_NAME, read_metadata
+from edgecnn.data.datasets import load_dataset
+from edgecnn.exporting import quantize as qz
+from edgecnn.exporting.variant_eval import accuracy, open_cpu_session, predict_probabilities
+from edgecnn.runtime.preprocess import prepare_batch
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +162,7 @@ def outlier_model(trained_run, tmp_path_factory: pytest.TempPathFactory) -> Path
     dwarf the others: a shared per-tensor INT8 scale rounds the other 63 units to zero. A real-world
     failure mode (outlier channels) that per-channel weights or calibration choices cannot fix.
     """
-    from edgecnn.tfcompat import import_keras
+    from edgecnn.core.tfcompat import import_keras
 
     keras = import_keras()
     model = keras.models.load_model(str(trained_run.model_path), compile=False)
@@ -208,7 +208,7 @@ def test_bound_not_met_keeps_fp32_and_exits_non_zero(
 def test_search_recovers_an_outlier_model(outlier_model: Path, mnist_dir: Path, tmp_path: Path) -> None:
     """The full search: calibration choices fail, keeping the outlier layer in float (found with the
     QDQ debugging tools) succeeds."""
-    from edgecnn.export import ExportConfig, export
+    from edgecnn.exporting.export import ExportConfig, export
 
     result = export(
         ExportConfig(

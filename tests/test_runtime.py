@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from test_bench import tiny_cnn
 
-from edgecnn import runtime
-from edgecnn.errors import EdgecnnError
-from edgecnn.runtime import SessionConfig, bind_io, open_session, resolve_shape
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.runtime import sessions as runtime
+from edgecnn.runtime.sessions import SessionConfig, bind_io, open_session, resolve_shape
 
 ALL = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
 
@@ -156,7 +156,7 @@ def test_auto_with_cuda_graphs_never_lands_on_cpu(fake_ort, tiny: Path) -> None:
 
 
 def test_real_cuda_request_on_this_machine(tiny: Path) -> None:
-    from edgecnn.sysinfo import gpu_info
+    from edgecnn.core.environment import gpu_info
 
     if gpu_info():
         pytest.skip("a GPU is visible here")
@@ -218,7 +218,7 @@ def test_auto_skips_gpus_for_a_cpu_optimized_graph(fake_ort, tiny: Path) -> None
     """A graph from `edgecnn optimize` is refused on CUDA, so --device auto lands on CPU and says why."""
     import json
 
-    from edgecnn.target import TARGET_KEY, current_cpu_target
+    from edgecnn.runtime.target import TARGET_KEY, current_cpu_target
 
     fake_ort.works = {"CUDAExecutionProvider", "CPUExecutionProvider"}
     fake_ort.metadata = {TARGET_KEY: json.dumps(current_cpu_target())}

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from edgecnn.cli import app
-from edgecnn.errors import EdgecnnError
+from edgecnn.core.errors import EdgecnnError
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -55,8 +55,8 @@ def test_one_epoch_reaches_published_grade_accuracy(trained_run) -> None:
 
 def test_model_file_really_is_the_trained_model(trained_run, mnist_dir: Path) -> None:
     """Reload model.keras and score it independently of train()."""
-    from edgecnn.data import load_dataset
-    from edgecnn.tfcompat import import_keras
+    from edgecnn.core.tfcompat import import_keras
+    from edgecnn.data.datasets import load_dataset
 
     keras = import_keras()
     model = keras.models.load_model(trained_run.model_path)
@@ -120,7 +120,7 @@ def test_run_dir_holds_model_and_valid_plots_only(trained_run) -> None:
 
 
 def _interrupt_after(epochs: int):
-    from edgecnn.tfcompat import import_keras
+    from edgecnn.core.tfcompat import import_keras
 
     keras = import_keras()
 
@@ -135,7 +135,7 @@ def _interrupt_after(epochs: int):
 
 
 def test_interrupt_keeps_checkpoint_and_resume_finishes(tmp_path: Path, mnist_dir: Path) -> None:
-    from edgecnn.train import STATE_FILE, TrainConfig, TrainingInterrupted, train
+    from edgecnn.training.run import STATE_FILE, TrainConfig, TrainingInterrupted, train
 
     out = tmp_path / "run"
     base = dict(
@@ -193,7 +193,7 @@ def test_interrupt_keeps_checkpoint_and_resume_finishes(tmp_path: Path, mnist_di
 
 
 def test_interrupt_after_the_last_epoch_resumes_to_a_finished_run(tmp_path: Path, mnist_dir: Path) -> None:
-    from edgecnn.train import TrainConfig, TrainingInterrupted, train
+    from edgecnn.training.run import TrainConfig, TrainingInterrupted, train
 
     cfg = TrainConfig(epochs=1, limit=1000, batch_size=16, output_dir=tmp_path / "run", data_dir=mnist_dir,
                       progress=False, plots=False)  # fmt: skip
@@ -208,8 +208,8 @@ def test_interrupt_after_the_last_epoch_resumes_to_a_finished_run(tmp_path: Path
 
 
 def test_interrupt_in_first_epoch_keeps_nothing(tmp_path: Path, mnist_dir: Path) -> None:
-    from edgecnn.tfcompat import import_keras
-    from edgecnn.train import TrainConfig, TrainingInterrupted, train
+    from edgecnn.core.tfcompat import import_keras
+    from edgecnn.training.run import TrainConfig, TrainingInterrupted, train
 
     keras = import_keras()
 
@@ -394,12 +394,12 @@ def test_multiworker_needs_valid_tf_config(tmp_path: Path, mnist_dir: Path, monk
 
 MIRRORED_SCRIPT = """
 import json, sys
-from edgecnn.tfcompat import import_tensorflow
+from edgecnn.core.tfcompat import import_tensorflow
 tf = import_tensorflow()
 cpu = tf.config.list_physical_devices("CPU")[0]
 # Two logical CPU devices: must be configured before TensorFlow initialises its devices.
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from edgecnn.train import TrainConfig, train
+from edgecnn.training.run import TrainConfig, train
 r = train(TrainConfig(model="keras-convnet", epochs=2, limit=2000, batch_size=64, strategy="mirrored",
                       output_dir=sys.argv[1], data_dir=sys.argv[2], progress=False, plots=False))
 print(json.dumps({"replicas": r.document["strategy"]["replicas"], "acc": r.test_accuracy,

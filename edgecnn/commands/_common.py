@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from edgecnn.atomic import dumps_json
-from edgecnn.errors import EdgecnnError
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.outputs import dumps_json
 
 T = TypeVar("T")
 

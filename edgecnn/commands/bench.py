@@ -263,8 +263,8 @@ def register(app: typer.Typer) -> None:
         """Latency percentiles, throughput, cold start, memory and GFLOP/s on this device."""
 
         def body() -> None:
-            from edgecnn.bench import BenchConfig, bench, default_output_dir, parse_batch_sizes
-            from edgecnn.bench_sweep import bench_thread_sweep, parse_thread_counts
+            from edgecnn.benchmarking.run import BenchConfig, bench, default_output_dir, parse_batch_sizes
+            from edgecnn.benchmarking.sweep import bench_thread_sweep, parse_thread_counts
 
             thread_counts = parse_thread_counts(threads)
             config = BenchConfig(

@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         """Merge bench results from several devices or runs into one table and one plot."""
 
         def body() -> None:
-            from edgecnn.compare import CompareConfig, compare, default_output_dir
+            from edgecnn.benchmarking.compare import CompareConfig, compare, default_output_dir
 
             config = CompareConfig(
                 results=tuple(results),

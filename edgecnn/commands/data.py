@@ -66,7 +66,7 @@ def _print_info(info: Any, as_json: bool, title: str) -> None:
 
 
 def _document(command: str, config: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    from edgecnn.sysinfo import environment_info
+    from edgecnn.core.environment import environment_info
 
     return {"command": command, "config": config, **body, "environment": environment_info()}
 
@@ -74,8 +74,8 @@ def _document(command: str, config: dict[str, Any], body: dict[str, Any]) -> dic
 def _info(
     name: str, data_dir: Path | None, download: bool, output: Path | None, force: bool, as_json: bool
 ) -> None:
-    from edgecnn.atomic import atomic_write_json, refuse_overwrite, to_jsonable
-    from edgecnn.data import describe, load_dataset
+    from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
+    from edgecnn.data.datasets import describe, load_dataset
 
     if output is not None:
         refuse_overwrite(output, force)
@@ -96,8 +96,8 @@ def _info(
 
 
 def _fetch(name: str, dest: Path | None, force: bool, no_keras: bool, no_npm: bool, as_json: bool) -> None:
-    from edgecnn.atomic import atomic_write_json, to_jsonable
-    from edgecnn.data import FetchConfig, fetch
+    from edgecnn.core.outputs import atomic_write_json, to_jsonable
+    from edgecnn.data.datasets import FetchConfig, fetch
 
     config = FetchConfig(name=name, dest=dest, force=force, use_keras=not no_keras, use_npm=not no_npm)
     console = console_for(as_json)

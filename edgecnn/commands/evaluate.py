@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         """Accuracy, per-class accuracy and confusion matrix of an ONNX model on the real test set."""
 
         def body() -> None:
-            from edgecnn.evaluate import EvalConfig, evaluate, result_table
+            from edgecnn.evaluation.evaluate import EvalConfig, evaluate, result_table
 
             result = evaluate(
                 EvalConfig(

@@ -90,15 +90,15 @@ def register(app: typer.Typer) -> None:
         """Convert a Keras model to ONNX, gate it against Keras, and build measured quantized variants."""
 
         def body() -> None:
-            from edgecnn.errors import EdgecnnError
-            from edgecnn.export import (
+            from edgecnn.core.errors import EdgecnnError
+            from edgecnn.exporting.export import (
                 ExportConfig,
                 attempts_table,
                 export,
                 result_table,
                 summary_lines,
             )
-            from edgecnn.quantize import QuantizationConfig
+            from edgecnn.exporting.quantize import QuantizationConfig
 
             config = ExportConfig(
                 model_path=model,

@@ -12,7 +12,7 @@ from edgecnn.commands._common import console_for, emit_json, run_guarded
 
 
 def _summary(spec: Any) -> dict[str, Any]:
-    from edgecnn.models import params_and_macs
+    from edgecnn.models.spec import params_and_macs
 
     params, macs = params_and_macs(spec)
     r = spec.recipe
@@ -46,7 +46,7 @@ def _short_count(n: int) -> str:
 
 
 def _list(name_or_path: str | None, as_json: bool) -> None:
-    from edgecnn.models import get_model_spec, layer_table, list_model_specs
+    from edgecnn.models.spec import get_model_spec, layer_table, list_model_specs
 
     console = console_for(as_json)
     if name_or_path is None:

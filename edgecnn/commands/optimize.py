@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         """Save the graph ONNX Runtime runs on THIS CPU, with edgecnn's layout fusion; it runs only here."""
 
         def body() -> None:
-            from edgecnn.ort_optimize import OptimizeConfig, optimize
+            from edgecnn.runtime.cpu_optimize import OptimizeConfig, optimize
 
             result = optimize(
                 OptimizeConfig(

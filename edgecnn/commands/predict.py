@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         """Classify images with an ONNX model: top-k classes with probabilities."""
 
         def body() -> None:
-            from edgecnn.predict import PredictConfig, predict, result_table
+            from edgecnn.prediction.predict import PredictConfig, predict, result_table
 
             result = predict(
                 PredictConfig(

@@ -129,7 +129,7 @@ def register(app: typer.Typer) -> None:
         """Train a CNN on real data; writes model.keras, train.json and plots into the run directory."""
 
         def body() -> None:
-            from edgecnn.train import TrainConfig, train
+            from edgecnn.training.run import TrainConfig, train
 
             result = train(
                 TrainConfig(

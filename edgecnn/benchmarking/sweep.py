@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from edgecnn.atomic import atomic_dir, dumps_json, refuse_overwrite, to_jsonable
-from edgecnn.bench import BenchConfig
-from edgecnn.errors import EdgecnnError
+from edgecnn.benchmarking.run import BenchConfig
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.outputs import atomic_dir, dumps_json, refuse_overwrite, to_jsonable
 
 SCHEMA = "edgecnn.bench-threads"
 MAX_THREADS = 1024
@@ -101,7 +101,7 @@ def fastest_by_model_and_batch(
 def _run_child(config: BenchConfig) -> dict[str, Any]:
     """One thread count in a fresh process (its own ORT thread pool); its document, or its error line."""
     proc = subprocess.run(
-        [sys.executable, "-m", "edgecnn.bench_sweep", "--child"],
+        [sys.executable, "-m", "edgecnn.benchmarking.sweep", "--child"],
         input=config_to_json(config),
         capture_output=True,
         text=True,
@@ -153,8 +153,8 @@ def bench_thread_sweep(
 
 def _child() -> int:
     """Hidden entry point: a BenchConfig as JSON on stdin, the bench document as JSON on stdout."""
-    from edgecnn import runtime
-    from edgecnn.bench import bench
+    from edgecnn.benchmarking.run import bench
+    from edgecnn.runtime import sessions as runtime
 
     runtime.allow_shared_thread_pool()  # this process runs one bench, like the CLI
     try:

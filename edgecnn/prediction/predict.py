@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn import sysinfo
-from edgecnn.atomic import atomic_write_json, refuse_overwrite, to_jsonable
-from edgecnn.errors import EdgecnnError
-from edgecnn.images import FittedImage, expand_inputs, fit_image, label_from_filename
-from edgecnn.metadata import OUTPUT_NAME, ModelMetadata, Normalization, read_metadata
-from edgecnn.preprocess import prepare_batch
-from edgecnn.runtime import DEVICES, SessionConfig, open_session
+from edgecnn.core import environment as sysinfo
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import OUTPUT_NAME, ModelMetadata, Normalization, read_metadata
+from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
+from edgecnn.data.images import FittedImage, expand_inputs, fit_image, label_from_filename
+from edgecnn.runtime.preprocess import prepare_batch
+from edgecnn.runtime.sessions import DEVICES, SessionConfig, open_session
 
 # Outputs of a softmax, allowing for the rounding of an int8-quantized softmax.
 PROB_TOLERANCE = 1e-3

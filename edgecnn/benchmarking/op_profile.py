@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn import runtime
-from edgecnn.errors import EdgecnnError
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.runtime import sessions as runtime
 
 DEFAULT_PROFILE_RUNS = 200
 MAX_PROFILE_RUNS = 100_000

@@ -35,13 +35,18 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn import runtime
-from edgecnn.atomic import atomic_dir, dumps_json, refuse_overwrite, to_jsonable
-from edgecnn.errors import EdgecnnError
-from edgecnn.metadata import PREFIX as METADATA_PREFIX
-from edgecnn.metadata import ModelMetadata, read_metadata
-from edgecnn.op_profile import DEFAULT_PROFILE_RUNS, MAX_PROFILE_RUNS, OpProfile, profile_session_ops
-from edgecnn.target import TARGET_KEY
+from edgecnn.benchmarking.op_profile import (
+    DEFAULT_PROFILE_RUNS,
+    MAX_PROFILE_RUNS,
+    OpProfile,
+    profile_session_ops,
+)
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import PREFIX as METADATA_PREFIX
+from edgecnn.core.metadata import ModelMetadata, read_metadata
+from edgecnn.core.outputs import atomic_dir, dumps_json, refuse_overwrite, to_jsonable
+from edgecnn.runtime import sessions as runtime
+from edgecnn.runtime.target import TARGET_KEY
 
 SCHEMA = "edgecnn.bench"
 SCHEMA_VERSION = 1
@@ -733,7 +738,7 @@ class _Samples:
         key = (meta.dataset, tuple(meta.input_shape))
         if key not in self._cache:
             try:
-                from edgecnn.data import load_dataset
+                from edgecnn.data.datasets import load_dataset
 
                 h, w, c = meta.input_shape
                 # Never download inside a benchmark: a target device may be offline, and a download
@@ -770,7 +775,7 @@ def make_feeds(
     if config.inputs != "random" and meta is not None and len(args) == 1:
         images, why = samples.images(meta)
         if images is not None and len(images):
-            from edgecnn.preprocess import prepare_batch
+            from edgecnn.runtime.preprocess import prepare_batch
 
             idx = np.arange(batch) % len(images)  # batches larger than the test set repeat it
             x = prepare_batch(images[idx], meta)
@@ -1189,7 +1194,7 @@ def default_output_dir(now: _dt.datetime | None = None) -> Path:
 
 
 def bench(config: BenchConfig) -> BenchResult:
-    from edgecnn import sysinfo
+    from edgecnn.core import environment as sysinfo
 
     for path in config.models:
         runtime.check_model_file(path)
@@ -1322,7 +1327,7 @@ def to_csv(document: dict[str, Any]) -> str:
 
 
 def _write_outputs(result: BenchResult, out: Path) -> BenchResult:
-    from edgecnn.plots_bench import plot_bench
+    from edgecnn.benchmarking.plots import plot_bench
 
     final = {"json": out / "bench.json", "csv": out / "bench.csv", "plot": out / "bench.png"}
     result = replace(result, files=final)

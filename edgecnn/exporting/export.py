@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import io
 import json
 import logging
@@ -29,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from edgecnn import __version__
-from edgecnn.atomic import atomic_dir, atomic_write_json, refuse_overwrite, to_jsonable
-from edgecnn.errors import EdgecnnError
-from edgecnn.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata, Normalization, write_metadata
-from edgecnn.quantize import (
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata, Normalization, write_metadata
+from edgecnn.core.outputs import atomic_dir, atomic_write_json, refuse_overwrite, to_jsonable
+from edgecnn.exporting.quantize import (
     DYNAMIC_WARNING,
     FP16_NOTE,
     VARIANT_FILES,
@@ -316,7 +315,7 @@ def read_train_json(model_path: Path) -> dict[str, Any] | None:
 
 
 def load_keras_model(path: Path) -> Any:
-    from edgecnn.tfcompat import import_keras
+    from edgecnn.core.tfcompat import import_keras
 
     keras = import_keras()
     try:
@@ -347,7 +346,7 @@ def model_io(model: Any) -> tuple[tuple[int, int, int], int]:
 
 
 def _keras_call(model: Any, input_shape: tuple[int, int, int]) -> tuple[Any, Any]:
-    from edgecnn.tfcompat import import_tensorflow
+    from edgecnn.core.tfcompat import import_tensorflow
 
     tf = import_tensorflow()
     spec = (tf.TensorSpec((None, *input_shape), tf.float32, name=INPUT_NAME),)
@@ -530,9 +529,7 @@ def simplify(model: Any) -> tuple[Any, str | None]:
 
 
 def apply_graph_rewrites(model: Any, nchw: bool) -> tuple[Any, list[str]]:
-    if importlib.util.find_spec("edgecnn.graph_opt") is None:
-        return model, []
-    from edgecnn.graph_opt import optimize_graph
+    from edgecnn.exporting.graph_rewrites import optimize_graph
 
     return optimize_graph(model, nchw=nchw)
 
@@ -634,7 +631,7 @@ def _resolve_source(
 
 
 def _load_data(config: ExportConfig, source: _Source) -> Any:
-    from edgecnn.data import load_dataset
+    from edgecnn.data.datasets import load_dataset
 
     kwargs: dict[str, Any] = {}
     if source.image_size is not None and source.dataset.startswith("folder:"):
@@ -653,7 +650,7 @@ def parity_gate(
     serve: Any, session: Any, x_nhwc: np.ndarray, x_graph: np.ndarray, config: ExportConfig
 ) -> list[Parity]:
     """Keras vs ONNX Runtime on the same real images, at batch 1 and at `parity_batch`."""
-    from edgecnn.variant_eval import compare_probabilities, predict_probabilities
+    from edgecnn.exporting.variant_eval import compare_probabilities, predict_probabilities
 
     results = []
     n1 = min(config.parity_batch1_samples, len(x_nhwc))
@@ -686,15 +683,15 @@ def export(config: ExportConfig) -> ExportResult:
     """Run the whole export; see the module docstring. Raises EdgecnnError with one line on bad input."""
     import onnx
 
-    from edgecnn.preprocess import prepare_batch
-    from edgecnn.sysinfo import environment_info
-    from edgecnn.variant_eval import (
+    from edgecnn.core.environment import environment_info
+    from edgecnn.exporting.variant_eval import (
         accuracy,
         compare_probabilities,
         interleaved_latency,
         open_cpu_session,
         predict_probabilities,
     )
+    from edgecnn.runtime.preprocess import prepare_batch
 
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
@@ -866,7 +863,7 @@ def export(config: ExportConfig) -> ExportResult:
                     target.unlink()
                 reports[name] = report
 
-            from edgecnn import quantize as qz
+            from edgecnn.exporting import quantize as qz
 
             if "int8" in config.variants:
                 steps.step("INT8 static quantization (calibrating)")
@@ -884,8 +881,8 @@ def export(config: ExportConfig) -> ExportResult:
                 # Conv -> MaxPool -> Relu so ORT starts int8 at the second conv in NHWC, and the
                 # flatten is NHWC so no transpose runs before the Dense layer.
                 int8_src = fp32_path
-                if config.graph_rewrites and importlib.util.find_spec("edgecnn.graph_opt") is not None:
-                    from edgecnn.graph_opt import prepare_for_int8
+                if config.graph_rewrites:
+                    from edgecnn.exporting.graph_rewrites import prepare_for_int8
 
                     prepared, int8_rewrites, keep_float = prepare_for_int8(onnx.load(str(fp32_path)))
                     if int8_rewrites:

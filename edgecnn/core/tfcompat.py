@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from edgecnn.errors import EdgecnnError
+from edgecnn.core.errors import EdgecnnError
 
 
 @contextlib.contextmanager

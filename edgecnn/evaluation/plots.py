@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from edgecnn.evaluate import EvalResult
+    from edgecnn.evaluation.evaluate import EvalResult
 
 
 def plot_confusion(result: EvalResult, path: Path) -> Path:

@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from edgecnn.atomic import atomic_path
+from edgecnn.core.outputs import atomic_path
 
 
 def _save(fig: Figure, path: Path) -> Path:

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from edgecnn import __version__
-from edgecnn.atomic import atomic_path, atomic_write_json
-from edgecnn.errors import EdgecnnError
-from edgecnn.models import OPTIMIZERS, ModelSpec, get_model_spec, layer_table, params_and_macs
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.outputs import atomic_path, atomic_write_json
+from edgecnn.models.spec import OPTIMIZERS, ModelSpec, get_model_spec, layer_table, params_and_macs
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 MODEL_FILE = "model.keras"
@@ -266,7 +266,7 @@ def _clear_run_dir(run_dir: Path) -> None:
 
 
 def _load_data(name: str, spec: ModelSpec, config: TrainConfig) -> tuple[Any, dict[str, np.ndarray]]:
-    from edgecnn.data import load_dataset, train_val_split
+    from edgecnn.data.datasets import load_dataset, train_val_split
 
     h, w, c = spec.input_shape
     if name.startswith("folder:"):
@@ -523,7 +523,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
     if chief:
         _precheck_run_dir(run_dir, config)
 
-    from edgecnn.tfcompat import import_keras, import_tensorflow
+    from edgecnn.core.tfcompat import import_keras, import_tensorflow
 
     import_tensorflow()  # a device without TensorFlow gets the install hint before any data work
 
@@ -560,7 +560,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
                     "start again with --force"
                 ) from None
         else:
-            from edgecnn.models import build_keras_model
+            from edgecnn.models.spec import build_keras_model
 
             model = build_keras_model(spec, seed=resolved.seed)
             model.compile(
@@ -700,7 +700,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
 
 
 def _environment(tf: Any) -> dict[str, Any]:
-    from edgecnn.sysinfo import environment_info
+    from edgecnn.core.environment import environment_info
 
     env = environment_info()
     env["tensorflow_devices"] = [d.name for d in tf.config.list_logical_devices()]
@@ -718,7 +718,7 @@ def _make_plots(
     history: dict[str, list[float]],
     run_dir: Path,
 ) -> list[Path]:
-    from edgecnn import plots_train
+    from edgecnn.training import plots as plots_train
 
     labels = tuple(ds.class_labels)
     y_test = arrays["y_test"]

@@ -483,7 +483,7 @@ def optimize_graph(
     wanted = names if rewrites is None else list(rewrites)
     unknown = [n for n in wanted if n not in names]
     if unknown:
-        from edgecnn.errors import EdgecnnError
+        from edgecnn.core.errors import EdgecnnError
 
         raise EdgecnnError(f"unknown graph rewrite(s) {', '.join(unknown)}; known: {', '.join(names)}")
     return _apply(model, REWRITES, wanted)

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.errors import EdgecnnError
-from edgecnn.metadata import OUTPUT_NAME
-from edgecnn.runtime import SessionConfig, open_session
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import OUTPUT_NAME
+from edgecnn.runtime.sessions import SessionConfig, open_session
 
 
 def open_cpu_session(path: Path, threads: int = 0) -> tuple[Any, str]:

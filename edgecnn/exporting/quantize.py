@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.errors import EdgecnnError
+from edgecnn.core.errors import EdgecnnError
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 QUANT_TYPES = ("qint8", "quint8")
@@ -230,7 +230,7 @@ def quantize_int8(
     if config.float_logits and config.float_op_types:
         import onnx
 
-        from edgecnn.graph_opt import float_logits
+        from edgecnn.exporting.graph_rewrites import float_logits
 
         model = onnx.load(str(out_path))
         if float_logits(model, tuple(config.float_op_types)):

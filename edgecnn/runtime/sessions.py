@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.errors import EdgecnnError
-from edgecnn.target import check_target
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.runtime.target import check_target
 
 DEVICES = ("cpu", "cuda", "tensorrt", "auto")
 PROVIDER_FOR_DEVICE = {

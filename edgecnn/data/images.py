@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.errors import EdgecnnError
+from edgecnn.core.errors import EdgecnnError
 
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 IMAGE_SUFFIXES = (*PIL_SUFFIXES, ".npy")

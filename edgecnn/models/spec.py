@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgecnn.errors import EdgecnnError
+from edgecnn.core.errors import EdgecnnError
 
 LAYER_KINDS = ("conv", "pool", "dropout", "dense", "flatten", "relu", "batchnorm", "gap")
 PADDINGS = ("valid", "same")
@@ -752,7 +752,7 @@ def _layer_to_dict(layer: LayerSpec) -> dict[str, Any]:
 
 def build_keras_model(spec: ModelSpec, *, seed: int | None = None) -> Any:
     """A functional Keras model for `spec`: input named "input", softmax head named "probabilities"."""
-    from edgecnn.tfcompat import import_keras
+    from edgecnn.core.tfcompat import import_keras
 
     keras = import_keras()
     layers = keras.layers

@@ -14,7 +14,7 @@ import platform
 from collections.abc import Mapping
 from typing import Any
 
-from edgecnn.errors import EdgecnnError
+from edgecnn.core.errors import EdgecnnError
 
 TARGET_KEY = "edgecnn.ort_target"
 TARGET_PROVIDER = "CPUExecutionProvider"
@@ -23,8 +23,8 @@ TARGET_PROVIDER = "CPUExecutionProvider"
 def current_cpu_target() -> dict[str, Any]:
     """This process's target: ORT version, CPU architecture and the instruction-set flags that pick
     MLAS kernels (NCHWc block size, int8 dot products, AMX)."""
-    from edgecnn import runtime
-    from edgecnn.sysinfo import cpu_info
+    from edgecnn.core.environment import cpu_info
+    from edgecnn.runtime import sessions as runtime
 
     return {
         "provider": TARGET_PROVIDER,

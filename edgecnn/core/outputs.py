@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edgecnn.errors import EdgecnnError
+from edgecnn.core.errors import EdgecnnError
 
 TMP_PREFIX = ".edgecnn-tmp-"
 

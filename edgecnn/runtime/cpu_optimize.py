@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn import runtime
-from edgecnn.atomic import atomic_path, atomic_write_json, refuse_overwrite
-from edgecnn.errors import EdgecnnError
-from edgecnn.metadata import read_metadata
-from edgecnn.target import TARGET_KEY, current_cpu_target
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import read_metadata
+from edgecnn.core.outputs import atomic_path, atomic_write_json, refuse_overwrite
+from edgecnn.runtime import sessions as runtime
+from edgecnn.runtime.target import TARGET_KEY, current_cpu_target
 
 SCHEMA = "edgecnn.optimize"
 PARITY_MAX_ABS = 1e-5  # the rewrites are exact and ORT runs the same kernels: any real change is a bug
@@ -77,7 +77,7 @@ class OptimizeResult:
     environment: dict[str, Any] = field(default_factory=dict)
 
     def to_document(self) -> dict[str, Any]:
-        from edgecnn.atomic import to_jsonable
+        from edgecnn.core.outputs import to_jsonable
 
         return {"kind": SCHEMA, **to_jsonable(self)}
 
@@ -164,8 +164,8 @@ def _check_inputs(config: OptimizeConfig, session: Any) -> tuple[np.ndarray, str
     meta = read_metadata(config.model)
     if meta is not None and meta.dataset:
         try:
-            from edgecnn.data import load_dataset
-            from edgecnn.preprocess import prepare_batch
+            from edgecnn.data.datasets import load_dataset
+            from edgecnn.runtime.preprocess import prepare_batch
 
             ds = load_dataset(meta.dataset, config.data_dir, download=False)
             return prepare_batch(ds.x_test[: config.check_images], meta), f"real:{meta.dataset}"
@@ -200,7 +200,7 @@ def _parity(config: OptimizeConfig, candidate: Path) -> dict[str, Any]:
 def optimize(config: OptimizeConfig) -> OptimizeResult:
     import onnx
 
-    from edgecnn import sysinfo
+    from edgecnn.core import environment as sysinfo
 
     source = runtime.check_model_file(config.model)
     output = config.output_path

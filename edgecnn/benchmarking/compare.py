@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from edgecnn.atomic import atomic_dir, dumps_json, refuse_overwrite, to_jsonable
-from edgecnn.bench import load_document
-from edgecnn.errors import EdgecnnError
+from edgecnn.benchmarking.run import load_document
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.outputs import atomic_dir, dumps_json, refuse_overwrite, to_jsonable
 
 SCHEMA = "edgecnn.compare"
 SCHEMA_VERSION = 1
@@ -117,7 +117,7 @@ def _resolve(path: Path) -> Path:
 
 
 def compare(config: CompareConfig) -> CompareResult:
-    from edgecnn import sysinfo
+    from edgecnn.core import environment as sysinfo
 
     if config.output_dir is not None:
         refuse_overwrite(Path(config.output_dir), config.force)
@@ -187,7 +187,7 @@ def to_csv(document: dict[str, Any]) -> str:
 
 
 def _write_outputs(result: CompareResult, out: Path) -> CompareResult:
-    from edgecnn.plots_bench import plot_compare
+    from edgecnn.benchmarking.plots import plot_compare
 
     files = {"json": out / "compare.json", "csv": out / "compare.csv", "plot": out / "compare.png"}
     document = dict(result.document, files={k: str(v) for k, v in files.items()})

@@ -37,9 +37,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from edgecnn.atomic import atomic_write_bytes, atomic_write_json
-from edgecnn.errors import EdgecnnError
-from edgecnn.metadata import Normalization
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import Normalization
+from edgecnn.core.outputs import atomic_write_bytes, atomic_write_json
 
 BUILTIN_NAMES = ("mnist", "fashion_mnist", "cifar10")
 FOLDER_PREFIX = "folder:"
@@ -692,7 +692,7 @@ def download_to(name: str, dest: Path, log: Callable[[str], None] | None = None)
     """Download `name` with Keras and write it into `dest` as the standard files plus a manifest."""
     if name not in BUILTIN_NAMES:
         raise EdgecnnError(f"only {', '.join(BUILTIN_NAMES)} can be downloaded, not {name!r}")
-    from edgecnn.tfcompat import import_keras
+    from edgecnn.core.tfcompat import import_keras
 
     if log:
         log(f"downloading {name} with keras.datasets.{name}.load_data()")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgecnn.errors import EdgecnnError
-from edgecnn.metadata import ModelMetadata
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import ModelMetadata
 
 
 def prepare_batch(images: np.ndarray, meta: ModelMetadata) -> np.ndarray:

@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn import sysinfo
-from edgecnn.atomic import atomic_dir, atomic_write_json, refuse_overwrite, to_jsonable
-from edgecnn.errors import EdgecnnError
-from edgecnn.predict import LoadedModel, as_probabilities, default_output_path, load_model
-from edgecnn.preprocess import prepare_batch
-from edgecnn.runtime import DEVICES, SessionConfig
+from edgecnn.core import environment as sysinfo
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.outputs import atomic_dir, atomic_write_json, refuse_overwrite, to_jsonable
+from edgecnn.prediction.predict import LoadedModel, as_probabilities, default_output_path, load_model
+from edgecnn.runtime.preprocess import prepare_batch
+from edgecnn.runtime.sessions import DEVICES, SessionConfig
 
 RESULT_JSON = "eval.json"
 CONFUSION_PNG = "confusion_matrix.png"
@@ -123,7 +123,7 @@ class EvalResult:
 
 
 def _resolve_dataset_name(config: EvalConfig, model: LoadedModel) -> tuple[str, list[str]]:
-    from edgecnn.data import parse_name
+    from edgecnn.data.datasets import parse_name
 
     recorded = model.meta.dataset
     if config.data is None:
@@ -147,7 +147,7 @@ def _resolve_dataset_name(config: EvalConfig, model: LoadedModel) -> tuple[str, 
 def _load_test_set(
     name: str, config: EvalConfig, model: LoadedModel
 ) -> tuple[np.ndarray, np.ndarray, Any, list[str]]:
-    from edgecnn.data import convert_images, load_dataset
+    from edgecnn.data.datasets import convert_images, load_dataset
 
     h, w, c = model.meta.input_shape
     if name.startswith("folder:"):
@@ -263,7 +263,7 @@ def _save(result: EvalResult, out_dir: Path, config: EvalConfig) -> EvalResult:
     with atomic_dir(out_dir, force=config.force) as tmp:
         plot_path = None
         if config.plot:
-            from edgecnn.plots_eval import plot_confusion
+            from edgecnn.evaluation.plots import plot_confusion
 
             plot_confusion(result, tmp / CONFUSION_PNG)
             plot_path = out_dir / CONFUSION_PNG
