@@ -306,7 +306,7 @@ def _interleaved_round_medians(
     calls: dict[str, Any], args: argparse.Namespace
 ) -> tuple[dict[str, list[float]], dict[str, int]]:
     """Per call, its median ms in each of `args.rounds` rounds; every round runs every call once."""
-    from edgecnn.benchmarking.run import timed_loop
+    from edgecnn.benchmarking.timing import timed_loop
 
     # Calls per round from a short warm-up, so every runtime gets about the same wall time.
     per_round = {}

@@ -37,13 +37,7 @@ def _root(
 
 
 for _name in COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(f"edgecnn.commands.{_name}")
-    except ModuleNotFoundError as _exc:  # a command still being written; never a missing dependency
-        if _exc.name != f"edgecnn.commands.{_name}":
-            raise
-        continue
-    _module.register(app)
+    importlib.import_module(f"edgecnn.commands.{_name}").register(app)
 
 
 def main() -> None:

@@ -18,17 +18,13 @@ from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
 from edgecnn.benchmarking import run as benchmod
-from edgecnn.benchmarking.run import (
-    BenchConfig,
-    LatencyStats,
-    bench,
-    count_macs,
-    parse_batch_sizes,
-    timed_loop,
-)
+from edgecnn.benchmarking import speedup, timing
+from edgecnn.benchmarking.run import BenchConfig, bench, parse_batch_sizes
+from edgecnn.benchmarking.timing import LatencyStats, timed_loop
 from edgecnn.cli import app
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import ModelMetadata, write_metadata
+from edgecnn.runtime.graph_stats import count_macs
 
 # Conv 3x3 (1->4, valid) on 28x28 -> 4x26x26, MaxPool 2 -> 4x13x13 = 676, Gemm 676->10.
 TINY_MACS = 4 * 26 * 26 * 1 * 3 * 3 + 676 * 10
@@ -384,31 +380,29 @@ def test_cuda_graph_orchestration(tiny: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_interleaved_rounds_rotate_the_order() -> None:
     log: list[str] = []
     runners = {name: (lambda n=name: log.append(n)) for name in ("a", "b", "c")}
-    by_round = benchmod.interleaved_rounds_by_round(
+    by_round = timing.interleaved_rounds_by_round(
         runners, rounds=4, iterations_per_round=2, warmup=1, block_warmup=0
     )
     rounds = ["aabbcc", "bbccaa", "ccaabb", "aabbcc"]
     assert "".join(log) == "abc" + "".join(rounds)  # warmup once each, then the rotated blocks
     log.clear()
     # By default each block starts with one untimed call: 3 calls per block, 2 of them timed.
-    default = benchmod.interleaved_rounds_by_round(runners, rounds=2, iterations_per_round=2)
+    default = timing.interleaved_rounds_by_round(runners, rounds=2, iterations_per_round=2)
     assert "".join(log) == "aaabbbccc" + "bbbcccaaa"
     assert [len(b) for b in default["a"]] == [2, 2]
     assert set(by_round) == {"a", "b", "c"}
     for blocks in by_round.values():
         assert [len(b) for b in blocks] == [2, 2, 2, 2] and all(x >= 0 for b in blocks for x in b)
-    flat = benchmod.interleaved_rounds(
-        {"x": lambda: None, "y": lambda: None}, rounds=3, iterations_per_round=5
-    )
+    flat = timing.interleaved_rounds({"x": lambda: None, "y": lambda: None}, rounds=3, iterations_per_round=5)
     assert {k: len(v) for k, v in flat.items()} == {"x": 15, "y": 15}
-    timed = benchmod.interleaved_rounds_by_round(
+    timed = timing.interleaved_rounds_by_round(
         {"x": lambda: None, "y": lambda: None}, rounds=3, duration_per_round_s=0.005
     )
     assert all(len(blocks) == 3 and all(len(b) > 1 for b in blocks) for blocks in timed.values())
     with pytest.raises(EdgecnnError):
-        benchmod.interleaved_rounds({"x": lambda: None}, rounds=0, iterations_per_round=1)
+        timing.interleaved_rounds({"x": lambda: None}, rounds=0, iterations_per_round=1)
     with pytest.raises(EdgecnnError):
-        benchmod.interleaved_rounds({"x": lambda: None}, rounds=2)  # neither iterations nor duration
+        timing.interleaved_rounds({"x": lambda: None}, rounds=2)  # neither iterations nor duration
 
 
 def test_interleaved_rounds_measure_what_the_runner_costs() -> None:
@@ -417,7 +411,7 @@ def test_interleaved_rounds_measure_what_the_runner_costs() -> None:
     def slow() -> None:
         time.sleep(0.002)
 
-    ms = benchmod.interleaved_rounds({"slow": slow, "fast": lambda: None}, rounds=2, iterations_per_round=3)
+    ms = timing.interleaved_rounds({"slow": slow, "fast": lambda: None}, rounds=2, iterations_per_round=3)
     assert min(ms["slow"]) >= 2.0 and max(ms["fast"]) < 1.0
 
 
@@ -426,24 +420,24 @@ def test_speedup_vs_baseline_from_known_latencies() -> None:
     # are not. The model is twice as slow as the baseline.
     base = [[1.0, 1.0], [1.0, 1.0], [10.0, 10.0]]
     model = [[2.0, 2.0], [2.0, 2.0], [2.0, 2.0]]
-    s = benchmod.speedup_vs_baseline(base, model)
+    s = speedup.speedup_vs_baseline(base, model)
     assert s.p50 == pytest.approx(0.5) and s.round_median == pytest.approx(0.5) and s.rounds == 3
     assert s.mean == pytest.approx(4.0 / 2.0)
     # Slow drift: the machine gets 3x slower over the run; every round still says "2x faster".
-    drift = benchmod.speedup_vs_baseline(
+    drift = speedup.speedup_vs_baseline(
         [[2.0, 2.2], [4.0, 4.4], [6.0, 6.6]], [[1.0, 1.1], [2.0, 2.2], [3.0, 3.3]]
     )
     assert drift.round_median == pytest.approx(2.0)
-    unpaired = benchmod.speedup_vs_baseline([[1.0, 3.0]], [[2.0, 2.0]], paired=False)
+    unpaired = speedup.speedup_vs_baseline([[1.0, 3.0]], [[2.0, 2.0]], paired=False)
     assert unpaired.round_median is None and unpaired.rounds == 0 and unpaired.p50 == pytest.approx(1.0)
     with pytest.raises(EdgecnnError, match="differ"):
-        benchmod.speedup_vs_baseline([[1.0], [1.0]], [[1.0]])
+        speedup.speedup_vs_baseline([[1.0], [1.0]], [[1.0]])
 
 
 def test_block_sizes_spread_iterations_over_rounds() -> None:
-    assert benchmod._block_sizes(23, 10) == [3, 3, 3, 2, 2, 2, 2, 2, 2, 2]
-    assert sum(benchmod._block_sizes(100, 7)) == 100
-    assert benchmod.rotated_order(3, 4) == [1, 2, 0]
+    assert timing.block_sizes(23, 10) == [3, 3, 3, 2, 2, 2, 2, 2, 2, 2]
+    assert sum(timing.block_sizes(100, 7)) == 100
+    assert timing.rotated_order(3, 4) == [1, 2, 0]
 
 
 def _record_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -500,9 +494,7 @@ def test_bench_interleaves_models_and_reports_ratios(
     assert float(rows[1]["speedup_vs_baseline"]) == pytest.approx(model["speedup_vs_baseline"])
     assert rows[1]["round_speedup_vs_baseline"] and rows[1]["rounds"] == "3"
     # The same numbers the run reports come out of the public stats function on its per-round medians.
-    s = benchmod.speedup_vs_baseline(
-        [[x] for x in base["round_p50_ms"]], [[x] for x in model["round_p50_ms"]]
-    )
+    s = speedup.speedup_vs_baseline([[x] for x in base["round_p50_ms"]], [[x] for x in model["round_p50_ms"]])
     assert s.round_median == pytest.approx(model["round_speedup_vs_baseline"])
     assert result.models[1].results[0].latency.p50_ms == pytest.approx(model["p50_ms"])
 
@@ -570,22 +562,20 @@ def test_time_session_uses_the_bench_path(tiny: Path, monkeypatch: pytest.Monkey
     session, provider = open_session(tiny)
     feeds = {"input": np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)}
     log = _record_calls(monkeypatch)
-    stats = benchmod.time_session(session, provider, feeds, iterations=6, warmup=2)
+    stats = timing.time_session(session, provider, feeds, iterations=6, warmup=2)
     assert isinstance(stats, LatencyStats) and stats.iterations == 6 and len(log) == 8
     assert stats.min_ms > 0 and stats.p50_ms <= stats.max_ms
     # An ONNX runner interleaves with any other callable (a TFLite interpreter, a Keras function...).
-    ms = benchmod.interleaved_rounds(
-        {"onnx": benchmod.session_runner(session, provider, feeds), "other": lambda: None},
+    ms = timing.interleaved_rounds(
+        {"onnx": timing.session_runner(session, provider, feeds), "other": lambda: None},
         rounds=2,
         iterations_per_round=3,
     )
     assert len(ms["onnx"]) == 6 and len(log) == 8 + 6 + 2  # + one untimed call per block
-    plain = benchmod.time_session(
-        session, provider, feeds, iterations=None, duration_s=0.02, io_binding=False
-    )
+    plain = timing.time_session(session, provider, feeds, iterations=None, duration_s=0.02, io_binding=False)
     assert plain.iterations > 1 and len(log) == 16  # session.run path: no binding involved
     with pytest.raises(EdgecnnError, match="not both"):
-        benchmod.time_session(session, provider, feeds, iterations=3, duration_s=1.0)
+        timing.time_session(session, provider, feeds, iterations=3, duration_s=1.0)
 
 
 def test_cli_no_interleave_and_rounds(tiny: Path, tmp_path: Path) -> None:

@@ -16,8 +16,9 @@ from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import INPUT_NAME, read_metadata
 from edgecnn.data.datasets import load_dataset
 from edgecnn.exporting import quantize as qz
-from edgecnn.exporting.variant_eval import accuracy, open_cpu_session, predict_probabilities
+from edgecnn.runtime.inference import accuracy, predict_probabilities
 from edgecnn.runtime.preprocess import prepare_batch
+from edgecnn.runtime.sessions import open_cpu_session
 
 
 @pytest.fixture(scope="module")

@@ -41,19 +41,28 @@ from edgecnn.benchmarking.op_profile import (
     OpProfile,
     profile_session_ops,
 )
+from edgecnn.benchmarking.speedup import ratio
+from edgecnn.benchmarking.timing import (
+    DEFAULT_ITERATIONS,
+    MAX_ITERATIONS,
+    LatencyStats,
+    block_sizes,
+    bound_runner,
+    interleave_ns,
+    timed_loop,
+)
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import PREFIX as METADATA_PREFIX
 from edgecnn.core.metadata import ModelMetadata, read_metadata
 from edgecnn.core.outputs import atomic_dir, dumps_json, refuse_overwrite, to_jsonable
 from edgecnn.runtime import sessions as runtime
+from edgecnn.runtime.graph_stats import count_macs
 from edgecnn.runtime.target import TARGET_KEY
 
 SCHEMA = "edgecnn.bench"
 SCHEMA_VERSION = 1
 INPUT_SOURCES = ("auto", "real", "random")
-DEFAULT_ITERATIONS = 100
 REQUIRED_RESULT_KEYS = ("batch", "p50_ms", "p99_ms", "throughput", "provider")
-MAX_ITERATIONS = 1_000_000  # a --duration run stops here too, so the sample list stays bounded
 HARNESS_MIN_ITERATIONS = 2_000
 DEFAULT_ROUNDS = 10
 BLOCK_WARMUP = 1  # untimed calls at the start of each interleaved block (after switching models)
@@ -191,44 +200,6 @@ class BenchConfig:
 
 
 @dataclass(frozen=True)
-class LatencyStats:
-    iterations: int
-    mean_ms: float
-    std_ms: float
-    min_ms: float
-    p50_ms: float
-    p90_ms: float
-    p95_ms: float
-    p99_ms: float
-    max_ms: float
-    total_s: float
-
-    @classmethod
-    def from_ns(cls, samples_ns: np.ndarray) -> LatencyStats:
-        return cls.from_ms(np.asarray(samples_ns, dtype=np.float64) / 1e6)
-
-    @classmethod
-    def from_ms(cls, samples_ms: Sequence[float] | np.ndarray) -> LatencyStats:
-        """The statistics of per-call latencies given in milliseconds."""
-        ms = np.asarray(samples_ms, dtype=np.float64).ravel()
-        if ms.size == 0:
-            raise EdgecnnError("no timed iterations")
-        p50, p90, p95, p99 = np.percentile(ms, [50, 90, 95, 99])
-        return cls(
-            iterations=int(ms.size),
-            mean_ms=float(ms.mean()),
-            std_ms=float(ms.std(ddof=1)) if ms.size > 1 else 0.0,
-            min_ms=float(ms.min()),
-            p50_ms=float(p50),
-            p90_ms=float(p90),
-            p95_ms=float(p95),
-            p99_ms=float(p99),
-            max_ms=float(ms.max()),
-            total_s=float(ms.sum() / 1e3),
-        )
-
-
-@dataclass(frozen=True)
 class BatchResult:
     batch: int
     provider: str
@@ -339,76 +310,6 @@ class BenchResult:
 # MACs from the graph (per image), for the GFLOP/s column when the export metadata does not say.
 
 
-def count_macs(model: Any) -> int | None:
-    """Multiply-accumulates per image of Conv/MatMul/Gemm (and their quantized forms), from onnx shape
-    inference with the batch fixed to 1. None when a counted op's shapes stay unknown: a partial count
-    would understate the work and overstate nothing, but it would still be a wrong GFLOP/s."""
-    import onnx
-    from onnx import shape_inference
-
-    if isinstance(model, (str, Path)):
-        model = onnx.load(str(model), load_external_data=False)
-    else:
-        model = onnx.ModelProto.FromString(model.SerializeToString())
-    graph = model.graph
-    init_names = {t.name for t in graph.initializer}
-    batch = 1
-    for inp in graph.input:
-        if inp.name in init_names or not inp.type.tensor_type.HasField("shape"):
-            continue
-        dims = inp.type.tensor_type.shape.dim
-        if dims:
-            if dims[0].HasField("dim_value") and dims[0].dim_value > 0:
-                batch = dims[0].dim_value  # a static batch: report per image
-            else:
-                dims[0].ClearField("dim_param")
-                dims[0].dim_value = 1
-    try:
-        # data_prop resolves Shape->Slice->Concat->Reshape chains that tf2onnx emits before Dense layers.
-        inferred = shape_inference.infer_shapes(model, data_prop=True)
-    except Exception:  # noqa: BLE001 - a model shape inference cannot follow just has no MAC count
-        return None
-    shapes: dict[str, list[int | None]] = {}
-    for t in inferred.graph.initializer:
-        shapes[t.name] = list(t.dims)
-    for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
-        tt = vi.type.tensor_type
-        if tt.HasField("shape"):
-            shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
-    for node in inferred.graph.node:
-        if node.op_type == "Constant":
-            for attr in node.attribute:
-                if attr.name == "value":
-                    shapes[node.output[0]] = list(attr.t.dims)
-
-    def known(name: str) -> list[int] | None:
-        s = shapes.get(name)
-        return None if s is None or any(d is None for d in s) else s  # type: ignore[return-value]
-
-    total = 0
-    weight_index = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3}
-    matmul_b_index = {"MatMul": 1, "MatMulInteger": 1, "QLinearMatMul": 3}
-    for node in inferred.graph.node:
-        op = node.op_type
-        if op in weight_index:
-            out, w = known(node.output[0]), known(node.input[weight_index[op]])
-            if out is None or w is None:
-                return None
-            total += math.prod(out) * math.prod(w[1:])
-        elif op in matmul_b_index:
-            out, a = known(node.output[0]), known(node.input[0])
-            if out is None or a is None:
-                return None
-            total += math.prod(out) * a[-1]
-        elif op == "Gemm":
-            out, a = known(node.output[0]), known(node.input[0])
-            if out is None or a is None:
-                return None
-            trans_a = any(attr.name == "transA" and attr.i for attr in node.attribute)
-            total += math.prod(out) * (a[0] if trans_a else a[-1])
-    return total // batch if total else None
-
-
 # --------------------------------------------------------------------------------------------------
 # Memory: peak RSS per batch. Linux lets us reset the high-water mark; elsewhere it is the process peak.
 
@@ -453,40 +354,6 @@ def _peak_rss_bytes() -> int | None:
 # Timing
 
 
-def timed_loop(
-    fn: Callable[[], Any], warmup: int, iterations: int | None, duration_s: float | None
-) -> np.ndarray:
-    """Per-call latencies in ns. Only `fn()` sits between the two clock reads; the collector is off
-    so a garbage collection pause is not billed to whatever call it happens to interrupt."""
-    clock = time.perf_counter_ns
-    for _ in range(warmup):
-        fn()
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        if iterations is not None:
-            samples = [0] * iterations
-            for i in range(iterations):
-                t0 = clock()
-                fn()
-                samples[i] = clock() - t0
-        else:
-            samples = []
-            append = samples.append
-            deadline = clock() + int(float(duration_s or 0) * 1e9)
-            while True:
-                t0 = clock()
-                fn()
-                t1 = clock()
-                append(t1 - t0)
-                if t1 >= deadline or len(samples) >= MAX_ITERATIONS:
-                    break
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return np.asarray(samples, dtype=np.int64)
-
-
 def _empty_call() -> None:
     return None
 
@@ -501,223 +368,6 @@ def measure_harness_overhead(config: BenchConfig) -> HarnessOverhead:
         p50_us=float(np.percentile(us, 50)),
         p99_us=float(np.percentile(us, 99)),
     )
-
-
-def _block_sizes(total: int, rounds: int) -> list[int]:
-    """`total` runs spread over `rounds` blocks as evenly as possible (the first ones get the rest)."""
-    base, extra = divmod(total, rounds)
-    return [base + (1 if r < extra else 0) for r in range(rounds)]
-
-
-def rotated_order(count: int, round_index: int) -> list[int]:
-    """Model order in one round: shifted by one each round, so no model always runs first (or right
-    after the same neighbour's cache and thermal footprint)."""
-    shift = round_index % count if count else 0
-    return list(range(shift, count)) + list(range(shift))
-
-
-def _interleave_ns(
-    fns: Sequence[Callable[[], Any]],
-    rounds: int,
-    iterations_per_round: int | Sequence[int] | None,
-    duration_per_round_s: float | None,
-    warmup: int = 0,
-    block_warmup: int = 1,
-    on_round: Callable[[int], None] = lambda _r: None,
-) -> list[list[np.ndarray]]:
-    """Per callable, per round, the latencies in ns. Every callable is warmed up first (in the given
-    order), then each round times a block of each callable in `rotated_order`, after `block_warmup`
-    untimed calls: the first call after a switch pays for what the previous runner left behind (its
-    data in the caches, an ONNX Runtime pool of the other session still spinning), which is a cost of
-    interleaving, not of the model."""
-    if rounds <= 0:
-        raise EdgecnnError("rounds must be >= 1")
-    if (iterations_per_round is None) == (duration_per_round_s is None):
-        raise EdgecnnError("give iterations per round or a duration per round, not both or neither")
-    if iterations_per_round is None:
-        blocks: list[int | None] = [None] * rounds
-    elif isinstance(iterations_per_round, (int, np.integer)):
-        blocks = [int(iterations_per_round)] * rounds
-    else:
-        blocks = [int(b) for b in iterations_per_round]
-        if len(blocks) != rounds:
-            raise EdgecnnError(f"got {len(blocks)} block sizes for {rounds} rounds")
-    if any(b is not None and b <= 0 for b in blocks):
-        raise EdgecnnError("every round needs at least one iteration per model")
-    if warmup < 0 or block_warmup < 0:
-        raise EdgecnnError("warmup counts must be >= 0")
-    for fn in fns:
-        for _ in range(warmup):
-            fn()
-    out: list[list[np.ndarray]] = [[] for _ in fns]
-    for r, block in enumerate(blocks):
-        for i in rotated_order(len(fns), r):
-            out[i].append(
-                timed_loop(fns[i], block_warmup, block, None if block is not None else duration_per_round_s)
-            )
-        on_round(r)
-    return out
-
-
-def interleaved_rounds_by_round(
-    runners: Mapping[str, Callable[[], Any]],
-    rounds: int,
-    iterations_per_round: int | None = None,
-    *,
-    duration_per_round_s: float | None = None,
-    warmup: int = 0,
-    block_warmup: int = 1,
-) -> dict[str, list[list[float]]]:
-    """Time several runners side by side: `warmup` untimed calls of each, then `rounds` rounds in
-    which every runner runs a block of `iterations_per_round` timed calls (or for
-    `duration_per_round_s` seconds), in an order rotated by one each round. Each block starts with
-    `block_warmup` untimed calls, so the switch from the previous runner is not billed to this one.
-
-    A runner is any zero-argument callable doing one inference (an ONNX `session_runner`, a TFLite
-    `interpreter.invoke`, a Keras `tf.function` call...); only the call sits between the two
-    `perf_counter_ns` reads and the garbage collector is off inside each block, exactly as in
-    `edgecnn bench`. Returns, per runner name, one list of per-call latencies in ms per round, in
-    round order (feed it to `speedup_vs_baseline` for drift-robust ratios)."""
-    names = list(runners)
-    per = _interleave_ns(
-        [runners[n] for n in names], rounds, iterations_per_round, duration_per_round_s, warmup, block_warmup
-    )
-    return {n: [(block / 1e6).tolist() for block in per[i]] for i, n in enumerate(names)}
-
-
-def interleaved_rounds(
-    runners: Mapping[str, Callable[[], Any]],
-    rounds: int,
-    iterations_per_round: int | None = None,
-    *,
-    duration_per_round_s: float | None = None,
-    warmup: int = 0,
-    block_warmup: int = 1,
-) -> dict[str, list[float]]:
-    """`interleaved_rounds_by_round` with each runner's rounds concatenated: per runner name, all its
-    per-call latencies in ms (feed them to `LatencyStats.from_ms`)."""
-    by_round = interleaved_rounds_by_round(
-        runners,
-        rounds,
-        iterations_per_round,
-        duration_per_round_s=duration_per_round_s,
-        warmup=warmup,
-        block_warmup=block_warmup,
-    )
-    return {n: [x for block in blocks for x in block] for n, blocks in by_round.items()}
-
-
-@dataclass(frozen=True)
-class Speedup:
-    """How much faster a model is than the baseline; > 1 means faster."""
-
-    p50: float | None  # baseline p50 / model p50, over all samples
-    mean: float | None  # baseline mean / model mean
-    round_median: float | None  # median over rounds of baseline round p50 / model round p50
-    rounds: int  # paired rounds behind round_median (0: not paired)
-
-
-def _ratio(base: float, value: float) -> float | None:
-    return base / value if base > 0 and value > 0 and math.isfinite(base / value) else None
-
-
-def speedup_vs_baseline(
-    baseline_rounds_ms: Sequence[Sequence[float]],
-    model_rounds_ms: Sequence[Sequence[float]],
-    *,
-    paired: bool = True,
-) -> Speedup:
-    """Ratios of a model's latencies to the baseline's, from per-round latency lists (ms).
-
-    `p50`/`mean` pool all samples. `round_median` pairs round r of the baseline with round r of the
-    model (taken back to back under the same load) and takes the median of those ratios, so a slow
-    drift of the machine's speed, or one disturbed round, moves it little. With `paired=False`
-    (samples from sequential runs, not rounds taken together) it is None."""
-    base = [np.asarray(r, dtype=np.float64) for r in baseline_rounds_ms]
-    model = [np.asarray(r, dtype=np.float64) for r in model_rounds_ms]
-    base_all = np.concatenate(base) if base else np.empty(0)
-    model_all = np.concatenate(model) if model else np.empty(0)
-    if base_all.size == 0 or model_all.size == 0:
-        raise EdgecnnError("no latencies to compare")
-    p50 = _ratio(float(np.median(base_all)), float(np.median(model_all)))
-    mean = _ratio(float(base_all.mean()), float(model_all.mean()))
-    round_median, rounds = None, 0
-    if paired:
-        if len(base) != len(model):
-            raise EdgecnnError(f"paired rounds differ in number: {len(base)} vs {len(model)}")
-        ratios = [
-            _ratio(float(np.median(b)), float(np.median(m)))
-            for b, m in zip(base, model, strict=True)
-            if b.size and m.size
-        ]
-        ratios = [r for r in ratios if r is not None]
-        if ratios:
-            round_median, rounds = float(np.median(ratios)), len(ratios)
-    return Speedup(p50=p50, mean=mean, round_median=round_median, rounds=rounds)
-
-
-def session_runner(
-    session: Any,
-    provider: str,
-    feeds: Mapping[str, np.ndarray],
-    *,
-    io_binding: bool = True,
-    device_id: int = 0,
-    graph_id: int | None = None,
-) -> Callable[[], Any]:
-    """The zero-argument call `edgecnn bench` times for an open ONNX Runtime session: inputs (and
-    outputs whose shape follows from the batch) bound once on the provider's device via
-    `runtime.bind_io`, so the call is just `run_with_iobinding`; with `io_binding=False`, a plain
-    `session.run` on the given host arrays (copies included in every call). `provider` is what
-    `runtime.open_session` returned (e.g. "CPUExecutionProvider"). The returned callable keeps the
-    binding and its buffers alive."""
-    return _runner(session, provider, feeds, io_binding, device_id, graph_id)[0]
-
-
-def _runner(
-    session: Any,
-    provider: str,
-    feeds: Mapping[str, np.ndarray],
-    io_binding: bool,
-    device_id: int,
-    graph_id: int | None,
-) -> tuple[Callable[[], Any], runtime.BoundIO | None]:
-    if io_binding:
-        bound = runtime.bind_io(session, provider, dict(feeds), device_id, graph_id)
-        return bound.run, bound
-    output_names = [o.name for o in session.get_outputs()]
-    fixed = {k: np.ascontiguousarray(v) for k, v in feeds.items()}
-
-    def run() -> Any:
-        return session.run(output_names, fixed)
-
-    return run, None
-
-
-def time_session(
-    session: Any,
-    provider: str,
-    feeds: Mapping[str, np.ndarray],
-    iterations: int | None = DEFAULT_ITERATIONS,
-    warmup: int = 10,
-    *,
-    duration_s: float | None = None,
-    io_binding: bool = True,
-    device_id: int = 0,
-) -> LatencyStats:
-    """Time an already-open ONNX Runtime session exactly as `edgecnn bench` does (pre-bound inputs,
-    `warmup` discarded calls, only the inference call between two `perf_counter_ns` reads, collector
-    off) and return the same statistics. Give `iterations` or (with iterations=None) `duration_s`.
-
-    To compare several runners side by side, prefer `session_runner` + `interleaved_rounds`."""
-    if iterations is not None and duration_s is not None:
-        raise EdgecnnError("give iterations or duration_s, not both")
-    if iterations is None and duration_s is None:
-        raise EdgecnnError("give iterations or duration_s")
-    if iterations is not None and iterations <= 0:
-        raise EdgecnnError(f"iterations must be >= 1, got {iterations}")
-    fn = session_runner(session, provider, feeds, io_binding=io_binding, device_id=device_id)
-    return LatencyStats.from_ns(timed_loop(fn, warmup, iterations, duration_s))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -953,7 +603,7 @@ def _prepare(m: _Opened, index: int, batch: int, config: BenchConfig, samples: _
     else:
         feeds, source, _ = make_feeds(m.session, m.meta, batch, config, samples, m.rng)
     graph_id = index + 1 if config.cuda_graphs else None  # one captured graph per batch size
-    fn, bound = _runner(m.session, m.provider, feeds, config.io_binding, config.device_id, graph_id)
+    fn, bound = bound_runner(m.session, m.provider, feeds, config.io_binding, config.device_id, graph_id)
     return _Prepared(fn=fn, call="iobinding" if config.io_binding else "run", source=source, bound=bound)
 
 
@@ -1050,11 +700,11 @@ def bench_interleaved(
     """All models side by side: sessions opened (cold start timed per model, one after the other),
     then per batch size every model bound and warmed up, then `config.rounds` rounds in which each
     model runs its block (iterations / rounds calls, or duration / rounds seconds) in rotated order,
-    each block after one untimed call (see `_interleave_ns`)."""
+    each block after one untimed call (see `interleave_ns`)."""
     opened = [_open_model(p, n, config, samples, env) for p, n in zip(paths, names, strict=True)]
     rounds = int(config.rounds or 1)
     if config.iterations is not None:
-        per_round: list[int] | None = _block_sizes(config.iterations, rounds)
+        per_round: list[int] | None = block_sizes(config.iterations, rounds)
         slice_s = None
     else:
         per_round = None
@@ -1071,7 +721,7 @@ def bench_interleaved(
                 p.fn()
             peaks.append(_peak_rss_bytes() if resettable and config.warmup else None)
         resettable = _reset_peak_rss()
-        rounds_ns = _interleave_ns(
+        rounds_ns = interleave_ns(
             [p.fn for p in prepared],
             rounds,
             per_round,
@@ -1110,8 +760,8 @@ def with_speedups(models: Sequence[ModelResult], paired: bool) -> list[ModelResu
             results.append(
                 replace(
                     r,
-                    speedup_vs_baseline=_ratio(b.latency.p50_ms, r.latency.p50_ms),
-                    mean_speedup_vs_baseline=_ratio(b.latency.mean_ms, r.latency.mean_ms),
+                    speedup_vs_baseline=ratio(b.latency.p50_ms, r.latency.p50_ms),
+                    mean_speedup_vs_baseline=ratio(b.latency.mean_ms, r.latency.mean_ms),
                     round_speedup_vs_baseline=round_median,
                 )
             )
@@ -1121,7 +771,7 @@ def with_speedups(models: Sequence[ModelResult], paired: bool) -> list[ModelResu
 
 def _pair_ratio(a: dict[str, Any], b: dict[str, Any]) -> tuple[float | None, float | None]:
     """(a p50 / b p50, median over paired rounds of a / b) from two result rows of one run."""
-    p50 = _ratio(float(a["p50_ms"]), float(b["p50_ms"]))
+    p50 = ratio(float(a["p50_ms"]), float(b["p50_ms"]))
     ra, rb = a.get("round_p50_ms") or [], b.get("round_p50_ms") or []
     rounds = None
     if ra and len(ra) == len(rb):

@@ -21,6 +21,7 @@ from typing import Any
 from edgecnn.benchmarking.run import BenchConfig
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.outputs import atomic_dir, dumps_json, refuse_overwrite, to_jsonable
+from edgecnn.core.text import one_line
 
 SCHEMA = "edgecnn.bench-threads"
 MAX_THREADS = 1024
@@ -161,7 +162,7 @@ def _child() -> int:
         config = config_from_json(sys.stdin.read())
         sys.stdout.write(dumps_json(bench(config).to_document()))
     except EdgecnnError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"error: {one_line(exc, 2000)}", file=sys.stderr)
         return 1
     return 0
 

@@ -38,8 +38,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.files import sha256_file
 from edgecnn.core.metadata import Normalization
 from edgecnn.core.outputs import atomic_write_bytes, atomic_write_json
+from edgecnn.core.text import one_line
 
 BUILTIN_NAMES = ("mnist", "fashion_mnist", "cifar10")
 FOLDER_PREFIX = "folder:"
@@ -220,14 +222,6 @@ def _md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def parse_idx(data: bytes, path: Path, *, ndim: int) -> np.ndarray:
     """An IDX file of unsigned bytes with `ndim` dimensions -> read-only uint8 array (no copy)."""
     header = 4 + 4 * ndim
@@ -292,7 +286,7 @@ def _check_idx_checksum(
                 f"{MNIST_CONTENT_MD5[stem]}; delete it and fetch it again"
             )
         status = "md5 ok (published, uncompressed content)"
-        if path.name in MNIST_GZ_SHA256 and _sha256_file(path) == MNIST_GZ_SHA256[path.name]:
+        if path.name in MNIST_GZ_SHA256 and sha256_file(path) == MNIST_GZ_SHA256[path.name]:
             status += "; sha256 of the .gz matches the shared copy"
         return FileCheck(str(path), raw_size, status, True)
     if name == "fashion_mnist" and path.name in FASHION_GZ_MD5 and official:
@@ -304,7 +298,7 @@ def _check_idx_checksum(
             str(path), raw_size, "differs from the published .gz md5 (re-compressed copy?)", False
         )
     if path.name in manifest:
-        digest = _sha256_file(path)
+        digest = sha256_file(path)
         if digest != manifest[path.name]:
             raise EdgecnnError(
                 f"{path} is corrupt: its sha256 differs from the one recorded when it was fetched "
@@ -472,7 +466,7 @@ def _check_cifar_checksum(path: Path, count: int, manifest: dict[str, str]) -> F
             )
         return FileCheck(str(path), size, "md5 ok (published)", True)
     if path.name in manifest:
-        if _sha256_file(path) != manifest[path.name]:
+        if sha256_file(path) != manifest[path.name]:
             raise EdgecnnError(
                 f"{path} is corrupt: its sha256 differs from the one recorded when it was fetched; "
                 "delete it and fetch it again"
@@ -531,11 +525,11 @@ def _load_npz_cached(name: str, key: tuple[tuple[str, int, int], ...]) -> _Array
                     "delete it and fetch it again"
                 )
         status = "md5 ok (published, arrays re-encoded as IDX)"
-        if _sha256_file(path) == KERAS_MNIST_NPZ_SHA256:
+        if sha256_file(path) == KERAS_MNIST_NPZ_SHA256:
             status += "; sha256 matches Keras' mnist.npz"
         check = FileCheck(str(path), size, status, True)
     elif path.name in manifest:
-        if _sha256_file(path) != manifest[path.name]:
+        if sha256_file(path) != manifest[path.name]:
             raise EdgecnnError(
                 f"{path} is corrupt: its sha256 differs from the one recorded when it was fetched"
             )
@@ -707,7 +701,7 @@ def download_to(name: str, dest: Path, log: Callable[[str], None] | None = None)
         with contextlib.redirect_stdout(sys.stderr):
             (x_train, y_train), (x_test, y_test) = loader.load_data()
     except Exception as exc:  # noqa: BLE001 - urllib/ssl/keras raise many types when offline
-        msg = " ".join(str(exc).split())[:200]
+        msg = one_line(exc, 200)
         raise EdgecnnError(f"Keras could not download {name}: {type(exc).__name__}: {msg}") from None
     if name == "cifar10":
         buf = io.BytesIO()

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.text import one_line
 
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 IMAGE_SUFFIXES = (*PIL_SUFFIXES, ".npy")
@@ -62,7 +63,7 @@ def _decode_npy(path: Path, notes: list[str]) -> np.ndarray:
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise EdgecnnError(f"cannot read {path} as a numpy array: {' '.join(str(exc).split())}") from None
+        raise EdgecnnError(f"cannot read {path} as a numpy array: {one_line(exc, 2000)}") from None
     # A single image saved with a batch axis of 1 is still one image.
     while arr.ndim > 3 and arr.shape[0] == 1:
         arr = arr[0]
@@ -113,7 +114,7 @@ def decode_image(path: Path) -> tuple[np.ndarray, list[str]]:
                 decoded = img.convert("RGB")
             arr = np.asarray(decoded, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
+        reason = one_line(exc, 2000)
         raise EdgecnnError(f"cannot decode image {path}: {reason}") from None
     if arr.ndim == 2:
         arr = arr[..., None]

@@ -16,7 +16,8 @@ import numpy as np
 from edgecnn.core import environment as sysinfo
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.outputs import atomic_dir, atomic_write_json, refuse_overwrite, to_jsonable
-from edgecnn.prediction.predict import LoadedModel, as_probabilities, default_output_path, load_model
+from edgecnn.prediction.predict import LoadedModel, default_output_path, load_model
+from edgecnn.runtime.inference import as_probabilities
 from edgecnn.runtime.preprocess import prepare_batch
 from edgecnn.runtime.sessions import DEVICES, SessionConfig
 

@@ -11,16 +11,10 @@ TensorFlow is imported lazily (edgecnn.tfcompat), only inside the conversion ste
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
 import json
-import logging
 import tempfile
 import time
-import warnings
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,8 +23,11 @@ import numpy as np
 
 from edgecnn import __version__
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.files import sha256_file
 from edgecnn.core.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata, Normalization, write_metadata
 from edgecnn.core.outputs import atomic_dir, atomic_write_json, refuse_overwrite, to_jsonable
+from edgecnn.core.quiet import quiet_libraries
+from edgecnn.core.text import one_line
 from edgecnn.exporting.quantize import (
     DYNAMIC_WARNING,
     FP16_NOTE,
@@ -243,36 +240,6 @@ class _Steps:
             self._progress.advance(self._task)
 
 
-@contextlib.contextmanager
-def _quiet_tf() -> Iterator[None]:
-    """tf2onnx and keras log per-op chatter on stdout/stderr; --json output must stay clean."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    # tf2onnx logs unsupported ops at ERROR; they are collected and reported in one line instead.
-    for name in ("tf2onnx", "absl"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        root.setLevel(level)
-
-
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def check_keras_file(path: Path) -> str:
     """Refuse what is not a Keras model file before TensorFlow is even imported; returns the format."""
     if not path.exists():
@@ -308,7 +275,7 @@ def read_train_json(model_path: Path) -> dict[str, Any] | None:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise EdgecnnError(f"{path} is not readable JSON ({_one_line(exc, 120)}); fix or remove it") from None
+        raise EdgecnnError(f"{path} is not readable JSON ({one_line(exc, 120)}); fix or remove it") from None
     if not isinstance(doc, dict):
         raise EdgecnnError(f"{path} is not a train.json document (expected a JSON object)")
     return doc
@@ -319,10 +286,10 @@ def load_keras_model(path: Path) -> Any:
 
     keras = import_keras()
     try:
-        with _quiet_tf():
+        with quiet_libraries():
             return keras.models.load_model(str(path), compile=False)
     except Exception as exc:  # noqa: BLE001 - keras raises ValueError/TypeError/OSError/... for bad files
-        raise EdgecnnError(f"cannot load Keras model {path}: {_one_line(exc, 240)}") from None
+        raise EdgecnnError(f"cannot load Keras model {path}: {one_line(exc, 240)}") from None
 
 
 def model_io(model: Any) -> tuple[tuple[int, int, int], int]:
@@ -362,7 +329,7 @@ def _convert_tf2onnx(model: Any, input_shape: tuple[int, int, int], opset: int, 
     import tf2onnx
 
     serve, spec = _keras_call(model, input_shape)
-    with _quiet_tf():
+    with quiet_libraries():
         onnx_model, _ = tf2onnx.convert.from_function(
             serve, input_signature=spec, opset=opset, inputs_as_nchw=[INPUT_NAME] if nchw else None
         )
@@ -392,7 +359,7 @@ def _convert_keras_export(model: Any, input_shape: tuple[int, int, int], opset: 
     if nchw:
         raise EdgecnnError("keras' ONNX export cannot make an NCHW input")
     _, spec = _keras_call(model, input_shape)
-    with tempfile.TemporaryDirectory(prefix="edgecnn-kexport-") as tmp, _quiet_tf():
+    with tempfile.TemporaryDirectory(prefix="edgecnn-kexport-") as tmp, quiet_libraries():
         out = Path(tmp) / "model.onnx"
         model.export(str(out), format="onnx", verbose=False, opset_version=opset, input_signature=list(spec))
         onnx_model = onnx.load(str(out))
@@ -447,12 +414,12 @@ def convert(
     try:
         return _convert_tf2onnx(model, input_shape, opset, nchw), ROUTE_TF2ONNX, notes
     except Exception as exc:  # noqa: BLE001 - converter errors are many types; reported in one line
-        first = _one_line(exc, 240)
+        first = one_line(exc, 240)
         notes.append(f"{ROUTE_TF2ONNX} failed: {first}")
     try:
         return _convert_keras_export(model, input_shape, opset, nchw), ROUTE_KERAS, notes
     except Exception as exc:  # noqa: BLE001
-        notes.append(f"{ROUTE_KERAS} failed: {_one_line(exc, 120)}")
+        notes.append(f"{ROUTE_KERAS} failed: {one_line(exc, 120)}")
     raise EdgecnnError(f"the converter cannot handle this model: {first}")
 
 
@@ -519,10 +486,10 @@ def simplify(model: Any) -> tuple[Any, str | None]:
     except ImportError:
         return model, "onnxslim is not installed; graph not simplified"
     try:
-        with _quiet_tf():
+        with quiet_libraries():
             slimmed = onnxslim.slim(model)
     except Exception as exc:  # noqa: BLE001 - simplification is optional; the parity gate still runs
-        return model, f"onnxslim failed ({_one_line(exc, 120)}); graph not simplified"
+        return model, f"onnxslim failed ({one_line(exc, 120)}); graph not simplified"
     if slimmed is None:
         return model, "onnxslim returned nothing; graph not simplified"
     return slimmed, None
@@ -650,7 +617,7 @@ def parity_gate(
     serve: Any, session: Any, x_nhwc: np.ndarray, x_graph: np.ndarray, config: ExportConfig
 ) -> list[Parity]:
     """Keras vs ONNX Runtime on the same real images, at batch 1 and at `parity_batch`."""
-    from edgecnn.exporting.variant_eval import compare_probabilities, predict_probabilities
+    from edgecnn.runtime.inference import compare_probabilities, predict_probabilities
 
     results = []
     n1 = min(config.parity_batch1_samples, len(x_nhwc))
@@ -684,14 +651,10 @@ def export(config: ExportConfig) -> ExportResult:
     import onnx
 
     from edgecnn.core.environment import environment_info
-    from edgecnn.exporting.variant_eval import (
-        accuracy,
-        compare_probabilities,
-        interleaved_latency,
-        open_cpu_session,
-        predict_probabilities,
-    )
+    from edgecnn.exporting.variant_eval import interleaved_latency
+    from edgecnn.runtime.inference import accuracy, compare_probabilities, predict_probabilities
     from edgecnn.runtime.preprocess import prepare_batch
+    from edgecnn.runtime.sessions import open_cpu_session
 
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
@@ -755,7 +718,7 @@ def export(config: ExportConfig) -> ExportResult:
         try:
             onnx.checker.check_model(onnx_model)
         except Exception as exc:  # noqa: BLE001
-            raise EdgecnnError(f"the converted graph is not valid ONNX: {_one_line(exc)}") from None
+            raise EdgecnnError(f"the converted graph is not valid ONNX: {one_line(exc)}") from None
         timings["convert_s"] = time.perf_counter() - t0
         steps.done()
 

@@ -7,11 +7,8 @@ a model is quantized lives in the frozen `QuantizationConfig`, so tuning a defau
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
-import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.quiet import quiet_libraries
+from edgecnn.core.text import one_line
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 QUANT_TYPES = ("qint8", "quint8")
@@ -106,20 +105,6 @@ class QuantizationConfig:
         }
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """ORT's quantizer logs and prints per-node chatter; a one-line CLI needs silence."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        root.setLevel(level)
-
-
 def _ort_quant() -> Any:
     import onnxruntime.quantization as q
 
@@ -171,7 +156,7 @@ def preprocess_for_quantization(fp32_path: Path, out_path: Path) -> Path:
     """quant_pre_process: shape inference + ORT's graph optimizations so QDQ sees fused Conv/Relu."""
     q = _ort_quant()
     try:
-        with _quiet():
+        with quiet_libraries():
             q.quant_pre_process(str(fp32_path), str(out_path), skip_symbolic_shape=False)
     except Exception as exc:  # noqa: BLE001 - pre-processing is an optimisation; quantize without it
         logging.getLogger(__name__).debug("quant_pre_process failed: %s", exc)
@@ -209,7 +194,7 @@ def quantize_int8(
     source = preprocessed or fp32_path
     exclude = list(config.nodes_to_exclude) + nodes_of_types(source, config.float_op_types)
     try:
-        with _quiet():
+        with quiet_libraries():
             q.quantize_static(
                 str(source),
                 str(out_path),
@@ -225,7 +210,7 @@ def quantize_int8(
                 extra_options=dict(config.extra_options),
             )
     except Exception as exc:  # noqa: BLE001 - ORT raises many types; the user gets one line
-        msg = " ".join(str(exc).split())[:300]
+        msg = one_line(exc)
         raise EdgecnnError(f"INT8 quantization failed ({config.describe()}): {msg}") from None
     if config.float_logits and config.float_op_types:
         import onnx
@@ -244,10 +229,10 @@ def convert_fp16(fp32_model: Any) -> Any:
     from onnxruntime.transformers import float16
 
     try:
-        with _quiet():
+        with quiet_libraries():
             model = float16.convert_float_to_float16(fp32_model, keep_io_types=True)
     except Exception as exc:  # noqa: BLE001
-        raise EdgecnnError(f"FP16 conversion failed: {' '.join(str(exc).split())[:300]}") from None
+        raise EdgecnnError(f"FP16 conversion failed: {one_line(exc)}") from None
     # keep_io_types appends its boundary Casts at the end of the node list; ONNX Runtime accepts that
     # but the ONNX checker (and other runtimes) require topological order.
     topological_sort(model.graph)
@@ -279,7 +264,7 @@ def quantize_dynamic_int8(fp32_path: Path, out_path: Path, config: QuantizationC
     q = _ort_quant()
     qtype = {"qint8": q.QuantType.QInt8, "quint8": q.QuantType.QUInt8}
     try:
-        with _quiet():
+        with quiet_libraries():
             q.quantize_dynamic(
                 str(fp32_path),
                 str(out_path),
@@ -290,7 +275,7 @@ def quantize_dynamic_int8(fp32_path: Path, out_path: Path, config: QuantizationC
                 op_types_to_quantize=list(config.op_types) if config.op_types else None,
             )
     except Exception as exc:  # noqa: BLE001
-        raise EdgecnnError(f"dynamic quantization failed: {' '.join(str(exc).split())[:300]}") from None
+        raise EdgecnnError(f"dynamic quantization failed: {one_line(exc)}") from None
     return out_path
 
 
@@ -347,7 +332,7 @@ def worst_quantized_nodes(
 
     aug_float = work_dir / "debug.float.onnx"
     aug_qdq = work_dir / "debug.qdq.onnx"
-    with _quiet():
+    with quiet_libraries():
         dbg.modify_model_output_intermediate_tensors(str(float_path), str(aug_float))
         dbg.modify_model_output_intermediate_tensors(str(qdq_path), str(aug_qdq))
         float_acts = dbg.collect_activations(

@@ -9,55 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.metadata import OUTPUT_NAME
-from edgecnn.runtime.sessions import SessionConfig, open_session
-
-
-def open_cpu_session(path: Path, threads: int = 0) -> tuple[Any, str]:
-    return open_session(path, SessionConfig(device="cpu", intra_op_threads=threads))
-
-
-def predict_probabilities(
-    session: Any, x: np.ndarray, batch_size: int = 256, on_batch: Callable[[int], None] | None = None
-) -> np.ndarray:
-    """Run `x` (already prepared for the graph) through `session` in batches; float32 probabilities."""
-    input_name = session.get_inputs()[0].name
-    outputs = [o.name for o in session.get_outputs()]
-    out_name = OUTPUT_NAME if OUTPUT_NAME in outputs else outputs[0]
-    chunks = []
-    for start in range(0, len(x), batch_size):
-        batch = x[start : start + batch_size]
-        chunks.append(np.asarray(session.run([out_name], {input_name: batch})[0], dtype=np.float32))
-        if on_batch is not None:
-            on_batch(len(batch))
-    if not chunks:
-        raise EdgecnnError("no images to evaluate")
-    return np.concatenate(chunks)
-
-
-@dataclass(frozen=True)
-class Agreement:
-    max_abs_diff: float
-    top1_agreement: float  # fraction of images whose arg-max class is the same
-    n: int
-
-
-def compare_probabilities(reference: np.ndarray, other: np.ndarray) -> Agreement:
-    if reference.shape != other.shape:
-        raise EdgecnnError(f"output shapes differ: {reference.shape} vs {other.shape}")
-    diff = float(np.max(np.abs(reference.astype(np.float64) - other.astype(np.float64))))
-    agree = float(np.mean(np.argmax(reference, axis=1) == np.argmax(other, axis=1)))
-    return Agreement(max_abs_diff=diff, top1_agreement=agree, n=int(len(reference)))
-
-
-def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(np.argmax(probabilities, axis=1) == labels))
 
 
 @dataclass(frozen=True)

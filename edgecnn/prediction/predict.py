@@ -18,12 +18,11 @@ from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import OUTPUT_NAME, ModelMetadata, Normalization, read_metadata
 from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
 from edgecnn.data.images import FittedImage, expand_inputs, fit_image, label_from_filename
+from edgecnn.runtime.inference import as_probabilities
 from edgecnn.runtime.preprocess import prepare_batch
 from edgecnn.runtime.sessions import DEVICES, SessionConfig, open_session
 
 # Outputs of a softmax, allowing for the rounding of an int8-quantized softmax.
-PROB_TOLERANCE = 1e-3
-PROB_SUM_TOLERANCE = 0.1
 # Datasets whose images are light content on black, where a bright image is probably inverted.
 DARK_BACKGROUND_DATASETS = ("mnist", "fashion_mnist")
 
@@ -135,22 +134,6 @@ def load_model(path: str | Path, session_config: SessionConfig) -> LoadedModel:
         num_classes=num_classes,
         assumptions=tuple(assumptions),
     )
-
-
-def as_probabilities(scores: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Rows of probabilities; softmax is applied (and reported) only when the model outputs logits."""
-    scores = np.asarray(scores, dtype=np.float64)
-    looks_like_probs = (
-        scores.size > 0
-        and float(scores.min()) >= -PROB_TOLERANCE
-        and float(scores.max()) <= 1.0 + PROB_TOLERANCE
-        and bool(np.all(np.abs(scores.sum(axis=1) - 1.0) <= PROB_SUM_TOLERANCE))
-    )
-    if looks_like_probs:
-        return scores, False
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True), True
 
 
 def run_batches(model: LoadedModel, batch: np.ndarray, batch_size: int) -> tuple[np.ndarray, float]:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.text import one_line
 from edgecnn.runtime.target import check_target
 
 DEVICES = ("cpu", "cuda", "tensorrt", "auto")
@@ -268,7 +269,7 @@ def _open(path: Path, config: SessionConfig, device: str) -> Any:
                 str(path), sess_options=session_options(config), providers=_provider_list(config, device)
             )
     except Exception as exc:  # noqa: BLE001 - ORT raises Fail/InvalidGraph/... for bad files
-        msg = " ".join(str(exc).split())
+        msg = one_line(exc, 2000)
         if len(msg) > 300:
             msg = msg[:300] + "..."
         raise EdgecnnError(f"ONNX Runtime cannot load {path}: {msg}") from None
@@ -462,3 +463,7 @@ def bind_io(
         outputs=outputs,
         run_options=run_options(graph_id) if graph_id is not None else None,
     )
+
+
+def open_cpu_session(path: Path, threads: int = 0) -> tuple[Any, str]:
+    return open_session(path, SessionConfig(device="cpu", intra_op_threads=threads))

@@ -1,0 +1,32 @@
+"""Options that several commands share, declared once (Typer's `Annotated` aliases).
+
+A command writes `as_json: JsonOption = False`; the flag, its spelling and its help live here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the result document as JSON on stdout (tables go to stderr).")
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Replace an existing output that edgecnn wrote (never anything else).")
+]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Directory holding the dataset files (default: $EDGECNN_DATA_DIR, cache)."
+    ),
+]
+DeviceOption = Annotated[str, typer.Option(help="cpu | cuda | tensorrt | auto.")]
+ThreadsOption = Annotated[int, typer.Option(help="Intra-op threads (0 = ONNX Runtime's default).")]
+
+
+def output_option(default: str) -> object:
+    """`--output/-o` with the command's own default named in its help (e.g. "bench-<timestamp>")."""
+    return Annotated[
+        Path | None, typer.Option("--output", "-o", help=f"Where to save the result (default {default}).")
+    ]

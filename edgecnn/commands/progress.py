@@ -1,0 +1,42 @@
+"""Rich progress bars on stderr for the `ProgressEvent`s core code reports (`edgecnn.core.progress`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from edgecnn.core.progress import Progress as ProgressCallback
+from edgecnn.core.progress import ProgressEvent
+
+
+@contextlib.contextmanager
+def rich_progress(console: Console | None = None) -> Iterator[ProgressCallback]:
+    """A callback that draws one transient bar per task; bars vanish when the work is done."""
+    bars = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[metrics]}"),
+        console=console or Console(stderr=True, highlight=False),
+        transient=True,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def on_event(event: ProgressEvent) -> None:
+        metrics = " ".join(f"{k} {v:.4g}" for k, v in event.metrics.items())
+        if event.task not in tasks:
+            tasks[event.task] = bars.add_task(event.description, total=event.total, metrics=metrics)
+        task = tasks[event.task]
+        bars.update(task, completed=event.completed, total=event.total, description=event.description)
+        if metrics:
+            bars.update(task, metrics=metrics)
+        if event.finished:
+            bars.remove_task(task)
+            del tasks[event.task]
+
+    with bars:
+        yield on_event
