@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.outputs import dumps_json
+from edgecnn.core.outputs import dumps_json, os_error_line
 
 T = TypeVar("T")
 
@@ -43,6 +43,10 @@ def run_guarded(fn: Callable[[], T]) -> T:
         raise fail(str(exc), exc.exit_code) from None
     except KeyboardInterrupt:
         raise fail("interrupted; no partial output was written", 130) from None
+    except OSError as exc:  # disk full, read-only, permission: one line that names the path
+        if os.environ.get("EDGECNN_DEBUG"):
+            traceback.print_exc()
+        raise fail(os_error_line(exc, action="access")) from None
     except MemoryError:
         raise fail("out of memory; try a smaller --batch or --limit") from None
     except Exception as exc:  # noqa: BLE001 - the promise is: no traceback for users

@@ -1,8 +1,14 @@
-"""Atomic file and directory writes: a crash or Ctrl-C never leaves a half-written output behind."""
+"""Atomic file and directory writes: a crash or Ctrl-C never leaves a half-written output behind.
+
+Every output goes through here: it is built under a temporary name tagged with this process id and
+renamed into place only when complete (`edgecnn.core.scratch` sweeps what a killed run left); an
+existing output is replaced only with `force` and only when edgecnn wrote it, and two runs never write
+the same output at once (`edgecnn.core.ownership`); OS errors become one line naming the path."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -12,12 +18,41 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.ownership import check_replaceable, claim_output, write_marker
+from edgecnn.core.scratch import TMP_PREFIX, sweep_stale, tmp_prefix
 
-TMP_PREFIX = ".edgecnn-tmp-"
+__all__ = [
+    "TMP_PREFIX",
+    "atomic_dir",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "dumps_json",
+    "os_error_line",
+    "refuse_overwrite",
+    "to_jsonable",
+]
 
 # mkstemp/mkdtemp create private (0600/0700) entries; results should get the user's usual permissions.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+def os_error_line(exc: OSError, path: Path | str | None = None, action: str = "write") -> str:
+    """One line for an OS error that names the path and says what happened (disk full, read-only...)."""
+    where = path if path is not None else (exc.filename or "")
+    reason = {
+        errno.ENOSPC: "no space left on the device",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EROFS: "the file system is read-only",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "operation not permitted",
+        errno.ENAMETOOLONG: "the file name is too long",
+        errno.ENOTDIR: "a parent in the path is a file, not a directory",
+        errno.EISDIR: "it is a directory",
+    }.get(exc.errno or -1, exc.strerror or str(exc))
+    return f"cannot {action} {where}: {reason}" if where else f"cannot {action}: {reason}"
 
 
 def _ensure_parent(path: Path) -> Path:
@@ -25,34 +60,63 @@ def _ensure_parent(path: Path) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise EdgecnnError(f"cannot create directory {parent}: {exc.strerror or exc}") from None
+        raise EdgecnnError(os_error_line(exc, parent, "create directory")) from None
+    if not parent.is_dir():
+        raise EdgecnnError(f"cannot write {path}: {parent} is not a directory")
     if not os.access(parent, os.W_OK):
         raise EdgecnnError(f"directory {parent} is not writable")
+    sweep_stale(parent)
     return parent
 
 
 def refuse_overwrite(path: Path, force: bool, what: str = "output") -> None:
-    """Raise unless `path` is free or the user asked to replace it."""
-    if path.exists() and not force:
-        raise EdgecnnError(f"{what} {path} already exists; pass --force to overwrite it")
+    """Raise unless `path` is free, or the user asked to replace it and edgecnn wrote it; then claim
+    it for this process so a concurrent run cannot write it too. Call it before long work starts."""
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        if not force:
+            raise EdgecnnError(f"{what} {path} already exists; pass --force to overwrite it")
+        check_replaceable(path, what)
+    claim_output(path)
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], *, force: bool = True) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
+    """Yield a temporary path beside `path`; move it into place only if the block succeeds.
+
+    Without `force` the final step never replaces a file that appeared meanwhile."""
     path = Path(path)
     refuse_overwrite(path, force)
     parent = _ensure_parent(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=tmp_prefix(), suffix=path.suffix, dir=parent)
+    except OSError as exc:
+        raise EdgecnnError(os_error_line(exc, path)) from None
     os.close(fd)
     tmp = Path(tmp_name)
     os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         yield tmp
-        os.replace(tmp, path)
+        _move_into_place(tmp, path, replace=force)
+    except OSError as exc:
+        raise EdgecnnError(os_error_line(exc, path)) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _move_into_place(tmp: Path, path: Path, replace: bool) -> None:
+    if replace:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)  # fails if `path` exists: no silent replacement of a concurrent result
+    except FileExistsError:
+        raise EdgecnnError(f"output {path} already exists; pass --force to overwrite it") from None
+    except OSError:  # file systems without hard links
+        if path.exists():
+            raise EdgecnnError(f"output {path} already exists; pass --force to overwrite it") from None
+        os.replace(tmp, path)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = True) -> Path:
@@ -94,27 +158,47 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, force: bool = T
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike[str], *, force: bool = False) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike[str], *, force: bool = False, kind: str = "edgecnn") -> Iterator[Path]:
     """Build a directory under a temporary name and move it into place when the block succeeds.
 
-    An existing directory is refused unless `force`; with `force` it is replaced only after the new
-    one is complete, so a failed run never destroys the previous result.
-    """
+    An existing directory is refused unless `force` (and edgecnn wrote it); with `force` it is
+    replaced only after the new one is complete, so a failed run never destroys the previous result.
+    The finished directory carries edgecnn's ownership marker."""
     path = Path(path)
     refuse_overwrite(path, force)
     parent = _ensure_parent(path)
-    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + path.name + "-", dir=parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=tmp_prefix(path.name + "-"), dir=parent))
+    except OSError as exc:
+        raise EdgecnnError(os_error_line(exc, path)) from None
     os.chmod(tmp, 0o777 & ~_UMASK)
     try:
         yield tmp
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + "old-", dir=parent))
-            old.rmdir()
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        write_marker(tmp, kind)
+        _swap_dir(tmp, path, parent, force)
+    except OSError as exc:
+        raise EdgecnnError(os_error_line(exc, path)) from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_dir(tmp: Path, path: Path, parent: Path, force: bool) -> None:
+    if not path.exists():
+        try:
+            os.rename(tmp, path)  # an empty directory made meanwhile is replaced; a full one raises
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise EdgecnnError(
+                    f"output {path} appeared while this run was writing; not replaced"
+                ) from None
+            raise
+        return
+    if not force:
+        raise EdgecnnError(f"output {path} already exists; pass --force to overwrite it")
+    check_replaceable(path)
+    old = Path(tempfile.mkdtemp(prefix=tmp_prefix("old-"), dir=parent))
+    old.rmdir()
+    os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,145 @@
+"""Which outputs are edgecnn's to replace, and one writer per output at a time.
+
+`--force` replaces an output only when edgecnn wrote it: a directory edgecnn writes carries a small
+marker (`.edgecnn-output`, listing the files it wrote), and `--force` refuses a directory holding
+anything else, so a user's file is never deleted. Directories written by an edgecnn before the marker
+existed are recognized by their result document and file types.
+
+Two runs into the same output at once would each succeed and the last would silently replace the
+other's result; `claim_output` takes an exclusive lock (released by the OS even on kill -9) so the
+second run fails at once with one line."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+from edgecnn.core.errors import EdgecnnError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; writes stay atomic, concurrency is not guarded
+    fcntl = None  # type: ignore[assignment]
+
+MARKER = ".edgecnn-output"
+# File types edgecnn writes into its result directories (for directories without a marker).
+_LEGACY_SUFFIXES = {".json", ".csv", ".png", ".onnx", ".keras"}
+_held: dict[str, IO[Any]] = {}  # output path -> open lock file, for this process's lifetime
+
+
+def write_marker(directory: Path, kind: str) -> None:
+    """Record that edgecnn wrote `directory` and which entries are its own."""
+    entries = sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.name != MARKER)
+    doc = {"kind": kind, "pid": os.getpid(), "entries": entries}
+    (directory / MARKER).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+
+
+def _is_result_document(path: Path) -> bool:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(doc, dict):
+        return False
+    env = doc.get("environment")
+    # Every edgecnn result carries environment_info() ({"hardware", "versions"}); some also a kind.
+    return (
+        str(doc.get("kind", "")).startswith("edgecnn.")
+        or "edgecnn_version" in doc
+        or (isinstance(env, dict) and "hardware" in env and "versions" in env)
+    )
+
+
+def foreign_entries(directory: Path) -> list[str]:
+    """Entries of `directory` that edgecnn did not write (empty: safe to replace with --force).
+
+    A directory that edgecnn never wrote at all returns ["<not an edgecnn output>"]."""
+    try:
+        present = sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.name != MARKER)
+    except OSError as exc:
+        return [f"<unreadable: {exc.strerror or exc}>"]
+    if not present:
+        return []  # an empty directory holds nothing to lose
+    marker = directory / MARKER
+    if marker.is_file():
+        try:
+            ours = set(json.loads(marker.read_text(encoding="utf-8")).get("entries", []))
+        except (OSError, ValueError, AttributeError):
+            ours = set()
+        return [p for p in present if p not in ours]
+    # No marker: an older edgecnn's result is a result document plus files of the types edgecnn writes.
+    files = [directory / p for p in present if (directory / p).is_file()]
+    if not any(_is_result_document(f) for f in files if f.suffix == ".json"):
+        return ["<not an edgecnn output>"]
+    return [str(f.relative_to(directory)) for f in files if f.suffix not in _LEGACY_SUFFIXES]
+
+
+def check_replaceable(path: Path, what: str = "output") -> None:
+    """Refuse `--force` over something edgecnn did not write: a user's directory, or a directory
+    of edgecnn's that now also holds a user's files. Files are replaced only when they are edgecnn
+    result documents or model files."""
+    if path.is_dir() and not path.is_symlink():
+        foreign = foreign_entries(path)
+        if foreign == ["<not an edgecnn output>"]:
+            raise EdgecnnError(
+                f"refusing to replace {path}: it is not an edgecnn output (--force only replaces what "
+                "edgecnn wrote); choose another --output or remove it yourself"
+            )
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise EdgecnnError(
+                f"refusing to replace {what} {path}: it holds files edgecnn did not write ({shown}); "
+                "move them or choose another --output"
+            )
+    elif path.is_file() and path.suffix == ".json" and not _is_result_document(path):
+        raise EdgecnnError(
+            f"refusing to replace {path}: it is not an edgecnn result (--force only replaces what edgecnn "
+            "wrote); choose another --output"
+        )
+
+
+def _lock_path(path: Path) -> Path:
+    key = hashlib.sha256(str(path.absolute()).encode()).hexdigest()[:32]
+    root = Path(tempfile.gettempdir()) / f"edgecnn-locks-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    return root / f"{key}.lock"
+
+
+def claim_output(path: Path) -> None:
+    """Hold an exclusive lock on `path` for the rest of this process; a concurrent edgecnn run that
+    claims the same output fails at once. Claiming twice from one process is a no-op."""
+    key = str(path.absolute())
+    if key in _held or fcntl is None:
+        return
+    try:
+        fh = open(_lock_path(path), "a+", encoding="utf-8")  # noqa: SIM115 - held until process exit
+    except OSError:
+        return  # no usable temp dir: concurrency protection is best effort, the write itself is atomic
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        raise EdgecnnError(
+            f"{path} is being written by another edgecnn run ({holder}); wait for it to finish or choose "
+            "another --output"
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()}")
+    fh.flush()
+    _held[key] = fh
+
+
+def release_output(path: Path) -> None:
+    fh = _held.pop(str(path.absolute()), None)
+    if fh is not None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        fh.close()
