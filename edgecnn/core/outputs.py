@@ -86,7 +86,11 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = True) -> Iterator
 
     Without `force` the final step never replaces a file that appeared meanwhile."""
     path = Path(path)
-    refuse_overwrite(path, force)
+    # Ownership is checked where a command accepts the user's --output (refuse_overwrite); internal
+    # files (manifests, caches, checkpoints) are edgecnn's by construction.
+    if not force and (path.exists() or path.is_symlink()):
+        raise EdgecnnError(f"output {path} already exists; pass --force to overwrite it")
+    claim_output(path)
     parent = _ensure_parent(path)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=tmp_prefix(), suffix=path.suffix, dir=parent)

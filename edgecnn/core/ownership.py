@@ -52,6 +52,7 @@ def _is_result_document(path: Path) -> bool:
         str(doc.get("kind", "")).startswith("edgecnn.")
         or "edgecnn_version" in doc
         or (isinstance(env, dict) and "hardware" in env and "versions" in env)
+        or ("command" in doc and "config" in doc)
     )
 
 
