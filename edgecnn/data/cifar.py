@@ -12,8 +12,7 @@ import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.data.checksums import check_cifar_batch, read_manifest
-from edgecnn.data.dataset import LoadedArrays, readonly
-from edgecnn.data.idx import FileKey
+from edgecnn.data.dataset import FileKey, LoadedArrays, readonly
 from edgecnn.data.normalization import channel_stats
 
 CIFAR_BATCHES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5")

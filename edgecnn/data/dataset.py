@@ -37,6 +37,8 @@ class FileCheck:
 
 @dataclass(frozen=True)
 class Dataset:
+    """A loaded dataset: uint8 NHWC images, int64 labels, and where and how they were found."""
+
     name: str  # "mnist" | "fashion_mnist" | "cifar10" | "folder:PATH"
     x_train: np.ndarray  # uint8, (N, H, W, C); read-only when shared from the in-process cache
     y_train: np.ndarray  # int64, (N,)
@@ -60,6 +62,11 @@ class Dataset:
     @property
     def checksums_verified(self) -> bool:
         return bool(self.files) and all(f.verified for f in self.files)
+
+
+# The file identity the format readers' in-process caches key on: (resolved path, size, mtime) per file,
+# so an edited or replaced file is read again.
+FileKey = tuple[tuple[str, int, int], ...]
 
 
 class LoadedArrays(NamedTuple):

@@ -12,7 +12,7 @@ import numpy as np
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.outputs import atomic_write_bytes
 from edgecnn.data.checksums import check_idx_file, read_manifest
-from edgecnn.data.dataset import FileCheck, LoadedArrays, readonly
+from edgecnn.data.dataset import FileCheck, FileKey, LoadedArrays, readonly
 from edgecnn.data.normalization import MNIST_NORMALIZATION
 
 # The four MNIST-family files; `role` -> standard file name (without .gz).
@@ -25,8 +25,6 @@ IDX_FILES = {
 # Some distributions (e.g. Kaggle, the original uncompressed copies) use a dot before "idx".
 IDX_ALT_NAMES = {stem: stem.replace("-idx", ".idx") for stem in IDX_FILES.values()}
 IDX_OFFICIAL_COUNTS = {"train": 60000, "test": 10000}
-# The file identity the in-process cache keys on: (resolved path, size, mtime) per file.
-FileKey = tuple[tuple[str, int, int], ...]
 
 
 def read_maybe_gzipped(path: Path) -> bytes:

@@ -19,8 +19,8 @@ from edgecnn.data.checksums import (
     md5_hex,
     read_manifest,
 )
-from edgecnn.data.dataset import FileCheck, LoadedArrays, readonly
-from edgecnn.data.idx import IDX_FILES, FileKey, idx_bytes
+from edgecnn.data.dataset import FileCheck, FileKey, LoadedArrays, readonly
+from edgecnn.data.idx import IDX_FILES, idx_bytes
 from edgecnn.data.normalization import MNIST_NORMALIZATION, channel_stats
 
 NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.data.cifar import CIFAR_BATCHES, CIFAR_SUBDIR, CIFAR_TEST_BATCH, find_cifar_files, load_cifar
-from edgecnn.data.dataset import BUILTIN_LABELS, BUILTIN_NAMES, FOLDER_PREFIX, Dataset, LoadedArrays
+from edgecnn.data.dataset import BUILTIN_LABELS, BUILTIN_NAMES, FOLDER_PREFIX, Dataset, FileKey, LoadedArrays
 from edgecnn.data.download import download_to
 from edgecnn.data.folder import FOLDER_TEST_FRACTION, load_folder
-from edgecnn.data.idx import IDX_FILES, FileKey, find_idx_files, load_idx
+from edgecnn.data.idx import IDX_FILES, find_idx_files, load_idx
 from edgecnn.data.images import convert_images
 from edgecnn.data.keras_npz import load_npz
 from edgecnn.data.normalization import channel_stats
