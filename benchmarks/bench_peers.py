@@ -65,7 +65,7 @@ def log(msg: str) -> None:
 # Stage 1 (parent): train, export, convert to TFLite, measure accuracy
 # --------------------------------------------------------------------------------------------------
 def _test_set(data_dir: Path | None) -> tuple[Any, np.ndarray, np.ndarray]:
-    from edgecnn.data.datasets import load_dataset
+    from edgecnn.data import load_dataset
 
     ds = load_dataset("mnist", data_dir, download=False)
     return ds, np.asarray(ds.x_test), np.asarray(ds.y_test)
@@ -136,7 +136,7 @@ def _optimize_for_this_cpu(name: str, bundle: Path, data_dir: Path | None) -> No
 def _calibration_images(bundle: Path, data_dir: Path | None) -> np.ndarray:
     """Exactly the images export calibrated INT8 on: QuantizationConfig's seeded draw from x_train."""
     from edgecnn.core.metadata import read_metadata
-    from edgecnn.data.datasets import load_dataset
+    from edgecnn.data import load_dataset
     from edgecnn.exporting.quantize import QuantizationConfig, select_calibration_images
     from edgecnn.runtime.preprocess import prepare_batch
 

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edgecnn.core.outputs import atomic_dir, atomic_write_text  # noqa: E402
-from edgecnn.data.datasets import load_dataset  # noqa: E402
+from edgecnn.data import load_dataset  # noqa: E402
 
 README = """# Sample digits
 

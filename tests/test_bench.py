@@ -191,7 +191,7 @@ def test_real_inputs_come_from_the_dataset(tiny: Path, mnist_dir: Path) -> None:
 
 def test_real_inputs_feed_what_preprocess_makes(tiny: Path, mnist_dir: Path) -> None:
     from edgecnn.core.metadata import read_metadata
-    from edgecnn.data.datasets import load_dataset
+    from edgecnn.data import load_dataset
     from edgecnn.runtime.sessions import open_session
 
     session, _ = open_session(tiny)

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgecnn import data
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.data import datasets as data
-from edgecnn.data.datasets import (
+from edgecnn.data import (
     CIFAR10_LABELS,
     IDX_FILES,
     FetchConfig,
@@ -23,6 +23,8 @@ from edgecnn.data.datasets import (
     load_dataset,
     train_val_split,
 )
+from edgecnn.data.checksums import install_files
+from edgecnn.data.idx import idx_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -165,11 +167,9 @@ def test_label_range_and_count_checks(tmp_path: Path, mnist: data.Dataset) -> No
 
 
 def test_manifest_catches_a_changed_cache_file(isolated_env: Path, mnist: data.Dataset) -> None:
-    files = {
-        stem: data._idx_bytes(a) for stem, a in zip(IDX_FILES.values(), _small_arrays(mnist), strict=True)
-    }
+    files = {stem: idx_bytes(a) for stem, a in zip(IDX_FILES.values(), _small_arrays(mnist), strict=True)}
     dest = isolated_env / "mnist"
-    data._install(dest, files)
+    install_files(dest, files)
     ds = load_dataset("mnist", download=False)
     assert ds.origin == "cache" and ds.checksums_verified and ds.x_train.shape == (30, 28, 28, 1)
     raw = bytearray((dest / "train-images-idx3-ubyte").read_bytes())
@@ -195,7 +195,7 @@ def test_npz_files_are_checked(isolated_env: Path, tmp_path: Path, mnist: data.D
     buf = io.BytesIO()
     x = rng.integers(0, 256, size=(12, 32, 32, 3), dtype=np.uint8)
     np.savez(buf, x_train=x[:8], y_train=np.arange(8) % 10, x_test=x[8:], y_test=np.arange(4))
-    data._install(isolated_env / "cifar10", {"cifar10.npz": buf.getvalue()})
+    install_files(isolated_env / "cifar10", {"cifar10.npz": buf.getvalue()})
     cifar = load_dataset("cifar10", download=False)
     assert cifar.origin == "cache" and cifar.checksums_verified and cifar.input_shape == (32, 32, 3)
 
@@ -254,7 +254,7 @@ def test_lookup_order(
 def test_data_module_never_imports_tensorflow(mnist_dir: Path) -> None:
     code = (
         "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
-        "from edgecnn.data.datasets import load_dataset\n"
+        "from edgecnn.data import load_dataset\n"
         f"ds = load_dataset('mnist', {str(mnist_dir)!r}, download=False)\n"
         "assert ds.x_train.shape == (60000, 28, 28, 1)\n"
     )
@@ -307,6 +307,25 @@ def test_folder_with_train_test_subfolders(tmp_path: Path, mnist: data.Dataset) 
         load_dataset(f"folder:{tmp_path / 'set'}")
     with pytest.raises(EdgecnnError, match="does not exist"):
         load_dataset(f"folder:{tmp_path / 'nope'}")
+
+
+def test_folder_images_decode_as_predict_decodes_them(tmp_path: Path, mnist: data.Dataset) -> None:
+    # One decoder: a folder dataset holds exactly the pixels `edgecnn predict` feeds the model for the
+    # same file, transparency and colour included, and accepts every suffix predict accepts.
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls, suffix in (("a", ".png"), ("b", ".bmp")):
+        (tmp_path / "set" / cls).mkdir(parents=True)
+        for i in range(3):
+            rgba = rng.integers(0, 256, size=(28, 28, 4), dtype=np.uint8)
+            img = Image.fromarray(rgba, "RGBA") if suffix == ".png" else Image.fromarray(rgba[..., :3])
+            img.save(tmp_path / "set" / cls / f"{i}{suffix}")
+    ds = load_dataset(f"folder:{tmp_path / 'set'}", channels=1, test_fraction=0.0)
+    files = sorted((tmp_path / "set").glob("*/*"))
+    assert ds.x_train.shape == (6, 28, 28, 1)
+    for x, path in zip(ds.x_train, files, strict=True):
+        np.testing.assert_array_equal(x, data.fit_image(path, (28, 28, 1)).pixels)
 
 
 def _cifar_batch(n: int, seed: int) -> tuple[dict[bytes, object], np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from edgecnn.cli import app
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.data.datasets import load_dataset
+from edgecnn.data import load_dataset
 from edgecnn.evaluation.evaluate import CONFUSION_PNG, RESULT_JSON, EvalConfig, evaluate
 
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from edgecnn.cli import app
 from edgecnn.core.metadata import INPUT_NAME, OUTPUT_NAME, read_metadata
-from edgecnn.data.datasets import load_dataset
+from edgecnn.data import load_dataset
 from edgecnn.runtime.inference import predict_probabilities
 from edgecnn.runtime.preprocess import prepare_batch
 from edgecnn.runtime.sessions import open_cpu_session

@@ -36,7 +36,7 @@ def _ops(model: onnx.ModelProto) -> list[str]:
 
 @pytest.fixture(scope="module")
 def mnist_test(mnist_dir: Path) -> np.ndarray:
-    from edgecnn.data.datasets import load_dataset
+    from edgecnn.data import load_dataset
 
     ds = load_dataset("mnist", mnist_dir, download=False)
     return np.ascontiguousarray(ds.x_test[:512].astype(np.float32) / 255.0)

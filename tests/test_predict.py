@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from edgecnn.cli import app
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import ModelMetadata, write_metadata
-from edgecnn.data.datasets import load_dataset
+from edgecnn.data import load_dataset
 from edgecnn.data.images import expand_inputs, fit_image, label_from_filename
 from edgecnn.prediction.predict import PredictConfig, predict
 

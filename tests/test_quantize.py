@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from edgecnn.cli import app
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import INPUT_NAME, read_metadata
-from edgecnn.data.datasets import load_dataset
+from edgecnn.data import load_dataset
 from edgecnn.exporting import quantize as qz
 from edgecnn.runtime.inference import accuracy, predict_probabilities
 from edgecnn.runtime.preprocess import prepare_batch

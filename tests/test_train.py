@@ -56,7 +56,7 @@ def test_one_epoch_reaches_published_grade_accuracy(trained_run) -> None:
 def test_model_file_really_is_the_trained_model(trained_run, mnist_dir: Path) -> None:
     """Reload model.keras and score it independently of train()."""
     from edgecnn.core.tfcompat import import_keras
-    from edgecnn.data.datasets import load_dataset
+    from edgecnn.data import load_dataset
 
     keras = import_keras()
     model = keras.models.load_model(trained_run.model_path)

@@ -388,7 +388,7 @@ class _Samples:
         key = (meta.dataset, tuple(meta.input_shape))
         if key not in self._cache:
             try:
-                from edgecnn.data.datasets import load_dataset
+                from edgecnn.data import load_dataset
 
                 h, w, c = meta.input_shape
                 # Never download inside a benchmark: a target device may be offline, and a download

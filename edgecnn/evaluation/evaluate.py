@@ -124,7 +124,7 @@ class EvalResult:
 
 
 def _resolve_dataset_name(config: EvalConfig, model: LoadedModel) -> tuple[str, list[str]]:
-    from edgecnn.data.datasets import parse_name
+    from edgecnn.data import parse_name
 
     recorded = model.meta.dataset
     if config.data is None:
@@ -148,7 +148,7 @@ def _resolve_dataset_name(config: EvalConfig, model: LoadedModel) -> tuple[str, 
 def _load_test_set(
     name: str, config: EvalConfig, model: LoadedModel
 ) -> tuple[np.ndarray, np.ndarray, Any, list[str]]:
-    from edgecnn.data.datasets import convert_images, load_dataset
+    from edgecnn.data import convert_images, load_dataset
 
     h, w, c = model.meta.input_shape
     if name.startswith("folder:"):

@@ -598,7 +598,7 @@ def _resolve_source(
 
 
 def _load_data(config: ExportConfig, source: _Source) -> Any:
-    from edgecnn.data.datasets import load_dataset
+    from edgecnn.data import load_dataset
 
     kwargs: dict[str, Any] = {}
     if source.image_size is not None and source.dataset.startswith("folder:"):

@@ -164,7 +164,7 @@ def _check_inputs(config: OptimizeConfig, session: Any) -> tuple[np.ndarray, str
     meta = read_metadata(config.model)
     if meta is not None and meta.dataset:
         try:
-            from edgecnn.data.datasets import load_dataset
+            from edgecnn.data import load_dataset
             from edgecnn.runtime.preprocess import prepare_batch
 
             ds = load_dataset(meta.dataset, config.data_dir, download=False)

@@ -266,7 +266,7 @@ def _clear_run_dir(run_dir: Path) -> None:
 
 
 def _load_data(name: str, spec: ModelSpec, config: TrainConfig) -> tuple[Any, dict[str, np.ndarray]]:
-    from edgecnn.data.datasets import load_dataset, train_val_split
+    from edgecnn.data import load_dataset, train_val_split
 
     h, w, c = spec.input_shape
     if name.startswith("folder:"):
