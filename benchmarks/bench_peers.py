@@ -96,7 +96,7 @@ def _train(name: str, work: Path, epochs: int | None, data_dir: Path | None) -> 
 
 
 def _export(name: str, model_path: Path, work: Path, data_dir: Path | None) -> tuple[Path, dict[str, Any]]:
-    from edgecnn.exporting.export import ExportConfig, export
+    from edgecnn.exporting import ExportConfig, export
 
     bundle = work / name / "bundle"
     if (bundle / "export.json").exists():
@@ -137,7 +137,7 @@ def _calibration_images(bundle: Path, data_dir: Path | None) -> np.ndarray:
     """Exactly the images export calibrated INT8 on: QuantizationConfig's seeded draw from x_train."""
     from edgecnn.core.metadata import read_metadata
     from edgecnn.data import load_dataset
-    from edgecnn.exporting.quantize import QuantizationConfig, select_calibration_images
+    from edgecnn.exporting import QuantizationConfig, select_calibration_images
     from edgecnn.runtime.preprocess import prepare_batch
 
     meta = read_metadata(bundle / "model.onnx")

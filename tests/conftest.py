@@ -43,7 +43,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path):
 @pytest.fixture(scope="session")
 def exported_bundle(tmp_path_factory: pytest.TempPathFactory, trained_run, mnist_dir: Path):
     """The trained model exported to FP32 + INT8 + FP16 ONNX (the export step under test)."""
-    from edgecnn.exporting.export import ExportConfig, export
+    from edgecnn.exporting import ExportConfig, export
 
     out = tmp_path_factory.mktemp("export") / "bundle"
     return export(

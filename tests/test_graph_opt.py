@@ -11,7 +11,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.exporting.graph_rewrites import REWRITES, float_logits, optimize_graph, prepare_for_int8
+from edgecnn.exporting.int8_rewrites import float_logits, prepare_for_int8
+from edgecnn.exporting.rewrites import REWRITES, optimize_graph
 
 SHAPE_OPS = {"Shape", "Gather", "Cast", "Slice", "Concat", "Unsqueeze"}
 
@@ -106,7 +107,7 @@ def test_simplified_graph_is_rewritten_too(converted: onnx.ModelProto, mnist_tes
 def test_prepare_for_int8_keeps_the_one_channel_stem_float(
     converted: onnx.ModelProto, mnist_test: np.ndarray, tmp_path: Path
 ) -> None:
-    from edgecnn.exporting import quantize as qz
+    import edgecnn.exporting as qz
 
     fp32, _ = optimize_graph(converted)
     prepared, applied, exclude = prepare_for_int8(fp32)

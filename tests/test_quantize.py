@@ -11,11 +11,11 @@ import onnx
 import pytest
 from typer.testing import CliRunner
 
+import edgecnn.exporting as qz
 from edgecnn.cli import app
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import INPUT_NAME, read_metadata
 from edgecnn.data import load_dataset
-from edgecnn.exporting import quantize as qz
 from edgecnn.runtime.inference import accuracy, predict_probabilities
 from edgecnn.runtime.preprocess import prepare_batch
 from edgecnn.runtime.sessions import open_cpu_session
@@ -209,7 +209,7 @@ def test_bound_not_met_keeps_fp32_and_exits_non_zero(
 def test_search_recovers_an_outlier_model(outlier_model: Path, mnist_dir: Path, tmp_path: Path) -> None:
     """The full search: calibration choices fail, keeping the outlier layer in float (found with the
     QDQ debugging tools) succeeds."""
-    from edgecnn.exporting.export import ExportConfig, export
+    from edgecnn.exporting import ExportConfig, export
 
     result = export(
         ExportConfig(

@@ -1,144 +1,244 @@
-"""`edgecnn export MODEL.keras --quantize int8,fp16`: ONNX bundle + parity gate (see edgecnn.export)."""
+"""`edgecnn export MODEL.keras --quantize int8,fp16`: ONNX bundle + parity gate (see edgecnn.exporting).
+
+The command parses options into an `ExportConfig`, runs `export` with rich progress bars on stderr and
+renders the `ExportResult`: the INT8 search's attempts, the side-by-side table and the summary lines."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich import box
+from rich.table import Table
 
 from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption, output_option
+from edgecnn.core.metadata import INPUT_NAME
+
+if TYPE_CHECKING:
+    from edgecnn.exporting.report import ExportResult
+
+ModelArgument = Annotated[Path, typer.Argument(help="Keras model file (model.keras from `edgecnn train`).")]
+BundleOutputOption = output_option("'bundle' beside the model")
+QuantizeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--quantize", "-q", help="Variants: int8, fp16, dynamic, all, auto (comma-separated or repeated)."
+    ),
+]
+MaxAccuracyDropOption = Annotated[
+    float | None,
+    typer.Option(
+        "--max-accuracy-drop",
+        help="Largest accuracy drop vs FP32 in percentage points; INT8 searches settings to meet it.",
+    ),
+]
+SearchLimitOption = Annotated[
+    int | None,
+    typer.Option("--search-limit", help="Most INT8 settings --max-accuracy-drop tries (default: all)."),
+]
+OpsetOption = Annotated[int, typer.Option(help="ONNX opset (13-18).")]
+NchwOption = Annotated[bool, typer.Option("--nchw", help="Make the graph input NCHW instead of NHWC.")]
+SimplifyOption = Annotated[
+    bool, typer.Option("--simplify/--no-simplify", help="Simplify the graph with onnxslim.")
+]
+GraphOptOption = Annotated[
+    bool, typer.Option("--graph-opt/--no-graph-opt", help="Apply edgecnn's graph rewrites.")
+]
+PerChannelOption = Annotated[
+    bool,
+    typer.Option(
+        "--per-channel/--per-tensor",
+        help="INT8 weight scales per channel, or per tensor (default: faster on x86).",
+    ),
+]
+CalibrationMethodOption = Annotated[
+    str, typer.Option("--calibration-method", help="minmax | entropy | percentile.")
+]
+CalibrationSamplesOption = Annotated[
+    int, typer.Option("--calibration-samples", help="Training images used to calibrate INT8.")
+]
+DatasetOption = Annotated[
+    str | None,
+    typer.Option(help="Dataset for parity/calibration/eval (default: from train.json, else mnist)."),
+]
+LabelsOption = Annotated[
+    str | None, typer.Option(help="Comma-separated class labels (default: train.json / dataset).")
+]
+EvalLimitOption = Annotated[
+    int | None, typer.Option("--eval-limit", help="Evaluate on the first N test images only.")
+]
+LatencyOption = Annotated[
+    bool, typer.Option("--latency/--no-latency", help="Quick side-by-side CPU latency check.")
+]
+LatencyRoundsOption = Annotated[int, typer.Option("--latency-rounds", help="Timed rounds per batch.")]
 
 
-def _split(values: list[str] | None) -> tuple[str, ...]:
+def split_values(values: list[str] | None) -> tuple[str, ...]:
     """Accept both `--quantize int8 --quantize fp16` and `--quantize int8,fp16`."""
     return tuple(v.strip() for item in values or [] for v in item.split(",") if v.strip())
 
 
+def export_command(
+    model: ModelArgument,
+    output: BundleOutputOption = None,
+    quantize: QuantizeOption = None,
+    max_accuracy_drop: MaxAccuracyDropOption = None,
+    search_limit: SearchLimitOption = None,
+    opset: OpsetOption = 17,
+    nchw: NchwOption = False,
+    simplify: SimplifyOption = True,
+    graph_opt: GraphOptOption = True,
+    per_channel: PerChannelOption = False,
+    calibration_method: CalibrationMethodOption = "minmax",
+    calibration_samples: CalibrationSamplesOption = 500,
+    dataset: DatasetOption = None,
+    data_dir: DataDirOption = None,
+    labels: LabelsOption = None,
+    eval_limit: EvalLimitOption = None,
+    latency: LatencyOption = True,
+    latency_rounds: LatencyRoundsOption = 30,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Convert a Keras model to ONNX, gate it against Keras, and build measured quantized variants."""
+    fields = {
+        "model_path": model,
+        "output_dir": output if output is not None else model.parent / "bundle",
+        "quantize": split_values(quantize),
+        "data_dir": data_dir,
+        "dataset": dataset,
+        "labels": tuple(x.strip() for x in labels.split(",")) if labels else None,
+        "opset": opset,
+        "nchw": nchw,
+        "simplify": simplify,
+        "graph_rewrites": graph_opt,
+        "max_accuracy_drop": max_accuracy_drop,
+        "search_limit": search_limit,
+        "eval_limit": eval_limit,
+        "latency": latency,
+        "latency_rounds": latency_rounds,
+        "force": force,
+    }
+    quantization = {
+        "per_channel": per_channel,
+        "calibration_method": calibration_method,
+        "calibration_samples": calibration_samples,
+    }
+    run_guarded(lambda: run_export(fields, quantization, as_json))
+
+
+def run_export(fields: dict[str, Any], quantization: dict[str, Any], as_json: bool) -> None:
+    """Validate the options as an ExportConfig, export with progress bars, and print what came out.
+    The exporting package is imported here so that `edgecnn --help` does not load numpy."""
+    from edgecnn.commands.progress import rich_progress
+    from edgecnn.core.errors import EdgecnnError
+    from edgecnn.exporting import ExportConfig, QuantizationConfig, export
+
+    config = ExportConfig(**fields, quantization=QuantizationConfig(**quantization))
+    with rich_progress() as progress:
+        result = export(config, progress=progress)
+    console = console_for(as_json)
+    if result.attempts:
+        console.print(attempts_table(result))
+    console.print(result_table(result))
+    for line in summary_lines(result):
+        console.print(line)
+    for line in result.assumptions:
+        console.print(f"[yellow]assumed:[/] {line}")
+    for line in result.warnings:
+        console.print(f"[yellow]warning:[/] {line}")
+    console.print(f"saved {result.json_path}")
+    if as_json:
+        emit_json(result.to_document())
+    if result.failure:
+        raise EdgecnnError(result.failure)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("export")
-    def export_command(
-        model: Annotated[Path, typer.Argument(help="Keras model file (model.keras from `edgecnn train`).")],
-        output: Annotated[
-            Path | None,
-            typer.Option("--output", "-o", help="Bundle directory (default: 'bundle' beside the model)."),
-        ] = None,
-        quantize: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--quantize",
-                "-q",
-                help="Variants: int8, fp16, dynamic, all, auto (comma-separated or repeated).",
-            ),
-        ] = None,
-        max_accuracy_drop: Annotated[
-            float | None,
-            typer.Option(
-                "--max-accuracy-drop",
-                help="Largest accuracy drop vs FP32 in percentage points; INT8 searches settings to meet it.",
-            ),
-        ] = None,
-        search_limit: Annotated[
-            int | None,
-            typer.Option(
-                "--search-limit", help="Most INT8 settings --max-accuracy-drop tries (default: all)."
-            ),
-        ] = None,
-        opset: Annotated[int, typer.Option(help="ONNX opset (13-18).")] = 17,
-        nchw: Annotated[
-            bool, typer.Option("--nchw", help="Make the graph input NCHW instead of NHWC.")
-        ] = False,
-        simplify: Annotated[
-            bool, typer.Option("--simplify/--no-simplify", help="Simplify the graph with onnxslim.")
-        ] = True,
-        graph_opt: Annotated[
-            bool, typer.Option("--graph-opt/--no-graph-opt", help="Apply edgecnn's graph rewrites.")
-        ] = True,
-        per_channel: Annotated[
-            bool,
-            typer.Option(
-                "--per-channel/--per-tensor",
-                help="INT8 weight scales per channel, or per tensor (default: faster on x86).",
-            ),
-        ] = False,
-        calibration_method: Annotated[
-            str, typer.Option("--calibration-method", help="minmax | entropy | percentile.")
-        ] = "minmax",
-        calibration_samples: Annotated[
-            int, typer.Option("--calibration-samples", help="Training images used to calibrate INT8.")
-        ] = 500,
-        dataset: Annotated[
-            str | None,
-            typer.Option(help="Dataset for parity/calibration/eval (default: from train.json, else mnist)."),
-        ] = None,
-        data_dir: Annotated[
-            Path | None, typer.Option("--data-dir", help="Directory holding the dataset files.")
-        ] = None,
-        labels: Annotated[
-            str | None, typer.Option(help="Comma-separated class labels (default: train.json / dataset).")
-        ] = None,
-        eval_limit: Annotated[
-            int | None, typer.Option("--eval-limit", help="Evaluate on the first N test images only.")
-        ] = None,
-        latency: Annotated[
-            bool, typer.Option("--latency/--no-latency", help="Quick side-by-side CPU latency check.")
-        ] = True,
-        latency_rounds: Annotated[int, typer.Option("--latency-rounds", help="Timed rounds per batch.")] = 30,
-        force: Annotated[bool, typer.Option(help="Replace an existing bundle directory.")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print export.json on stdout.")] = False,
-    ) -> None:
-        """Convert a Keras model to ONNX, gate it against Keras, and build measured quantized variants."""
+    app.command("export")(export_command)
 
-        def body() -> None:
-            from edgecnn.core.errors import EdgecnnError
-            from edgecnn.exporting.export import (
-                ExportConfig,
-                attempts_table,
-                export,
-                result_table,
-                summary_lines,
-            )
-            from edgecnn.exporting.quantize import QuantizationConfig
 
-            config = ExportConfig(
-                model_path=model,
-                output_dir=output if output is not None else model.parent / "bundle",
-                quantize=_split(quantize),
-                data_dir=data_dir,
-                dataset=dataset,
-                labels=tuple(x.strip() for x in labels.split(",")) if labels else None,
-                opset=opset,
-                nchw=nchw,
-                simplify=simplify,
-                graph_rewrites=graph_opt,
-                quantization=QuantizationConfig(
-                    per_channel=per_channel,
-                    calibration_method=calibration_method,
-                    calibration_samples=calibration_samples,
-                ),
-                max_accuracy_drop=max_accuracy_drop,
-                search_limit=search_limit,
-                eval_limit=eval_limit,
-                latency=latency,
-                latency_rounds=latency_rounds,
-                force=force,
-                progress=True,
-            )
-            result = export(config)
-            console = console_for(as_json)
-            if result.attempts:
-                console.print(attempts_table(result))
-            console.print(result_table(result))
-            for line in summary_lines(result):
-                console.print(line)
-            for line in result.assumptions:
-                console.print(f"[yellow]assumed:[/] {line}")
-            for line in result.warnings:
-                console.print(f"[yellow]warning:[/] {line}")
-            console.print(f"saved {result.json_path}")
-            if as_json:
-                emit_json(result.to_document())
-            if result.failure:
-                raise EdgecnnError(result.failure)
+def result_table(result: ExportResult) -> Table:
+    """The side-by-side table printed at the end of an export (rich). Latency cells show the
+    variant's median and its speed relative to FP32 measured in the same rounds (x1.25 = faster)."""
+    batches = sorted({b for r in result.variants.values() for b in r.latency_ms})
+    table = Table(title=f"export {result.output_dir}", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("variant", no_wrap=True)
+    table.add_column("acc %", justify="right", no_wrap=True)
+    table.add_column("Δ pp", justify="right", no_wrap=True)
+    table.add_column("agree %", justify="right", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    for b in batches:
+        table.add_column(f"b{b} ms", justify="right", no_wrap=True)
+    for r in result.variants.values():
+        row = [
+            r.name + ("" if r.kept else " ✗") + (" ★" if result.selected == r.name else ""),
+            f"{r.accuracy * 100:.2f}",
+            "-" if r.name == "fp32" else f"{-r.accuracy_drop_pp:+.2f}",
+            f"{r.top1_agreement * 100:.2f}",
+            f"{r.size_bytes / 1024:.0f}K {r.size_ratio * 100:.0f}%",
+        ]
+        for b in batches:
+            ms = r.latency_ms.get(b)
+            if ms is None:
+                row.append("-")
+            elif r.name == "fp32":
+                row.append(f"{ms:.3g}")
+            else:
+                row.append(f"{ms:.3g} x{r.speedup.get(b, float('nan')):.2f}")
+        table.add_row(*row)
+    return table
 
-        run_guarded(body)
+
+def attempts_table(result: ExportResult) -> Table:
+    """The INT8 settings the accuracy-aware search tried, with what each scored."""
+
+    table = Table(title="INT8 accuracy-aware search", title_justify="left")
+    for col in ("#", "settings", "accuracy", "drop", "within bound"):
+        table.add_column(col, justify="right" if col in ("#", "accuracy", "drop") else "left")
+    for a in result.attempts:
+        table.add_row(
+            str(a.index),
+            a.settings + (f" [red]{a.note}[/]" if a.note else ""),
+            "-" if a.accuracy is None else f"{a.accuracy * 100:.2f}%",
+            "-" if a.accuracy_drop_pp is None else f"{a.accuracy_drop_pp:.2f} pp",
+            "[green]yes[/]" if a.within_bound else "no",
+        )
+    return table
+
+
+def summary_lines(result: ExportResult) -> list[str]:
+    """The lines under the table: route, node counts, parity, and what is slow, dropped or selected."""
+    parity = ", ".join(
+        f"batch {p.batch_size}: max |Δ| {p.max_abs_diff:.2g}, "
+        f"top-1 {p.top1_agreement * 100:.0f}% ({p.n} images)"
+        for p in result.parity
+    )
+    nodes = result.node_counts
+    lines = [
+        f"route {result.route}, opset {result.opset}, input {result.layout} named {INPUT_NAME!r}",
+        f"nodes {nodes['converted']} converted -> {nodes['simplified']} simplified -> {nodes['final']} final"
+        + (f" (rewrites: {', '.join(result.graph_rewrites)})" if result.graph_rewrites else ""),
+        f"parity vs Keras on real {result.dataset} test images: {parity}",
+        "latency: quick CPU check, variants run round-robin with FP32; `edgecnn bench` is the careful one",
+    ]
+    slow = [
+        f"{r.name} (b{', b'.join(str(b) for b, x in r.speedup.items() if x < 1.0)}"
+        + (", a GPU variant)" if r.name == "fp16" else ")")
+        for r in result.variants.values()
+        if r.slower_than_fp32
+    ]
+    if slow:
+        lines.append(f"[red]slower than FP32 on this CPU:[/] {', '.join(slow)}")
+    dropped = [r.name for r in result.variants.values() if not r.kept]
+    if dropped:
+        lines.append(
+            f"[red]✗ not kept, accuracy drop over {result.max_accuracy_drop:g} pp:[/] {', '.join(dropped)}"
+        )
+    if result.selected:
+        lines.append(
+            f"★ auto: selected {result.selected} (fastest at batch 1 within {result.max_accuracy_drop:g} pp)"
+        )
+    return lines

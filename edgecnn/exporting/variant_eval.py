@@ -1,77 +1,64 @@
-"""Measure an exported variant: accuracy on the real test set and a quick latency next to FP32.
+"""Measuring an exported variant next to FP32: accuracy and output agreement on the real test set, and
+a quick latency check run side by side through `edgecnn.benchmarking.timing` (the one timing harness).
 
-numpy + onnxruntime only (through edgecnn.runtime), so it can be reused on the runtime side. The
-latency here is a quick side-by-side check for the export report; `edgecnn bench` is the careful one.
+numpy + onnxruntime only, so it can be reused on the runtime side. The latency here is a quick check for
+the export report; `edgecnn bench` is the careful one.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from edgecnn.benchmarking.timing import LatencyStats, interleaved_rounds, session_runner
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.runtime.inference import Agreement, accuracy, compare_probabilities, predict_probabilities
+
+LATENCY_WARMUP = 3  # untimed runs of every session before the first round
 
 
 @dataclass(frozen=True)
-class LatencyStats:
-    batch_size: int
-    median_ms: float
-    p90_ms: float
-    min_ms: float
-    runs: int
-
-    @property
-    def per_image_ms(self) -> float:
-        return self.median_ms / self.batch_size
+class VariantScore:
+    accuracy: float  # top-1 on the labelled test images
+    agreement: Agreement  # with the FP32 probabilities
 
 
-def interleaved_latency(
-    sessions: dict[str, Any],
-    x: np.ndarray,
-    batch_sizes: tuple[int, ...] = (1, 64),
-    *,
-    rounds: int = 30,
-    warmup: int = 3,
-    on_round: Callable[[], None] | None = None,
+def score_variant(session: Any, x_graph: np.ndarray, y: np.ndarray, fp32_probs: np.ndarray) -> VariantScore:
+    """Run the test images through `session`; its accuracy and how closely it follows FP32."""
+    probs = predict_probabilities(session, x_graph)
+    return VariantScore(accuracy(probs, y), compare_probabilities(fp32_probs, probs))
+
+
+def batch_of(x: np.ndarray, batch_size: int) -> np.ndarray:
+    """The first `batch_size` images of `x`, repeating `x` when it has fewer."""
+    if batch_size > len(x):
+        reps = int(np.ceil(batch_size / len(x)))
+        return np.ascontiguousarray(np.concatenate([x] * reps)[:batch_size])
+    return np.ascontiguousarray(x[:batch_size])
+
+
+def side_by_side_latency(
+    sessions: Mapping[str, Any], x: np.ndarray, batch_sizes: tuple[int, ...] = (1, 64), *, rounds: int = 30
 ) -> dict[str, dict[int, LatencyStats]]:
-    """Median latency of every session at every batch size, measured round-robin.
+    """Latency statistics of every session at every batch size, measured in interleaved rounds.
 
-    Round-robin (one run of each variant per round) means a burst of load from other processes on a
-    shared CPU hits all variants alike instead of whichever happened to be running, so the
-    comparison with FP32 stays fair even when the absolute numbers are noisy.
+    Interleaving (one run of each variant per round, order rotated each round) means a burst of load
+    from other processes on a shared CPU hits all variants alike instead of whichever happened to be
+    running, so the comparison with FP32 stays fair even when the absolute numbers are noisy.
     """
     if rounds < 1:
         raise EdgecnnError("latency rounds must be >= 1")
     results: dict[str, dict[int, LatencyStats]] = {name: {} for name in sessions}
-    for bs in batch_sizes:
-        if bs > len(x):
-            reps = int(np.ceil(bs / len(x)))
-            batch = np.ascontiguousarray(np.concatenate([x] * reps)[:bs])
-        else:
-            batch = np.ascontiguousarray(x[:bs])
-        feeds = {name: {s.get_inputs()[0].name: batch} for name, s in sessions.items()}
-        for name, s in sessions.items():
-            for _ in range(warmup):
-                s.run(None, feeds[name])
-        times: dict[str, list[float]] = {name: [] for name in sessions}
-        for _ in range(rounds):
-            for name, s in sessions.items():
-                t0 = time.perf_counter()
-                s.run(None, feeds[name])
-                times[name].append((time.perf_counter() - t0) * 1000.0)
-            if on_round is not None:
-                on_round()
-        for name, ts in times.items():
-            arr = np.asarray(ts)
-            results[name][bs] = LatencyStats(
-                batch_size=bs,
-                median_ms=float(np.median(arr)),
-                p90_ms=float(np.percentile(arr, 90)),
-                min_ms=float(arr.min()),
-                runs=len(ts),
-            )
+    for batch_size in batch_sizes:
+        batch = batch_of(x, batch_size)
+        runners = {
+            name: session_runner(s, "CPUExecutionProvider", {s.get_inputs()[0].name: batch}, io_binding=False)
+            for name, s in sessions.items()
+        }
+        per_call_ms = interleaved_rounds(runners, rounds, 1, warmup=LATENCY_WARMUP)
+        for name, samples in per_call_ms.items():
+            results[name][batch_size] = LatencyStats.from_ms(samples)
     return results

@@ -1,0 +1,104 @@
+"""What an export is asked to do: `ExportConfig` (validated on construction) and the export's fixed
+numbers and names (opset range, parity tolerance, bundle file names)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.exporting.quant_config import QuantizationConfig
+
+QUANTIZE_CHOICES = ("int8", "fp16", "dynamic", "all", "auto")
+# tf2onnx 1.17 writes opsets up to 18; 13 is the first with per-axis QuantizeLinear (per-channel INT8).
+MIN_OPSET, MAX_OPSET = 13, 18
+DEFAULT_OPSET = 17
+# `--quantize auto` without --max-accuracy-drop: the bound it uses (recorded in export.json).
+DEFAULT_AUTO_MAX_DROP_PP = 0.5
+# ONNX must match Keras this closely (and agree on every top-1) before anything is written.
+PARITY_MAX_ABS_DIFF = 1e-4
+EXPORT_JSON = "export.json"
+VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model.fp16.onnx",
+                 "dynamic": "model.dynamic.onnx"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What `export` converts, where the bundle goes, which variants it builds and how it checks them."""
+
+    model_path: Path
+    output_dir: Path
+    quantize: tuple[str, ...] = ()
+    data_dir: Path | None = None
+    dataset: str | None = None  # None: from train.json, else mnist (recorded as an assumption)
+    labels: tuple[str, ...] | None = None
+    opset: int = DEFAULT_OPSET
+    nchw: bool = False
+    simplify: bool = True
+    graph_rewrites: bool = True  # edgecnn.graph_opt, when installed
+    quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
+    max_accuracy_drop: float | None = None  # percentage points vs FP32
+    search_limit: int | None = None  # most INT8 settings the accuracy-aware search tries (None: all)
+    parity_samples: int = 1024  # test images checked at the larger batch
+    parity_batch: int = 64
+    parity_batch1_samples: int = 16
+    eval_limit: int | None = None  # None: the whole test set
+    latency: bool = True
+    latency_rounds: int = 30
+    latency_batches: tuple[int, ...] = (1, 64)
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model_path", Path(self.model_path))
+        object.__setattr__(self, "output_dir", Path(self.output_dir))
+        if self.data_dir is not None:
+            object.__setattr__(self, "data_dir", Path(self.data_dir))
+        quantize = tuple(q.strip().lower() for q in self.quantize if q.strip())
+        unknown = [q for q in quantize if q not in QUANTIZE_CHOICES]
+        if unknown:
+            raise EdgecnnError(
+                f"unknown --quantize value {unknown[0]!r}; choose from {', '.join(QUANTIZE_CHOICES)}"
+            )
+        if "auto" in quantize and len(set(quantize)) > 1:
+            raise EdgecnnError("--quantize auto picks the variant itself; do not combine it with others")
+        object.__setattr__(self, "quantize", quantize)
+        if not isinstance(self.opset, int) or not MIN_OPSET <= self.opset <= MAX_OPSET:
+            raise EdgecnnError(
+                f"unsupported opset {self.opset}; tf2onnx and ONNX Runtime here support "
+                f"{MIN_OPSET}-{MAX_OPSET} (default {DEFAULT_OPSET})"
+            )
+        if self.max_accuracy_drop is not None:
+            if not 0.0 <= self.max_accuracy_drop <= 100.0:
+                raise EdgecnnError("--max-accuracy-drop is in percentage points, between 0 and 100")
+            if not quantize:
+                raise EdgecnnError("--max-accuracy-drop needs --quantize (int8, all or auto)")
+        for name in ("parity_samples", "parity_batch", "parity_batch1_samples", "latency_rounds"):
+            if getattr(self, name) < 1:
+                raise EdgecnnError(f"{name.replace('_', ' ')} must be >= 1")
+        if self.search_limit is not None and self.search_limit < 1:
+            raise EdgecnnError("--search-limit must be >= 1")
+        if self.eval_limit is not None and self.eval_limit < 1:
+            raise EdgecnnError("eval limit must be >= 1")
+        if any(b < 1 for b in self.latency_batches):
+            raise EdgecnnError("latency batch sizes must be >= 1")
+        if self.labels is not None and len(self.labels) == 0:
+            raise EdgecnnError("--labels must name at least one class")
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """Variant names to build, in report order."""
+        if "auto" in self.quantize or "all" in self.quantize:
+            return ("int8", "fp16", "dynamic")
+        return tuple(v for v in ("int8", "fp16", "dynamic") if v in self.quantize)
+
+    @property
+    def step_count(self) -> int:
+        """Progress steps: load model, load data, convert, parity, FP32 eval, each variant, latency."""
+        return 5 + len(self.variants) + (1 if self.latency else 0)
+
+    @property
+    def effective_max_drop(self) -> float | None:
+        """The accuracy bound in percentage points: --max-accuracy-drop, auto's default, or none."""
+        if self.max_accuracy_drop is not None:
+            return self.max_accuracy_drop
+        return DEFAULT_AUTO_MAX_DROP_PP if "auto" in self.quantize else None

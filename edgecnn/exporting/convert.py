@@ -1,0 +1,96 @@
+"""Keras model -> ONNX ModelProto, and nothing else: the tf2onnx `from_function` route (Keras-3-safe) and
+keras' own ONNX export as the fallback. TensorFlow and tf2onnx are imported here, only when called."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import INPUT_NAME, OUTPUT_NAME
+from edgecnn.core.quiet import quiet_libraries
+from edgecnn.core.text import one_line
+from edgecnn.exporting.graph_names import rename_io
+
+ROUTE_TF2ONNX = "tf2onnx.from_function"
+ROUTE_KERAS = "keras.export(onnx)"
+
+
+def keras_call(model: Any, input_shape: tuple[int, int, int]) -> tuple[Any, Any]:
+    """A tf.function calling the model on (batch, *input_shape) float32 images named like the ONNX
+    input, returning {OUTPUT_NAME: probabilities}; and its input signature."""
+    from edgecnn.core.tfcompat import import_tensorflow
+
+    tf = import_tensorflow()
+    spec = (tf.TensorSpec((None, *input_shape), tf.float32, name=INPUT_NAME),)
+
+    @tf.function(input_signature=spec)
+    def serve(x: Any) -> dict[str, Any]:
+        return {OUTPUT_NAME: model(x, training=False)}
+
+    return serve, spec
+
+
+def convert_tf2onnx(model: Any, input_shape: tuple[int, int, int], opset: int, nchw: bool) -> Any:
+    """The main route: tf2onnx on a tf.function around the model (works with Keras 3 models)."""
+    import tf2onnx
+
+    serve, spec = keras_call(model, input_shape)
+    with quiet_libraries():
+        onnx_model, _ = tf2onnx.convert.from_function(
+            serve, input_signature=spec, opset=opset, inputs_as_nchw=[INPUT_NAME] if nchw else None
+        )
+    bad = unsupported_ops(onnx_model)
+    if bad:
+        raise EdgecnnError(f"tf2onnx has no ONNX equivalent for TensorFlow op(s) {', '.join(bad[:3])}")
+    return onnx_model
+
+
+def unsupported_ops(model: Any) -> list[str]:
+    """Ops tf2onnx could not map to ONNX: it leaves them in the graph as TensorFlow ops and only logs."""
+    import onnx
+
+    bad = []
+    for node in model.graph.node:
+        domain = node.domain or ""
+        if domain in ("", "ai.onnx") and not onnx.defs.has(node.op_type):
+            bad.append(f"{node.op_type} (in {node.name or 'an unnamed node'})")
+        elif domain not in ("", "ai.onnx", "ai.onnx.ml", "com.microsoft"):
+            bad.append(f"{domain}.{node.op_type} (in {node.name or 'an unnamed node'})")
+    return bad
+
+
+def convert_keras_export(model: Any, input_shape: tuple[int, int, int], opset: int, nchw: bool) -> Any:
+    """The fallback route: keras' own ONNX export, with the graph input/output renamed to the contract."""
+    import onnx
+
+    if nchw:
+        raise EdgecnnError("keras' ONNX export cannot make an NCHW input")
+    _, spec = keras_call(model, input_shape)
+    with tempfile.TemporaryDirectory(prefix="edgecnn-kexport-") as tmp, quiet_libraries():
+        out = Path(tmp) / "model.onnx"
+        model.export(str(out), format="onnx", verbose=False, opset_version=opset, input_signature=list(spec))
+        onnx_model = onnx.load(str(out))
+    bad = unsupported_ops(onnx_model)
+    if bad:
+        raise EdgecnnError(f"unsupported op(s) {', '.join(bad[:3])}")
+    rename_io(onnx_model)
+    return onnx_model
+
+
+def convert(
+    model: Any, input_shape: tuple[int, int, int], opset: int, nchw: bool
+) -> tuple[Any, str, list[str]]:
+    """Keras model -> ONNX ModelProto. Returns (model, route that ran, notes on routes that failed)."""
+    notes: list[str] = []
+    try:
+        return convert_tf2onnx(model, input_shape, opset, nchw), ROUTE_TF2ONNX, notes
+    except Exception as exc:  # noqa: BLE001 - converter errors are many types; reported in one line
+        first = one_line(exc, 240)
+        notes.append(f"{ROUTE_TF2ONNX} failed: {first}")
+    try:
+        return convert_keras_export(model, input_shape, opset, nchw), ROUTE_KERAS, notes
+    except Exception as exc:  # noqa: BLE001
+        notes.append(f"{ROUTE_KERAS} failed: {one_line(exc, 120)}")
+    raise EdgecnnError(f"the converter cannot handle this model: {first}")

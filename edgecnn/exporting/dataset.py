@@ -1,0 +1,86 @@
+"""The real images an export is checked against: the dataset the model was trained on, verified to fit
+the model, with its class labels and normalization settled, and the test set prepared for Keras and
+for the ONNX graph."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import ModelMetadata, Normalization
+from edgecnn.exporting.config import ExportConfig
+from edgecnn.exporting.keras_source import KerasSource
+
+
+@dataclass(frozen=True)
+class ExportData:
+    name: str
+    x_train: np.ndarray  # uint8; calibration images are drawn from it
+    x_test: np.ndarray  # uint8, cut to --eval-limit
+    y_test: np.ndarray
+    class_labels: tuple[str, ...]
+    normalization: Normalization
+    assumptions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EvalImages:
+    """The same test images in the two forms the export feeds."""
+
+    x_graph: np.ndarray  # float32 in the ONNX graph's layout
+    x_nhwc: np.ndarray  # float32 NHWC, what the Keras model takes
+    y: np.ndarray
+
+
+def load_export_data(config: ExportConfig, source: KerasSource, has_train_record: bool) -> ExportData:
+    """Load `source.dataset` and refuse it when its images or classes do not fit the model."""
+    from edgecnn.data import load_dataset
+
+    kwargs: dict[str, Any] = {}
+    if source.image_size is not None and source.dataset.startswith("folder:"):
+        kwargs = {"image_size": source.image_size, "channels": source.channels}
+    data = load_dataset(source.dataset, config.data_dir, **kwargs)
+    if tuple(data.input_shape) != source.input_shape:
+        raise EdgecnnError(
+            f"dataset {data.name} images are {'x'.join(map(str, data.input_shape))} but the model "
+            f"input is {'x'.join(map(str, source.input_shape))} (HxWxC); pass the dataset the model was "
+            "trained on (--dataset)"
+        )
+    labels = source.labels or tuple(data.class_labels)
+    if len(labels) != source.num_classes:
+        raise EdgecnnError(
+            f"dataset {data.name} has {len(labels)} classes but the model has {source.num_classes} outputs; "
+            "pass --dataset or --labels"
+        )
+    assumptions: list[str] = []
+    if source.labels == () and not has_train_record:
+        assumptions.append(f"class labels taken from dataset {data.name}")
+    normalization = source.normalization or data.normalization
+    if source.normalization is None:
+        assumptions.append(f"normalization taken from dataset {data.name}: {normalization.to_dict()}")
+    x_test, y_test = np.asarray(data.x_test), np.asarray(data.y_test)
+    if config.eval_limit is not None:
+        x_test, y_test = x_test[: config.eval_limit], y_test[: config.eval_limit]
+    return ExportData(
+        name=data.name,
+        x_train=np.asarray(data.x_train),
+        x_test=x_test,
+        y_test=y_test,
+        class_labels=labels,
+        normalization=normalization,
+        assumptions=tuple(assumptions),
+    )
+
+
+def prepare_eval_images(data: ExportData, metadata: ModelMetadata) -> EvalImages:
+    """The test set normalized as at training, in the graph's layout and in Keras' NHWC."""
+    from edgecnn.runtime.preprocess import prepare_batch
+
+    return EvalImages(
+        x_graph=prepare_batch(data.x_test, metadata),
+        x_nhwc=data.normalization.apply(data.x_test).astype(np.float32),
+        y=data.y_test,
+    )

@@ -1,0 +1,137 @@
+"""The static INT8 variant: calibration images from the training set, edgecnn's INT8 graph layout
+(proved exact on real images before it is used), then one quantization with the configured settings or
+the accuracy-aware search when there is a bound."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from edgecnn.core.metadata import INPUT_NAME
+from edgecnn.core.progress import Tracker
+from edgecnn.exporting.calibration import check_calibration_images, select_calibration_images
+from edgecnn.exporting.config import PARITY_MAX_ABS_DIFF, ExportConfig
+from edgecnn.exporting.int8_search import Attempt, search_int8
+from edgecnn.exporting.quant_config import QuantizationConfig
+from edgecnn.exporting.quantize import preprocess_for_quantization, quantize_int8
+from edgecnn.exporting.variants import BuiltVariant, VariantContext, finish_variant, save_model
+from edgecnn.runtime.inference import accuracy, compare_probabilities, predict_probabilities
+from edgecnn.runtime.preprocess import prepare_batch
+from edgecnn.runtime.sessions import open_cpu_session
+
+
+@dataclass(frozen=True)
+class Int8Source:
+    """The float graph static quantization starts from, and the settings to quantize it with."""
+
+    path: Path
+    quantization: QuantizationConfig
+    rewrites: tuple[str, ...]  # "int8:<name>" for each INT8 graph rewrite used
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Int8Outcome:
+    variant: BuiltVariant | None  # None: the search scored no attempt at all
+    attempts: tuple[Attempt, ...]
+    rewrites: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def int8_source(ctx: VariantContext, config: ExportConfig) -> Int8Source:
+    """edgecnn's INT8 layout (exact in float): the one-input-channel stem stays float as
+    Conv -> MaxPool -> Relu so ORT starts int8 at the second conv in NHWC, and the flatten is NHWC so
+    no transpose runs before the Dense layer. Used only when it reproduces FP32 on real images."""
+    plain = Int8Source(ctx.fp32_path, config.quantization, (), ())
+    if not config.graph_rewrites:
+        return plain
+    import onnx
+
+    from edgecnn.exporting.int8_rewrites import prepare_for_int8
+
+    prepared, int8_rewrites, keep_float = prepare_for_int8(onnx.load(str(ctx.fp32_path)))
+    if not int8_rewrites:
+        return plain
+    candidate = ctx.work / "model.int8src.onnx"
+    save_model(prepared, candidate)
+    # The rewrites are exact in float; prove it on real images like the FP32 gate does, and quantize
+    # the plain FP32 graph rather than a graph that drifted.
+    n = min(config.parity_samples, len(ctx.x_graph))
+    session, _ = open_cpu_session(candidate)
+    check = compare_probabilities(ctx.fp32_probs[:n], predict_probabilities(session, ctx.x_graph[:n]))
+    del session
+    if check.max_abs_diff <= PARITY_MAX_ABS_DIFF and check.top1_agreement == 1.0:
+        excluded = tuple(dict.fromkeys((*config.quantization.nodes_to_exclude, *keep_float)))
+        rewrites = tuple(f"int8:{r}" for r in int8_rewrites)
+        return Int8Source(candidate, replace(config.quantization, nodes_to_exclude=excluded), rewrites, ())
+    warning = (
+        f"INT8 graph rewrites ({', '.join(int8_rewrites)}) changed the float outputs "
+        f"(max abs diff {check.max_abs_diff:.3g}); quantized the plain FP32 graph"
+    )
+    return replace(plain, warnings=(warning,))
+
+
+def build_int8(
+    ctx: VariantContext, config: ExportConfig, x_train: np.ndarray, tracker: Tracker
+) -> Int8Outcome:
+    qcfg = config.quantization
+    # Only the calibration sample is converted to float (60k MNIST images would be 190 MB).
+    x_cal = prepare_batch(
+        select_calibration_images(x_train, qcfg.calibration_samples, qcfg.seed), ctx.metadata
+    )
+    check_calibration_images(x_cal, ctx.metadata.graph_input_shape)
+    source = int8_source(ctx, config)
+    warnings = list(source.warnings)
+    pre = preprocess_for_quantization(source.path, ctx.work / "model.pre.onnx")
+    if pre == source.path:
+        warnings.append("onnxruntime quant_pre_process failed; INT8 quantized without it")
+    if ctx.max_drop is None:
+        qcfg = source.quantization
+        out = quantize_int8(
+            source.path, ctx.work / "model.int8.onnx", x_cal, INPUT_NAME, qcfg, preprocessed=pre
+        )
+        built = finish_variant(ctx, "int8", out, qcfg.to_dict(), [qcfg.describe()])
+        return Int8Outcome(built, (), source.rewrites, tuple(warnings))
+    found, found_cfg, attempts = search_int8(
+        fp32_path=source.path,
+        preprocessed=pre,
+        calibration_images=x_cal,
+        input_name=INPUT_NAME,
+        base=source.quantization,
+        max_drop_pp=ctx.max_drop,
+        evaluate=functools.partial(test_set_accuracy, ctx),
+        fp32_accuracy=ctx.fp32_accuracy,
+        work_dir=ctx.work,
+        on_attempt=functools.partial(_report_attempt, tracker),
+        max_attempts=config.search_limit,
+    )
+    variant = _searched_variant(ctx, found, found_cfg, attempts)
+    return Int8Outcome(variant, tuple(attempts), source.rewrites, tuple(warnings))
+
+
+def test_set_accuracy(ctx: VariantContext, path: Path) -> float:
+    """search_int8's `evaluate`: a candidate file's accuracy on the export's test images."""
+    session, _ = open_cpu_session(path)
+    return accuracy(predict_probabilities(session, ctx.x_graph), ctx.y)
+
+
+def _report_attempt(tracker: Tracker, attempt: Attempt) -> None:
+    tracker.describe(f"INT8 search: attempt {attempt.index} ({attempt.settings[:60]})")
+
+
+def _searched_variant(
+    ctx: VariantContext, found: Path | None, found_cfg: QuantizationConfig | None, attempts: list[Attempt]
+) -> BuiltVariant | None:
+    """The search's INT8 row: the model within the bound, or else the best attempt marked as not kept."""
+    if found is not None and found_cfg is not None:
+        notes = [f"found on attempt {len(attempts)}: {found_cfg.describe()}"]
+        return finish_variant(ctx, "int8", found, found_cfg.to_dict(), notes)
+    scored = [a for a in attempts if a.accuracy is not None]
+    if not scored:
+        return None
+    best = max(scored, key=lambda a: a.accuracy or 0.0)
+    best_path = ctx.work / f"attempt{best.index}.int8.onnx"
+    return finish_variant(ctx, "int8", best_path, best.config, [f"best of {len(attempts)} attempts"])

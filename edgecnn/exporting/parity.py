@@ -1,0 +1,47 @@
+"""The parity gate: the FP32 ONNX graph must reproduce Keras on real test images, at batch 1 and at a
+larger batch, before the export writes anything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import OUTPUT_NAME
+from edgecnn.exporting.config import PARITY_MAX_ABS_DIFF, ExportConfig
+from edgecnn.exporting.report import Parity
+
+
+def keras_predict(serve: Any, x: np.ndarray, batch: int) -> np.ndarray:
+    """Probabilities from a `convert.keras_call` function, `batch` images at a time."""
+    outs = []
+    for start in range(0, len(x), batch):
+        outs.append(np.asarray(serve(x[start : start + batch])[OUTPUT_NAME], dtype=np.float32))
+    return np.concatenate(outs)
+
+
+def parity_gate(
+    serve: Any, session: Any, x_nhwc: np.ndarray, x_graph: np.ndarray, config: ExportConfig
+) -> list[Parity]:
+    """Keras vs ONNX Runtime on the same real images, at batch 1 and at `parity_batch`."""
+    from edgecnn.runtime.inference import compare_probabilities, predict_probabilities
+
+    results = []
+    n1 = min(config.parity_batch1_samples, len(x_nhwc))
+    nb = min(config.parity_samples, len(x_nhwc))
+    for batch, n in ((1, n1), (config.parity_batch, nb)):
+        ref = keras_predict(serve, x_nhwc[:n], batch)
+        got = predict_probabilities(session, x_graph[:n], batch)
+        agree = compare_probabilities(ref, got)
+        passed = agree.max_abs_diff <= PARITY_MAX_ABS_DIFF and agree.top1_agreement == 1.0
+        results.append(Parity(batch, n, agree.max_abs_diff, agree.top1_agreement, passed))
+    failed = [p for p in results if not p.passed]
+    if failed:
+        detail = "; ".join(
+            f"batch {p.batch_size} on {p.n} test images: max abs diff {p.max_abs_diff:.3g} "
+            f"(limit {PARITY_MAX_ABS_DIFF:g}), top-1 agreement {p.top1_agreement * 100:.2f}%"
+            for p in failed
+        )
+        raise EdgecnnError(f"parity gate failed, ONNX does not match Keras: {detail}; nothing was written")
+    return results

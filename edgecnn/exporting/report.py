@@ -1,0 +1,86 @@
+"""What an export found: the parity gate's numbers, one report per variant, and the `ExportResult` whose
+`to_document()` is export.json. Plain data; the CLI renders it (edgecnn.commands.export)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgecnn.core.outputs import to_jsonable
+from edgecnn.exporting.int8_search import Attempt
+
+
+@dataclass(frozen=True)
+class Parity:
+    batch_size: int
+    n: int
+    max_abs_diff: float
+    top1_agreement: float
+    passed: bool
+
+
+@dataclass
+class VariantReport:
+    name: str
+    path: Path | None
+    accuracy: float
+    accuracy_drop_pp: float
+    top1_agreement: float  # with FP32 ONNX
+    max_abs_diff: float  # FP32: vs Keras (parity gate); variants: vs FP32 ONNX, on the test set
+    size_bytes: int
+    size_ratio: float  # vs FP32
+    latency_ms: dict[int, float] = field(default_factory=dict)  # batch -> median
+    fp32_latency_ms: dict[int, float] = field(default_factory=dict)  # measured in the same rounds
+    speedup: dict[int, float] = field(default_factory=dict)  # FP32 median / variant median
+    slower_than_fp32: bool = False
+    within_bound: bool | None = None
+    kept: bool = True  # False: measured but not written (outside the accuracy bound)
+    settings: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ExportResult:
+    output_dir: Path
+    model_path: Path  # the FP32 .onnx in the bundle
+    source_model: Path
+    route: str
+    opset: int
+    layout: str
+    node_counts: dict[str, int]
+    graph_rewrites: list[str]
+    parity: list[Parity]
+    variants: dict[str, VariantReport]  # "fp32" first
+    attempts: list[Attempt]
+    selected: str | None  # --quantize auto's pick
+    max_accuracy_drop: float | None
+    bound_met: bool
+    warnings: list[str]
+    assumptions: list[str]
+    dataset: str
+    class_labels: tuple[str, ...]
+    config: dict[str, Any]
+    timings: dict[str, float]
+    environment: dict[str, Any]
+    json_path: Path
+
+    @property
+    def failure(self) -> str | None:
+        """Why the command must exit non-zero although the bundle (with FP32) was written."""
+        if self.bound_met:
+            return None
+        out = [v for v in self.variants.values() if v.within_bound is False]
+        names = ", ".join(f"{v.name} (drop {v.accuracy_drop_pp:.2f} pp)" for v in out) or "int8"
+        tried = ""
+        if any(v.name == "int8" for v in out) or "int8" not in self.variants:
+            tried = f"; {len(self.attempts)} INT8 setting(s) tried, none within the bound"
+        return (
+            f"over --max-accuracy-drop {self.max_accuracy_drop:g} pp: {names}{tried}; "
+            f"those files were not written, the FP32 model was kept (details: {self.json_path})"
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        doc = to_jsonable(self)
+        doc["failure"] = self.failure
+        return doc

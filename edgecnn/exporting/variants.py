@@ -1,0 +1,156 @@
+"""The variants beside the FP32 model: each one stamped with metadata, saved into the bundle, measured
+against FP32 on the test set and dropped from the bundle when it misses the accuracy bound; FP16 and
+dynamic INT8 built here (static INT8 in `int8_variant`), the side-by-side latency, and auto's pick."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecnn.core.metadata import ModelMetadata, write_metadata
+from edgecnn.exporting.config import VARIANT_FILES, ExportConfig
+from edgecnn.exporting.quant_config import QuantizationConfig
+from edgecnn.exporting.quantize import DYNAMIC_WARNING, FP16_NOTE, convert_fp16, quantize_dynamic_int8
+from edgecnn.exporting.report import Parity, VariantReport
+from edgecnn.exporting.variant_eval import score_variant, side_by_side_latency
+from edgecnn.runtime.sessions import open_cpu_session
+
+
+@dataclass(frozen=True)
+class VariantContext:
+    """What every variant is built from and measured against."""
+
+    bundle: Path  # the (temporary) bundle directory variants are saved into
+    work: Path  # scratch files: candidates, pre-processed graphs
+    metadata: ModelMetadata  # the FP32 model's; variants change only `variant`
+    x_graph: np.ndarray  # test images in the graph's layout
+    y: np.ndarray
+    fp32_probs: np.ndarray
+    fp32_accuracy: float
+    fp32_size: int
+    max_drop: float | None  # percentage points; None: no bound
+
+    @property
+    def fp32_path(self) -> Path:
+        return self.bundle / VARIANT_FILES["fp32"]
+
+
+@dataclass
+class BuiltVariant:
+    report: VariantReport
+    session: Any | None  # kept open for the latency check; None when the file was not kept
+
+
+def save_model(model: Any, path: Path) -> int:
+    """Write an ONNX model; returns its size in bytes."""
+    import onnx
+
+    onnx.save(model, str(path))
+    return path.stat().st_size
+
+
+def measure_variant(
+    ctx: VariantContext, name: str, path: Path, settings: dict[str, Any], notes: list[str]
+) -> BuiltVariant:
+    session, _ = open_cpu_session(path)
+    score = score_variant(session, ctx.x_graph, ctx.y, ctx.fp32_probs)
+    drop = (ctx.fp32_accuracy - score.accuracy) * 100.0
+    report = VariantReport(
+        name=name,
+        path=path,
+        accuracy=score.accuracy,
+        accuracy_drop_pp=drop,
+        top1_agreement=score.agreement.top1_agreement,
+        max_abs_diff=score.agreement.max_abs_diff,
+        size_bytes=path.stat().st_size,
+        size_ratio=path.stat().st_size / ctx.fp32_size,
+        within_bound=None if ctx.max_drop is None else drop <= ctx.max_drop,
+        settings=settings,
+        notes=notes,
+    )
+    return BuiltVariant(report, session)
+
+
+def finish_variant(
+    ctx: VariantContext, name: str, model_file: Path, settings: dict[str, Any], notes: list[str]
+) -> BuiltVariant:
+    """Stamp metadata on a variant built in the work dir, save it into the bundle, measure it."""
+    import onnx
+
+    model = onnx.load(str(model_file))
+    write_metadata(model, replace(ctx.metadata, variant=name))
+    target = ctx.bundle / VARIANT_FILES[name]
+    save_model(model, target)
+    built = measure_variant(ctx, name, target, settings, notes)
+    if built.report.within_bound is False:
+        # Outside the bound: measured and reported, but not shipped in the bundle.
+        built.report.kept = False
+        built.report.path = None
+        built.session = None
+        target.unlink()
+    return built
+
+
+def build_fp16(ctx: VariantContext) -> BuiltVariant:
+    import onnx
+
+    fp16 = convert_fp16(onnx.load(str(ctx.fp32_path)))
+    save_model(fp16, ctx.work / "model.fp16.onnx")
+    return finish_variant(ctx, "fp16", ctx.work / "model.fp16.onnx", {"keep_io_types": True}, [FP16_NOTE])
+
+
+def build_dynamic(ctx: VariantContext, quantization: QuantizationConfig) -> BuiltVariant:
+    out = quantize_dynamic_int8(ctx.fp32_path, ctx.work / "model.dynamic.onnx", quantization)
+    settings = {"per_channel": quantization.per_channel, "weight_type": quantization.weight_type}
+    return finish_variant(ctx, "dynamic", out, settings, [DYNAMIC_WARNING.split(",")[0]])
+
+
+def add_latency(built: dict[str, BuiltVariant], x_graph: np.ndarray, config: ExportConfig) -> None:
+    """Time the kept variants side by side with FP32 and record medians and speed-ups in their reports."""
+    sessions = {name: b.session for name, b in built.items() if b.session is not None}
+    latency = side_by_side_latency(
+        sessions, x_graph[:256], config.latency_batches, rounds=config.latency_rounds
+    )
+    fp32_ms = {batch: stats.p50_ms for batch, stats in latency["fp32"].items()}
+    for name, per_batch in latency.items():
+        report = built[name].report
+        report.latency_ms = {batch: stats.p50_ms for batch, stats in per_batch.items()}
+        report.fp32_latency_ms = dict(fp32_ms)
+        report.speedup = {b: report.fp32_latency_ms[b] / report.latency_ms[b] for b in report.latency_ms}
+        report.slower_than_fp32 = name != "fp32" and any(v < 1.0 for v in report.speedup.values())
+
+
+def select_auto(reports: dict[str, VariantReport], config: ExportConfig) -> str | None:
+    """`--quantize auto`: the fastest kept variant at the smallest batch (the smallest without latency)."""
+    if "auto" not in config.quantize:
+        return None
+    ok = [r for r in reports.values() if r.kept and r.within_bound is not False]
+    if config.latency:
+        b = min(config.latency_batches)
+        return min(ok, key=lambda r: r.latency_ms.get(b, float("inf"))).name
+    return min(ok, key=lambda r: r.size_bytes).name
+
+
+def bound_met(reports: dict[str, VariantReport], config: ExportConfig) -> bool:
+    """Every measured variant is within the bound, and INT8 (when asked for) was measured at all."""
+    met = all(r.within_bound is not False for r in reports.values())
+    return met and not ("int8" in config.variants and "int8" not in reports)
+
+
+def fp32_report(path: Path, accuracy: float, parity: list[Parity], config: ExportConfig) -> VariantReport:
+    """The FP32 row: its differences are those the parity gate measured against Keras."""
+    return VariantReport(
+        name="fp32",
+        path=path,
+        accuracy=accuracy,
+        accuracy_drop_pp=0.0,
+        top1_agreement=1.0,
+        max_abs_diff=max(p.max_abs_diff for p in parity),
+        size_bytes=path.stat().st_size,
+        size_ratio=1.0,
+        within_bound=True if config.effective_max_drop is not None else None,
+        settings={"parity_images": max(parity, key=lambda p: p.n).n},
+    )
