@@ -9,7 +9,7 @@ import typer
 from edgecnn import __version__
 
 COMMAND_MODULES = (
-    "models", "data", "train", "export", "optimize", "bench", "predict", "evaluate", "compare",
+    "models", "data", "train", "export", "optimize", "bench", "predict", "evaluate", "compare", "doctor",
 )  # fmt: skip
 
 app = typer.Typer(
