@@ -148,8 +148,8 @@ def _calibration_images(bundle: Path, data_dir: Path | None) -> np.ndarray:
 
 
 def _onnx_accuracy(path: Path, x_test_u8: np.ndarray, y: np.ndarray) -> float:
+    from edgecnn import runtime
     from edgecnn.core.metadata import read_metadata
-    from edgecnn.runtime import sessions as runtime
     from edgecnn.runtime.preprocess import prepare_batch
 
     session, _ = runtime.open_session(path, runtime.SessionConfig(device="cpu"))
@@ -231,8 +231,8 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 def _onnx_runner(path: Path, threads: int, x: np.ndarray) -> tuple[Any, Any]:
     """`edgecnn bench`'s code path: its session options, IOBinding with pre-bound OrtValues."""
-    from edgecnn.benchmarking.run import BenchConfig
-    from edgecnn.runtime import sessions as runtime
+    from edgecnn import runtime
+    from edgecnn.benchmarking import BenchConfig
 
     cfg = BenchConfig(models=(path,), batch_sizes=(x.shape[0],), intra_op_threads=threads)
     session, provider = runtime.open_session(path, cfg.session_config(), [])

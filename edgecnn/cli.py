@@ -41,9 +41,9 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    from edgecnn.runtime import sessions as runtime
+    from edgecnn.runtime.thread_pool import allow_shared_thread_pool
 
-    runtime.allow_shared_thread_pool()  # one command per process: `bench` may own ORT's shared pool
+    allow_shared_thread_pool()  # one command per process: `bench` may own ORT's shared pool
     app()
 
 

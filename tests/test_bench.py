@@ -17,9 +17,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
-from edgecnn.benchmarking import run as benchmod
-from edgecnn.benchmarking import speedup, timing
-from edgecnn.benchmarking.run import BenchConfig, bench, parse_batch_sizes
+from edgecnn.benchmarking import BenchConfig, bench, parse_batch_sizes, shares_thread_pool, speedup, timing
+from edgecnn.benchmarking.notes import int8_vs_fp32_notes
 from edgecnn.benchmarking.timing import LatencyStats, timed_loop
 from edgecnn.cli import app
 from edgecnn.core.errors import EdgecnnError
@@ -135,7 +134,7 @@ def test_timed_loop_counts_and_duration() -> None:
         ({"cuda_graphs": True}, "--cuda-graphs"),
         ({"device": "cuda", "cuda_graphs": True, "io_binding": False}, "--io-binding"),
         ({"trt_fp16": True}, "TensorRT"),
-        ({"intra_op_threads": -1}, "thread"),
+        ({"thread_counts": (-1,)}, "thread"),
     ],
 )
 def test_config_refuses_bad_values(tiny: Path, kwargs: dict, message: str) -> None:
@@ -192,13 +191,14 @@ def test_real_inputs_come_from_the_dataset(tiny: Path, mnist_dir: Path) -> None:
 def test_real_inputs_feed_what_preprocess_makes(tiny: Path, mnist_dir: Path) -> None:
     from edgecnn.core.metadata import read_metadata
     from edgecnn.data import load_dataset
+    from edgecnn.runtime.inputs import DatasetSamples, make_feeds
     from edgecnn.runtime.sessions import open_session
 
     session, _ = open_session(tiny)
     meta = read_metadata(tiny)
     config = BenchConfig(models=(tiny,), inputs="real", data_dir=mnist_dir)
-    feeds, source, _ = benchmod.make_feeds(
-        session, meta, 3, config, benchmod._Samples(config), np.random.default_rng(0)
+    feeds, source, _ = make_feeds(
+        session, meta, 3, config.inputs, DatasetSamples(config.data_dir), np.random.default_rng(0)
     )
     x = load_dataset("mnist", mnist_dir, download=False).x_test[:3].astype(np.float32) / 255.0
     assert source == "real:mnist" and np.allclose(feeds["input"], x)
@@ -342,14 +342,15 @@ def test_cuda_graph_orchestration(tiny: Path, monkeypatch: pytest.MonkeyPatch) -
     """What bench asks of the runtime on a CUDA-graph run: one graph id per batch size (ORT replays a
     graph on the buffers it captured), and a cold-start run that does not capture. Played on CPU with
     the provider relabelled, since no GPU is here; the real CPU session still runs every call."""
-    from edgecnn.runtime import sessions as runtime
+    from edgecnn.runtime import io_binding, sessions
+    from edgecnn.runtime.session_config import SessionConfig
 
-    real_open, real_bind = runtime.open_session, runtime.bind_io
+    real_open, real_bind = sessions.open_session, io_binding.bind_io
     seen: dict[str, list] = {"graph_ids": [], "plain": []}
 
     def fake_open(path, config, notes=None):
         assert config.device == "cuda" and config.cuda_graphs
-        session, _ = real_open(path, runtime.SessionConfig())
+        session, _ = real_open(path, SessionConfig())
         real_run = session.run
 
         def run(names, feeds, options=None):
@@ -364,8 +365,8 @@ def test_cuda_graph_orchestration(tiny: Path, monkeypatch: pytest.MonkeyPatch) -
         seen["graph_ids"].append(graph_id)
         return real_bind(session, "CPUExecutionProvider", feeds, device_id, graph_id)
 
-    monkeypatch.setattr(runtime, "open_session", fake_open)
-    monkeypatch.setattr(runtime, "bind_io", fake_bind)
+    monkeypatch.setattr(sessions, "open_session", fake_open)
+    monkeypatch.setattr(io_binding, "bind_io", fake_bind)
     result = bench(
         BenchConfig(models=(tiny,), batch_sizes=(1, 4, 16), iterations=3, device="cuda", cuda_graphs=True)
     )
@@ -441,10 +442,10 @@ def test_block_sizes_spread_iterations_over_rounds() -> None:
 
 
 def _record_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Wrap runtime.bind_io so each timed call logs which model's binding ran (0 = first bound)."""
-    from edgecnn.runtime import sessions as runtime
+    """Wrap runtime's bind_io so each timed call logs which model's binding ran (0 = first bound)."""
+    from edgecnn.runtime import io_binding
 
-    real_bind = runtime.bind_io
+    real_bind = io_binding.bind_io
     sessions: list[int] = []
     log: list[int] = []
 
@@ -462,7 +463,7 @@ def _record_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         bound.run = run  # type: ignore[method-assign]
         return bound
 
-    monkeypatch.setattr(runtime, "bind_io", bind)
+    monkeypatch.setattr(io_binding, "bind_io", bind)
     return log
 
 
@@ -550,10 +551,10 @@ def test_int8_slower_than_fp32_is_flagged() -> None:
 
     fp32 = model("model.onnx", "fp32", [0.05, 1.0], [[0.05, 0.05], [1.0, 1.0]])
     int8 = model("model.int8.onnx", "int8", [0.04, 3.0], [[0.04, 0.04], [2.0, 4.0]])
-    notes = benchmod.int8_vs_fp32_notes([fp32, int8])
+    notes = int8_vs_fp32_notes([fp32, int8])
     assert len(notes) == 1 and notes[0].startswith("batch 64: INT8 model.int8.onnx is slower than FP32")
     assert "3.00x" in notes[0] and "3.00x as the median of per-round ratios" in notes[0]
-    assert benchmod.int8_vs_fp32_notes([fp32, model("m.fp16.onnx", "fp16", [9, 9], [[], []])]) == []
+    assert int8_vs_fp32_notes([fp32, model("m.fp16.onnx", "fp16", [9, 9], [[], []])]) == []
 
 
 def test_time_session_uses_the_bench_path(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -598,26 +599,28 @@ def test_cli_no_interleave_and_rounds(tiny: Path, tmp_path: Path) -> None:
 
 def test_interleaved_cpu_sessions_share_one_thread_pool(tiny: Path, tmp_path: Path, monkeypatch) -> None:
     """Per-session pools let an idle session's spinning workers steal a core from the timed one."""
-    from edgecnn.runtime import sessions as runtime
+    from edgecnn.runtime import sessions, thread_pool
+    from edgecnn.runtime.session_config import SessionConfig
 
-    monkeypatch.setattr(runtime, "_process_may_share_pool", True)
-    monkeypatch.setattr(runtime, "_shared_pool_sizes", None)
+    monkeypatch.setattr(thread_pool.POOL, "may_share", True)
+    monkeypatch.setattr(thread_pool.POOL, "sizes", None)
     other = tiny_cnn(tmp_path / "other.onnx", seed=1)
     two = (tiny, other)
-    assert BenchConfig(models=two, iterations=4).shares_thread_pool
-    assert BenchConfig(models=two, iterations=4).session_config().shared_thread_pool
-    assert not BenchConfig(models=(tiny,), iterations=4).shares_thread_pool
-    assert not BenchConfig(models=two, iterations=4, interleave=False).shares_thread_pool
+    assert shares_thread_pool(BenchConfig(models=two, iterations=4), 0)
+    config = BenchConfig(models=two, iterations=4)
+    assert config.session_config(0, shares_thread_pool(config, 0)).shared_thread_pool
+    assert not shares_thread_pool(BenchConfig(models=(tiny,), iterations=4), 0)
+    assert not shares_thread_pool(BenchConfig(models=two, iterations=4, interleave=False), 0)
     # Spinning is a per-session option: asking for it keeps per-session pools instead of ignoring it.
-    assert not BenchConfig(models=two, iterations=4, allow_spinning=False).shares_thread_pool
+    assert not shares_thread_pool(BenchConfig(models=two, iterations=4, allow_spinning=False), 0)
     # A pool of other sizes cannot be resized.
-    monkeypatch.setattr(runtime, "_shared_pool_sizes", (3, 1))
-    assert not BenchConfig(models=two, iterations=4).shares_thread_pool
+    monkeypatch.setattr(thread_pool.POOL, "sizes", (3, 1))
+    assert not shares_thread_pool(BenchConfig(models=two, iterations=4), 0)
     with pytest.raises(EdgecnnError, match="cannot be resized"):
-        runtime.session_options(runtime.SessionConfig(intra_op_threads=2))
+        sessions.session_options(SessionConfig(intra_op_threads=2))
     # A library caller's process (like this test's) keeps per-session pools, and the result says so.
-    monkeypatch.setattr(runtime, "_process_may_share_pool", False)
-    monkeypatch.setattr(runtime, "_shared_pool_sizes", None)
+    monkeypatch.setattr(thread_pool.POOL, "may_share", False)
+    monkeypatch.setattr(thread_pool.POOL, "sizes", None)
     doc = bench(BenchConfig(models=two, iterations=4, rounds=2, warmup=1, batch_sizes=(1,))).to_document()
     assert doc["thread_pool"] == "per-session"
     assert any("own ONNX Runtime thread pool" in n for n in doc["notes"])
@@ -650,10 +653,11 @@ def test_cli_process_benches_side_by_side_on_one_shared_pool(tiny: Path, tmp_pat
 
 
 def test_shared_pool_session_options_and_validation() -> None:
-    from edgecnn.runtime import sessions as runtime
+    from edgecnn.runtime.session_config import SessionConfig
+    from edgecnn.runtime.sessions import session_options
 
-    so = runtime.session_options(runtime.SessionConfig(shared_thread_pool=True, intra_op_threads=2))
+    so = session_options(SessionConfig(shared_thread_pool=True, intra_op_threads=2))
     assert so.use_per_session_threads is False
-    assert runtime.session_options(runtime.SessionConfig()).use_per_session_threads is True
+    assert session_options(SessionConfig()).use_per_session_threads is True
     with pytest.raises(EdgecnnError, match="spinning"):
-        runtime.SessionConfig(shared_thread_pool=True, allow_spinning=True)
+        SessionConfig(shared_thread_pool=True, allow_spinning=True)

@@ -9,13 +9,8 @@ import pytest
 from test_bench import tiny_cnn
 from typer.testing import CliRunner
 
-from edgecnn.benchmarking.run import BenchConfig
-from edgecnn.benchmarking.sweep import (
-    config_from_json,
-    config_to_json,
-    fastest_by_model_and_batch,
-    parse_thread_counts,
-)
+from edgecnn.benchmarking.config import BenchConfig, parse_thread_counts
+from edgecnn.benchmarking.sweep import fastest_by_model_and_batch
 from edgecnn.cli import app
 from edgecnn.core.errors import EdgecnnError
 
@@ -34,9 +29,9 @@ def test_config_round_trips_through_json(tmp_path: Path) -> None:
     model = tiny_cnn(tmp_path / "t.onnx")
     cfg = BenchConfig(
         models=(model,), batch_sizes=(1, 8), iterations=7, data_dir=tmp_path, output_dir=tmp_path / "o",
-        op_profile=True, intra_op_threads=2,
+        op_profile=True, thread_counts=(2,),
     )  # fmt: skip
-    assert config_from_json(config_to_json(cfg)) == cfg
+    assert BenchConfig.from_json(cfg.to_json()) == cfg
 
 
 def test_fastest_picks_the_lowest_p50_per_model_and_batch() -> None:

@@ -15,8 +15,8 @@ import pytest
 from test_bench import tiny_cnn
 from typer.testing import CliRunner
 
+from edgecnn.benchmarking import BenchConfig, bench
 from edgecnn.benchmarking.compare import CompareConfig, compare
-from edgecnn.benchmarking.run import BenchConfig, bench
 from edgecnn.cli import app
 from edgecnn.core.errors import EdgecnnError
 

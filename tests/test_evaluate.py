@@ -36,9 +36,7 @@ def test_eval_accuracy_equals_the_export_figure(
     exported_bundle, mnist_dir: Path, tmp_path: Path, variant: str
 ) -> None:
     model = Path(exported_bundle.variants[variant].path)
-    result = evaluate(
-        EvalConfig(model=model, data="mnist", data_dir=mnist_dir, output_dir=tmp_path / "e", progress=False)
-    )
+    result = evaluate(EvalConfig(model=model, data="mnist", data_dir=mnist_dir, output_dir=tmp_path / "e"))
     assert result.num_images == 10_000 and result.provider == "CPUExecutionProvider"
     assert result.accuracy > 0.95  # one epoch of keras-convnet
     assert result.accuracy == _export_accuracy(exported_bundle, variant)
@@ -46,9 +44,7 @@ def test_eval_accuracy_equals_the_export_figure(
 
 def test_eval_matches_a_numpy_reference(centroid: Path, mnist_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval"
-    result = evaluate(
-        EvalConfig(model=centroid, data="mnist", data_dir=mnist_dir, output_dir=out, progress=False)
-    )
+    result = evaluate(EvalConfig(model=centroid, data="mnist", data_dir=mnist_dir, output_dir=out))
     ds = load_dataset("mnist", mnist_dir, download=False)
     predicted = np.argmax(_reference_probabilities(centroid, ds.x_test[..., 0]), axis=1)
     y = ds.y_test
@@ -70,7 +66,7 @@ def test_eval_matches_a_numpy_reference(centroid: Path, mnist_dir: Path, tmp_pat
 
 
 def test_limit_takes_the_first_images(centroid: Path, mnist_dir: Path, tmp_path: Path) -> None:
-    full = evaluate(EvalConfig(model=centroid, data_dir=mnist_dir, output_dir=tmp_path / "a", progress=False))
+    full = evaluate(EvalConfig(model=centroid, data_dir=mnist_dir, output_dir=tmp_path / "a"))
     part = evaluate(
         EvalConfig(
             model=centroid, data_dir=mnist_dir, limit=500, batch_size=7, output_dir=tmp_path / "b", plot=False

@@ -3,7 +3,6 @@ cannot import tensorflow, keras or tf2onnx (and never even tries), while train s
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -101,8 +100,6 @@ def test_eval_without_tensorflow(model: Path, mnist_dir: Path, tmp_path: Path) -
 
 
 def test_bench_without_tensorflow(model: Path, tmp_path: Path) -> None:
-    if importlib.util.find_spec("edgecnn.commands.bench") is None:
-        pytest.skip("edgecnn bench is not written yet")
     args = ["bench", str(model), "--batch", "1,4", "--iterations", "5", "--output", str(tmp_path / "b")]
     proc, log = run_without_tf([*args, "--json"], tmp_path)
     _assert_clean(proc, log)
@@ -122,8 +119,6 @@ def test_optimize_and_op_profile_without_tensorflow(model: Path, mnist_dir: Path
 
 
 def test_train_says_it_needs_tensorflow(tmp_path: Path) -> None:
-    if importlib.util.find_spec("edgecnn.commands.train") is None:
-        pytest.skip("edgecnn train is not written yet")
     args = ["train", "--model", "keras-convnet", "--epochs", "1", "--output", str(tmp_path / "run")]
     proc, log = run_without_tf(args, tmp_path)
     assert proc.returncode == 1, proc.stderr

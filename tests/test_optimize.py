@@ -12,10 +12,11 @@ from onnx import TensorProto, helper, numpy_helper
 from test_bench import tiny_cnn
 from typer.testing import CliRunner
 
+from edgecnn import runtime
 from edgecnn.cli import app
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.runtime import sessions as runtime
-from edgecnn.runtime.cpu_optimize import OptimizeConfig, fuse_reorder_quantize_transpose, optimize
+from edgecnn.runtime import OptimizeConfig, optimize
+from edgecnn.runtime.cpu_optimize import fuse_reorder_quantize_transpose
 from edgecnn.runtime.target import TARGET_KEY, check_target, current_cpu_target, target_mismatch
 
 
@@ -48,7 +49,7 @@ def test_optimize_fuses_the_stem_layout_change_and_keeps_outputs(optimized, mnis
     report = json.loads(result.report.read_text())
     assert report["kind"] == "edgecnn.optimize" and report["output"] == str(result.output)
     # Runs through the normal runtime path, with the same accuracy as the portable model.
-    from edgecnn.evaluation.evaluate import EvalConfig, evaluate
+    from edgecnn.evaluation import EvalConfig, evaluate
 
     a = evaluate(
         EvalConfig(

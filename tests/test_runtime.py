@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from test_bench import tiny_cnn
 
+from edgecnn import runtime
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.runtime import sessions as runtime
-from edgecnn.runtime.sessions import SessionConfig, bind_io, open_session, resolve_shape
+from edgecnn.runtime import SessionConfig, bind_io, open_session, resolve_shape, sessions
+from edgecnn.runtime.providers import provider_list
 
 ALL = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
 
@@ -47,13 +48,13 @@ class FakeSession:
 
 @pytest.fixture
 def fake_ort(monkeypatch: pytest.MonkeyPatch):
-    ort = runtime._import_ort()
+    ort = runtime.import_ort()
     FakeSession.created = []
     FakeSession.works = {"CPUExecutionProvider"}
     FakeSession.metadata = {}
     monkeypatch.setattr(ort, "InferenceSession", FakeSession)
     monkeypatch.setattr(ort, "get_available_providers", lambda: list(ALL))
-    monkeypatch.setattr(runtime, "_preload_gpu_libraries", lambda: None)
+    monkeypatch.setattr(sessions, "preload_gpu_libraries", lambda: None)
     return FakeSession
 
 
@@ -93,19 +94,19 @@ def test_candidates_honour_every_option() -> None:
 
 
 def test_provider_options(tmp_path: Path) -> None:
-    cuda = runtime._provider_list(SessionConfig(device="cuda", cuda_graphs=True, device_id=1), "cuda")
+    cuda = provider_list(SessionConfig(device="cuda", cuda_graphs=True, device_id=1), "cuda")
     assert cuda[0] == ("CUDAExecutionProvider", {"device_id": "1", "enable_cuda_graph": "1"})
     assert cuda[-1] == "CPUExecutionProvider"
     cache = tmp_path / "engines"
     config = SessionConfig(device="tensorrt", trt_fp16=True, trt_int8=True, trt_engine_cache=cache)
-    trt = runtime._provider_list(config, "tensorrt")
+    trt = provider_list(config, "tensorrt")
     name, opts = trt[0]
     assert name == "TensorrtExecutionProvider"
     assert opts["trt_fp16_enable"] == "True" and opts["trt_int8_enable"] == "True"
     assert opts["trt_engine_cache_enable"] == "True" and opts["trt_engine_cache_path"] == str(cache)
     assert cache.is_dir()  # created up front so TensorRT can write engines there
     assert [p[0] if isinstance(p, tuple) else p for p in trt] == ALL
-    assert runtime._provider_list(SessionConfig(), "cpu") == ["CPUExecutionProvider"]
+    assert provider_list(SessionConfig(), "cpu") == ["CPUExecutionProvider"]
 
 
 def test_session_options_apply_threads_and_spinning() -> None:
@@ -129,7 +130,7 @@ def test_cuda_that_initialises_is_used(fake_ort, tiny: Path) -> None:
 
 
 def test_missing_provider_in_build_is_an_error(fake_ort, monkeypatch: pytest.MonkeyPatch, tiny: Path) -> None:
-    monkeypatch.setattr(runtime._import_ort(), "get_available_providers", lambda: ["CPUExecutionProvider"])
+    monkeypatch.setattr(runtime.import_ort(), "get_available_providers", lambda: ["CPUExecutionProvider"])
     with pytest.raises(EdgecnnError, match="does not include"):
         open_session(tiny, SessionConfig(device="tensorrt"))
 

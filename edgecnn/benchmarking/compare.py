@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from edgecnn.benchmarking.run import load_document
+from edgecnn.benchmarking.results import load_document
+from edgecnn.benchmarking.speedup import ratio
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.outputs import atomic_dir, dumps_json, refuse_overwrite, to_jsonable
 
@@ -106,10 +107,10 @@ def _labels(infos: list[dict[str, Any]], given: tuple[str, ...]) -> list[str]:
 
 
 def _speedup(metric: str, first: float | None, value: float | None) -> float | None:
-    if first is None or value is None or first <= 0 or value <= 0:
+    if first is None or value is None:
         return None
     # > 1 always means "faster than the first run", whichever way the metric points.
-    return value / first if metric == "throughput" else first / value
+    return ratio(value, first) if metric == "throughput" else ratio(first, value)
 
 
 def _resolve(path: Path) -> Path:
@@ -196,7 +197,3 @@ def _write_outputs(result: CompareResult, out: Path) -> CompareResult:
         (tmp / "compare.csv").write_text(to_csv(document), encoding="utf-8")
         plot_compare(document, tmp / "compare.png")
     return replace(result, document=document, files=files)
-
-
-def default_output_dir(now: _dt.datetime | None = None) -> Path:
-    return Path(f"compare-{(now or _dt.datetime.now()).strftime('%Y%m%d-%H%M%S')}")

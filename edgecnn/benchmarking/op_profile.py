@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.runtime import sessions as runtime
+from edgecnn.runtime import sessions
+from edgecnn.runtime.session_config import SessionConfig
 
 DEFAULT_PROFILE_RUNS = 200
 MAX_PROFILE_RUNS = 100_000
@@ -95,7 +96,7 @@ def parse_profile(events: Sequence[Mapping[str, Any]], batch: int, warmup: int) 
 
 def profile_session_ops(
     path: str | os.PathLike[str],
-    config: runtime.SessionConfig,
+    config: SessionConfig,
     feeds_for: Any,
     batch: int,
     runs: int = DEFAULT_PROFILE_RUNS,
@@ -112,7 +113,7 @@ def profile_session_ops(
         raise EdgecnnError("profile warmup must be >= 0")
     with tempfile.TemporaryDirectory(prefix="edgecnn-profile-") as tmp:
         cfg = replace(config, enable_profiling=True, profile_prefix=str(Path(tmp) / "ort"))
-        session, provider = runtime.open_session(path, cfg)
+        session, provider = sessions.open_session(path, cfg)
         feeds = feeds_for(session, batch)
         output_names = [o.name for o in session.get_outputs()]
         for _ in range(warmup + runs):

@@ -58,3 +58,14 @@ def speedup_vs_baseline(
         if ratios:
             round_median, rounds = float(np.median(ratios)), len(ratios)
     return Speedup(p50=p50, mean=mean, round_median=round_median, rounds=rounds)
+
+
+def median_round_ratio(
+    base_round_p50_ms: Sequence[float], other_round_p50_ms: Sequence[float]
+) -> float | None:
+    """Median over paired rounds of base / other, from per-round medians (a ratio > 1: `other` is
+    faster when the values are latencies). None when the rounds do not pair up or none is positive."""
+    if not base_round_p50_ms or len(base_round_p50_ms) != len(other_round_p50_ms):
+        return None
+    ratios = [b / o for b, o in zip(base_round_p50_ms, other_round_p50_ms, strict=True) if b > 0 and o > 0]
+    return float(np.median(ratios)) if ratios else None

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.runtime import sessions as runtime
+from edgecnn.runtime import io_binding as iobinding
 
 DEFAULT_ITERATIONS = 100
 MAX_ITERATIONS = 1_000_000  # a --duration run stops here too, so the sample list stays bounded
@@ -206,9 +206,9 @@ def session_runner(
 ) -> Callable[[], Any]:
     """The zero-argument call `edgecnn bench` times for an open ONNX Runtime session: inputs (and
     outputs whose shape follows from the batch) bound once on the provider's device via
-    `runtime.bind_io`, so the call is just `run_with_iobinding`; with `io_binding=False`, a plain
+    `runtime.io_binding.bind_io`, so the call is just `run_with_iobinding`; with `io_binding=False`, a plain
     `session.run` on the given host arrays (copies included in every call). `provider` is what
-    `runtime.open_session` returned (e.g. "CPUExecutionProvider"). The returned callable keeps the
+    `runtime.sessions.open_session` returned (e.g. "CPUExecutionProvider"). The returned callable keeps the
     binding and its buffers alive."""
     return bound_runner(session, provider, feeds, io_binding, device_id, graph_id)[0]
 
@@ -220,9 +220,9 @@ def bound_runner(
     io_binding: bool,
     device_id: int,
     graph_id: int | None,
-) -> tuple[Callable[[], Any], runtime.BoundIO | None]:
+) -> tuple[Callable[[], Any], iobinding.BoundIO | None]:
     if io_binding:
-        bound = runtime.bind_io(session, provider, dict(feeds), device_id, graph_id)
+        bound = iobinding.bind_io(session, provider, dict(feeds), device_id, graph_id)
         return bound.run, bound
     output_names = [o.name for o in session.get_outputs()]
     fixed = {k: np.ascontiguousarray(v) for k, v in feeds.items()}

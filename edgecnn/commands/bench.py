@@ -1,4 +1,4 @@
-"""`edgecnn bench MODEL.onnx ...`: parse options, call edgecnn.bench.bench, show the tables."""
+"""`edgecnn bench MODEL.onnx ...`: parse options, call edgecnn.benchmarking.bench, show the tables."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr_console
+from edgecnn.commands.options import DataDirOption, DeviceOption, ForceOption, JsonOption, output_option
+from edgecnn.commands.progress import rich_progress
+from edgecnn.core.progress import Progress, ProgressEvent
 
 
 def _mb(n: int | None) -> str:
@@ -25,6 +28,16 @@ def render(document: dict[str, Any], console: Console) -> None:
     if not console.is_terminal:
         # A pipe or log file has no width to respect; rich's 80-column default would fold every number.
         console = Console(file=console.file, width=max(console.width, 150), highlight=False)
+    console.print(_latency_table(document))
+    console.print(_models_table(document["models"]))
+    _print_footer(document, console)
+    render_op_profiles(document, console)
+    files = document.get("files") or {}
+    if files:
+        console.print("saved " + ", ".join(str(p) for p in files.values()))
+
+
+def _latency_table(document: dict[str, Any]) -> Table:
     models = document["models"]
     cfg = document["config"]
     runs = f"{cfg['iterations']} timed runs" if cfg.get("iterations") else f"{cfg['duration_s']} s"
@@ -68,8 +81,10 @@ def render(document: dict[str, Any], console: Console) -> None:
                         cell += f" ({_num(r.get('round_speedup_vs_baseline'), '.2f')})"
                     cells[3:3] = [cell]
                 table.add_row(*cells, end_section=bi < len(batches) - 1 and m is models[-1])
-    console.print(table)
+    return table
 
+
+def _models_table(models: list[dict[str, Any]]) -> Table:
     load = Table(title="models", title_justify="left")
     for col in ("model", "variant", "size MB", "MMACs/image", "cold start ms", "= create", "+ first run",
                 "session RSS MB", "inputs", "provider"):  # fmt: skip
@@ -83,8 +98,12 @@ def render(document: dict[str, Any], console: Console) -> None:
             f"{m['cold_start_ms']:.1f}", f"{m['session_create_ms']:.1f}", f"{m['first_run_ms']:.1f}",
             _mb(m.get("session_rss_delta_bytes")), first, m["provider"].replace("ExecutionProvider", ""),
         )  # fmt: skip
-    console.print(load)
+    return load
 
+
+def _print_footer(document: dict[str, Any], console: Console) -> None:
+    """The harness floor, the machine, what the ratios mean, and every note."""
+    models = document["models"]
     h = document["harness_overhead"]
     fastest = min((r["p50_ms"] for m in models for r in m["results"]), default=None)
     share = f" = {h['p50_us'] / (fastest * 1e3):.2%} of the fastest p50" if fastest else ""
@@ -97,7 +116,8 @@ def render(document: dict[str, Any], console: Console) -> None:
         f"on {cpu.get('model')} ({cpu.get('usable_cores')} usable cores; {' '.join(cpu.get('flags', []))}), "
         f"onnxruntime {document['onnxruntime']['version']}, ran on {', '.join(document['providers_ran'])}"
     )
-    if ratios:
+    if len(models) > 1:
+        interleaved = bool(document.get("interleaved"))
         baseline = document.get("baseline") or models[0]["name"]
         console.print(
             f"x base = how many times faster than the baseline {baseline} "
@@ -109,10 +129,6 @@ def render(document: dict[str, Any], console: Console) -> None:
     for m in models:
         for note in m.get("notes", []):
             console.print(f"note ({m['name']}): {note}", style="yellow")
-    render_op_profiles(document, console)
-    files = document.get("files") or {}
-    if files:
-        console.print("saved " + ", ".join(str(p) for p in files.values()))
 
 
 def render_thread_sweep(document: dict[str, Any], console: Console) -> None:
@@ -163,153 +179,156 @@ def render_op_profiles(document: dict[str, Any], console: Console) -> None:
             console.print(table)
 
 
+ModelsArgument = Annotated[list[Path], typer.Argument(help="ONNX model files to benchmark side by side.")]
+BatchOption = Annotated[str, typer.Option("--batch", "-b", help="Batch sizes to sweep, e.g. 1,8,64.")]
+WarmupOption = Annotated[int, typer.Option(help="Untimed runs per model and batch before timing.")]
+IterationsOption = Annotated[
+    int | None, typer.Option("--iterations", "-n", help="Timed runs per model and batch (default 100).")
+]
+DurationOption = Annotated[
+    float | None, typer.Option("--duration", help="Time each model and batch for this many seconds.")
+]
+ThreadCountsOption = Annotated[
+    str,
+    typer.Option(
+        "--threads",
+        help="Intra-op threads (0 = ONNX Runtime's default); several, e.g. 1,2, benchmark each "
+        "count in its own process and show the fastest per model and batch.",
+    ),
+]
+InterThreadsOption = Annotated[int, typer.Option("--inter-threads", help="Inter-op threads (0 = default).")]
+SpinOption = Annotated[
+    bool | None,
+    typer.Option("--spin/--no-spin", help="Let ORT worker threads busy-wait (default: ORT's choice)."),
+]
+IoBindingOption = Annotated[
+    bool,
+    typer.Option(
+        "--io-binding/--no-io-binding",
+        help="Pre-bind inputs/outputs on the device (default); --no-io-binding times session.run "
+        "with host arrays, copies included.",
+    ),
+]
+CudaGraphsOption = Annotated[bool, typer.Option("--cuda-graphs", help="Capture and replay CUDA graphs.")]
+TrtFp16Option = Annotated[bool, typer.Option("--trt-fp16", help="Let TensorRT build FP16 kernels.")]
+TrtInt8Option = Annotated[bool, typer.Option("--trt-int8", help="Let TensorRT build INT8 kernels.")]
+TrtEngineCacheOption = Annotated[
+    Path | None, typer.Option("--trt-engine-cache", help="Directory to cache TensorRT engines in.")
+]
+DeviceIdOption = Annotated[int, typer.Option("--device-id", help="GPU index for cuda/tensorrt.")]
+InputsOption = Annotated[
+    str,
+    typer.Option(
+        help="auto: real test images where the metadata names a dataset on disk, else random; "
+        "real: require them; random: always random."
+    ),
+]
+BenchOutputOption = output_option("bench-<timestamp>")
+SeedOption = Annotated[int, typer.Option(help="Seed for random inputs.")]
+InterleaveOption = Annotated[
+    bool,
+    typer.Option(
+        "--interleave/--no-interleave",
+        help="Time the models side by side in rotating rounds (default), so a change in this "
+        "machine's load hits all alike; --no-interleave times one model after the other.",
+    ),
+]
+RoundsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--rounds",
+        help="Interleaved rounds per batch; each model runs iterations/rounds calls (or "
+        "duration/rounds seconds) per round (default min(10, iterations)).",
+    ),
+]
+OpProfileOption = Annotated[
+    bool,
+    typer.Option(
+        "--op-profile",
+        help="After the timing, profile each model and batch with ONNX Runtime's profiler and "
+        "show the time per node (a separate session: the timed runs stay unprofiled).",
+    ),
+]
+ProfileRunsOption = Annotated[int, typer.Option("--profile-runs", help="Profiled runs per model and batch.")]
+
+
+def _announce_thread_counts(console: Console) -> Progress:
+    """A thread sweep's progress: one line as each thread count's own process starts."""
+    from edgecnn.benchmarking.sweep import PROGRESS_TASK as SWEEP_TASK
+
+    def on_event(event: ProgressEvent) -> None:
+        if event.task == SWEEP_TASK:
+            console.print(f"[bold]{event.description}[/] (own process)")
+
+    return on_event
+
+
+def show(document: dict[str, Any], console: Console) -> None:
+    """A bench document's tables, or per thread count its tables and then the fastest count."""
+    if document.get("kind") != "edgecnn.bench-threads":
+        render(document, console)
+        return
+    for run in document["runs"]:
+        console.print(f"[bold]intra-op threads: {run['config']['intra_op_threads']}[/]")
+        render(run, console)
+    render_thread_sweep(document, console)
+
+
+def bench_command(
+    models: ModelsArgument,
+    batch: BatchOption = "1",
+    warmup: WarmupOption = 10,
+    iterations: IterationsOption = None,
+    duration: DurationOption = None,
+    device: DeviceOption = "cpu",
+    threads: ThreadCountsOption = "0",
+    inter_threads: InterThreadsOption = 0,
+    spin: SpinOption = None,
+    io_binding: IoBindingOption = True,
+    cuda_graphs: CudaGraphsOption = False,
+    trt_fp16: TrtFp16Option = False,
+    trt_int8: TrtInt8Option = False,
+    trt_engine_cache: TrtEngineCacheOption = None,
+    device_id: DeviceIdOption = 0,
+    inputs: InputsOption = "auto",
+    data_dir: DataDirOption = None,
+    output: BenchOutputOption = None,
+    force: ForceOption = False,
+    seed: SeedOption = 0,
+    interleave: InterleaveOption = True,
+    rounds: RoundsOption = None,
+    op_profile: OpProfileOption = False,
+    profile_runs: ProfileRunsOption = 200,
+    as_json: JsonOption = False,
+) -> None:
+    """Latency percentiles, throughput, cold start, memory and GFLOP/s on this device."""
+
+    def body() -> None:
+        from edgecnn.benchmarking import BenchConfig, bench, parse_batch_sizes, parse_thread_counts
+        from edgecnn.core.files import timestamped_path
+
+        config = BenchConfig(
+            models=tuple(models), batch_sizes=parse_batch_sizes(batch), warmup=warmup,
+            iterations=iterations, duration_s=duration, device=device,
+            thread_counts=parse_thread_counts(threads), inter_op_threads=inter_threads,
+            allow_spinning=spin, io_binding=io_binding, cuda_graphs=cuda_graphs, trt_fp16=trt_fp16,
+            trt_int8=trt_int8, trt_engine_cache=trt_engine_cache, device_id=device_id, inputs=inputs,
+            data_dir=data_dir, output_dir=output if output is not None else timestamped_path("bench"),
+            force=force, seed=seed, interleave=interleave, rounds=rounds, op_profile=op_profile,
+            op_profile_runs=profile_runs,
+        )  # fmt: skip
+        console = console_for(as_json)
+        if config.is_thread_sweep:
+            document = bench(config, progress=_announce_thread_counts(console)).to_document()
+        else:
+            with rich_progress(stderr_console) as progress:
+                document = bench(config, progress=progress).to_document()
+        show(document, console)
+        if as_json:
+            emit_json(document)
+
+    run_guarded(body)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("bench")
-    def bench_command(
-        models: Annotated[list[Path], typer.Argument(help="ONNX model files to benchmark side by side.")],
-        batch: Annotated[str, typer.Option("--batch", "-b", help="Batch sizes to sweep, e.g. 1,8,64.")] = "1",
-        warmup: Annotated[int, typer.Option(help="Untimed runs per model and batch before timing.")] = 10,
-        iterations: Annotated[
-            int | None,
-            typer.Option("--iterations", "-n", help="Timed runs per model and batch (default 100)."),
-        ] = None,
-        duration: Annotated[
-            float | None, typer.Option("--duration", help="Time each model and batch for this many seconds.")
-        ] = None,
-        device: Annotated[str, typer.Option(help="cpu | cuda | tensorrt | auto.")] = "cpu",
-        threads: Annotated[
-            str,
-            typer.Option(
-                "--threads",
-                help="Intra-op threads (0 = ONNX Runtime's default); several, e.g. 1,2, benchmark each "
-                "count in its own process and show the fastest per model and batch.",
-            ),
-        ] = "0",
-        inter_threads: Annotated[
-            int, typer.Option("--inter-threads", help="Inter-op threads (0 = default).")
-        ] = 0,
-        spin: Annotated[
-            bool | None,
-            typer.Option(
-                "--spin/--no-spin", help="Let ORT worker threads busy-wait (default: ORT's choice)."
-            ),
-        ] = None,
-        io_binding: Annotated[
-            bool,
-            typer.Option(
-                "--io-binding/--no-io-binding",
-                help="Pre-bind inputs/outputs on the device (default); --no-io-binding times session.run "
-                "with host arrays, copies included.",
-            ),
-        ] = True,
-        cuda_graphs: Annotated[
-            bool, typer.Option("--cuda-graphs", help="Capture and replay CUDA graphs.")
-        ] = False,
-        trt_fp16: Annotated[
-            bool, typer.Option("--trt-fp16", help="Let TensorRT build FP16 kernels.")
-        ] = False,
-        trt_int8: Annotated[
-            bool, typer.Option("--trt-int8", help="Let TensorRT build INT8 kernels.")
-        ] = False,
-        trt_engine_cache: Annotated[
-            Path | None, typer.Option("--trt-engine-cache", help="Directory to cache TensorRT engines in.")
-        ] = None,
-        device_id: Annotated[int, typer.Option("--device-id", help="GPU index for cuda/tensorrt.")] = 0,
-        inputs: Annotated[
-            str,
-            typer.Option(
-                help="auto: real test images where the metadata names a dataset on disk, else random; "
-                "real: require them; random: always random."
-            ),
-        ] = "auto",
-        data_dir: Annotated[
-            Path | None, typer.Option("--data-dir", help="Where the dataset files are.")
-        ] = None,
-        output: Annotated[
-            Path | None,
-            typer.Option("--output", "-o", help="Result directory (default bench-<timestamp>)."),
-        ] = None,
-        force: Annotated[bool, typer.Option("--force", help="Replace an existing result directory.")] = False,
-        seed: Annotated[int, typer.Option(help="Seed for random inputs.")] = 0,
-        interleave: Annotated[
-            bool,
-            typer.Option(
-                "--interleave/--no-interleave",
-                help="Time the models side by side in rotating rounds (default), so a change in this "
-                "machine's load hits all alike; --no-interleave times one model after the other.",
-            ),
-        ] = True,
-        rounds: Annotated[
-            int | None,
-            typer.Option(
-                "--rounds",
-                help="Interleaved rounds per batch; each model runs iterations/rounds calls (or "
-                "duration/rounds seconds) per round (default min(10, iterations)).",
-            ),
-        ] = None,
-        op_profile: Annotated[
-            bool,
-            typer.Option(
-                "--op-profile",
-                help="After the timing, profile each model and batch with ONNX Runtime's profiler and "
-                "show the time per node (a separate session: the timed runs stay unprofiled).",
-            ),
-        ] = False,
-        profile_runs: Annotated[
-            int, typer.Option("--profile-runs", help="Profiled runs per model and batch.")
-        ] = 200,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the result document as JSON.")] = False,
-    ) -> None:
-        """Latency percentiles, throughput, cold start, memory and GFLOP/s on this device."""
-
-        def body() -> None:
-            from edgecnn.benchmarking.run import BenchConfig, bench, default_output_dir, parse_batch_sizes
-            from edgecnn.benchmarking.sweep import bench_thread_sweep, parse_thread_counts
-
-            thread_counts = parse_thread_counts(threads)
-            config = BenchConfig(
-                models=tuple(models),
-                batch_sizes=parse_batch_sizes(batch),
-                warmup=warmup,
-                iterations=iterations,
-                duration_s=duration,
-                device=device,
-                intra_op_threads=thread_counts[0],
-                inter_op_threads=inter_threads,
-                allow_spinning=spin,
-                io_binding=io_binding,
-                cuda_graphs=cuda_graphs,
-                trt_fp16=trt_fp16,
-                trt_int8=trt_int8,
-                trt_engine_cache=trt_engine_cache,
-                device_id=device_id,
-                inputs=inputs,
-                data_dir=data_dir,
-                output_dir=output if output is not None else default_output_dir(),
-                force=force,
-                seed=seed,
-                progress=True,
-                interleave=interleave,
-                rounds=rounds,
-                op_profile=op_profile,
-                op_profile_runs=profile_runs,
-            )
-            console = console_for(as_json)
-            if len(thread_counts) > 1:
-                sweep = bench_thread_sweep(
-                    config,
-                    thread_counts,
-                    on_start=lambda t: console.print(f"[bold]--threads {t}[/] (own process)"),
-                )
-                document = sweep.to_document()
-                for run in document["runs"]:
-                    console.print(f"[bold]intra-op threads: {run['config']['intra_op_threads']}[/]")
-                    render(run, console)
-                render_thread_sweep(document, console)
-            else:
-                document = bench(config).to_document()
-                render(document, console)
-            if as_json:
-                emit_json(document)
-
-        run_guarded(body)
+    app.command("bench")(bench_command)

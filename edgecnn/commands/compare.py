@@ -1,4 +1,4 @@
-"""`edgecnn compare RESULT.json ...`: parse options, call edgecnn.compare.compare, show the table."""
+"""`edgecnn compare RESULT.json ...`: parse options, call edgecnn.benchmarking.compare, show the table."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands.options import ForceOption, JsonOption, output_option
 
 
 def render(document: dict[str, Any], console: Console) -> None:
@@ -52,41 +53,47 @@ def render(document: dict[str, Any], console: Console) -> None:
         console.print("saved " + ", ".join(str(p) for p in files.values()))
 
 
+ResultsArgument = Annotated[
+    list[Path], typer.Argument(help="bench.json files (or bench result directories) to merge.")
+]
+LabelOption = Annotated[
+    list[str] | None,
+    typer.Option("--label", "-l", help="A name per result, in order (default: host and provider)."),
+]
+MetricOption = Annotated[
+    str, typer.Option(help="p50_ms | p90_ms | p95_ms | p99_ms | mean_ms | min_ms | throughput.")
+]
+CompareOutputOption = output_option("compare-<timestamp>")
+
+
+def compare_command(
+    results: ResultsArgument,
+    label: LabelOption = None,
+    metric: MetricOption = "p50_ms",
+    output: CompareOutputOption = None,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Merge bench results from several devices or runs into one table and one plot."""
+
+    def body() -> None:
+        from edgecnn.benchmarking import CompareConfig, compare
+        from edgecnn.core.files import timestamped_path
+
+        config = CompareConfig(
+            results=tuple(results),
+            labels=tuple(label or ()),
+            metric=metric,
+            output_dir=output if output is not None else timestamped_path("compare"),
+            force=force,
+        )
+        result = compare(config)
+        render(result.document, console_for(as_json))
+        if as_json:
+            emit_json(result.document)
+
+    run_guarded(body)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("compare")
-    def compare_command(
-        results: Annotated[
-            list[Path], typer.Argument(help="bench.json files (or bench result directories) to merge.")
-        ],
-        label: Annotated[
-            list[str] | None,
-            typer.Option("--label", "-l", help="A name per result, in order (default: host and provider)."),
-        ] = None,
-        metric: Annotated[
-            str, typer.Option(help="p50_ms | p90_ms | p95_ms | p99_ms | mean_ms | min_ms | throughput.")
-        ] = "p50_ms",
-        output: Annotated[
-            Path | None,
-            typer.Option("--output", "-o", help="Result directory (default compare-<timestamp>)."),
-        ] = None,
-        force: Annotated[bool, typer.Option("--force", help="Replace an existing result directory.")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the merged document as JSON.")] = False,
-    ) -> None:
-        """Merge bench results from several devices or runs into one table and one plot."""
-
-        def body() -> None:
-            from edgecnn.benchmarking.compare import CompareConfig, compare, default_output_dir
-
-            config = CompareConfig(
-                results=tuple(results),
-                labels=tuple(label or ()),
-                metric=metric,
-                output_dir=output if output is not None else default_output_dir(),
-                force=force,
-            )
-            result = compare(config)
-            render(result.document, console_for(as_json))
-            if as_json:
-                emit_json(result.document)
-
-        run_guarded(body)
+    app.command("compare")(compare_command)

@@ -1,77 +1,114 @@
-"""`edgecnn eval MODEL.onnx --data mnist`: accuracy on a real test set (work is in edgecnn.evaluate)."""
+"""`edgecnn eval MODEL.onnx --data mnist`: accuracy on a real test set (work is in edgecnn.evaluation)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr_console
+from edgecnn.commands.options import (
+    DataDirOption,
+    DeviceOption,
+    ForceOption,
+    JsonOption,
+    ThreadsOption,
+    output_option,
+)
+from edgecnn.commands.progress import rich_progress
+
+if TYPE_CHECKING:
+    from edgecnn.evaluation import EvalResult
+
+ModelArgument = Annotated[Path, typer.Argument(help="ONNX model to evaluate.")]
+DataOption = Annotated[
+    str | None,
+    typer.Option(help="mnist | fashion_mnist | cifar10 | folder:PATH (default: the model's own dataset)."),
+]
+BatchSizeOption = Annotated[int, typer.Option("--batch-size", help="Images per inference call.")]
+LimitOption = Annotated[
+    int | None, typer.Option(help="Evaluate only the first N test images (default: all).")
+]
+EvalOutputOption = output_option("eval-<timestamp>")
+DownloadOption = Annotated[
+    bool, typer.Option("--download/--no-download", help="Download the dataset if it is not found.")
+]
+PlotOption = Annotated[bool, typer.Option("--plot/--no-plot", help="Save the confusion-matrix PNG.")]
+
+
+def result_table(result: EvalResult) -> Table:
+    table = Table(
+        title=f"{result.model['path']} on {result.dataset['name']} test ({result.num_images} images, "
+        f"{result.provider})",
+        title_justify="left",
+    )
+    table.add_column("class")
+    table.add_column("support", justify="right")
+    table.add_column("correct", justify="right")
+    table.add_column("accuracy", justify="right")
+    for c in result.per_class:
+        table.add_row(
+            c.label, str(c.support), str(c.correct), "-" if c.accuracy is None else f"{c.accuracy:.4f}"
+        )
+    table.add_section()
+    table.add_row("all", str(result.num_images), str(result.correct), f"[bold]{result.accuracy:.4f}[/]")
+    return table
+
+
+def show(result: EvalResult, console: Console) -> None:
+    console.print(result_table(result))
+    for line in result.assumptions:
+        console.print(f"[yellow]note:[/] {line}")
+    console.print(
+        f"accuracy {result.accuracy:.4f} ({result.correct}/{result.num_images}) on "
+        f"{result.provider}; saved {result.json_path}"
+        + (f" and {result.plot_path}" if result.plot_path else "")
+    )
+
+
+def eval_command(
+    model: ModelArgument,
+    data: DataOption = None,
+    data_dir: DataDirOption = None,
+    device: DeviceOption = "cpu",
+    batch_size: BatchSizeOption = 256,
+    limit: LimitOption = None,
+    threads: ThreadsOption = 0,
+    output: EvalOutputOption = None,
+    force: ForceOption = False,
+    download: DownloadOption = True,
+    plot: PlotOption = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Accuracy, per-class accuracy and confusion matrix of an ONNX model on the real test set."""
+
+    def body() -> None:
+        from edgecnn.evaluation import EvalConfig, evaluate
+
+        config = EvalConfig(
+            model=model,
+            data=data,
+            data_dir=data_dir,
+            device=device,
+            batch_size=batch_size,
+            limit=limit,
+            output_dir=output,
+            force=force,
+            plot=plot,
+            download=download,
+            intra_op_threads=threads,
+        )
+        with rich_progress(stderr_console) as progress:
+            result = evaluate(config, progress=progress)
+        show(result, console_for(as_json))
+        if as_json:
+            emit_json(result.to_document())
+
+    run_guarded(body)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("eval")
-    def eval_command(
-        model: Annotated[Path, typer.Argument(help="ONNX model to evaluate.")],
-        data: Annotated[
-            str | None,
-            typer.Option(
-                help="mnist | fashion_mnist | cifar10 | folder:PATH (default: the model's own dataset)."
-            ),
-        ] = None,
-        data_dir: Annotated[
-            Path | None, typer.Option("--data-dir", help="Directory holding the dataset files.")
-        ] = None,
-        device: Annotated[str, typer.Option(help="cpu | cuda | tensorrt | auto.")] = "cpu",
-        batch_size: Annotated[int, typer.Option("--batch-size", help="Images per inference call.")] = 256,
-        limit: Annotated[
-            int | None, typer.Option(help="Evaluate only the first N test images (default: all).")
-        ] = None,
-        threads: Annotated[int, typer.Option(help="Intra-op threads (0 = ONNX Runtime's default).")] = 0,
-        output: Annotated[
-            Path | None,
-            typer.Option("--output", "-o", help="Result directory (default eval-<timestamp>)."),
-        ] = None,
-        force: Annotated[
-            bool, typer.Option("--force", help="Replace an existing --output directory.")
-        ] = False,
-        download: Annotated[
-            bool, typer.Option("--download/--no-download", help="Download the dataset if it is not found.")
-        ] = True,
-        plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Save the confusion-matrix PNG.")] = True,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON on stdout.")] = False,
-    ) -> None:
-        """Accuracy, per-class accuracy and confusion matrix of an ONNX model on the real test set."""
-
-        def body() -> None:
-            from edgecnn.evaluation.evaluate import EvalConfig, evaluate, result_table
-
-            result = evaluate(
-                EvalConfig(
-                    model=model,
-                    data=data,
-                    data_dir=data_dir,
-                    device=device,
-                    batch_size=batch_size,
-                    limit=limit,
-                    output_dir=output,
-                    force=force,
-                    plot=plot,
-                    download=download,
-                    intra_op_threads=threads,
-                )
-            )
-            console = console_for(as_json)
-            console.print(result_table(result))
-            for line in result.assumptions:
-                console.print(f"[yellow]note:[/] {line}")
-            console.print(
-                f"accuracy {result.accuracy:.4f} ({result.correct}/{result.num_images}) on "
-                f"{result.provider}; saved {result.json_path}"
-                + (f" and {result.plot_path}" if result.plot_path else "")
-            )
-            if as_json:
-                emit_json(result.to_document())
-
-        run_guarded(body)
+    app.command("eval")(eval_command)

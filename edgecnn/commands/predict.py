@@ -1,72 +1,109 @@
-"""`edgecnn predict MODEL.onnx IMAGE|DIR ...`: top-k classes of image files (work is in edgecnn.predict)."""
+"""`edgecnn predict MODEL.onnx IMAGE|DIR ...`: top-k classes of image files (work is in
+edgecnn.prediction)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
 
 from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands.options import DeviceOption, ForceOption, JsonOption, ThreadsOption, output_option
+
+if TYPE_CHECKING:
+    from edgecnn.prediction import PredictResult
+
+ModelArgument = Annotated[Path, typer.Argument(help="ONNX model (edgecnn metadata gives its preprocessing).")]
+InputsArgument = Annotated[
+    list[Path], typer.Argument(help="PNG/JPG/NPY files or directories of them (sorted by name).")
+]
+TopKOption = Annotated[int, typer.Option("--top-k", "-k", help="How many classes to show per image.")]
+BatchSizeOption = Annotated[int, typer.Option("--batch-size", help="Images per inference call.")]
+InvertOption = Annotated[
+    bool, typer.Option("--invert", help="Invert pixels (dark ink on white -> MNIST's white on black).")
+]
+PredictOutputOption = output_option("predict-<timestamp>.json")
+
+
+def result_table(result: PredictResult) -> Table:
+    """One row per image with its top-k and, where the file name says, right or wrong."""
+    has_truth = bool(result.labelled)
+    # Compact enough for an 80-column terminal: the runners-up sit in one column.
+    table = Table(title=f"{result.model['path']} on {result.provider}", title_justify="left", box=box.SIMPLE)
+    table.add_column("image", no_wrap=True)
+    table.add_column("pred", justify="right")
+    table.add_column("prob", justify="right")
+    if result.config.top_k > 1:
+        table.add_column(f"next {result.config.top_k - 1}", no_wrap=True)
+    if has_truth:
+        table.add_column("true", justify="right")
+        table.add_column("ok", justify="center")
+    for p in result.predictions:
+        row = [p.path.name, p.predicted.label, f"{p.predicted.probability:.3f}"]
+        if result.config.top_k > 1:
+            row.append("  ".join(f"{s.label} {s.probability:.3f}" for s in p.top[1:]))
+        if has_truth:
+            mark = "" if p.correct is None else ("[green]yes[/]" if p.correct else "[red]WRONG[/]")
+            row += [p.true_label or "-", mark]
+        table.add_row(*row)
+    return table
+
+
+def show(result: PredictResult, console: Console) -> None:
+    console.print(result_table(result))
+    notes = Counter(n for p in result.predictions for n in p.notes)
+    for note, count in notes.items():
+        console.print(f"preprocessing: {note} ({count} of {len(result.predictions)} images)")
+    for line in result.assumptions:
+        console.print(f"[yellow]note:[/] {line}")
+    for line in result.hints:
+        console.print(f"[yellow]hint:[/] {line}")
+    labelled = result.labelled
+    if labelled:
+        console.print(f"{result.n_correct}/{len(labelled)} correct where the file name gives the true label")
+    console.print(f"provider: {result.provider}; saved {result.output_path}")
+
+
+def predict_command(
+    model: ModelArgument,
+    inputs: InputsArgument,
+    top_k: TopKOption = 3,
+    device: DeviceOption = "cpu",
+    batch_size: BatchSizeOption = 32,
+    invert: InvertOption = False,
+    threads: ThreadsOption = 0,
+    output: PredictOutputOption = None,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Classify images with an ONNX model: top-k classes with probabilities."""
+
+    def body() -> None:
+        from edgecnn.prediction import PredictConfig, predict
+
+        config = PredictConfig(
+            model=model,
+            inputs=tuple(inputs),
+            top_k=top_k,
+            device=device,
+            batch_size=batch_size,
+            invert=invert,
+            output=output,
+            force=force,
+            intra_op_threads=threads,
+        )
+        result = predict(config)
+        show(result, console_for(as_json))
+        if as_json:
+            emit_json(result.to_document())
+
+    run_guarded(body)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("predict")
-    def predict_command(
-        model: Annotated[Path, typer.Argument(help="ONNX model (edgecnn metadata gives its preprocessing).")],
-        inputs: Annotated[
-            list[Path], typer.Argument(help="PNG/JPG/NPY files or directories of them (sorted by name).")
-        ],
-        top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many classes to show per image.")] = 3,
-        device: Annotated[str, typer.Option(help="cpu | cuda | tensorrt | auto.")] = "cpu",
-        batch_size: Annotated[int, typer.Option("--batch-size", help="Images per inference call.")] = 32,
-        invert: Annotated[
-            bool,
-            typer.Option("--invert", help="Invert pixels (dark ink on white -> MNIST's white on black)."),
-        ] = False,
-        threads: Annotated[int, typer.Option(help="Intra-op threads (0 = ONNX Runtime's default).")] = 0,
-        output: Annotated[
-            Path | None,
-            typer.Option("--output", "-o", help="Results JSON (default predict-<timestamp>.json)."),
-        ] = None,
-        force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --output.")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON on stdout.")] = False,
-    ) -> None:
-        """Classify images with an ONNX model: top-k classes with probabilities."""
-
-        def body() -> None:
-            from edgecnn.prediction.predict import PredictConfig, predict, result_table
-
-            result = predict(
-                PredictConfig(
-                    model=model,
-                    inputs=tuple(inputs),
-                    top_k=top_k,
-                    device=device,
-                    batch_size=batch_size,
-                    invert=invert,
-                    output=output,
-                    force=force,
-                    intra_op_threads=threads,
-                )
-            )
-            console = console_for(as_json)
-            console.print(result_table(result))
-            notes = Counter(n for p in result.predictions for n in p.notes)
-            for note, count in notes.items():
-                console.print(f"preprocessing: {note} ({count} of {len(result.predictions)} images)")
-            for line in result.assumptions:
-                console.print(f"[yellow]note:[/] {line}")
-            for line in result.hints:
-                console.print(f"[yellow]hint:[/] {line}")
-            labelled = result.labelled
-            if labelled:
-                console.print(
-                    f"{result.n_correct}/{len(labelled)} correct where the file name gives the true label"
-                )
-            console.print(f"provider: {result.provider}; saved {result.output_path}")
-            if as_json:
-                emit_json(result.to_document())
-
-        run_guarded(body)
+    app.command("predict")(predict_command)

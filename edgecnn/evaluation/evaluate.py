@@ -7,7 +7,7 @@ the one `export` measured for the same file (same test set, same metadata-driven
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +15,14 @@ import numpy as np
 
 from edgecnn.core import environment as sysinfo
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.files import timestamped_path
 from edgecnn.core.outputs import atomic_dir, atomic_write_json, refuse_overwrite, to_jsonable
-from edgecnn.prediction.predict import LoadedModel, default_output_path, load_model
-from edgecnn.runtime.inference import as_probabilities
+from edgecnn.core.progress import Progress, Tracker
+from edgecnn.evaluation.confusion import confusion_counts, plot_confusion_matrix
+from edgecnn.runtime.inference import as_probabilities, run_batches
+from edgecnn.runtime.loaded_model import LoadedModel, load_model
 from edgecnn.runtime.preprocess import prepare_batch
-from edgecnn.runtime.sessions import DEVICES, SessionConfig
+from edgecnn.runtime.session_config import DEVICES, SessionConfig
 
 RESULT_JSON = "eval.json"
 CONFUSION_PNG = "confusion_matrix.png"
@@ -36,7 +39,6 @@ class EvalConfig:
     output_dir: Path | None = None  # None = eval-<timestamp>/ in the working directory
     force: bool = False
     plot: bool = True
-    progress: bool = True
     download: bool = True
     intra_op_threads: int = 0
 
@@ -88,16 +90,26 @@ class EvalResult:
     output_dir: Path | None = None
     json_path: Path | None = None
     plot_path: Path | None = None
+    progress_reported: bool = False  # whether a progress callback was given
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.num_images
 
+    def config_document(self) -> dict[str, Any]:
+        """The config as eval.json records it, with whether progress was shown (where it always was)."""
+        doc: dict[str, Any] = {}
+        for key, value in to_jsonable(self.config).items():
+            if key == "download":
+                doc["progress"] = self.progress_reported
+            doc[key] = value
+        return doc
+
     def to_document(self) -> dict[str, Any]:
         return to_jsonable(
             {
                 "command": "eval",
-                "config": self.config,
+                "config": self.config_document(),
                 "model": self.model,
                 "provider": self.provider,
                 "dataset": self.dataset,
@@ -170,7 +182,58 @@ def _load_test_set(
     return x, y, ds, notes
 
 
-def evaluate(config: EvalConfig) -> EvalResult:
+@dataclass(frozen=True)
+class Scored:
+    """The model's answer on every test image."""
+
+    predicted: np.ndarray  # arg-max class per image
+    confidence: np.ndarray  # probability of the predicted class
+    applied_softmax: bool  # the outputs were logits, so softmax made the probabilities
+    preprocess_s: float
+    inference_s: float
+
+
+def score_test_set(
+    model: LoadedModel, x: np.ndarray, num_classes: int, batch_size: int, progress: Progress | None = None
+) -> Scored:
+    """Prepare `x` as export did and run it in batches of `batch_size`."""
+    t = time.perf_counter()
+    prepared = prepare_batch(x, model.meta)
+    preprocess_s = time.perf_counter() - t
+    with Tracker(progress, "eval", len(x), "evaluating") as tracker:
+        run = run_batches(model.session, prepared, batch_size, on_batch=tracker.advance)
+    scores = run.scores
+    if scores.shape != (len(x), num_classes):
+        raise EdgecnnError(f"model returned scores shaped {scores.shape} for {len(x)} images")
+    # argmax of the raw scores, exactly what export's accuracy uses (softmax never changes it).
+    predicted = np.argmax(scores, axis=1).astype(np.int64)
+    confidence = np.empty(len(x), dtype=np.float64)
+    applied_softmax = False
+    for start in range(0, len(x), batch_size):  # per batch, as each batch's scores came out
+        probs, softmaxed = as_probabilities(scores[start : start + batch_size])
+        applied_softmax |= softmaxed
+        confidence[start : start + batch_size] = probs[
+            np.arange(len(probs)), predicted[start : start + batch_size]
+        ]
+    return Scored(predicted, confidence, applied_softmax, preprocess_s, run.inference_s)
+
+
+def _check_labels(config: EvalConfig, model: LoadedModel, ds: Any) -> tuple[str, ...]:
+    labels = tuple(ds.class_labels)
+    if model.num_classes is not None and model.num_classes != len(labels):
+        raise EdgecnnError(
+            f"{config.model} outputs {model.num_classes} classes but {ds.name} has {len(labels)}; "
+            "it was not trained on this dataset"
+        )
+    if model.has_metadata and model.meta.class_labels and tuple(model.meta.class_labels) != labels:
+        raise EdgecnnError(
+            f"{config.model}'s class labels {list(model.meta.class_labels)[:4]}... differ from {ds.name}'s "
+            f"{list(labels)[:4]}...; it was not trained on this dataset"
+        )
+    return labels
+
+
+def evaluate(config: EvalConfig, *, progress: Progress | None = None) -> EvalResult:
     """Run the model over the test set (or its first `limit` images) and save eval.json + the plot."""
     t0 = time.perf_counter()
     model = load_model(
@@ -183,51 +246,17 @@ def evaluate(config: EvalConfig) -> EvalResult:
     t0 = time.perf_counter()
     x, y, ds, notes = _load_test_set(name, config, model)
     assumptions += notes
-    labels = ds.class_labels
-    if model.num_classes is not None and model.num_classes != len(labels):
-        raise EdgecnnError(
-            f"{config.model} outputs {model.num_classes} classes but {ds.name} has {len(labels)}; "
-            "it was not trained on this dataset"
-        )
-    if model.has_metadata and model.meta.class_labels and tuple(model.meta.class_labels) != tuple(labels):
-        raise EdgecnnError(
-            f"{config.model}'s class labels {list(model.meta.class_labels)[:4]}... differ from {ds.name}'s "
-            f"{list(labels)[:4]}...; it was not trained on this dataset"
-        )
+    labels = _check_labels(config, model, ds)
     data_s = time.perf_counter() - t0
 
-    predicted = np.empty(len(x), dtype=np.int64)
-    confidence = np.empty(len(x), dtype=np.float64)
-    applied_softmax = False
-    preprocess_s = inference_s = 0.0
-    with _progress(config.progress, len(x)) as advance:
-        for start in range(0, len(x), config.batch_size):
-            t = time.perf_counter()
-            batch = prepare_batch(x[start : start + config.batch_size], model.meta)
-            preprocess_s += time.perf_counter() - t
-            t = time.perf_counter()
-            (scores,) = model.session.run([model.output_name], {model.input_name: batch})
-            inference_s += time.perf_counter() - t
-            if scores.shape != (len(batch), len(labels)):
-                raise EdgecnnError(f"model returned scores shaped {scores.shape} for a batch of {len(batch)}")
-            probs, softmaxed = as_probabilities(scores)
-            applied_softmax |= softmaxed
-            # argmax of the raw scores, exactly what export's accuracy uses (softmax never changes it).
-            predicted[start : start + len(batch)] = np.argmax(scores, axis=1)
-            confidence[start : start + len(batch)] = probs[
-                np.arange(len(batch)), predicted[start : start + len(batch)]
-            ]
-            advance(len(batch))
-    if applied_softmax:
+    scored = score_test_set(model, x, len(labels), config.batch_size, progress)
+    if scored.applied_softmax:
         assumptions.append("model outputs are not probabilities (logits?): confidence computed with softmax")
-
-    k = len(labels)
-    confusion = np.bincount(y.astype(np.int64) * k + predicted, minlength=k * k).reshape(k, k)
+    confusion = confusion_counts(y, scored.predicted, len(labels))
     per_class = tuple(
         ClassStats(label=labels[i], support=int(confusion[i].sum()), correct=int(confusion[i, i]))
-        for i in range(k)
+        for i in range(len(labels))
     )
-    out_dir = config.output_dir or default_output_path("eval")
     result = EvalResult(
         config=config,
         model=model.summary(),
@@ -244,81 +273,37 @@ def evaluate(config: EvalConfig) -> EvalResult:
         correct=int(np.trace(confusion)),
         per_class=per_class,
         confusion=confusion,
-        mean_confidence=float(confidence.mean()),
+        mean_confidence=float(scored.confidence.mean()),
         assumptions=tuple(assumptions),
         timings={
             "session_load_s": load_s,
             "data_load_s": data_s,
-            "preprocess_s": preprocess_s,
-            "inference_s": inference_s,
-            "images_per_s": len(x) / inference_s if inference_s > 0 else None,
+            "preprocess_s": scored.preprocess_s,
+            "inference_s": scored.inference_s,
+            "images_per_s": len(x) / scored.inference_s if scored.inference_s > 0 else None,
         },
         environment=sysinfo.environment_info(),
+        progress_reported=progress is not None,
     )
-    return _save(result, out_dir, config)
+    return _save(result, y, scored.predicted, config.output_dir or timestamped_path("eval"))
 
 
-def _save(result: EvalResult, out_dir: Path, config: EvalConfig) -> EvalResult:
-    from dataclasses import replace
+def _plot_title(result: EvalResult) -> str:
+    name = result.model.get("model_name") or Path(result.model["path"]).name
+    return (
+        f"{name} ({result.model.get('variant')}) on {result.dataset['name']} test\n"
+        f"accuracy {result.accuracy:.4f} over {result.num_images} images, {result.provider}"
+    )
 
+
+def _save(result: EvalResult, y_true: np.ndarray, y_pred: np.ndarray, out_dir: Path) -> EvalResult:
+    config = result.config
     with atomic_dir(out_dir, force=config.force) as tmp:
         plot_path = None
         if config.plot:
-            from edgecnn.evaluation.plots import plot_confusion
-
-            plot_confusion(result, tmp / CONFUSION_PNG)
+            labels = [c.label for c in result.per_class]
+            plot_confusion_matrix(y_true, y_pred, labels, tmp / CONFUSION_PNG, title=_plot_title(result))
             plot_path = out_dir / CONFUSION_PNG
         final = replace(result, output_dir=out_dir, json_path=out_dir / RESULT_JSON, plot_path=plot_path)
         atomic_write_json(tmp / RESULT_JSON, final.to_document())
     return final
-
-
-class _progress:
-    """A rich progress bar on stderr, or nothing when progress is off."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled, self.total, self._bar = enabled, total, None
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        from edgecnn.commands._common import stderr_console
-
-        self._bar = Progress(
-            TextColumn("evaluating"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=stderr_console,
-            transient=True,
-        )
-        self._bar.__enter__()
-        task = self._bar.add_task("eval", total=self.total)
-        return lambda n: self._bar.advance(task, n)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
-
-
-def result_table(result: EvalResult) -> Any:
-    from rich.table import Table
-
-    table = Table(
-        title=f"{result.model['path']} on {result.dataset['name']} test ({result.num_images} images, "
-        f"{result.provider})",
-        title_justify="left",
-    )
-    table.add_column("class")
-    table.add_column("support", justify="right")
-    table.add_column("correct", justify="right")
-    table.add_column("accuracy", justify="right")
-    for c in result.per_class:
-        table.add_row(
-            c.label, str(c.support), str(c.correct), "-" if c.accuracy is None else f"{c.accuracy:.4f}"
-        )
-    table.add_section()
-    table.add_row("all", str(result.num_images), str(result.correct), f"[bold]{result.accuracy:.4f}[/]")
-    return table

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,147 +14,17 @@ import numpy as np
 
 from edgecnn.core import environment as sysinfo
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.metadata import OUTPUT_NAME, ModelMetadata, Normalization, read_metadata
+from edgecnn.core.files import timestamped_path
+from edgecnn.core.metadata import ModelMetadata
 from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
 from edgecnn.data.images import FittedImage, expand_inputs, fit_image, label_from_filename
-from edgecnn.runtime.inference import as_probabilities
+from edgecnn.runtime.inference import as_probabilities, run_batches
+from edgecnn.runtime.loaded_model import load_model
 from edgecnn.runtime.preprocess import prepare_batch
-from edgecnn.runtime.sessions import DEVICES, SessionConfig, open_session
+from edgecnn.runtime.session_config import DEVICES, SessionConfig
 
-# Outputs of a softmax, allowing for the rounding of an int8-quantized softmax.
 # Datasets whose images are light content on black, where a bright image is probably inverted.
 DARK_BACKGROUND_DATASETS = ("mnist", "fashion_mnist")
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """An open session plus everything needed to feed it: from metadata, or inferred and said so."""
-
-    path: Path
-    session: Any
-    provider: str
-    meta: ModelMetadata
-    has_metadata: bool
-    input_name: str
-    output_name: str
-    num_classes: int | None
-    assumptions: tuple[str, ...]
-
-    def class_labels(self, num_classes: int) -> tuple[str, ...]:
-        if self.meta.class_labels and len(self.meta.class_labels) == num_classes:
-            return self.meta.class_labels
-        return tuple(str(i) for i in range(num_classes))
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "has_edgecnn_metadata": self.has_metadata,
-            "model_name": self.meta.model_name,
-            "variant": self.meta.variant,
-            "dataset": self.meta.dataset,
-            "input_shape": list(self.meta.input_shape),
-            "layout": self.meta.layout,
-            "normalization": self.meta.normalization.to_dict(),
-            "input_name": self.input_name,
-            "output_name": self.output_name,
-            "size_bytes": self.path.stat().st_size,
-        }
-
-
-def _static(dim: Any) -> int | None:
-    return dim if isinstance(dim, int) and dim > 0 else None
-
-
-def _infer_metadata(shape: list[Any], path: Path) -> tuple[ModelMetadata, list[str]]:
-    """Guess layout and image size from the graph input of a model edgecnn did not export."""
-    dims = [_static(d) for d in shape]
-    if len(dims) == 4 and dims[3] in (1, 3) and dims[1] and dims[2]:
-        layout, (h, w, c) = "NHWC", (dims[1], dims[2], dims[3])
-    elif len(dims) == 4 and dims[1] in (1, 3) and dims[2] and dims[3]:
-        layout, (h, w, c) = "NCHW", (dims[2], dims[3], dims[1])
-    else:
-        raise EdgecnnError(
-            f"{path} has no edgecnn metadata and its input shape {shape} is not an image batch "
-            "(N,H,W,C or N,C,H,W with 1 or 3 channels); export it with `edgecnn export`"
-        )
-    meta = ModelMetadata(input_shape=(h, w, c), layout=layout, normalization=Normalization())
-    return meta, [
-        f"model has no edgecnn metadata: assumed {layout} {h}x{w}x{c} input, "
-        "pixels scaled to 0-1 (x/255), class labels = output indices"
-    ]
-
-
-def load_model(path: str | Path, session_config: SessionConfig) -> LoadedModel:
-    """Open `path` and work out its input contract; refuse models that are not image classifiers."""
-    session, provider = open_session(path, session_config)
-    path = Path(path)
-    inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1:
-        names = ", ".join(i.name for i in inputs)
-        raise EdgecnnError(f"{path} takes {len(inputs)} inputs ({names}); predict/eval need one image input")
-    graph_in = inputs[0]
-    if graph_in.type != "tensor(float)":
-        raise EdgecnnError(f"{path} takes {graph_in.type} input; predict/eval feed float32 images")
-    by_name = {o.name: o for o in outputs}
-    graph_out = by_name.get(OUTPUT_NAME, outputs[0])
-    meta = read_metadata(session)
-    assumptions: list[str] = []
-    if meta is None:
-        meta, assumptions = _infer_metadata(list(graph_in.shape), path)
-        has_metadata = False
-    else:
-        has_metadata = True
-        graph_dims = [_static(d) for d in graph_in.shape[1:]]
-        expected = list(meta.graph_input_shape)
-        if len(graph_dims) != 3 or any(
-            g is not None and g != e for g, e in zip(graph_dims, expected, strict=True)
-        ):
-            raise EdgecnnError(
-                f"{path}: metadata says input {expected} ({meta.layout}) but the graph takes "
-                f"{list(graph_in.shape)}; re-export the model"
-            )
-    out_dims = list(graph_out.shape)
-    num_classes = _static(out_dims[-1]) if len(out_dims) == 2 else None
-    if len(out_dims) != 2:
-        raise EdgecnnError(f"{path} outputs shape {out_dims}; predict/eval need (batch, classes) scores")
-    if meta.class_labels and num_classes is not None and len(meta.class_labels) != num_classes:
-        raise EdgecnnError(
-            f"{path}: metadata lists {len(meta.class_labels)} class labels but the model outputs "
-            f"{num_classes} scores; re-export the model"
-        )
-    return LoadedModel(
-        path=path,
-        session=session,
-        provider=provider,
-        meta=meta,
-        has_metadata=has_metadata,
-        input_name=graph_in.name,
-        output_name=graph_out.name,
-        num_classes=num_classes,
-        assumptions=tuple(assumptions),
-    )
-
-
-def run_batches(model: LoadedModel, batch: np.ndarray, batch_size: int) -> tuple[np.ndarray, float]:
-    """Run prepared float32 inputs in chunks; returns (scores, seconds spent inside session.run)."""
-    outs, seconds = [], 0.0
-    for start in range(0, len(batch), batch_size):
-        chunk = batch[start : start + batch_size]
-        t0 = time.perf_counter()
-        (scores,) = model.session.run([model.output_name], {model.input_name: chunk})
-        seconds += time.perf_counter() - t0
-        outs.append(np.asarray(scores))
-    return np.concatenate(outs, axis=0), seconds
-
-
-def default_output_path(kind: str, ext: str = "") -> Path:
-    """`<kind>-<local timestamp><ext>` in the working directory, like bench's default; a rerun in the
-    same second gets a -2 suffix instead of colliding with (or overwriting) the earlier result."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    candidate, n = Path(f"{kind}-{stamp}{ext}"), 2
-    while candidate.exists():
-        candidate, n = Path(f"{kind}-{stamp}-{n}{ext}"), n + 1
-    return candidate
 
 
 @dataclass(frozen=True)
@@ -310,8 +179,8 @@ def predict(config: PredictConfig) -> PredictResult:
     batch = prepare_batch(np.stack([f.pixels for f in fitted]), model.meta)
     preprocess_s = time.perf_counter() - t0
 
-    scores, inference_s = run_batches(model, batch, config.batch_size)
-    probs, applied_softmax = as_probabilities(scores)
+    run = run_batches(model.session, batch, config.batch_size)
+    probs, applied_softmax = as_probabilities(run.scores)
     num_classes = probs.shape[1]
     if config.top_k > num_classes:
         raise EdgecnnError(f"--top-k {config.top_k} exceeds the model's {num_classes} classes")
@@ -338,7 +207,7 @@ def predict(config: PredictConfig) -> PredictResult:
     assumptions = list(model.assumptions)
     if applied_softmax:
         assumptions.append("model outputs are not probabilities (logits?): applied softmax")
-    output = config.output or default_output_path("predict", ".json")
+    output = config.output or timestamped_path("predict", ".json")
     result = PredictResult(
         config=config,
         model=model.summary(),
@@ -346,37 +215,10 @@ def predict(config: PredictConfig) -> PredictResult:
         predictions=tuple(predictions),
         assumptions=tuple(assumptions),
         hints=tuple(_hints(fitted, config, model.meta)),
-        timings={"session_load_s": load_s, "preprocess_s": preprocess_s, "inference_s": inference_s},
+        timings={"session_load_s": load_s, "preprocess_s": preprocess_s, "inference_s": run.inference_s},
         environment=sysinfo.environment_info(),
         output_path=output,
         applied_softmax=applied_softmax,
     )
     atomic_write_json(output, result.to_document(), force=config.force)
     return result
-
-
-def result_table(result: PredictResult) -> Any:
-    """A rich table: one row per image with its top-k and, where the file name says, right or wrong."""
-    from rich import box
-    from rich.table import Table
-
-    has_truth = bool(result.labelled)
-    # Compact enough for an 80-column terminal: the runners-up sit in one column.
-    table = Table(title=f"{result.model['path']} on {result.provider}", title_justify="left", box=box.SIMPLE)
-    table.add_column("image", no_wrap=True)
-    table.add_column("pred", justify="right")
-    table.add_column("prob", justify="right")
-    if result.config.top_k > 1:
-        table.add_column(f"next {result.config.top_k - 1}", no_wrap=True)
-    if has_truth:
-        table.add_column("true", justify="right")
-        table.add_column("ok", justify="center")
-    for p in result.predictions:
-        row = [p.path.name, p.predicted.label, f"{p.predicted.probability:.3f}"]
-        if result.config.top_k > 1:
-            row.append("  ".join(f"{s.label} {s.probability:.3f}" for s in p.top[1:]))
-        if has_truth:
-            mark = "" if p.correct is None else ("[green]yes[/]" if p.correct else "[red]WRONG[/]")
-            row += [p.true_label or "-", mark]
-        table.add_row(*row)
-    return table

@@ -28,12 +28,16 @@ import numpy as np
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import read_metadata
 from edgecnn.core.outputs import atomic_path, atomic_write_json, refuse_overwrite
-from edgecnn.runtime import sessions as runtime
+from edgecnn.runtime.inference import compare_probabilities, run_batches
+from edgecnn.runtime.inputs import DatasetSamples, make_feeds
+from edgecnn.runtime.session_config import SessionConfig
+from edgecnn.runtime.sessions import check_model_file, open_session
 from edgecnn.runtime.target import TARGET_KEY, current_cpu_target
 
 SCHEMA = "edgecnn.optimize"
 PARITY_MAX_ABS = 1e-5  # the rewrites are exact and ORT runs the same kernels: any real change is a bug
 NHWC_PERM = [0, 2, 3, 1]
+PARITY_BATCH = 64  # batch 64 and the final partial batch: both code paths are compared
 
 
 @dataclass(frozen=True)
@@ -154,47 +158,38 @@ def fuse_reorder_quantize_transpose(model: Any) -> int:
 
 def _ort_optimized(source: Path, saved: Path) -> None:
     """Let ORT optimize `source` for this CPU (all levels, CPU provider) and save the result."""
-    runtime.open_session(
-        source,
-        runtime.SessionConfig(intra_op_threads=1, graph_optimization="all", optimized_model_path=saved),
+    open_session(
+        source, SessionConfig(intra_op_threads=1, graph_optimization="all", optimized_model_path=saved)
     )
 
 
-def _check_inputs(config: OptimizeConfig, session: Any) -> tuple[np.ndarray, str]:
-    meta = read_metadata(config.model)
-    if meta is not None and meta.dataset:
-        try:
-            from edgecnn.data import load_dataset
-            from edgecnn.runtime.preprocess import prepare_batch
-
-            ds = load_dataset(meta.dataset, config.data_dir, download=False)
-            return prepare_batch(ds.x_test[: config.check_images], meta), f"real:{meta.dataset}"
-        except EdgecnnError:
-            pass  # no dataset on disk: random inputs still prove the graphs compute the same function
-    arg = session.get_inputs()[0]
-    shape = runtime.resolve_shape(arg.shape, config.check_images)
-    if shape is None:
-        raise EdgecnnError(f"cannot tell the input shape of {config.model} ({arg.shape}) to check parity")
-    rng = np.random.default_rng(config.seed)
-    return rng.random(shape, dtype=np.float32), "random"
-
-
 def _parity(config: OptimizeConfig, candidate: Path) -> dict[str, Any]:
-    cfg = runtime.SessionConfig()
-    portable, _ = runtime.open_session(config.model, cfg)
-    optimized, _ = runtime.open_session(candidate, cfg)
-    x, source = _check_inputs(config, portable)
-    name = portable.get_inputs()[0].name
-    worst, agree, total = 0.0, 0, 0
-    for i in range(0, len(x), 64):  # batch 64 and the final partial batch: both code paths
-        a = portable.run(None, {name: x[i : i + 64]})[0]
-        b = optimized.run(None, {name: x[i : i + 64]})[0]
-        if a.shape != b.shape:
-            raise EdgecnnError(f"the optimized graph returns shape {b.shape}, the portable one {a.shape}")
-        worst = max(worst, float(np.max(np.abs(a.astype(np.float64) - b))))
-        agree += int((a.argmax(-1) == b.argmax(-1)).sum())
-        total += len(a)
-    return {"inputs": source, "images": total, "max_abs_diff": worst, "top1_agreement": agree / total}
+    """The portable and the optimized graph on the same images: real test images where the metadata
+    names a dataset on disk, random ones otherwise (they still prove both compute the same function)."""
+    portable, _ = open_session(config.model, SessionConfig())
+    optimized, _ = open_session(candidate, SessionConfig())
+    feeds, source, _ = make_feeds(
+        portable,
+        read_metadata(config.model),
+        config.check_images,
+        "auto",
+        DatasetSamples(config.data_dir),
+        np.random.default_rng(config.seed),
+    )
+    x = next(iter(feeds.values()))
+    reference = run_batches(portable, x, PARITY_BATCH).scores
+    other = run_batches(optimized, x, PARITY_BATCH).scores
+    if reference.shape != other.shape:
+        raise EdgecnnError(
+            f"the optimized graph returns shape {other.shape}, the portable one {reference.shape}"
+        )
+    agreement = compare_probabilities(reference, other)
+    return {
+        "inputs": source,
+        "images": agreement.n,
+        "max_abs_diff": agreement.max_abs_diff,
+        "top1_agreement": agreement.top1_agreement,
+    }
 
 
 def optimize(config: OptimizeConfig) -> OptimizeResult:
@@ -202,7 +197,7 @@ def optimize(config: OptimizeConfig) -> OptimizeResult:
 
     from edgecnn.core import environment as sysinfo
 
-    source = runtime.check_model_file(config.model)
+    source = check_model_file(config.model)
     output = config.output_path
     if output.resolve() == source.resolve():
         raise EdgecnnError("--output must differ from the model: the portable model is kept")

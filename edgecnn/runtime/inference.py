@@ -5,6 +5,7 @@ comparing two sets of outputs. numpy + onnxruntime only."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,22 +19,44 @@ PROB_TOLERANCE = 1e-3
 PROB_SUM_TOLERANCE = 0.1
 
 
-def predict_probabilities(
-    session: Any, x: np.ndarray, batch_size: int = 256, on_batch: Callable[[int], None] | None = None
-) -> np.ndarray:
-    """Run `x` (already prepared for the graph) through `session` in batches; float32 probabilities."""
-    input_name = session.get_inputs()[0].name
+@dataclass(frozen=True)
+class BatchedRun:
+    scores: np.ndarray  # float32, one row per input
+    inference_s: float  # seconds spent inside session.run, nothing else
+
+
+def score_output_name(session: Any) -> str:
+    """The class-score output: edgecnn's named one, else the graph's first output."""
     outputs = [o.name for o in session.get_outputs()]
-    out_name = OUTPUT_NAME if OUTPUT_NAME in outputs else outputs[0]
-    chunks = []
+    return OUTPUT_NAME if OUTPUT_NAME in outputs else outputs[0]
+
+
+def run_batches(
+    session: Any, x: np.ndarray, batch_size: int = 256, on_batch: Callable[[int], None] | None = None
+) -> BatchedRun:
+    """Run `x` (already prepared for the graph) through `session` in batches of `batch_size` (the last
+    one partial); the scores and the time spent in the session."""
+    input_name = session.get_inputs()[0].name
+    out_name = score_output_name(session)
+    chunks, seconds = [], 0.0
     for start in range(0, len(x), batch_size):
         batch = x[start : start + batch_size]
-        chunks.append(np.asarray(session.run([out_name], {input_name: batch})[0], dtype=np.float32))
+        t0 = time.perf_counter()
+        (scores,) = session.run([out_name], {input_name: batch})
+        seconds += time.perf_counter() - t0
+        chunks.append(np.asarray(scores, dtype=np.float32))
         if on_batch is not None:
             on_batch(len(batch))
     if not chunks:
         raise EdgecnnError("no images to evaluate")
-    return np.concatenate(chunks)
+    return BatchedRun(scores=np.concatenate(chunks), inference_s=seconds)
+
+
+def predict_probabilities(
+    session: Any, x: np.ndarray, batch_size: int = 256, on_batch: Callable[[int], None] | None = None
+) -> np.ndarray:
+    """Run `x` (already prepared for the graph) through `session` in batches; float32 probabilities."""
+    return run_batches(session, x, batch_size, on_batch).scores
 
 
 @dataclass(frozen=True)

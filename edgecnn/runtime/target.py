@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.runtime.ort import import_ort
 
 TARGET_KEY = "edgecnn.ort_target"
 TARGET_PROVIDER = "CPUExecutionProvider"
@@ -24,11 +25,10 @@ def current_cpu_target() -> dict[str, Any]:
     """This process's target: ORT version, CPU architecture and the instruction-set flags that pick
     MLAS kernels (NCHWc block size, int8 dot products, AMX)."""
     from edgecnn.core.environment import cpu_info
-    from edgecnn.runtime import sessions as runtime
 
     return {
         "provider": TARGET_PROVIDER,
-        "onnxruntime": runtime._import_ort().__version__,
+        "onnxruntime": import_ort().__version__,
         "machine": platform.machine(),
         "isa": list(cpu_info()["flags"]),
     }

@@ -1,0 +1,209 @@
+"""What `edgecnn bench` is asked to do: the validated BenchConfig, the parsers of its comma lists, and
+its JSON form (how a thread sweep hands a config to each child process)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecnn.benchmarking.op_profile import DEFAULT_PROFILE_RUNS, MAX_PROFILE_RUNS
+from edgecnn.benchmarking.timing import DEFAULT_ITERATIONS, MAX_ITERATIONS
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.outputs import dumps_json, to_jsonable
+from edgecnn.runtime.inputs import INPUT_SOURCES
+from edgecnn.runtime.session_config import SessionConfig
+
+DEFAULT_ROUNDS = 10
+MAX_ROUNDS = 10_000
+MAX_THREADS = 1024
+BLOCK_WARMUP = 1  # untimed calls at the start of each interleaved block (after switching models)
+
+
+def parse_batch_sizes(text: str) -> tuple[int, ...]:
+    """Parse "1,8,64" into (1, 8, 64); anything else is a one-line error."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if not parts or any(not p for p in parts):
+        raise EdgecnnError(
+            f"--batch must be a comma-separated list of positive integers, like 1,8,64; got {text!r}"
+        )
+    sizes = []
+    for p in parts:
+        if not re.fullmatch(r"[+-]?\d+", p):
+            raise EdgecnnError(
+                f"--batch must be a comma-separated list of positive integers; {p!r} is not one"
+            )
+        sizes.append(int(p))
+    return tuple(sizes)
+
+
+def parse_thread_counts(text: str) -> tuple[int, ...]:
+    """ "1,2,4" -> (1, 2, 4); 0 means ONNX Runtime's default. One-line errors for anything else."""
+    counts = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) > MAX_THREADS:
+            raise EdgecnnError(
+                f"--threads takes counts from 0 to {MAX_THREADS} separated by commas, got {text!r}"
+            )
+        counts.append(int(part))
+    if len(set(counts)) != len(counts):
+        raise EdgecnnError(f"--threads repeats a count: {text}")
+    return tuple(counts)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    models: tuple[Path, ...]
+    batch_sizes: tuple[int, ...] = (1,)
+    warmup: int = 10
+    iterations: int | None = None  # exactly one of iterations / duration_s; neither = DEFAULT_ITERATIONS
+    duration_s: float | None = None
+    device: str = "cpu"
+    # Intra-op thread counts (0 = ORT's default). One runs in this process; several run one child
+    # process per count (ORT's shared pool is sized once per process) and report the fastest.
+    thread_counts: tuple[int, ...] = (0,)
+    inter_op_threads: int = 0
+    allow_spinning: bool | None = None
+    io_binding: bool = True
+    cuda_graphs: bool = False
+    trt_fp16: bool = False
+    trt_int8: bool = False
+    trt_engine_cache: Path | None = None
+    device_id: int = 0
+    inputs: str = "auto"  # auto: real samples when the metadata names a dataset that is on disk
+    data_dir: Path | None = None
+    output_dir: Path | None = None  # None: no files (the CLI always passes one)
+    force: bool = False
+    seed: int = 0
+    interleave: bool = True  # rounds of every model in rotating order; False: one model after the other
+    rounds: int | None = None  # interleaved rounds per batch; None = min(DEFAULT_ROUNDS, iterations)
+    # After the timing, a separate profiled session per model and batch: ORT's per-node kernel times.
+    op_profile: bool = False
+    op_profile_runs: int = DEFAULT_PROFILE_RUNS
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise EdgecnnError("give at least one .onnx model to benchmark")
+        object.__setattr__(self, "models", tuple(Path(m) for m in self.models))
+        self._check_batch_sizes()
+        if self.warmup < 0:
+            raise EdgecnnError("--warmup must be >= 0")
+        self._settle_iterations_and_rounds()
+        if isinstance(self.op_profile_runs, bool) or not 0 < self.op_profile_runs <= MAX_PROFILE_RUNS:
+            raise EdgecnnError(
+                f"--profile-runs must be between 1 and {MAX_PROFILE_RUNS}, got {self.op_profile_runs}"
+            )
+        if self.inputs not in INPUT_SOURCES:
+            raise EdgecnnError(f"--inputs must be one of {', '.join(INPUT_SOURCES)}, not {self.inputs!r}")
+        if self.cuda_graphs and not self.io_binding:
+            raise EdgecnnError("--cuda-graphs needs --io-binding (graphs replay on fixed device buffers)")
+        self._check_thread_counts()
+        for threads in self.thread_counts:
+            self.session_config(threads)  # validates device and provider options with the runtime's rules
+
+    def _check_batch_sizes(self) -> None:
+        if not self.batch_sizes:
+            raise EdgecnnError("give at least one batch size")
+        for b in self.batch_sizes:
+            if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b <= 0:
+                raise EdgecnnError(f"batch sizes must be positive integers, got {b!r}")
+        if len(set(self.batch_sizes)) != len(self.batch_sizes):
+            raise EdgecnnError(f"batch sizes repeat: {','.join(map(str, self.batch_sizes))}")
+
+    def _settle_iterations_and_rounds(self) -> None:
+        if self.iterations is not None and self.duration_s is not None:
+            raise EdgecnnError("give --iterations or --duration, not both")
+        if self.iterations is not None and not 0 < self.iterations <= MAX_ITERATIONS:
+            raise EdgecnnError(f"--iterations must be between 1 and {MAX_ITERATIONS}, got {self.iterations}")
+        if self.duration_s is not None and not (math.isfinite(self.duration_s) and self.duration_s > 0):
+            raise EdgecnnError(f"--duration must be a positive number of seconds, got {self.duration_s}")
+        if self.iterations is None and self.duration_s is None:
+            object.__setattr__(self, "iterations", DEFAULT_ITERATIONS)
+        if self.rounds is not None:
+            if isinstance(self.rounds, bool) or not 0 < self.rounds <= MAX_ROUNDS:
+                raise EdgecnnError(f"--rounds must be between 1 and {MAX_ROUNDS}, got {self.rounds}")
+            if not self.interleave:
+                raise EdgecnnError("--rounds only applies to interleaved timing; drop it or --no-interleave")
+            if self.iterations is not None and self.rounds > self.iterations:
+                raise EdgecnnError(
+                    f"--rounds {self.rounds} exceeds --iterations {self.iterations}: every round needs "
+                    "at least one timed run of each model"
+                )
+        elif self.interleave:
+            rounds = DEFAULT_ROUNDS if self.iterations is None else min(DEFAULT_ROUNDS, self.iterations)
+            object.__setattr__(self, "rounds", rounds)
+
+    def _check_thread_counts(self) -> None:
+        object.__setattr__(self, "thread_counts", tuple(self.thread_counts))
+        if not self.thread_counts:
+            raise EdgecnnError("give at least one intra-op thread count")
+        for t in self.thread_counts:
+            if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t <= MAX_THREADS:
+                raise EdgecnnError(f"--threads takes counts from 0 to {MAX_THREADS}, got {t!r}")
+        if len(set(self.thread_counts)) != len(self.thread_counts):
+            raise EdgecnnError(f"--threads repeats a count: {','.join(map(str, self.thread_counts))}")
+
+    @property
+    def is_thread_sweep(self) -> bool:
+        return len(self.thread_counts) > 1
+
+    def wants_shared_thread_pool(self) -> bool:
+        """Interleaved CPU sessions should share one ORT thread pool so an idle session's spinning
+        workers cannot steal a core from the one being timed. Not when the user set spinning (a
+        per-session option), nor on GPUs. Whether this process can still create such a pool is the
+        runtime's to say (thread_pool.can_share_thread_pool)."""
+        return (
+            self.interleave and len(self.models) > 1 and self.device == "cpu" and self.allow_spinning is None
+        )
+
+    def session_config(self, intra_op_threads: int, shared_thread_pool: bool = False) -> SessionConfig:
+        return SessionConfig(
+            device=self.device,
+            intra_op_threads=intra_op_threads,
+            inter_op_threads=self.inter_op_threads,
+            allow_spinning=self.allow_spinning,
+            cuda_graphs=self.cuda_graphs,
+            trt_fp16=self.trt_fp16,
+            trt_int8=self.trt_int8,
+            trt_engine_cache=self.trt_engine_cache,
+            device_id=self.device_id,
+            shared_thread_pool=shared_thread_pool,
+        )
+
+    def to_json(self) -> str:
+        return dumps_json(to_jsonable(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> BenchConfig:
+        """The inverse of `to_json`, driven by the field types (Paths and tuples come back as such)."""
+        raw = json.loads(text)
+        hints = typing.get_type_hints(cls)
+        kwargs = {
+            f.name: _from_jsonable(hints[f.name], raw[f.name])
+            for f in dataclasses.fields(cls)
+            if f.name in raw
+        }
+        return cls(**kwargs)
+
+
+def _from_jsonable(hint: Any, value: Any) -> Any:
+    """A JSON value back in the type a dataclass field declares: Path, tuple[...], X | None."""
+    if value is None:
+        return None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Path:
+        return Path(value)
+    if origin in (typing.Union, types.UnionType):
+        return _from_jsonable(next(a for a in args if a is not type(None)), value)
+    if origin is tuple:
+        return tuple(_from_jsonable(args[0], v) for v in value)
+    return value

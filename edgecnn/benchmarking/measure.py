@@ -1,0 +1,360 @@
+"""Measuring models: open each session (cold start), bind its inputs per batch size, time it alone or
+interleaved with the others, and turn the samples into BatchResult/ModelResult.
+
+Built like TFLite's benchmark_model / ONNX Runtime's perf test: inputs are prepared and bound to the
+device before timing (IOBinding), warmup runs are discarded, and only the inference call sits between
+the two `perf_counter_ns` reads (see timing.py). Runtime side: numpy, onnx, onnxruntime only."""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecnn.benchmarking import memory
+from edgecnn.benchmarking.config import BLOCK_WARMUP, BenchConfig
+from edgecnn.benchmarking.notes import cpu_notes, noisy_timing_note
+from edgecnn.benchmarking.op_profile import OpProfile, profile_session_ops
+from edgecnn.benchmarking.results import BatchResult, HarnessOverhead, ModelResult
+from edgecnn.benchmarking.speedup import median_round_ratio, ratio
+from edgecnn.benchmarking.timing import LatencyStats, block_sizes, bound_runner, interleave_ns, timed_loop
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import PREFIX as METADATA_PREFIX
+from edgecnn.core.metadata import ModelMetadata, read_metadata
+from edgecnn.runtime import io_binding, sessions
+from edgecnn.runtime.graph_stats import count_macs
+from edgecnn.runtime.inputs import DatasetSamples, make_feeds
+from edgecnn.runtime.session_config import SessionConfig
+from edgecnn.runtime.target import TARGET_KEY
+
+HARNESS_MIN_ITERATIONS = 2_000
+
+Step = Callable[[str], None]  # told what is about to be measured, e.g. "model.onnx batch 8"
+
+
+def _no_step(_description: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class MeasureContext:
+    """What every measurement of one run shares."""
+
+    config: BenchConfig
+    session_config: SessionConfig  # the config's options at this run's thread count and pool
+    samples: DatasetSamples
+    environment: dict[str, Any]
+
+
+@dataclass
+class OpenedModel:
+    """One model with its session open and its cold start measured; what both timing modes share."""
+
+    path: Path
+    name: str
+    meta: ModelMetadata | None
+    session: Any
+    provider: str
+    args: list[Any]
+    output_names: list[str]
+    notes: list[str]
+    macs: int | None
+    macs_source: str | None
+    rng: np.random.Generator
+    rss_before: int | None
+    rss_after: int | None
+    session_create_ns: int
+    first_run_ns: int
+    first_feeds: dict[str, np.ndarray]
+    first_source: str
+
+
+@dataclass
+class PreparedBatch:
+    """One model at one batch size, inputs bound: `fn` is exactly the timed call."""
+
+    fn: Callable[[], Any]
+    call: str
+    source: str
+    bound: Any
+
+
+def _empty_call() -> None:
+    return None
+
+
+def measure_harness_overhead(config: BenchConfig) -> HarnessOverhead:
+    iterations = max(config.iterations or 0, HARNESS_MIN_ITERATIONS)
+    ns = timed_loop(_empty_call, warmup=100, iterations=iterations, duration_s=None)
+    us = ns.astype(np.float64) / 1e3
+    return HarnessOverhead(
+        iterations=int(us.size),
+        mean_us=float(us.mean()),
+        p50_us=float(np.percentile(us, 50)),
+        p99_us=float(np.percentile(us, 99)),
+    )
+
+
+def model_key(path: Path, meta: ModelMetadata | None) -> str:
+    if meta is not None and meta.model_name:
+        # A graph made for one CPU (edgecnn optimize) is its own entry, beside the portable one.
+        suffix = "@cpu" if TARGET_KEY.removeprefix(METADATA_PREFIX) in meta.extra else ""
+        return f"{meta.model_name}:{meta.variant}{suffix}"
+    return path.stem
+
+
+def display_names(paths: tuple[Path, ...]) -> list[str]:
+    names = [p.name for p in paths]
+    if len(set(names)) == len(names):
+        return names
+    # Two bundles both hold model.onnx: name them by their folder too.
+    return [f"{p.parent.name}/{p.name}" if names.count(p.name) > 1 else p.name for p in paths]
+
+
+def _check_outputs(arrays: list[np.ndarray], batch: int, name: str) -> None:
+    for a in arrays:
+        if a.ndim and a.shape[0] != batch:
+            raise EdgecnnError(f"{name}: an output has batch {a.shape[0]} for an input batch of {batch}")
+        if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)):
+            raise EdgecnnError(
+                f"{name}: the model produced NaN/inf outputs; its numbers would be meaningless"
+            )
+
+
+def _macs(path: Path, meta: ModelMetadata | None) -> tuple[int | None, str | None]:
+    if meta is not None and meta.macs_per_image:
+        return int(meta.macs_per_image), "metadata"
+    macs = count_macs(path)
+    return macs, ("graph" if macs else None)
+
+
+def open_model(path: Path, name: str, ctx: MeasureContext) -> OpenedModel:
+    config = ctx.config
+    sessions.check_model_file(path)
+    meta = read_metadata(path)
+    notes: list[str] = []
+    macs, macs_source = _macs(path, meta)
+    rng = np.random.default_rng(config.seed)
+    if meta is not None and config.inputs != "random":
+        ctx.samples.images(meta)  # load the dataset now, so its arrays are not billed to the model's memory
+
+    gc.collect()
+    rss_before = memory.rss_bytes()
+    t0 = time.perf_counter_ns()
+    session, provider = sessions.open_session(path, ctx.session_config, notes)
+    session_create_ns = time.perf_counter_ns() - t0
+    rss_after = memory.rss_bytes()
+    args = list(session.get_inputs())
+    output_names = [o.name for o in session.get_outputs()]
+
+    # Cold start = session creation + the first inference a user would make (plain run, host arrays).
+    batch = config.batch_sizes[0]
+    feeds, source, note = make_feeds(session, meta, batch, config.inputs, ctx.samples, rng)
+    # On a CUDA-graph session a plain run must not capture: the graph would bake in its temporary buffers.
+    plain_options = io_binding.run_options(-1) if config.cuda_graphs else None
+    t0 = time.perf_counter_ns()
+    first = session.run(output_names, feeds, plain_options)
+    first_run_ns = time.perf_counter_ns() - t0
+    _check_outputs(first, batch, name)
+    if note:
+        notes.append(note)
+    notes.extend(cpu_notes(meta, provider, args[0].type if args else "", ctx.environment))
+    return OpenedModel(
+        path=path, name=name, meta=meta, session=session, provider=provider, args=args,
+        output_names=output_names, notes=notes, macs=macs, macs_source=macs_source, rng=rng,
+        rss_before=rss_before, rss_after=rss_after, session_create_ns=session_create_ns,
+        first_run_ns=first_run_ns, first_feeds=feeds, first_source=source,
+    )  # fmt: skip
+
+
+def prepare(m: OpenedModel, index: int, batch: int, ctx: MeasureContext) -> PreparedBatch:
+    config = ctx.config
+    if index == 0:
+        feeds, source = m.first_feeds, m.first_source
+    else:
+        feeds, source, _ = make_feeds(m.session, m.meta, batch, config.inputs, ctx.samples, m.rng)
+    graph_id = index + 1 if config.cuda_graphs else None  # one captured graph per batch size
+    fn, bound = bound_runner(m.session, m.provider, feeds, config.io_binding, config.device_id, graph_id)
+    return PreparedBatch(fn=fn, call="iobinding" if config.io_binding else "run", source=source, bound=bound)
+
+
+def batch_result(
+    m: OpenedModel,
+    batch: int,
+    prepared: PreparedBatch,
+    config: BenchConfig,
+    rounds_ns: list[np.ndarray],
+    peak: int | None,
+) -> BatchResult:
+    if prepared.bound is not None:
+        _check_outputs(prepared.bound.output_arrays(), batch, m.name)
+    stats = LatencyStats.from_ns(np.concatenate(rounds_ns))
+    throughput = batch / (stats.mean_ms / 1e3)
+    noisy = noisy_timing_note(batch, stats)
+    if noisy:
+        m.notes.append(noisy)
+    interleaved = config.interleave
+    return BatchResult(
+        batch=batch,
+        provider=m.session.get_providers()[0],
+        call=prepared.call,
+        input_source=prepared.source,
+        warmup=config.warmup,
+        latency=stats,
+        throughput=throughput,
+        gflops=(2.0 * m.macs * throughput / 1e9) if m.macs else None,
+        peak_rss_bytes=peak,
+        peak_rss_delta_bytes=(peak - m.rss_before) if peak is not None and m.rss_before is not None else None,
+        rounds=len(rounds_ns) if interleaved else 1,
+        round_p50_ms=tuple(float(np.median(r)) / 1e6 for r in rounds_ns) if interleaved else (),
+    )
+
+
+def model_result(m: OpenedModel, results: list[BatchResult]) -> ModelResult:
+    return ModelResult(
+        path=m.path,
+        name=m.name,
+        key=model_key(m.path, m.meta),
+        variant=m.meta.variant if m.meta else None,
+        model_name=m.meta.model_name if m.meta else None,
+        dataset=m.meta.dataset if m.meta else None,
+        size_bytes=m.path.stat().st_size,
+        macs_per_image=m.macs,
+        macs_source=m.macs_source,
+        provider=m.provider,
+        providers=tuple(m.session.get_providers()),
+        input_name=m.args[0].name if m.args else "",
+        input_shape=tuple(m.args[0].shape) if m.args else (),
+        input_type=m.args[0].type if m.args else "",
+        session_create_ms=m.session_create_ns / 1e6,
+        first_run_ms=m.first_run_ns / 1e6,
+        cold_start_ms=(m.session_create_ns + m.first_run_ns) / 1e6,
+        session_rss_delta_bytes=(m.rss_after - m.rss_before) if m.rss_after and m.rss_before else None,
+        results=tuple(results),
+        notes=tuple(dict.fromkeys(m.notes)),
+    )
+
+
+def bench_model(path: Path, name: str, ctx: MeasureContext, step: Step = _no_step) -> ModelResult:
+    """One model alone, batch after batch (the `--no-interleave` path)."""
+    config = ctx.config
+    m = open_model(path, name, ctx)
+    results: list[BatchResult] = []
+    for index, batch in enumerate(config.batch_sizes):
+        step(f"{name} batch {batch}")
+        prepared = prepare(m, index, batch, ctx)
+        peak_resettable = memory.reset_peak_rss()
+        samples_ns = timed_loop(prepared.fn, config.warmup, config.iterations, config.duration_s)
+        peak = memory.peak_rss_bytes() if peak_resettable or not results else None
+        results.append(batch_result(m, batch, prepared, config, [samples_ns], peak))
+        del prepared
+    return model_result(m, results)
+
+
+def _warmup_peaks(prepared: list[PreparedBatch], warmup: int) -> list[int | None]:
+    """Peak memory per model from its own warmup at this batch (all sessions are open by now, so it
+    is the process peak with every model loaded); None with no warmup (then: the peak over the rounds)."""
+    peaks: list[int | None] = []
+    for p in prepared:
+        resettable = memory.reset_peak_rss()
+        for _ in range(warmup):
+            p.fn()
+        peaks.append(memory.peak_rss_bytes() if resettable and warmup else None)
+    return peaks
+
+
+def bench_interleaved(
+    paths: Sequence[Path], names: Sequence[str], ctx: MeasureContext, step: Step = _no_step
+) -> list[ModelResult]:
+    """All models side by side: sessions opened (cold start timed per model, one after the other),
+    then per batch size every model bound and warmed up, then `config.rounds` rounds in which each
+    model runs its block (iterations / rounds calls, or duration / rounds seconds) in rotated order,
+    each block after one untimed call (see `interleave_ns`)."""
+    config = ctx.config
+    opened = [open_model(p, n, ctx) for p, n in zip(paths, names, strict=True)]
+    rounds = int(config.rounds or 1)
+    per_round = block_sizes(config.iterations, rounds) if config.iterations is not None else None
+    slice_s = None if config.iterations is not None else float(config.duration_s or 0) / rounds
+    results: list[list[BatchResult]] = [[] for _ in opened]
+    for index, batch in enumerate(config.batch_sizes):
+        prepared = [prepare(m, index, batch, ctx) for m in opened]
+        peaks = _warmup_peaks(prepared, config.warmup)
+        resettable = memory.reset_peak_rss()
+        rounds_ns = interleave_ns(
+            [p.fn for p in prepared],
+            rounds,
+            per_round,
+            slice_s,
+            warmup=0,
+            block_warmup=BLOCK_WARMUP,
+            on_round=lambda r, b=batch: step(f"batch {b} round {r + 1}/{rounds}"),
+        )
+        shared_peak = memory.peak_rss_bytes() if resettable or index == 0 else None
+        for i, (m, p) in enumerate(zip(opened, prepared, strict=True)):
+            peak = peaks[i] if peaks[i] is not None else shared_peak
+            results[i].append(batch_result(m, batch, p, config, rounds_ns[i], peak))
+        del prepared
+    return [model_result(m, r) for m, r in zip(opened, results, strict=True)]
+
+
+def with_speedups(models: Sequence[ModelResult], paired: bool) -> list[ModelResult]:
+    """Each batch result with its ratios against the first model's result at the same batch size."""
+    if not models:
+        return []
+    base = {r.batch: r for r in models[0].results}
+    out = []
+    for m in models:
+        results = []
+        for r in m.results:
+            b = base.get(r.batch)
+            if b is None:
+                results.append(r)
+                continue
+            results.append(
+                replace(
+                    r,
+                    speedup_vs_baseline=ratio(b.latency.p50_ms, r.latency.p50_ms),
+                    mean_speedup_vs_baseline=ratio(b.latency.mean_ms, r.latency.mean_ms),
+                    round_speedup_vs_baseline=(
+                        median_round_ratio(b.round_p50_ms, r.round_p50_ms) if paired else None
+                    ),
+                )
+            )
+        out.append(replace(m, results=tuple(results)))
+    return out
+
+
+def profile_model_ops(
+    model: ModelResult, ctx: MeasureContext, step: Step = _no_step
+) -> tuple[OpProfile, ...]:
+    """Per-node kernel times of one benchmarked model at each batch size, from a separate session with
+    ORT's profiler on (after the timing, so the profiler never slows a timed run)."""
+    config = ctx.config
+    meta = read_metadata(model.path)
+    rng = np.random.default_rng(config.seed)
+
+    def feeds_for(session: Any, batch: int) -> dict[str, np.ndarray]:
+        return make_feeds(session, meta, batch, config.inputs, ctx.samples, rng)[0]
+
+    profiles = []
+    for batch in config.batch_sizes:
+        step(f"profiling {model.name} batch {batch}")
+        profile, provider = profile_session_ops(
+            # Plain runs: a CUDA-graph session would capture the temporary feed buffers.
+            model.path,
+            replace(ctx.session_config, cuda_graphs=False),
+            feeds_for,
+            batch,
+            runs=config.op_profile_runs,
+        )
+        if provider != model.provider:
+            raise EdgecnnError(
+                f"{model.name}: the profiling session ran on {provider}, the timed one on {model.provider}"
+            )
+        profiles.append(profile)
+    return tuple(profiles)

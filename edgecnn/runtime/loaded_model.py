@@ -1,0 +1,124 @@
+"""An ONNX image classifier opened for inference: its session plus the input contract (layout, size,
+normalization, labels) read from edgecnn's metadata, or inferred from the graph and said so.
+
+Shared by predict and eval; runtime side (numpy + onnxruntime)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import ModelMetadata, Normalization, read_metadata
+from edgecnn.runtime.inference import score_output_name
+from edgecnn.runtime.session_config import SessionConfig
+from edgecnn.runtime.sessions import open_session
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """An open session plus everything needed to feed it: from metadata, or inferred and said so."""
+
+    path: Path
+    session: Any
+    provider: str
+    meta: ModelMetadata
+    has_metadata: bool
+    input_name: str
+    output_name: str
+    num_classes: int | None
+    assumptions: tuple[str, ...]
+
+    def class_labels(self, num_classes: int) -> tuple[str, ...]:
+        if self.meta.class_labels and len(self.meta.class_labels) == num_classes:
+            return self.meta.class_labels
+        return tuple(str(i) for i in range(num_classes))
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "has_edgecnn_metadata": self.has_metadata,
+            "model_name": self.meta.model_name,
+            "variant": self.meta.variant,
+            "dataset": self.meta.dataset,
+            "input_shape": list(self.meta.input_shape),
+            "layout": self.meta.layout,
+            "normalization": self.meta.normalization.to_dict(),
+            "input_name": self.input_name,
+            "output_name": self.output_name,
+            "size_bytes": self.path.stat().st_size,
+        }
+
+
+def _static(dim: Any) -> int | None:
+    return dim if isinstance(dim, int) and dim > 0 else None
+
+
+def infer_metadata(shape: list[Any], path: Path) -> tuple[ModelMetadata, list[str]]:
+    """Guess layout and image size from the graph input of a model edgecnn did not export."""
+    dims = [_static(d) for d in shape]
+    if len(dims) == 4 and dims[3] in (1, 3) and dims[1] and dims[2]:
+        layout, (h, w, c) = "NHWC", (dims[1], dims[2], dims[3])
+    elif len(dims) == 4 and dims[1] in (1, 3) and dims[2] and dims[3]:
+        layout, (h, w, c) = "NCHW", (dims[2], dims[3], dims[1])
+    else:
+        raise EdgecnnError(
+            f"{path} has no edgecnn metadata and its input shape {shape} is not an image batch "
+            "(N,H,W,C or N,C,H,W with 1 or 3 channels); export it with `edgecnn export`"
+        )
+    meta = ModelMetadata(input_shape=(h, w, c), layout=layout, normalization=Normalization())
+    return meta, [
+        f"model has no edgecnn metadata: assumed {layout} {h}x{w}x{c} input, "
+        "pixels scaled to 0-1 (x/255), class labels = output indices"
+    ]
+
+
+def load_model(path: str | Path, session_config: SessionConfig) -> LoadedModel:
+    """Open `path` and work out its input contract; refuse models that are not image classifiers."""
+    session, provider = open_session(path, session_config)
+    path = Path(path)
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1:
+        names = ", ".join(i.name for i in inputs)
+        raise EdgecnnError(f"{path} takes {len(inputs)} inputs ({names}); predict/eval need one image input")
+    graph_in = inputs[0]
+    if graph_in.type != "tensor(float)":
+        raise EdgecnnError(f"{path} takes {graph_in.type} input; predict/eval feed float32 images")
+    graph_out = {o.name: o for o in outputs}[score_output_name(session)]
+    meta = read_metadata(session)
+    assumptions: list[str] = []
+    if meta is None:
+        meta, assumptions = infer_metadata(list(graph_in.shape), path)
+        has_metadata = False
+    else:
+        has_metadata = True
+        graph_dims = [_static(d) for d in graph_in.shape[1:]]
+        expected = list(meta.graph_input_shape)
+        if len(graph_dims) != 3 or any(
+            g is not None and g != e for g, e in zip(graph_dims, expected, strict=True)
+        ):
+            raise EdgecnnError(
+                f"{path}: metadata says input {expected} ({meta.layout}) but the graph takes "
+                f"{list(graph_in.shape)}; re-export the model"
+            )
+    out_dims = list(graph_out.shape)
+    num_classes = _static(out_dims[-1]) if len(out_dims) == 2 else None
+    if len(out_dims) != 2:
+        raise EdgecnnError(f"{path} outputs shape {out_dims}; predict/eval need (batch, classes) scores")
+    if meta.class_labels and num_classes is not None and len(meta.class_labels) != num_classes:
+        raise EdgecnnError(
+            f"{path}: metadata lists {len(meta.class_labels)} class labels but the model outputs "
+            f"{num_classes} scores; re-export the model"
+        )
+    return LoadedModel(
+        path=path,
+        session=session,
+        provider=provider,
+        meta=meta,
+        has_metadata=has_metadata,
+        input_name=graph_in.name,
+        output_name=graph_out.name,
+        num_classes=num_classes,
+        assumptions=tuple(assumptions),
+    )

@@ -1,0 +1,77 @@
+"""Which ONNX Runtime execution provider serves each device, with which options, and where it keeps
+its tensors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.runtime.session_config import SessionConfig
+
+PROVIDER_FOR_DEVICE = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+DEVICE_FOR_PROVIDER = {v: k for k, v in PROVIDER_FOR_DEVICE.items()}
+# Where a provider keeps its tensors, as OrtValue/IOBinding name it.
+ORT_DEVICE_FOR_PROVIDER = {
+    "CPUExecutionProvider": "cpu",
+    "CUDAExecutionProvider": "cuda",
+    "TensorrtExecutionProvider": "cuda",
+}
+
+
+def provider_list(config: SessionConfig, device: str) -> list[Any]:
+    """The `providers=` argument of an InferenceSession on `device`, best provider first."""
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    cuda_opts: dict[str, Any] = {"device_id": str(config.device_id)}
+    if device == "cuda":
+        if config.cuda_graphs:
+            cuda_opts["enable_cuda_graph"] = "1"
+        return [("CUDAExecutionProvider", cuda_opts), "CPUExecutionProvider"]
+    # CUDA stays in the list for the nodes TensorRT does not take; CPU for the ones CUDA does not have.
+    return [
+        ("TensorrtExecutionProvider", _tensorrt_options(config)),
+        ("CUDAExecutionProvider", cuda_opts),
+        "CPUExecutionProvider",
+    ]
+
+
+def _tensorrt_options(config: SessionConfig) -> dict[str, Any]:
+    # Provider options travel as strings through the C API; "True"/"False" is what the TRT EP parses.
+    trt_opts: dict[str, Any] = {
+        "device_id": str(config.device_id),
+        "trt_fp16_enable": str(config.trt_fp16),
+        "trt_int8_enable": str(config.trt_int8),
+    }
+    if config.trt_int8:
+        # Our INT8 exports are QDQ graphs: TensorRT takes the scales from the Q/DQ nodes, no calibration.
+        trt_opts["trt_int8_use_native_calibration_table"] = "False"
+    if config.cuda_graphs:
+        trt_opts["trt_cuda_graph_enable"] = "True"
+    if config.trt_engine_cache is not None:
+        cache = Path(config.trt_engine_cache)
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise EdgecnnError(f"cannot create TensorRT engine cache {cache}: {reason}") from None
+        # Building an engine takes minutes; the timing cache makes rebuilds for new shapes much faster.
+        trt_opts.update(
+            trt_engine_cache_enable="True",
+            trt_engine_cache_path=str(cache),
+            trt_timing_cache_enable="True",
+            trt_timing_cache_path=str(cache),
+        )
+    return trt_opts
+
+
+def ort_device(provider: str) -> str:
+    """The OrtValue device name ("cpu" or "cuda") where `provider` wants its inputs and outputs."""
+    try:
+        return ORT_DEVICE_FOR_PROVIDER[provider]
+    except KeyError:
+        raise EdgecnnError(f"no IOBinding device known for {provider}; run without --io-binding") from None
