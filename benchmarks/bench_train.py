@@ -69,7 +69,7 @@ def _test_set_timer(keras: Any, x_test: Any, y_test: Any, record: list[dict[str,
 def run_model(name: str, args: argparse.Namespace, data_dir: Path | None, out_root: Path) -> dict[str, Any]:
     from edgecnn.core.tfcompat import import_keras
     from edgecnn.data.datasets import load_dataset
-    from edgecnn.models.spec import get_model_spec
+    from edgecnn.models import get_model_spec
     from edgecnn.training.run import TrainConfig, train
 
     keras = import_keras()

@@ -25,7 +25,7 @@ import numpy as np
 from edgecnn import __version__
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.outputs import atomic_path, atomic_write_json
-from edgecnn.models.spec import OPTIMIZERS, ModelSpec, get_model_spec, layer_table, params_and_macs
+from edgecnn.models import OPTIMIZERS, ModelSpec, get_model_spec, layer_table, params_and_macs
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 MODEL_FILE = "model.keras"
@@ -560,7 +560,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
                     "start again with --force"
                 ) from None
         else:
-            from edgecnn.models.spec import build_keras_model
+            from edgecnn.models import build_keras_model
 
             model = build_keras_model(spec, seed=resolved.seed)
             model.compile(
