@@ -143,12 +143,12 @@ def train(
     resume = read_resume_state(run_dir, resolved) if config.resume and chief else None
     if not chief:
         run_dir = scratch_run_dir()
+    keras = import_keras()  # loaded outside the build timing, as the model build is what build_s measures
     with _timed(timings, "build_s"):
         built = _build(resolved, spec, data.n_train, resume)
     prepare_run_dir(run_dir, clear=chief and config.force and resume is None)
 
     state = RunState.start(resume)
-    keras = import_keras()
     cbs = [epoch_checkpoint(keras, run_dir, resolved, state), *callbacks]
     if progress is not None and chief:
         cbs.append(progress_reporter(keras, progress, resolved.epochs))
