@@ -72,7 +72,7 @@ def _test_set(data_dir: Path | None) -> tuple[Any, np.ndarray, np.ndarray]:
 
 
 def _train(name: str, work: Path, epochs: int | None, data_dir: Path | None) -> Path:
-    from edgecnn.training.run import TrainConfig, train
+    from edgecnn.training import TrainConfig, train
 
     run = work / name / "run"
     if (run / "model.keras").exists():

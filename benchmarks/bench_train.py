@@ -13,6 +13,7 @@ Not a test: it takes ~15-20 minutes on 2 CPU cores for all models (see --models 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -34,7 +35,7 @@ FAST_BUDGET_S = 30.0
 def _test_set_timer(keras: Any, x_test: Any, y_test: Any, record: list[dict[str, float]]) -> Any:
     import numpy as np
 
-    from edgecnn.training.run import averaged_weights
+    from edgecnn.training import averaged_weights
 
     class TestSetTimer(keras.callbacks.Callback):
         """Score the real test set after each epoch; keep scoring time out of the training clock."""
@@ -67,10 +68,11 @@ def _test_set_timer(keras: Any, x_test: Any, y_test: Any, record: list[dict[str,
 
 
 def run_model(name: str, args: argparse.Namespace, data_dir: Path | None, out_root: Path) -> dict[str, Any]:
+    from edgecnn.commands.progress import rich_progress
     from edgecnn.core.tfcompat import import_keras
     from edgecnn.data import load_dataset
-    from edgecnn.models.spec import get_model_spec
-    from edgecnn.training.run import TrainConfig, train
+    from edgecnn.models import get_model_spec
+    from edgecnn.training import TrainConfig, train
 
     keras = import_keras()
     ds = load_dataset("mnist", data_dir)
@@ -88,12 +90,13 @@ def run_model(name: str, args: argparse.Namespace, data_dir: Path | None, out_ro
         output_dir=out_root / spec.name,
         data_dir=data_dir,
         force=True,
-        progress=not args.no_progress,
         plots=False,
     )
     print(f"{name}: training ({spec.recipe.published_note})", file=sys.stderr)
     t0 = time.perf_counter()
-    result = train(config, callbacks=[_test_set_timer(keras, x_test, y_test, record)])
+    bars = contextlib.nullcontext(None) if args.no_progress else rich_progress()
+    with bars as progress:
+        result = train(config, callbacks=[_test_set_timer(keras, x_test, y_test, record)], progress=progress)
     wall = time.perf_counter() - t0
     reached = {}
     for th in THRESHOLDS:

@@ -24,7 +24,7 @@ def mnist_dir() -> Path:
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path):
     """keras-convnet trained for one epoch on real MNIST (the train step under test)."""
-    from edgecnn.training.run import TrainConfig, train
+    from edgecnn.training import TrainConfig, train
 
     out = tmp_path_factory.mktemp("train") / "run"
     return train(
@@ -35,7 +35,6 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path):
             output_dir=out,
             data_dir=mnist_dir,
             seed=0,
-            progress=False,
         )
     )
 

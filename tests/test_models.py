@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from edgecnn.cli import app
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.models.spec import (
+from edgecnn.models import (
     HEAD_NAME,
     get_model_spec,
     layer_table,
@@ -42,7 +42,7 @@ def test_keras_convnet_counts_by_hand() -> None:
 
 
 def test_params_equal_keras_count_params_for_every_model() -> None:
-    from edgecnn.models.spec import build_keras_model
+    from edgecnn.models import build_keras_model
 
     for spec in list_model_specs():
         model = build_keras_model(spec)

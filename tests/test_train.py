@@ -135,7 +135,7 @@ def _interrupt_after(epochs: int):
 
 
 def test_interrupt_keeps_checkpoint_and_resume_finishes(tmp_path: Path, mnist_dir: Path) -> None:
-    from edgecnn.training.run import STATE_FILE, TrainConfig, TrainingInterrupted, train
+    from edgecnn.training import STATE_FILE, TrainConfig, TrainingInterrupted, train
 
     out = tmp_path / "run"
     base = dict(
@@ -144,7 +144,6 @@ def test_interrupt_keeps_checkpoint_and_resume_finishes(tmp_path: Path, mnist_di
         limit=1000,
         output_dir=out,
         data_dir=mnist_dir,
-        progress=False,
         plots=False,
     )
     with pytest.raises(TrainingInterrupted, match="epoch 1 is checkpointed") as info:
@@ -193,10 +192,10 @@ def test_interrupt_keeps_checkpoint_and_resume_finishes(tmp_path: Path, mnist_di
 
 
 def test_interrupt_after_the_last_epoch_resumes_to_a_finished_run(tmp_path: Path, mnist_dir: Path) -> None:
-    from edgecnn.training.run import TrainConfig, TrainingInterrupted, train
+    from edgecnn.training import TrainConfig, TrainingInterrupted, train
 
     cfg = TrainConfig(epochs=1, limit=1000, batch_size=16, output_dir=tmp_path / "run", data_dir=mnist_dir,
-                      progress=False, plots=False)  # fmt: skip
+                      plots=False)  # fmt: skip
     with pytest.raises(TrainingInterrupted):
         train(cfg, callbacks=[_interrupt_after(1)])
     result = train(dataclasses.replace(cfg, resume=True))
@@ -209,7 +208,7 @@ def test_interrupt_after_the_last_epoch_resumes_to_a_finished_run(tmp_path: Path
 
 def test_interrupt_in_first_epoch_keeps_nothing(tmp_path: Path, mnist_dir: Path) -> None:
     from edgecnn.core.tfcompat import import_keras
-    from edgecnn.training.run import TrainConfig, TrainingInterrupted, train
+    from edgecnn.training import TrainConfig, TrainingInterrupted, train
 
     keras = import_keras()
 
@@ -220,7 +219,7 @@ def test_interrupt_in_first_epoch_keeps_nothing(tmp_path: Path, mnist_dir: Path)
     out = tmp_path / "run"
     with pytest.raises(TrainingInterrupted, match="no epoch finished"):
         train(
-            TrainConfig(epochs=1, limit=300, output_dir=out, data_dir=mnist_dir, progress=False),
+            TrainConfig(epochs=1, limit=300, output_dir=out, data_dir=mnist_dir),
             callbacks=[Early()],
         )
     assert not (out / "model.keras").exists()
@@ -399,9 +398,9 @@ tf = import_tensorflow()
 cpu = tf.config.list_physical_devices("CPU")[0]
 # Two logical CPU devices: must be configured before TensorFlow initialises its devices.
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from edgecnn.training.run import TrainConfig, train
+from edgecnn.training import TrainConfig, train
 r = train(TrainConfig(model="keras-convnet", epochs=2, limit=2000, batch_size=64, strategy="mirrored",
-                      output_dir=sys.argv[1], data_dir=sys.argv[2], progress=False, plots=False))
+                      output_dir=sys.argv[1], data_dir=sys.argv[2], plots=False))
 print(json.dumps({"replicas": r.document["strategy"]["replicas"], "acc": r.test_accuracy,
                   "devices": r.document["environment"]["tensorflow_devices"]}))
 """

@@ -9,10 +9,11 @@ from rich import box
 from rich.table import Table
 
 from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands.options import JsonOption
 
 
 def _summary(spec: Any) -> dict[str, Any]:
-    from edgecnn.models.spec import params_and_macs
+    from edgecnn.models import params_and_macs
 
     params, macs = params_and_macs(spec)
     r = spec.recipe
@@ -45,45 +46,47 @@ def _short_count(n: int) -> str:
     return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"
 
 
-def _list(name_or_path: str | None, as_json: bool) -> None:
-    from edgecnn.models.spec import get_model_spec, layer_table, list_model_specs
+def _list_all(as_json: bool) -> None:
+    from edgecnn.models import list_model_specs
 
     console = console_for(as_json)
-    if name_or_path is None:
-        rows = [_summary(s) for s in list_model_specs()]
-        if as_json:
-            emit_json({"models": rows})
-            return
-        table = Table(title="edgecnn models", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-        for col, justify in (
-            ("name", "left"),
-            ("input", "left"),
-            ("params", "right"),
-            ("MACs/img", "right"),
-            ("recipe", "left"),
-            ("published", "right"),
-        ):
-            table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-        for row in rows:
-            pub = "-" if row["published_accuracy"] is None else f"{row['published_accuracy']:.2%}"
-            recipe = _recipe_text({**row["recipe"], "lr_schedule": "constant"})  # the schedule goes below
-            table.add_row(
-                row["name"],
-                "x".join(map(str, row["input_shape"])),
-                f"{row['params']:,}",
-                _short_count(row["macs"]),
-                recipe,
-                pub,
-            )
-        console.print(table)
-        for row in rows:  # sources are long; a table column would squeeze everything else
-            sched = (
-                "" if row["recipe"]["lr_schedule"] == "constant" else f"; {row['recipe']['lr_schedule']} LR"
-            )
-            console.print(
-                f"[bold]{row['name']}[/bold] ({row['dataset']}{sched}): {row['source']}", soft_wrap=True
-            )
+    rows = [_summary(s) for s in list_model_specs()]
+    if as_json:
+        emit_json({"models": rows})
         return
+    table = Table(title="edgecnn models", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for col, justify in (
+        ("name", "left"),
+        ("input", "left"),
+        ("params", "right"),
+        ("MACs/img", "right"),
+        ("recipe", "left"),
+        ("published", "right"),
+    ):
+        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for row in rows:
+        pub = "-" if row["published_accuracy"] is None else f"{row['published_accuracy']:.2%}"
+        recipe = _recipe_text({**row["recipe"], "lr_schedule": "constant"})  # the schedule goes below
+        table.add_row(
+            row["name"],
+            "x".join(map(str, row["input_shape"])),
+            f"{row['params']:,}",
+            _short_count(row["macs"]),
+            recipe,
+            pub,
+        )
+    console.print(table)
+    for row in rows:  # sources are long; a table column would squeeze everything else
+        sched = "" if row["recipe"]["lr_schedule"] == "constant" else f"; {row['recipe']['lr_schedule']} LR"
+        console.print(
+            f"[bold]{row['name']}[/bold] ({row['dataset']}{sched}): {row['source']}", soft_wrap=True
+        )
+
+
+def _show_one(name_or_path: str, as_json: bool) -> None:
+    from edgecnn.models import get_model_spec, layer_table
+
+    console = console_for(as_json)
     spec = get_model_spec(name_or_path)
     summary = _summary(spec)
     layers = [
@@ -122,14 +125,16 @@ def _list(name_or_path: str | None, as_json: bool) -> None:
         console.print(f"published: {summary['published_note']}")
 
 
+NameArgument = Annotated[
+    str | None,
+    typer.Argument(help="Show one model's layers: a registered name or a .toml/.json spec file."),
+]
+
+
+def models_cmd(name: NameArgument = None, as_json: JsonOption = False) -> None:
+    """List the registered CNNs: input shape, parameters, MACs per image, recipe, published accuracy."""
+    run_guarded(lambda: _list_all(as_json) if name is None else _show_one(name, as_json))
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("models")
-    def models_cmd(
-        name: Annotated[
-            str | None,
-            typer.Argument(help="Show one model's layers: a registered name or a .toml/.json spec file."),
-        ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
-    ) -> None:
-        """List the registered CNNs: input shape, parameters, MACs per image, recipe, published accuracy."""
-        run_guarded(lambda: _list(name, as_json))
+    app.command("models")(models_cmd)

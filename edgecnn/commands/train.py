@@ -1,14 +1,37 @@
-"""`edgecnn train`: parse options, call edgecnn.train.train, print the summary (or the JSON document)."""
+"""`edgecnn train`: parse options, call edgecnn.training.train, print the summary (or the JSON document)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr_console
+from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption, output_option
+from edgecnn.commands.progress import rich_progress
+from edgecnn.core.progress import Progress, ProgressEvent
+
+
+@contextlib.contextmanager
+def _bars_from_first_event(enabled: bool) -> Iterator[Progress | None]:
+    """Rich bars on stderr that open with the first epoch: a run refused before training (an existing
+    run directory, a wrong dataset) prints only its one error line, not an empty bar display."""
+    if not enabled:
+        yield None
+        return
+    with contextlib.ExitStack() as stack:
+        draw: Progress | None = None
+
+        def on_event(event: ProgressEvent) -> None:
+            nonlocal draw
+            if draw is None:
+                draw = stack.enter_context(rich_progress(stderr_console))
+            draw(event)
+
+        yield on_event
 
 
 def _summary_table(doc: dict[str, Any]) -> Table:
@@ -55,107 +78,107 @@ def _summary_table(doc: dict[str, Any]) -> Table:
     return table
 
 
+ModelOption = Annotated[
+    str, typer.Option("--model", "-m", help="Registered model (see `edgecnn models`) or a .toml/.json spec.")
+]
+DatasetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset",
+        "--data",
+        "-d",
+        help="mnist, fashion_mnist, cifar10 or folder:PATH (default: the model's)",
+    ),
+]
+EpochsOption = Annotated[int | None, typer.Option("--epochs", "-e", help="(default: the recipe's)")]
+BatchSizeOption = Annotated[
+    int | None, typer.Option("--batch-size", "--batch", "-b", help="(default: the recipe's)")
+]
+OptimizerOption = Annotated[
+    str | None, typer.Option("--optimizer", help="adam, adamw, nadam, rmsprop, sgd (default: the recipe's)")
+]
+LearningRateOption = Annotated[
+    float | None, typer.Option("--lr", "--learning-rate", help="(default: the recipe's)")
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seeds init, shuffling and the validation split.")]
+ValSplitOption = Annotated[
+    float, typer.Option("--val-split", "--validation-split", help="Fraction of training data held out.")
+]
+RunDirOption = output_option("runs/<model>")
+LimitOption = Annotated[
+    int | None, typer.Option("--limit", help="Use only the first N train and N test images (quick runs).")
+]
+StrategyOption = Annotated[
+    str, typer.Option("--strategy", help="default, mirrored (all local GPUs) or multiworker (TF_CONFIG).")
+]
+ResumeOption = Annotated[
+    bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")
+]
+PlotsOption = Annotated[bool, typer.Option("--plots/--no-plots", help="Write the PNG plots.")]
+ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")]
+EmaOption = Annotated[
+    bool,
+    typer.Option(
+        "--ema/--no-ema",
+        help="Keep a moving average of the weights over the last ~10% of steps (the optimizer's "
+        "trajectory stays the recipe's).",
+    ),
+]
+
+
+def train_cmd(
+    model: ModelOption = "keras-convnet",
+    dataset: DatasetOption = None,
+    epochs: EpochsOption = None,
+    batch_size: BatchSizeOption = None,
+    optimizer: OptimizerOption = None,
+    learning_rate: LearningRateOption = None,
+    seed: SeedOption = 0,
+    validation_split: ValSplitOption = 0.1,
+    output: RunDirOption = None,  # type: ignore[valid-type]
+    limit: LimitOption = None,
+    data_dir: DataDirOption = None,
+    strategy: StrategyOption = "default",
+    resume: ResumeOption = False,
+    force: ForceOption = False,
+    plots: PlotsOption = True,
+    progress: ProgressOption = True,
+    ema: EmaOption = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Train a CNN on real data; writes model.keras, train.json and plots into the run directory."""
+
+    def body() -> None:
+        from edgecnn.training import TrainConfig, train
+
+        config = TrainConfig(
+            model=model,
+            dataset=dataset,
+            epochs=epochs,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            seed=seed,
+            validation_split=validation_split,
+            output_dir=output,
+            limit=limit,
+            data_dir=data_dir,
+            strategy=strategy,
+            resume=resume,
+            force=force,
+            ema=ema,
+            plots=plots,
+        )
+        with _bars_from_first_event(progress) as on_progress:
+            result = train(config, progress=on_progress)
+        doc = result.to_dict()
+        if as_json:
+            emit_json(doc)
+        else:
+            console_for(as_json).print(_summary_table(doc))
+
+    run_guarded(body)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("train")
-    def train_cmd(
-        model: Annotated[
-            str,
-            typer.Option(
-                "--model", "-m", help="Registered model (see `edgecnn models`) or a .toml/.json spec."
-            ),
-        ] = "keras-convnet",
-        dataset: Annotated[
-            str | None,
-            typer.Option(
-                "--dataset",
-                "--data",
-                "-d",
-                help="mnist, fashion_mnist, cifar10 or folder:PATH (default: the model's)",
-            ),
-        ] = None,
-        epochs: Annotated[int | None, typer.Option("--epochs", "-e", help="(default: the recipe's)")] = None,
-        batch_size: Annotated[
-            int | None, typer.Option("--batch-size", "--batch", "-b", help="(default: the recipe's)")
-        ] = None,
-        optimizer: Annotated[
-            str | None,
-            typer.Option("--optimizer", help="adam, adamw, nadam, rmsprop, sgd (default: the recipe's)"),
-        ] = None,
-        learning_rate: Annotated[
-            float | None, typer.Option("--lr", "--learning-rate", help="(default: the recipe's)")
-        ] = None,
-        seed: Annotated[
-            int, typer.Option("--seed", help="Seeds init, shuffling and the validation split.")
-        ] = 0,
-        validation_split: Annotated[
-            float,
-            typer.Option("--val-split", "--validation-split", help="Fraction of training data held out."),
-        ] = 0.1,
-        output: Annotated[
-            Path | None, typer.Option("--output", "-o", help="Run directory (default: runs/<model>)")
-        ] = None,
-        limit: Annotated[
-            int | None,
-            typer.Option("--limit", help="Use only the first N train and N test images (quick runs)."),
-        ] = None,
-        data_dir: Annotated[
-            Path | None,
-            typer.Option("--data-dir", help="Directory with the dataset files (env EDGECNN_DATA_DIR)."),
-        ] = None,
-        strategy: Annotated[
-            str,
-            typer.Option("--strategy", help="default, mirrored (all local GPUs) or multiworker (TF_CONFIG)."),
-        ] = "default",
-        resume: Annotated[
-            bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")
-        ] = False,
-        force: Annotated[bool, typer.Option("--force", help="Replace an existing run directory.")] = False,
-        plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write the PNG plots.")] = True,
-        progress: Annotated[
-            bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")
-        ] = True,
-        ema: Annotated[
-            bool,
-            typer.Option(
-                "--ema/--no-ema",
-                help="Keep a moving average of the weights over the last ~10% of steps (the optimizer's "
-                "trajectory stays the recipe's).",
-            ),
-        ] = True,
-        as_json: Annotated[
-            bool, typer.Option("--json", help="Print the result as one JSON document.")
-        ] = False,
-    ) -> None:
-        """Train a CNN on real data; writes model.keras, train.json and plots into the run directory."""
-
-        def body() -> None:
-            from edgecnn.training.run import TrainConfig, train
-
-            result = train(
-                TrainConfig(
-                    model=model,
-                    dataset=dataset,
-                    epochs=epochs,
-                    batch_size=batch_size,
-                    optimizer=optimizer,
-                    learning_rate=learning_rate,
-                    seed=seed,
-                    validation_split=validation_split,
-                    output_dir=output,
-                    limit=limit,
-                    data_dir=data_dir,
-                    strategy=strategy,
-                    resume=resume,
-                    force=force,
-                    progress=progress,
-                    ema=ema,
-                    plots=plots,
-                )
-            )
-            doc = result.to_dict()
-            if as_json:
-                emit_json(doc)
-            else:
-                console_for(as_json).print(_summary_table(doc))
-
-        run_guarded(body)
+    app.command("train")(train_cmd)
