@@ -87,7 +87,6 @@ def _train(name: str, work: Path, epochs: int | None, data_dir: Path | None) -> 
             output_dir=run,
             data_dir=data_dir,
             seed=0,
-            progress=False,
             plots=False,
             force=True,
         )  # fmt: skip
@@ -234,8 +233,8 @@ def _onnx_runner(path: Path, threads: int, x: np.ndarray) -> tuple[Any, Any]:
     from edgecnn import runtime
     from edgecnn.benchmarking import BenchConfig
 
-    cfg = BenchConfig(models=(path,), batch_sizes=(x.shape[0],), intra_op_threads=threads)
-    session, provider = runtime.open_session(path, cfg.session_config(), [])
+    cfg = BenchConfig(models=(path,), batch_sizes=(x.shape[0],), thread_counts=(threads,))
+    session, provider = runtime.open_session(path, cfg.session_config(threads), [])
     feeds = {session.get_inputs()[0].name: np.ascontiguousarray(x)}
     bound = runtime.bind_io(session, provider, feeds)
     return bound.run, (session, bound)

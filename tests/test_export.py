@@ -43,7 +43,9 @@ def mnist(mnist_dir: Path):
 
 def test_bundle_files_and_graph_contract(exported_bundle) -> None:
     out = Path(exported_bundle.output_dir)
+    # .edgecnn-output: the ownership marker that lets --force replace this bundle (and nothing else).
     assert sorted(p.name for p in out.iterdir()) == [
+        ".edgecnn-output",
         "export.json",
         "model.fp16.onnx",
         "model.int8.onnx",

@@ -197,7 +197,7 @@ def test_bound_not_met_keeps_fp32_and_exits_non_zero(
         and "FP32 model was kept" in lines[0]
     )
     assert "INT8 accuracy-aware search" in result.stdout  # the attempts are shown
-    assert sorted(p.name for p in out.iterdir()) == ["export.json", "model.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == [".edgecnn-output", "export.json", "model.onnx"]
     doc = json.loads((out / "export.json").read_text())
     assert doc["bound_met"] is False and doc["failure"]
     assert len(doc["attempts"]) == 2 and not any(a["within_bound"] for a in doc["attempts"])

@@ -14,7 +14,10 @@ from edgecnn.core.progress import ProgressEvent
 
 @contextlib.contextmanager
 def rich_progress(console: Console | None = None) -> Iterator[ProgressCallback]:
-    """A callback that draws one transient bar per task; bars vanish when the work is done."""
+    """A callback that draws one transient bar per task; bars vanish when the work is done.
+
+    The display starts with the first event, so a command refused before its work begins prints only
+    its one error line (rich writes a blank line when a live display stops)."""
     bars = Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -25,8 +28,11 @@ def rich_progress(console: Console | None = None) -> Iterator[ProgressCallback]:
         transient=True,
     )
     tasks: dict[str, TaskID] = {}
+    stack = contextlib.ExitStack()
 
     def on_event(event: ProgressEvent) -> None:
+        if not tasks and not bars.live.is_started:
+            stack.enter_context(bars)
         metrics = " ".join(f"{k} {v:.4g}" for k, v in event.metrics.items())
         if event.task not in tasks:
             tasks[event.task] = bars.add_task(event.description, total=event.total, metrics=metrics)
@@ -38,5 +44,5 @@ def rich_progress(console: Console | None = None) -> Iterator[ProgressCallback]:
             bars.remove_task(task)
             del tasks[event.task]
 
-    with bars:
+    with stack:
         yield on_event

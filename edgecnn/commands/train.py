@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
@@ -12,26 +10,6 @@ from rich.table import Table
 from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr_console
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption, output_option
 from edgecnn.commands.progress import rich_progress
-from edgecnn.core.progress import Progress, ProgressEvent
-
-
-@contextlib.contextmanager
-def _bars_from_first_event(enabled: bool) -> Iterator[Progress | None]:
-    """Rich bars on stderr that open with the first epoch: a run refused before training (an existing
-    run directory, a wrong dataset) prints only its one error line, not an empty bar display."""
-    if not enabled:
-        yield None
-        return
-    with contextlib.ExitStack() as stack:
-        draw: Progress | None = None
-
-        def on_event(event: ProgressEvent) -> None:
-            nonlocal draw
-            if draw is None:
-                draw = stack.enter_context(rich_progress(stderr_console))
-            draw(event)
-
-        yield on_event
 
 
 def _summary_table(doc: dict[str, Any]) -> Table:
@@ -169,8 +147,8 @@ def train_cmd(
             ema=ema,
             plots=plots,
         )
-        with _bars_from_first_event(progress) as on_progress:
-            result = train(config, progress=on_progress)
+        with rich_progress(stderr_console) as on_progress:
+            result = train(config, progress=on_progress if progress else None)
         doc = result.to_dict()
         if as_json:
             emit_json(doc)

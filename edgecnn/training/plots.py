@@ -65,38 +65,6 @@ def plot_training_curves(history: dict[str, Sequence[float]], path: Path) -> Pat
     return _save(fig, path)
 
 
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(cm, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
-    return cm
-
-
-def plot_confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], path: Path) -> Path:
-    n = len(labels)
-    cm = confusion_matrix(y_true, y_pred, n)
-    size = max(5.0, 0.6 * n + 2)
-    fig = Figure(figsize=(size, size))
-    ax = fig.add_subplot(1, 1, 1)
-    # Log colour scale: the diagonal dwarfs the mistakes, which are what a person looks for.
-    ax.imshow(np.log1p(cm), cmap="Blues")
-    if n <= 20:
-        threshold = np.log1p(cm).max() / 2 if cm.size else 0
-        for i in range(n):
-            for j in range(n):
-                if cm[i, j]:
-                    color = "white" if np.log1p(cm[i, j]) > threshold else "black"
-                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8, color=color)
-    ax.set_xticks(range(n))
-    ax.set_yticks(range(n))
-    ax.set_xticklabels(labels, rotation=45 if max((len(s) for s in labels), default=1) > 2 else 0, ha="right")
-    ax.set_yticklabels(labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    acc = float(np.trace(cm) / cm.sum()) if cm.sum() else 0.0
-    ax.set_title(f"confusion matrix (test set, accuracy {acc:.2%})")
-    return _save(fig, path)
-
-
 def _mosaic(tiles: np.ndarray, cols: int, pad: int = 1, fill: float = np.nan) -> np.ndarray:
     """(N, h, w[, 3]) tiles -> one (rows*(h+pad), cols*(w+pad)[, 3]) image: one imshow instead of N axes."""
     n, h, w = tiles.shape[:3]

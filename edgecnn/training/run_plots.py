@@ -17,6 +17,11 @@ def _conv_layer_names(spec: ModelSpec) -> list[str]:
     return [info.name for info in layer_table(spec) if info.kind == "conv"]
 
 
+def _test_set_title(y_true: np.ndarray, y_pred: np.ndarray) -> str:
+    accuracy = float(np.mean(y_true == y_pred)) if len(y_true) else 0.0
+    return f"confusion matrix (test set, accuracy {accuracy:.2%})"
+
+
 def write_run_plots(
     keras: Any,
     model: Any,
@@ -26,13 +31,16 @@ def write_run_plots(
     history: dict[str, list[float]],
     run_dir: Path,
 ) -> list[Path]:
+    from edgecnn.evaluation.confusion import plot_confusion_matrix
     from edgecnn.training import plots as plots_train  # matplotlib: loaded only when a run draws
 
     labels = tuple(data.dataset.class_labels)
     y_test, y_pred = data.y_test, score.predictions
     paths = [
         plots_train.plot_training_curves(history, run_dir / "training_curves.png"),
-        plots_train.plot_confusion_matrix(y_test, y_pred, labels, run_dir / "confusion_matrix.png"),
+        plot_confusion_matrix(
+            y_test, y_pred, labels, run_dir / "confusion_matrix.png", title=_test_set_title(y_test, y_pred)
+        ),
         plots_train.plot_misclassified(
             data.x_test_uint8, y_test, y_pred, score.probabilities, labels, run_dir / "misclassified.png"
         ),
