@@ -20,7 +20,7 @@ from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.text import one_line
 from edgecnn.runtime.doctor_hints import HintFacts, install_hints, missing_summary, shorten_ort_error
 from edgecnn.runtime.placement import PlacementConfig, measure_placement
-from edgecnn.runtime.sessions import DEVICE_FOR_PROVIDER
+from edgecnn.runtime.providers import DEVICE_FOR_PROVIDER
 from edgecnn.runtime.shared_libraries import LibraryCheck, check_gpu_libraries
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")

@@ -41,7 +41,7 @@ import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.text import one_line
-from edgecnn.runtime.sessions import PROVIDER_FOR_DEVICE
+from edgecnn.runtime.providers import PROVIDER_FOR_DEVICE
 
 CPU_PROVIDER = "CPUExecutionProvider"
 # Summary order: the accelerator first, CPU last, anything else (DML, CoreML...) in between.
