@@ -54,6 +54,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--connect-timeout", type=float, default=120.0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--grace", type=float, default=10.0, help="seconds a stop signal waits for Python")
     p.add_argument("--step-delay", type=float, default=0.0, help="test hook: slow each epoch's end")
     return p.parse_args(argv)
 
@@ -147,7 +148,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tf = import_tensorflow()
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    with Watchdog(cluster, stall_timeout_s=args.connect_timeout) as watchdog:
+    with Watchdog(cluster, stall_timeout_s=args.connect_timeout, grace_s=args.grace) as watchdog:
         t0 = time.perf_counter()
         strategy = make_multiworker_strategy(cluster, watchdog)
         spec = get_model_spec("keras-convnet")

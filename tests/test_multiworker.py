@@ -259,7 +259,7 @@ def test_killed_worker_ends_the_other_with_one_line(tmp_path: Path, mnist_dir: P
     assert rc != 0
     lines = _errors(err)
     assert len(lines) == 1, err[-2000:]
-    assert f"worker 1 at localhost:{ports[1]} left the cluster" in lines[0], lines
+    assert f"worker 1 at localhost:{ports[1]} stopped answering" in lines[0], lines
     assert "restart every worker with --resume" in lines[0]
 
 
@@ -284,16 +284,18 @@ def test_killed_cluster_resumes_in_lockstep_from_the_same_checkpoint(tmp_path: P
 
 @pytest.mark.slow
 def test_sigterm_ends_a_worker_stuck_waiting_on_a_frozen_peer(tmp_path: Path, mnist_dir: Path) -> None:
-    _, procs = _cluster(tmp_path, mnist_dir, "--limit", "3000", "--epochs", "4", "--connect-timeout", "300")
+    _, procs = _cluster(
+        tmp_path, mnist_dir, "--limit", "3000", "--epochs", "4", "--connect-timeout", "300", "--grace", "2"
+    )
     _wait_for(tmp_path / "run" / "checkpoint-state.json", procs)
     procs[1].send_signal(signal.SIGSTOP)  # the chief now blocks inside a collective op (C++)
     try:
-        time.sleep(2.0)
+        time.sleep(1.0)  # TensorFlow itself notices a frozen peer after ~10 s: stop before that
         procs[0].send_signal(signal.SIGTERM)
         t0 = time.monotonic()
         rc, _, err = _finish(procs[0], timeout=60)
-        assert time.monotonic() - t0 < 30
-        assert rc == 128 + signal.SIGTERM
+        assert time.monotonic() - t0 < 8
+        assert rc == 128 + signal.SIGTERM, err[-1500:]
         assert _errors(err) and "stopped by SIGTERM" in _errors(err)[-1], err[-2000:]
     finally:
         procs[1].kill()

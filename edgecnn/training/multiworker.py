@@ -146,7 +146,9 @@ def make_multiworker_strategy(cluster: ClusterSpec, watchdog: Watchdog) -> Any:
     os.environ["TF_CONFIG"] = json.dumps(cluster.raw)  # what TensorFlow's resolver reads
     tf = import_tensorflow()
     with watchdog.watch("forming the cluster"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    watchdog.reclaim_signals()
+    return strategy
 
 
 def _distribute(strategy: Any, x: np.ndarray, y: np.ndarray, parts: list[np.ndarray]) -> Any:
@@ -351,8 +353,8 @@ def fit_multiworker(
         raise WorkerInterrupted(f"interrupted during epoch {epoch + 1}/{config.epochs}; {kept}") from None
     except tf.errors.OpError as exc:
         raise ClusterBroken(
-            f"{_peer_from_error(cluster, exc)} left the cluster during epoch {epoch + 1}/{config.epochs} "
-            f"({type(exc).__name__}); "
+            f"{_peer_from_error(cluster, exc)} stopped answering during epoch {epoch + 1}/{config.epochs} "
+            f"(killed, crashed or stuck: {type(exc).__name__}); "
             + (
                 f"epoch {epoch} is checkpointed: restart every worker with --resume"
                 if epoch

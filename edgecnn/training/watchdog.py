@@ -80,6 +80,12 @@ class Watchdog:
         with self._lock:
             self._last_beat = time.monotonic()
 
+    def reclaim_signals(self) -> None:
+        """Put this watchdog's handlers back. TensorFlow's cluster set-up installs its own C-level SIGTERM
+        handler (its preemption notifier), which swallows SIGTERM while Python still reports ours."""
+        for signum in self._old_handlers:
+            signal.signal(signum, self._on_signal)
+
     def __enter__(self) -> Watchdog:
         if threading.current_thread() is threading.main_thread():
             self._reader, self._writer = socket.socketpair()
