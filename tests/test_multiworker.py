@@ -1,0 +1,304 @@
+"""Multi-worker training with real worker processes on loopback ports (issue 13), plus fast unit tests of
+the TF_CONFIG check, the batch plan and the rendezvous."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.training.cluster import cluster_from_env, validate_tf_config
+from edgecnn.training.multiworker import epoch_batches, eval_batches
+from edgecnn.training.rendezvous import RendezvousConfig, rendezvous
+
+ROOT = Path(__file__).resolve().parents[1]
+DRIVER = ROOT / "tests" / "multiworker_driver.py"
+
+
+def _tf_config(ports: list[int], index: int, chief: bool = False) -> dict:
+    workers = [f"localhost:{p}" for p in ports]
+    if chief:
+        return {
+            "cluster": {"chief": workers[:1], "worker": workers[1:]},
+            "task": {"type": "worker", "index": index},
+        }
+    return {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+# --------------------------------------------------------------------------- TF_CONFIG
+
+
+def test_valid_tf_config_gives_ranks_in_tensorflow_order() -> None:
+    spec = validate_tf_config(json.dumps(_tf_config([2001, 2002, 2003], 1)))
+    assert spec.size == 3 and spec.rank == 1 and not spec.is_chief
+    assert [str(a) for a in spec.addresses] == ["localhost:2001", "localhost:2002", "localhost:2003"]
+    assert spec.describe([2]) == "worker 2 at localhost:2003"
+    with_chief = validate_tf_config(_tf_config([2001, 2002], 0, chief=True))
+    assert with_chief.rank == 1 and with_chief.names == ("chief", "worker 0")
+    chief = validate_tf_config(
+        {"cluster": {"chief": ["h:1"], "worker": ["h:2"]}, "task": {"type": "chief", "index": 0}}
+    )
+    assert chief.is_chief and str(chief.address) == "h:1"
+    assert (
+        validate_tf_config(
+            {"cluster": {"worker": ["[::1]:5"]}, "task": {"type": "worker", "index": 0}}
+        ).address.host
+        == "::1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        ("{not json", "not valid JSON"),
+        ({"cluster": [], "task": {}}, "must be a JSON object with 'cluster' and 'task'"),
+        ({"cluster": {"worker": ["a:1"], "ps": ["b:2"]}, "task": {"type": "worker", "index": 0}}, "'ps' job"),
+        (
+            {"cluster": {"worker": ["a:1"], "evaluator": ["b:2"]}, "task": {"type": "worker", "index": 0}},
+            "evaluator",
+        ),
+        ({"cluster": {"worker": "a:1"}, "task": {"type": "worker", "index": 0}}, "must be a non-empty list"),
+        ({"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}, "must be a non-empty list"),
+        ({"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}, "'host:port'"),
+        ({"cluster": {"worker": ["a:0"]}, "task": {"type": "worker", "index": 0}}, "port in 1-65535"),
+        ({"cluster": {"worker": ["a:x"]}, "task": {"type": "worker", "index": 0}}, "port in 1-65535"),
+        ({"cluster": {"worker": [5]}, "task": {"type": "worker", "index": 0}}, "'host:port' string"),
+        ({"cluster": {"worker": ["a:1"]}, "task": {"type": "chief"}}, "does not name a job"),
+        ({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": True}}, "integer index"),
+        (
+            {"cluster": {"worker": ["a:1", "a:2"]}, "task": {"type": "worker", "index": 2}},
+            "index 2 is outside",
+        ),
+        ({"cluster": {"worker": ["a:1", "a:2"]}, "task": {"type": "worker", "index": -1}}, "is outside"),
+        ({"cluster": {"worker": ["a:1", "a:1"]}, "task": {"type": "worker", "index": 0}}, "lists a:1 twice"),
+        ({"cluster": {"chief": ["a:1", "a:2"]}, "task": {"type": "chief", "index": 0}}, "only one"),
+    ],
+)
+def test_bad_tf_config_is_one_clear_line(doc, expected: str) -> None:
+    with pytest.raises(EdgecnnError, match=None) as info:
+        validate_tf_config(doc if isinstance(doc, str) else json.dumps(doc))
+    message = str(info.value)
+    assert expected in message and "\n" not in message, message
+
+
+def test_missing_tf_config_says_what_to_set() -> None:
+    with pytest.raises(EdgecnnError, match="needs TF_CONFIG"):
+        cluster_from_env({})
+
+
+# --------------------------------------------------------------------------- batch plan
+
+
+def test_every_image_once_per_epoch_and_no_empty_replica() -> None:
+    plan = epoch_batches(1000, global_batch=64, replicas=2, seed=3, epoch=1)
+    assert len(plan) == 16  # ceil(1000 / 64), as fit's steps per epoch
+    used = np.concatenate([part for step in plan for part in step])
+    assert sorted(used.tolist()) == list(range(1000))
+    assert min(len(part) for step in plan for part in step) >= 31
+    # The same plan on every worker (seeded by seed and epoch), a new order each epoch.
+    again = epoch_batches(1000, 64, 2, 3, 1)
+    assert all(
+        np.array_equal(a, b) for s, t in zip(plan, again, strict=True) for a, b in zip(s, t, strict=True)
+    )
+    assert not np.array_equal(plan[0][0], epoch_batches(1000, 64, 2, 3, 2)[0][0])
+    assert sum(len(p) for s in eval_batches(10, 64, 2) for p in s) == 10
+
+
+# --------------------------------------------------------------------------- rendezvous (no TensorFlow)
+
+
+def test_rendezvous_names_the_missing_worker_and_gives_up() -> None:
+    ports = _free_ports(2)
+    cluster = validate_tf_config(_tf_config(ports, 0))
+    events: list[str] = []
+    t0 = time.monotonic()
+    with pytest.raises(EdgecnnError) as info:
+        rendezvous(
+            RendezvousConfig(cluster, timeout_s=1.5, poll_s=0.2),
+            progress=lambda e: events.append(e.description),
+        )
+    assert time.monotonic() - t0 < 10
+    assert f"waiting for 1 of 2 workers at localhost:{ports[1]}" in events
+    assert f"worker 1 at localhost:{ports[1]}" in str(info.value) and "--connect-timeout" in str(info.value)
+
+
+def test_rendezvous_meets_and_passes_on_a_refusal() -> None:
+    ports = _free_ports(3)
+    results: dict[int, object] = {}
+
+    def join(rank: int, refusal: str | None = None) -> None:
+        config = RendezvousConfig(
+            validate_tf_config(_tf_config(ports, rank)), timeout_s=20, poll_s=0.1, refusal=refusal
+        )
+        try:
+            results[rank] = rendezvous(config)
+        except EdgecnnError as exc:
+            results[rank] = str(exc)
+
+    threads = [threading.Thread(target=join, args=(r,)) for r in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all(getattr(results[r], "workers", None) == 3 for r in range(3)), results
+
+    ports = _free_ports(2)
+    threads = [
+        threading.Thread(target=join, args=(0, "run directory runs/x already exists")),
+        threading.Thread(target=join, args=(1,)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results[0] == "run directory runs/x already exists"
+    assert results[1] == f"worker 0 at localhost:{ports[0]} cannot start: run directory runs/x already exists"
+
+
+# --------------------------------------------------------------------------- real worker processes
+
+
+def _start(
+    ports: list[int], rank: int, out: Path, mnist_dir: Path, scratch: Path, *args: str
+) -> subprocess.Popen:
+    scratch.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": str(ROOT),
+        "TMPDIR": str(scratch),
+        "TF_CONFIG": json.dumps(_tf_config(ports, rank)),
+    }
+    cmd = [sys.executable, str(DRIVER), "--output", str(out), "--data-dir", str(mnist_dir), *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+
+
+def _cluster(
+    tmp_path: Path, mnist_dir: Path, *args: str, ports: list[int] | None = None
+) -> tuple[list[int], list[subprocess.Popen]]:
+    ports = ports or _free_ports(2)
+    procs = [_start(ports, r, tmp_path / "run", mnist_dir, tmp_path / f"scratch{r}", *args) for r in range(2)]
+    return ports, procs
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 400) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def _errors(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("error: ")]
+
+
+@pytest.mark.slow
+def test_two_workers_train_one_epoch(tmp_path: Path, mnist_dir: Path) -> None:
+    _, procs = _cluster(tmp_path, mnist_dir, "--limit", "3000", "--epochs", "1", "--batch", "32")
+    results = [_finish(p) for p in procs]
+    for rc, _, err in results:
+        assert rc == 0, err[-3000:]
+    docs = [json.loads(out.strip().splitlines()[-1]) for _, out, _ in results]
+    assert [d["rank"] for d in docs] == [0, 1]
+    assert all(d["replicas"] == 2 and d["global_batch"] == 64 for d in docs)
+    assert docs[0]["history"] == docs[1]["history"]  # lockstep: the same cluster-wide metrics
+    assert set(docs[0]["history"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert docs[0]["test_accuracy"] == docs[1]["test_accuracy"] > 0.75  # same weights on both
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["model.keras"]  # the chief's
+    assert not any((tmp_path / "scratch1").iterdir())  # the other worker wrote nothing anywhere
+    assert "waiting for 1 of 2 workers" in results[0][2] + results[1][2]
+
+
+@pytest.mark.slow
+def test_two_workers_reach_95_percent_on_10k_images(tmp_path: Path, mnist_dir: Path) -> None:
+    # Global batch 32 (16 per worker): one process with batch 32 reaches the same 96.2% on this subset;
+    # with global batch 64 both paths land at ~94.4% after one epoch of 9,000 images.
+    _, procs = _cluster(tmp_path, mnist_dir, "--limit", "10000", "--epochs", "1", "--batch", "16")
+    results = [_finish(p) for p in procs]
+    assert all(rc == 0 for rc, _, _ in results), results[0][2][-2000:]
+    doc = json.loads(results[0][1].strip().splitlines()[-1])
+    assert doc["test_accuracy"] >= 0.95, doc
+    assert (tmp_path / "run" / "model.keras").is_file()
+
+
+def _wait_for(path: Path, procs: list[subprocess.Popen], timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_killed_worker_ends_the_other_with_one_line(tmp_path: Path, mnist_dir: Path) -> None:
+    ports, procs = _cluster(
+        tmp_path, mnist_dir, "--limit", "3000", "--epochs", "4", "--connect-timeout", "60"
+    )
+    _wait_for(tmp_path / "run" / "checkpoint-state.json", procs)
+    time.sleep(1.0)  # mid-epoch 2
+    procs[1].kill()
+    t0 = time.monotonic()
+    rc, _, err = _finish(procs[0], timeout=90)
+    assert time.monotonic() - t0 < 60
+    assert rc != 0
+    lines = _errors(err)
+    assert len(lines) == 1, err[-2000:]
+    assert f"worker 1 at localhost:{ports[1]} stopped answering" in lines[0], lines
+    assert "restart every worker with --resume" in lines[0]
+
+
+@pytest.mark.slow
+def test_killed_cluster_resumes_in_lockstep_from_the_same_checkpoint(tmp_path: Path, mnist_dir: Path) -> None:
+    args = ("--limit", "3000", "--epochs", "2", "--batch", "32")
+    _, procs = _cluster(tmp_path, mnist_dir, *args, "--step-delay", "30")
+    _wait_for(tmp_path / "run" / "checkpoint-state.json", procs)
+    for p in procs:
+        p.kill()
+        p.communicate()
+    assert json.loads((tmp_path / "run" / "checkpoint-state.json").read_text())["epoch"] == 1
+    _, procs = _cluster(tmp_path, mnist_dir, *args, "--resume")
+    results = [_finish(p) for p in procs]
+    assert all(rc == 0 for rc, _, _ in results), results[0][2][-2000:] + results[1][2][-2000:]
+    docs = [json.loads(out.strip().splitlines()[-1]) for _, out, _ in results]
+    assert [d["initial_epoch"] for d in docs] == [1, 1]  # the non-chief learnt it from the chief
+    assert len(docs[0]["history"]["loss"]) == 2  # epoch 1 from the checkpoint, epoch 2 trained now
+    assert docs[0]["test_accuracy"] == docs[1]["test_accuracy"] > 0.85
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["model.keras"]
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_worker_stuck_waiting_on_a_frozen_peer(tmp_path: Path, mnist_dir: Path) -> None:
+    _, procs = _cluster(
+        tmp_path, mnist_dir, "--limit", "3000", "--epochs", "4", "--connect-timeout", "300", "--grace", "2"
+    )
+    _wait_for(tmp_path / "run" / "checkpoint-state.json", procs)
+    procs[1].send_signal(signal.SIGSTOP)  # the chief now blocks inside a collective op (C++)
+    try:
+        time.sleep(1.0)  # TensorFlow itself notices a frozen peer after ~10 s: stop before that
+        procs[0].send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        rc, _, err = _finish(procs[0], timeout=60)
+        assert time.monotonic() - t0 < 8
+        assert rc == 128 + signal.SIGTERM, err[-1500:]
+        assert _errors(err) and "stopped by SIGTERM" in _errors(err)[-1], err[-2000:]
+    finally:
+        procs[1].kill()
+        procs[1].communicate()
