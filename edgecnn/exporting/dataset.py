@@ -40,8 +40,11 @@ def load_export_data(config: ExportConfig, source: KerasSource, has_train_record
     from edgecnn.data import load_dataset
 
     kwargs: dict[str, Any] = {}
-    if source.image_size is not None and source.dataset.startswith("folder:"):
-        kwargs = {"image_size": source.image_size, "channels": source.channels}
+    if source.dataset.startswith("folder:"):
+        # Folder images come in any size and colour: decoded and resized to the model's input exactly
+        # as training and `predict` do (edgecnn.data.images), whoever trained the model.
+        h, w, c = source.input_shape
+        kwargs = {"image_size": (h, w), "channels": c}
     data = load_dataset(source.dataset, config.data_dir, **kwargs)
     if tuple(data.input_shape) != source.input_shape:
         raise EdgecnnError(
