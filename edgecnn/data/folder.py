@@ -13,8 +13,8 @@ Decisions (documented in the README):
 - grey and colour images mixed in one folder are converted to the model's channel count (or to RGB
   when no model decides), with a note saying "mixed RGB/gray".
 - the hold-out split is a function of the file names (sha1), not of a seed or of the listing order:
-  the same files are held out on every machine and run, and adding images never moves old ones
-  between train and test. `FolderSplit.fingerprint` identifies the test files in the records.
+  the same files are held out on every machine and run, so `export` and `eval` score the images
+  training held out. `FolderSplit.fingerprint` identifies the test files in the records.
 """
 
 from __future__ import annotations

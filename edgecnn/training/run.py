@@ -41,7 +41,7 @@ from edgecnn.training.run_dir import (
 )
 from edgecnn.training.run_plots import write_run_plots
 from edgecnn.training.scoring import score_test_set
-from edgecnn.training.streaming import streaming_error
+from edgecnn.training.streaming import stream_errors
 
 
 @contextlib.contextmanager
@@ -101,7 +101,7 @@ def _fit(
         return
     try:
         # A stream's decoded images are cached in a scratch file for the later epochs, removed after.
-        with scratch_dir("train-cache") as cache_dir:
+        with stream_errors(), scratch_dir("train-cache") as cache_dir:
             model.fit(
                 **data.fit_arguments(resolved.batch_size, cache_dir),
                 epochs=resolved.epochs,
@@ -119,12 +119,6 @@ def _fit(
             f"interrupted during epoch {done + 1}/{resolved.epochs}; epoch {done} is checkpointed in "
             f"{run_dir}: continue it with the same options plus --resume"
         ) from None
-    except Exception as exc:
-        # A file that stops decoding mid-stream surfaces as a TensorFlow op error: say which file.
-        problem = streaming_error(exc)
-        if problem is None:
-            raise
-        raise problem from None
 
 
 def train(
@@ -162,7 +156,8 @@ def train(
         _fit(built.model, data, resolved, state, run_dir, cbs)
     timings["epoch_seconds"] = state.epoch_seconds
     with _timed(timings, "evaluate_s"):
-        score = score_test_set(built.model, data.test_input(), data.y_test)
+        with stream_errors():
+            score = score_test_set(built.model, data.test_input(), data.y_test)
     plots: list[Path] = []
     if config.plots and chief:
         with _timed(timings, "plots_s"):

@@ -14,6 +14,9 @@ classes even though a folder lists them one after another.
 
 from __future__ import annotations
 
+import contextlib
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,15 +104,23 @@ def image_stream(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def streaming_error(exc: BaseException) -> EdgecnnError | None:
-    """A failure inside the pipeline (a file that stopped decoding mid-training, a full disk for the
-    cache) as one line naming its cause; None for anything that did not come from the pipeline."""
-    tf = import_tensorflow()
-    if not isinstance(exc, tf.errors.OpError):
-        return None
-    message = str(getattr(exc, "message", exc))
-    for line in message.splitlines():
-        if "EdgecnnError:" in line:
-            return EdgecnnError(f"while streaming images: {line.split('EdgecnnError:', 1)[1].strip()}")
-    first = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
-    return EdgecnnError(f"while streaming images from disk: {first}")
+# The EdgecnnError a decode raised inside tf.numpy_function, as TensorFlow quotes it in its op error.
+_QUOTED_ERROR = re.compile(r"EdgecnnError: (.+?)(?:\s+Traceback \(most recent|\s*\n|$)")
+
+
+@contextlib.contextmanager
+def stream_errors() -> Iterator[None]:
+    """Turn a failure inside the pipeline (a file that stopped decoding after its header was checked,
+    a full disk under the cache) into one line naming its cause, instead of TensorFlow's op error."""
+    try:
+        yield
+    except Exception as exc:
+        tf = import_tensorflow()
+        if not isinstance(exc, tf.errors.OpError):
+            raise
+        message = str(getattr(exc, "message", "") or exc)
+        quoted = _QUOTED_ERROR.findall(message)
+        if quoted:
+            raise EdgecnnError(f"while streaming images: {quoted[-1].strip()}") from None
+        first = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+        raise EdgecnnError(f"while streaming images from disk: {first[:300]}") from None
