@@ -65,6 +65,8 @@ def load_export_data(config: ExportConfig, source: KerasSource, has_train_record
     if source.normalization is None:
         assumptions.append(f"normalization taken from dataset {data.name}: {normalization.to_dict()}")
     x_test, y_test = np.asarray(data.x_test), np.asarray(data.y_test)
+    if len(x_test) == 0:
+        raise EdgecnnError(f"dataset {data.name} has no test images to check the export on ({data.source})")
     if config.eval_limit is not None:
         x_test, y_test = x_test[: config.eval_limit], y_test[: config.eval_limit]
     return ExportData(
