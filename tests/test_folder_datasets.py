@@ -149,6 +149,14 @@ def test_folder_at_another_size_trains_exports_and_evals_on_the_same_held_out_im
     again = json.loads(res.stdout)["variants"]["fp32"]
     assert again["accuracy"] == pytest.approx(fp32["accuracy"])
 
+    # Images added since training change the held-out set: export says so instead of comparing silently.
+    some_three = next((folder / "digit3").glob("*.png"))
+    for i in range(5):
+        shutil.copy(some_three, folder / "digit3" / f"added{i}.png")
+    res = runner.invoke(app, ["export", str(run / "model.keras"), "--output", str(tmp_path / "b3"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert any("changed since training" in note for note in json.loads(res.stdout)["assumptions"])
+
 
 def test_the_stream_feeds_the_pixels_predict_feeds(tmp_path: Path, mnist: Dataset) -> None:
     # One decoder: what training streams is exactly predict's resize of the same file, normalized.

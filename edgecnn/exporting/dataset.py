@@ -11,8 +11,10 @@ import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import ModelMetadata, Normalization
+from edgecnn.data import Dataset
 from edgecnn.exporting.config import ExportConfig
 from edgecnn.exporting.keras_source import KerasSource
+from edgecnn.training.record import TrainRecord
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ def load_export_data(config: ExportConfig, source: KerasSource, has_train_record
     normalization = source.normalization or data.normalization
     if source.normalization is None:
         assumptions.append(f"normalization taken from dataset {data.name}: {normalization.to_dict()}")
+    assumptions += _changed_split(config, data)
     x_test, y_test = np.asarray(data.x_test), np.asarray(data.y_test)
     if len(x_test) == 0:
         raise EdgecnnError(f"dataset {data.name} has no test images to check the export on ({data.source})")
@@ -78,6 +81,21 @@ def load_export_data(config: ExportConfig, source: KerasSource, has_train_record
         normalization=normalization,
         assumptions=tuple(assumptions),
     )
+
+
+def _changed_split(config: ExportConfig, data: Dataset) -> list[str]:
+    """A note when a folder's held-out images are no longer those training held out (files were added
+    or removed since): the export's accuracy then is not comparable with train.json's."""
+    record = TrainRecord.beside(config.model_path)
+    if record is None or record.split is None or data.split is None or record.dataset != data.name:
+        return []
+    trained, now = record.split.get("test_fingerprint"), data.split.get("test_fingerprint")
+    if trained == now:
+        return []
+    return [
+        f"the test images of {data.name} changed since training (fingerprint {trained} -> {now}): "
+        "accuracies here are not comparable with train.json's, and some may be images it trained on"
+    ]
 
 
 def prepare_eval_images(data: ExportData, metadata: ModelMetadata) -> EvalImages:

@@ -66,6 +66,7 @@ def train_record(run: FinishedRun) -> TrainRecord:
         params=params,
         macs=macs,
         test_accuracy=run.score.accuracy,
+        split=ds.split,
     )
 
 
@@ -90,7 +91,6 @@ def train_document(run: FinishedRun) -> dict[str, Any]:
         "test_samples": data.n_test,
         "limit": run.resolved.limit,
         "loader": data.loader(),
-        "split": data.split,
     }
     return {
         "edgecnn_version": __version__,
