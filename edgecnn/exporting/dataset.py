@@ -11,8 +11,10 @@ import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import ModelMetadata, Normalization
+from edgecnn.data import Dataset
 from edgecnn.exporting.config import ExportConfig
 from edgecnn.exporting.keras_source import KerasSource
+from edgecnn.training.record import TrainRecord
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,11 @@ def load_export_data(config: ExportConfig, source: KerasSource, has_train_record
     from edgecnn.data import load_dataset
 
     kwargs: dict[str, Any] = {}
-    if source.image_size is not None and source.dataset.startswith("folder:"):
-        kwargs = {"image_size": source.image_size, "channels": source.channels}
+    if source.dataset.startswith("folder:"):
+        # Folder images come in any size and colour: decoded and resized to the model's input exactly
+        # as training and `predict` do (edgecnn.data.images), whoever trained the model.
+        h, w, c = source.input_shape
+        kwargs = {"image_size": (h, w), "channels": c}
     data = load_dataset(source.dataset, config.data_dir, **kwargs)
     if tuple(data.input_shape) != source.input_shape:
         raise EdgecnnError(
@@ -61,7 +66,10 @@ def load_export_data(config: ExportConfig, source: KerasSource, has_train_record
     normalization = source.normalization or data.normalization
     if source.normalization is None:
         assumptions.append(f"normalization taken from dataset {data.name}: {normalization.to_dict()}")
+    assumptions += _changed_split(config, data)
     x_test, y_test = np.asarray(data.x_test), np.asarray(data.y_test)
+    if len(x_test) == 0:
+        raise EdgecnnError(f"dataset {data.name} has no test images to check the export on ({data.source})")
     if config.eval_limit is not None:
         x_test, y_test = x_test[: config.eval_limit], y_test[: config.eval_limit]
     return ExportData(
@@ -73,6 +81,21 @@ def load_export_data(config: ExportConfig, source: KerasSource, has_train_record
         normalization=normalization,
         assumptions=tuple(assumptions),
     )
+
+
+def _changed_split(config: ExportConfig, data: Dataset) -> list[str]:
+    """A note when a folder's held-out images are no longer those training held out (files were added
+    or removed since): the export's accuracy then is not comparable with train.json's."""
+    record = TrainRecord.beside(config.model_path)
+    if record is None or record.split is None or data.split is None or record.dataset != data.name:
+        return []
+    trained, now = record.split.get("test_fingerprint"), data.split.get("test_fingerprint")
+    if trained == now:
+        return []
+    return [
+        f"the test images of {data.name} changed since training (fingerprint {trained} -> {now}): "
+        "accuracies here are not comparable with train.json's, and some may be images it trained on"
+    ]
 
 
 def prepare_eval_images(data: ExportData, metadata: ModelMetadata) -> EvalImages:

@@ -28,6 +28,8 @@ DATASET_KEYS = (
     "val_samples",
     "test_samples",
     "limit",
+    "loader",
+    "split",
 )
 
 
@@ -54,7 +56,7 @@ class FinishedRun:
 def train_record(run: FinishedRun) -> TrainRecord:
     """The train -> export hand-off for this run."""
     params, macs = params_and_macs(run.spec)
-    ds = run.data.dataset
+    ds = run.data
     return TrainRecord(
         model_name=run.spec.name,
         dataset=ds.name,
@@ -64,6 +66,7 @@ def train_record(run: FinishedRun) -> TrainRecord:
         params=params,
         macs=macs,
         test_accuracy=run.score.accuracy,
+        split=ds.split,
     )
 
 
@@ -82,11 +85,12 @@ def train_document(run: FinishedRun) -> dict[str, Any]:
     }
     dataset = {
         **facts["dataset"],
-        "source": data.dataset.source,
+        "source": data.source,
         "train_samples": data.n_train,
         "val_samples": data.n_val,
         "test_samples": data.n_test,
         "limit": run.resolved.limit,
+        "loader": data.loader(),
     }
     return {
         "edgecnn_version": __version__,

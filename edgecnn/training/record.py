@@ -32,6 +32,7 @@ class TrainRecord:
     params: int | None = None
     macs: int | None = None  # per image, from the model spec
     test_accuracy: float | None = None
+    split: dict[str, Any] | None = None  # folder datasets: the held-out files (FolderSplit.to_dict)
     problems: tuple[str, ...] = field(default=(), compare=False)  # malformed fields that were ignored
 
     def to_dict(self) -> dict[str, Any]:
@@ -43,6 +44,7 @@ class TrainRecord:
                 "class_labels": list(self.class_labels),
                 "normalization": self.normalization.to_dict() if self.normalization else None,
                 "input_shape": list(self.input_shape) if self.input_shape else None,
+                "split": self.split,
             },
             "test_accuracy": self.test_accuracy,
         }
@@ -75,6 +77,7 @@ class TrainRecord:
             params=_int_or_none(model.get("params")),
             macs=_int_or_none(model.get("macs")),
             test_accuracy=float(accuracy) if isinstance(accuracy, (int, float)) else None,
+            split=ds["split"] if isinstance(ds.get("split"), dict) else None,
             problems=tuple(problems),
         )
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.progress import Progress
+from edgecnn.core.scratch import scratch_dir
 from edgecnn.core.tfcompat import import_keras, import_tensorflow
 from edgecnn.models import ModelSpec, build_keras_model, get_model_spec
 from edgecnn.training.callbacks import epoch_checkpoint, progress_reporter
@@ -40,6 +41,7 @@ from edgecnn.training.run_dir import (
 )
 from edgecnn.training.run_plots import write_run_plots
 from edgecnn.training.scoring import score_test_set
+from edgecnn.training.streaming import stream_errors
 
 
 @contextlib.contextmanager
@@ -98,17 +100,15 @@ def _fit(
         finalize_averaged_weights(model)
         return
     try:
-        model.fit(
-            data.x_train,
-            data.y_train,
-            batch_size=resolved.batch_size,
-            epochs=resolved.epochs,
-            initial_epoch=state.epoch,
-            validation_data=(data.x_val, data.y_val) if data.n_val > 0 else None,
-            shuffle=True,
-            callbacks=callbacks,
-            verbose=0,
-        )
+        # A stream's decoded images are cached in a scratch file for the later epochs, removed after.
+        with stream_errors(), scratch_dir("train-cache") as cache_dir:
+            model.fit(
+                **data.fit_arguments(resolved.batch_size, cache_dir),
+                epochs=resolved.epochs,
+                initial_epoch=state.epoch,
+                callbacks=callbacks,
+                verbose=0,
+            )
     except KeyboardInterrupt:
         done = state.epoch
         if done == 0:
@@ -156,7 +156,8 @@ def train(
         _fit(built.model, data, resolved, state, run_dir, cbs)
     timings["epoch_seconds"] = state.epoch_seconds
     with _timed(timings, "evaluate_s"):
-        score = score_test_set(built.model, data.x_test, data.y_test)
+        with stream_errors():
+            score = score_test_set(built.model, data.test_input(), data.y_test)
     plots: list[Path] = []
     if config.plots and chief:
         with _timed(timings, "plots_s"):

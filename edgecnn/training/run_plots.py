@@ -34,7 +34,7 @@ def write_run_plots(
     from edgecnn.evaluation.confusion import plot_confusion_matrix
     from edgecnn.training import plots as plots_train  # matplotlib: loaded only when a run draws
 
-    labels = tuple(data.dataset.class_labels)
+    labels = tuple(data.class_labels)
     y_test, y_pred = data.y_test, score.predictions
     paths = [
         plots_train.plot_training_curves(history, run_dir / "training_curves.png"),
@@ -60,7 +60,7 @@ def _conv_plots(
     kernel = np.asarray(model.get_layer(conv_names[0]).get_weights()[0])
     paths = [plots_train.plot_filters(kernel, run_dir / "filters_first_conv.png", title=conv_names[0])]
     probe = keras.Model(model.inputs, [model.get_layer(n).output for n in conv_names])
-    maps = probe([data.x_test[:1]], training=False)
+    maps = probe([data.normalization.apply(np.asarray(data.x_test_uint8[:1]))], training=False)
     maps = maps if isinstance(maps, (list, tuple)) else [maps]
     first = int(data.y_test[0])
     true_label = labels[first] if len(labels) > first else str(first)
