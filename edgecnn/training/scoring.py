@@ -16,10 +16,15 @@ class TestScore:
     loss: float
 
 
-def score_test_set(model: Any, x_test: np.ndarray, y_test: np.ndarray) -> TestScore:
-    probs = np.asarray(model.predict(x_test, batch_size=1000, verbose=0), dtype=np.float64)
+def score_probabilities(probabilities: np.ndarray, y_test: np.ndarray) -> TestScore:
+    """Accuracy and loss of class probabilities computed by any means (model.predict, predict_local)."""
+    probs = np.asarray(probabilities, dtype=np.float64)
     y_pred = probs.argmax(axis=1)
     accuracy = float((y_pred == y_test).mean())
     # Same definition as Keras' sparse categorical cross-entropy (probabilities clipped at 1e-7).
     loss = float(-np.log(np.clip(probs[np.arange(len(y_test)), y_test], 1e-7, 1.0)).mean())
     return TestScore(probs, y_pred, accuracy, loss)
+
+
+def score_test_set(model: Any, x_test: np.ndarray, y_test: np.ndarray) -> TestScore:
+    return score_probabilities(model.predict(x_test, batch_size=1000, verbose=0), y_test)
