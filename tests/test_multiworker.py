@@ -261,15 +261,17 @@ def test_a_lone_worker_gives_up_naming_the_missing_one(tmp_path: Path, mnist_dir
 
 @pytest.mark.slow
 def test_two_workers_train_one_epoch(tmp_path: Path, mnist_dir: Path) -> None:
-    _, procs = _cluster(tmp_path, mnist_dir, "--limit", "3000", "--epochs", "1", "--batch-size", "32")
+    ports, procs = _cluster(tmp_path, mnist_dir, "--limit", "3000", "--epochs", "1", "--batch-size", "32")
     docs = _docs([_finish(p) for p in procs])
-    for doc in docs:
+    for rank, doc in enumerate(docs):
         assert doc["strategy"] == {
             "name": "multiworker",
             "replicas": 2,
             "workers": 2,
             "per_worker_batch": doc["config"]["batch_size"],
             "global_batch": 2 * doc["config"]["batch_size"],
+            "chief": f"worker 0 at localhost:{ports[0]}",
+            "this_worker": f"worker {rank} at localhost:{ports[rank]}",
         }
         assert doc["config"]["workers"] == 2
     assert docs[0]["history"] == docs[1]["history"]  # lockstep: the same cluster-wide metrics

@@ -475,6 +475,8 @@ def test_multiworker_strategy_with_a_one_worker_cluster(tmp_path: Path, mnist_di
         "workers": 1,
         "per_worker_batch": batch,
         "global_batch": batch,
+        "chief": f"worker 0 at localhost:{port}",
+        "this_worker": f"worker 0 at localhost:{port}",
     }
     assert doc["test_accuracy"] > 0.5
     assert (out / "model.keras").is_file()

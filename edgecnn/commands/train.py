@@ -48,7 +48,7 @@ def _summary_table(doc: dict[str, Any]) -> Table:
         ("model", f"{doc['model']['params']:,} parameters, {doc['model']['macs']:,} MACs per image"),
         ("strategy", _strategy_text(doc["strategy"])),
         ("train time", f"{doc['timings']['train_s']:.1f} s (total {doc['timings']['total_s']:.1f} s)"),
-        ("model file", doc["model_path"]),
+        ("model file", _model_file_text(doc)),
         ("plots", ", ".join(doc["plots"]) or "-"),
     ]
     for key, value in rows:
@@ -64,6 +64,13 @@ def _strategy_text(strategy: dict[str, Any]) -> str:
             f"{strategy['global_batch']} global"
         )
     return text + ")" + (f"; note: {strategy['note']}" if strategy.get("note") else "")
+
+
+def _model_file_text(doc: dict[str, Any]) -> str:
+    strategy = doc["strategy"]
+    if strategy.get("this_worker", strategy.get("chief")) == strategy.get("chief"):
+        return doc["model_path"]
+    return f"{doc['model_path']} (written by the chief, {strategy['chief']}; this worker wrote nothing)"
 
 
 ModelOption = Annotated[

@@ -55,7 +55,8 @@ def _preflight(
     run_dir = config.run_dir_for(spec.name)
     if cluster.is_chief:
         precheck_run_dir(run_dir, config)
-    import_tensorflow()  # a worker without TensorFlow gets the install hint before any data work
+    with timed(timings, "import_s"):  # seconds on a loaded machine, when every worker imports at once
+        import_tensorflow()  # a worker without TensorFlow gets the install hint before any data work
     with timed(timings, "load_data_s"):
         data = load_data(config, spec)
     resolved = resolve(config, spec, data.n_train, workers=cluster.size)
@@ -155,6 +156,8 @@ def _train(
             "workers": cluster.size,
             "per_worker_batch": result.per_worker_batch,
             "global_batch": result.global_batch,
+            "chief": cluster.describe([0]),  # the one worker that writes the run directory
+            "this_worker": cluster.describe([cluster.rank]),
         },
     )
 
