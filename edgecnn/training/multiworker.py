@@ -333,14 +333,13 @@ def _ending(
 
     # A stop signal can land while TensorFlow raises a peer's failure: pybind then turns both into a
     # RuntimeError. Whatever ends the loop after Ctrl-C or SIGTERM, the user asked for it.
-    if isinstance(exc, KeyboardInterrupt) or watchdog.signal_received is not None:
-        kept = f"epoch {epoch} is checkpointed: rerun with --resume" if epoch else "no epoch finished"
-        return WorkerInterrupted(f"interrupted during epoch {epoch + 1}/{epochs}; {kept}")
-    if not isinstance(exc, tf.errors.OpError):
-        return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
     kept = "no epoch finished"
     if epoch:
         kept = f"epoch {epoch} is checkpointed: restart every worker with --resume"
+    if isinstance(exc, KeyboardInterrupt) or watchdog.signal_received is not None:
+        return WorkerInterrupted(f"interrupted during epoch {epoch + 1}/{epochs}; {kept}")
+    if not isinstance(exc, tf.errors.OpError):
+        return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
     return ClusterBroken(
         f"{_peer_from_error(cluster, exc)} stopped answering during epoch {epoch + 1}/{epochs} "
         f"(killed, crashed or stuck: {type(exc).__name__}); {kept}"
