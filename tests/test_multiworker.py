@@ -1,5 +1,5 @@
-"""Multi-worker training with real worker processes on loopback ports (issue 13), plus fast unit tests of
-the TF_CONFIG check, the batch plan and the rendezvous."""
+"""Multi-worker training with real `edgecnn train --strategy multiworker` processes on loopback ports
+(issue 13), plus fast unit tests of the TF_CONFIG check, the batch plan and the rendezvous."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from edgecnn.training.multiworker import epoch_batches, eval_batches
 from edgecnn.training.rendezvous import RendezvousConfig, rendezvous
 
 ROOT = Path(__file__).resolve().parents[1]
-DRIVER = ROOT / "tests" / "multiworker_driver.py"
 
 
 def _tf_config(ports: list[int], index: int, chief: bool = False) -> dict:
@@ -176,6 +175,7 @@ def test_rendezvous_meets_and_passes_on_a_refusal() -> None:
 
 
 # --------------------------------------------------------------------------- real worker processes
+# Every worker runs the real CLI, as a user would in two terminals.
 
 
 def _start(
@@ -186,10 +186,27 @@ def _start(
         **os.environ,
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "PYTHONPATH": str(ROOT),
-        "TMPDIR": str(scratch),
+        "TMPDIR": str(scratch),  # where a worker's scratch files would go
         "TF_CONFIG": json.dumps(_tf_config(ports, rank)),
+        # Two workers share this machine's cores: one thread pool each keeps them from thrashing.
+        "TF_NUM_INTEROP_THREADS": "1",
+        "TF_NUM_INTRAOP_THREADS": "1",
     }
-    cmd = [sys.executable, str(DRIVER), "--output", str(out), "--data-dir", str(mnist_dir), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgecnn.cli",
+        "train",
+        "--strategy",
+        "multiworker",
+        "--output",
+        str(out),
+        "--data-dir",
+        str(mnist_dir),
+        "--no-plots",
+        "--json",
+        *args,
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
 
 
@@ -210,32 +227,69 @@ def _errors(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("error: ")]
 
 
-@pytest.mark.slow
-def test_two_workers_train_one_epoch(tmp_path: Path, mnist_dir: Path) -> None:
-    _, procs = _cluster(tmp_path, mnist_dir, "--limit", "3000", "--epochs", "1", "--batch", "32")
-    results = [_finish(p) for p in procs]
+def _docs(results: list[tuple[int, str, str]]) -> list[dict]:
     for rc, _, err in results:
         assert rc == 0, err[-3000:]
-    docs = [json.loads(out.strip().splitlines()[-1]) for _, out, _ in results]
-    assert [d["rank"] for d in docs] == [0, 1]
-    assert all(d["replicas"] == 2 and d["global_batch"] == 64 for d in docs)
+    return [json.loads(out) for _, out, _ in results]
+
+
+def test_a_refusing_chief_stops_every_worker_before_the_cluster_forms(
+    tmp_path: Path, mnist_dir: Path
+) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("the user's")
+    ports, procs = _cluster(tmp_path, mnist_dir, "--limit", "500", "--epochs", "1", "--connect-timeout", "60")
+    results = [_finish(p, timeout=120) for p in procs]
+    assert all(rc == 1 for rc, _, _ in results), [err[-1500:] for _, _, err in results]
+    chief, other = (_errors(err) for _, _, err in results)
+    assert len(chief) == 1 and "already exists" in chief[0], chief
+    assert len(other) == 1 and f"worker 0 at localhost:{ports[0]} cannot start" in other[0], other
+    assert "already exists" in other[0]
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["notes.txt"]
+
+
+def test_a_lone_worker_gives_up_naming_the_missing_one(tmp_path: Path, mnist_dir: Path) -> None:
+    ports = _free_ports(2)
+    args = ("--limit", "500", "--connect-timeout", "2")
+    proc = _start(ports, 0, tmp_path / "run", mnist_dir, tmp_path / "scratch", *args)
+    rc, _, err = _finish(proc, timeout=120)
+    assert rc == 1
+    assert len(_errors(err)) == 1 and "Traceback" not in err, err[-1500:]
+    assert f"waiting for worker 1 at localhost:{ports[1]}" in err and "--connect-timeout" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_two_workers_train_one_epoch(tmp_path: Path, mnist_dir: Path) -> None:
+    ports, procs = _cluster(tmp_path, mnist_dir, "--limit", "3000", "--epochs", "1", "--batch-size", "32")
+    docs = _docs([_finish(p) for p in procs])
+    for rank, doc in enumerate(docs):
+        assert doc["strategy"] == {
+            "name": "multiworker",
+            "replicas": 2,
+            "workers": 2,
+            "per_worker_batch": doc["config"]["batch_size"],
+            "global_batch": 2 * doc["config"]["batch_size"],
+            "chief": f"worker 0 at localhost:{ports[0]}",
+            "this_worker": f"worker {rank} at localhost:{ports[rank]}",
+        }
+        assert doc["config"]["workers"] == 2
     assert docs[0]["history"] == docs[1]["history"]  # lockstep: the same cluster-wide metrics
     assert set(docs[0]["history"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
-    assert docs[0]["test_accuracy"] == docs[1]["test_accuracy"] > 0.75  # same weights on both
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["model.keras"]  # the chief's
+    assert docs[0]["test_accuracy"] == docs[1]["test_accuracy"] > 0.75  # the same weights on both
+    run = tmp_path / "run"
+    assert sorted(p.name for p in run.iterdir()) == ["model.keras", "train.json"]  # the chief's
+    assert json.loads((run / "train.json").read_text())["test_accuracy"] == docs[0]["test_accuracy"]
     assert not any((tmp_path / "scratch1").iterdir())  # the other worker wrote nothing anywhere
-    assert "waiting for 1 of 2 workers" in results[0][2] + results[1][2]
 
 
 @pytest.mark.slow
 def test_two_workers_reach_95_percent_on_10k_images(tmp_path: Path, mnist_dir: Path) -> None:
-    # Global batch 32 (16 per worker): one process with batch 32 reaches the same 96.2% on this subset;
-    # with global batch 64 both paths land at ~94.4% after one epoch of 9,000 images.
-    _, procs = _cluster(tmp_path, mnist_dir, "--limit", "10000", "--epochs", "1", "--batch", "16")
-    results = [_finish(p) for p in procs]
-    assert all(rc == 0 for rc, _, _ in results), results[0][2][-2000:]
-    doc = json.loads(results[0][1].strip().splitlines()[-1])
-    assert doc["test_accuracy"] >= 0.95, doc
+    # Global batch 32 (16 per worker), as one process with --batch-size 32 trains.
+    _, procs = _cluster(tmp_path, mnist_dir, "--limit", "10000", "--epochs", "1", "--batch-size", "16")
+    doc = _docs([_finish(p) for p in procs])[0]
+    assert doc["dataset"]["test_samples"] == 10_000 and doc["strategy"]["global_batch"] == 32
+    assert doc["test_accuracy"] >= 0.95, doc["test_accuracy"]
     assert (tmp_path / "run" / "model.keras").is_file()
 
 
@@ -249,16 +303,17 @@ def _wait_for(path: Path, procs: list[subprocess.Popen], timeout: float = 300) -
 
 @pytest.mark.slow
 def test_killed_worker_ends_the_other_with_one_line(tmp_path: Path, mnist_dir: Path) -> None:
+    timeout = 60
     ports, procs = _cluster(
-        tmp_path, mnist_dir, "--limit", "3000", "--epochs", "4", "--connect-timeout", "60"
+        tmp_path, mnist_dir, "--limit", "3000", "--epochs", "4", "--connect-timeout", str(timeout)
     )
     _wait_for(tmp_path / "run" / "checkpoint-state.json", procs)
     time.sleep(1.0)  # mid-epoch 2
     procs[1].kill()
     t0 = time.monotonic()
-    rc, _, err = _finish(procs[0], timeout=90)
-    assert time.monotonic() - t0 < 60
-    assert rc != 0
+    rc, _, err = _finish(procs[0], timeout=timeout + 30)
+    assert time.monotonic() - t0 < timeout
+    assert rc == 1, err[-2000:]
     lines = _errors(err)
     assert len(lines) == 1, err[-2000:]
     assert f"worker 1 at localhost:{ports[1]} stopped answering" in lines[0], lines
@@ -267,38 +322,41 @@ def test_killed_worker_ends_the_other_with_one_line(tmp_path: Path, mnist_dir: P
 
 @pytest.mark.slow
 def test_killed_cluster_resumes_in_lockstep_from_the_same_checkpoint(tmp_path: Path, mnist_dir: Path) -> None:
-    args = ("--limit", "3000", "--epochs", "2", "--batch", "32")
-    _, procs = _cluster(tmp_path, mnist_dir, *args, "--step-delay", "30")
-    _wait_for(tmp_path / "run" / "checkpoint-state.json", procs)
+    args = ("--limit", "3000", "--epochs", "3", "--batch-size", "32")
+    _, procs = _cluster(tmp_path, mnist_dir, *args)
+    state_path = tmp_path / "run" / "checkpoint-state.json"
+    _wait_for(state_path, procs)
     for p in procs:
         p.kill()
         p.communicate()
-    assert json.loads((tmp_path / "run" / "checkpoint-state.json").read_text())["epoch"] == 1
+    kept = json.loads(state_path.read_text())["epoch"]
+    assert 1 <= kept < 3
     _, procs = _cluster(tmp_path, mnist_dir, *args, "--resume")
-    results = [_finish(p) for p in procs]
-    assert all(rc == 0 for rc, _, _ in results), results[0][2][-2000:] + results[1][2][-2000:]
-    docs = [json.loads(out.strip().splitlines()[-1]) for _, out, _ in results]
-    assert [d["initial_epoch"] for d in docs] == [1, 1]  # the non-chief learnt it from the chief
-    assert len(docs[0]["history"]["loss"]) == 2  # epoch 1 from the checkpoint, epoch 2 trained now
+    docs = _docs([_finish(p) for p in procs])
+    assert [d["resumed_from_epoch"] for d in docs] == [kept, kept]  # the non-chief learnt it from the chief
+    assert docs[0]["epochs_completed"] == 3 and len(docs[0]["history"]["loss"]) == 3
+    assert docs[0]["history"] == docs[1]["history"]
     assert docs[0]["test_accuracy"] == docs[1]["test_accuracy"] > 0.85
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["model.keras"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["model.keras", "train.json"]
 
 
 @pytest.mark.slow
 def test_sigterm_ends_a_worker_stuck_waiting_on_a_frozen_peer(tmp_path: Path, mnist_dir: Path) -> None:
-    _, procs = _cluster(
-        tmp_path, mnist_dir, "--limit", "3000", "--epochs", "4", "--connect-timeout", "300", "--grace", "2"
-    )
+    _, procs = _cluster(tmp_path, mnist_dir, "--limit", "3000", "--epochs", "4", "--connect-timeout", "300")
     _wait_for(tmp_path / "run" / "checkpoint-state.json", procs)
     procs[1].send_signal(signal.SIGSTOP)  # the chief now blocks inside a collective op (C++)
     try:
-        time.sleep(1.0)  # TensorFlow itself notices a frozen peer after ~10 s: stop before that
+        time.sleep(1.0)
         procs[0].send_signal(signal.SIGTERM)
         t0 = time.monotonic()
         rc, _, err = _finish(procs[0], timeout=60)
-        assert time.monotonic() - t0 < 8
-        assert rc == 128 + signal.SIGTERM, err[-1500:]
-        assert _errors(err) and "stopped by SIGTERM" in _errors(err)[-1], err[-2000:]
+        # The watchdog's grace for Python to answer is 10 s; TensorFlow may notice the frozen peer first,
+        # and then Python's own handler ends the run (130) instead of the watchdog (128 + SIGTERM).
+        assert time.monotonic() - t0 < 25
+        assert rc in (130, 128 + signal.SIGTERM), err[-1500:]
+        lines = _errors(err)
+        assert len(lines) == 1 and ("SIGTERM" in lines[0] or "interrupted" in lines[0]), err[-2000:]
+        assert "--resume" in lines[0]
     finally:
         procs[1].kill()
         procs[1].communicate()

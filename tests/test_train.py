@@ -391,6 +391,20 @@ def test_multiworker_needs_valid_tf_config(tmp_path: Path, mnist_dir: Path, monk
     assert "does not name a job" in _one_line_error(runner.invoke(app, common))
 
 
+def test_mirrored_on_one_device_says_so(tmp_path: Path, mnist_dir: Path) -> None:
+    args = ["train", "--strategy", "mirrored", "--limit", "300", "--epochs", "1", "--no-plots", "--json"]
+    res = runner.invoke(app, [*args, "--output", str(tmp_path / "run"), "--data-dir", str(mnist_dir)])
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    saved = json.loads((tmp_path / "run" / "train.json").read_text())
+    if doc["strategy"]["replicas"] == 1:  # this machine: one CPU device, or one GPU
+        assert "only one" in doc["strategy"]["note"] and saved["strategy"] == doc["strategy"]
+        notes = [line for line in res.stderr.splitlines() if line.startswith("note: ")]
+        assert len(notes) == 1 and "--strategy default" in notes[0], res.stderr
+    else:
+        assert "note" not in doc["strategy"]
+
+
 MIRRORED_SCRIPT = """
 import json, sys
 from edgecnn.core.tfcompat import import_tensorflow
@@ -454,6 +468,15 @@ def test_multiworker_strategy_with_a_one_worker_cluster(tmp_path: Path, mnist_di
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(proc.stdout)
-    assert doc["strategy"] == {"name": "multiworker", "replicas": 1}
+    batch = doc["config"]["batch_size"]
+    assert doc["strategy"] == {
+        "name": "multiworker",
+        "replicas": 1,
+        "workers": 1,
+        "per_worker_batch": batch,
+        "global_batch": batch,
+        "chief": f"worker 0 at localhost:{port}",
+        "this_worker": f"worker 0 at localhost:{port}",
+    }
     assert doc["test_accuracy"] > 0.5
     assert (out / "model.keras").is_file()

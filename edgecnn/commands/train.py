@@ -46,14 +46,31 @@ def _summary_table(doc: dict[str, Any]) -> Table:
             f"{doc['dataset']['test_samples']:,} test images from {doc['dataset']['source']}",
         ),
         ("model", f"{doc['model']['params']:,} parameters, {doc['model']['macs']:,} MACs per image"),
-        ("strategy", f"{doc['strategy']['name']} ({doc['strategy']['replicas']} replica(s))"),
+        ("strategy", _strategy_text(doc["strategy"])),
         ("train time", f"{doc['timings']['train_s']:.1f} s (total {doc['timings']['total_s']:.1f} s)"),
-        ("model file", doc["model_path"]),
+        ("model file", _model_file_text(doc)),
         ("plots", ", ".join(doc["plots"]) or "-"),
     ]
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+def _strategy_text(strategy: dict[str, Any]) -> str:
+    text = f"{strategy['name']} ({strategy['replicas']} replica(s)"
+    if "workers" in strategy:
+        text += (
+            f" on {strategy['workers']} worker(s); batch {strategy['per_worker_batch']} per worker, "
+            f"{strategy['global_batch']} global"
+        )
+    return text + ")" + (f"; note: {strategy['note']}" if strategy.get("note") else "")
+
+
+def _model_file_text(doc: dict[str, Any]) -> str:
+    strategy = doc["strategy"]
+    if strategy.get("this_worker", strategy.get("chief")) == strategy.get("chief"):
+        return doc["model_path"]
+    return f"{doc['model_path']} (written by the chief, {strategy['chief']}; this worker wrote nothing)"
 
 
 ModelOption = Annotated[
@@ -87,7 +104,19 @@ LimitOption = Annotated[
     int | None, typer.Option("--limit", help="Use only the first N train and N test images (quick runs).")
 ]
 StrategyOption = Annotated[
-    str, typer.Option("--strategy", help="default, mirrored (all local GPUs) or multiworker (TF_CONFIG).")
+    str,
+    typer.Option(
+        "--strategy",
+        help="default, mirrored (all local GPUs) or multiworker (every worker runs the same command with "
+        "its own TF_CONFIG; --batch-size is per worker).",
+    ),
+]
+ConnectTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--connect-timeout",
+        help="multiworker: seconds to wait for the other workers to start, and for a stalled step.",
+    ),
 ]
 ResumeOption = Annotated[
     bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")
@@ -117,6 +146,7 @@ def train_cmd(
     limit: LimitOption = None,
     data_dir: DataDirOption = None,
     strategy: StrategyOption = "default",
+    connect_timeout: ConnectTimeoutOption = 120.0,
     resume: ResumeOption = False,
     force: ForceOption = False,
     plots: PlotsOption = True,
@@ -142,6 +172,7 @@ def train_cmd(
             limit=limit,
             data_dir=data_dir,
             strategy=strategy,
+            connect_timeout_s=connect_timeout,
             resume=resume,
             force=force,
             ema=ema,
@@ -150,6 +181,8 @@ def train_cmd(
         with rich_progress(stderr_console) as on_progress:
             result = train(config, progress=on_progress if progress else None)
         doc = result.to_dict()
+        if doc["strategy"].get("note"):
+            stderr_console.print(f"note: {doc['strategy']['note']}", soft_wrap=True)
         if as_json:
             emit_json(doc)
         else:

@@ -20,18 +20,34 @@ METRICS_EVERY_S = 0.25
 BATCH_METRICS = ("loss", "accuracy")
 
 
+def checkpoint_epoch(
+    model: Any,
+    run_dir: Path,
+    resolved: ResolvedConfig,
+    state: RunState,
+    epoch: int,
+    metrics: Mapping[str, Any],
+    seconds: float,
+) -> None:
+    """After `epoch` (1-based) finished: add its time and metrics to `state`, then persist model +
+    optimizer and the history so far, atomically. Used by one-process fit (the callback below) and by
+    the chief of a multi-worker run alike."""
+    state.epoch_seconds.append(seconds)
+    for key, value in metrics.items():
+        state.history.setdefault(key, []).append(float(value))
+    write_checkpoint(model, run_dir, resolved, state, epoch)
+
+
 def epoch_checkpoint(keras: Any, run_dir: Path, resolved: ResolvedConfig, state: RunState) -> Any:
     class EpochCheckpoint(keras.callbacks.Callback):
-        """Time each epoch, then persist model + optimizer and the history so far, atomically."""
+        """Time each epoch, then checkpoint it (`checkpoint_epoch`)."""
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self._t0 = time.perf_counter()
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            state.epoch_seconds.append(time.perf_counter() - self._t0)
-            for key, value in (logs or {}).items():
-                state.history.setdefault(key, []).append(float(value))
-            write_checkpoint(self.model, run_dir, resolved, state, epoch + 1)
+            seconds = time.perf_counter() - self._t0
+            checkpoint_epoch(self.model, run_dir, resolved, state, epoch + 1, logs or {}, seconds)
 
     return EpochCheckpoint()
 

@@ -3,6 +3,7 @@ train.json), `TrainingInterrupted`, and the names of the files a run directory h
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ class TrainConfig:
     force: bool = False
     plots: bool = True
     ema: bool = True  # keep an exponential moving average of the weights (see edgecnn.training.ema)
+    # --strategy multiworker: how long to wait for the other workers to appear, and for a stalled step.
+    connect_timeout_s: float = 120.0
 
     def __post_init__(self) -> None:
         def positive_int(name: str) -> None:
@@ -63,6 +66,9 @@ class TrainConfig:
             raise EdgecnnError(f"unknown strategy {self.strategy!r}; use one of {', '.join(STRATEGIES)}")
         if self.resume and self.force:
             raise EdgecnnError("--resume continues a run and --force replaces it; pass only one")
+        timeout = self.connect_timeout_s
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout < math.inf:
+            raise EdgecnnError(f"connect timeout must be a positive number of seconds, got {timeout!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise EdgecnnError(f"seed must be a non-negative integer, got {self.seed!r}")
         for name in ("output_dir", "data_dir"):

@@ -5,7 +5,7 @@ is merged around them here, in train.json's key order."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,9 @@ class FinishedRun:
     plots: tuple[Path, ...]
     timings: dict[str, Any]
     environment: dict[str, Any]
+    # More of train.json's "strategy" section: a multi-worker run's workers and batches, a mirrored
+    # run's note when it had only one device.
+    strategy_details: dict[str, Any] = field(default_factory=dict)
 
 
 def train_record(run: FinishedRun) -> TrainRecord:
@@ -97,7 +100,7 @@ def train_document(run: FinishedRun) -> dict[str, Any]:
         "config": dataclasses.asdict(run.resolved),
         "model": _ordered(model, MODEL_KEYS),
         "dataset": _ordered(dataset, DATASET_KEYS),
-        "strategy": {"name": run.strategy, "replicas": run.replicas},
+        "strategy": {"name": run.strategy, "replicas": run.replicas, **run.strategy_details},
         "epochs_completed": run.epochs_completed,
         "resumed_from_epoch": run.resumed_from_epoch,
         "history": run.history,

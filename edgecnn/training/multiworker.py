@@ -257,6 +257,25 @@ def restore_on_every_worker(
     return epoch
 
 
+def shared_history(
+    strategy: Any, cluster: ClusterSpec, resume: ResumePoint | None, epoch: int, keys: Sequence[str]
+) -> tuple[dict[str, list[float]], list[float]]:
+    """The resumed run's per-epoch metrics and times (the chief's checkpoint state) on every worker, so
+    every worker reports the whole run. NaN stands for a value the checkpoint state lacks."""
+    if epoch == 0:
+        return {}, []
+
+    def padded(values: Sequence[float]) -> list[float]:
+        return [float(v) for v in values][:epoch] + [math.nan] * max(0, epoch - len(values))
+
+    rows = None
+    if cluster.is_chief and resume is not None:
+        rows = [[padded(resume.history.get(k, [])) for k in keys] + [padded(resume.epoch_seconds)]]
+    (matrix,) = broadcast_from_chief(strategy, cluster, [(len(keys) + 1, epoch)], rows)
+    history = {k: [float(v) for v in matrix[i]] for i, k in enumerate(keys)}
+    return history, [float(v) for v in matrix[-1]]
+
+
 def _peer_from_error(cluster: ClusterSpec, exc: Exception) -> str:
     found = re.search(r"/job:(worker|chief)/replica:\d+/task:(\d+)", str(exc))
     if found:
@@ -306,6 +325,27 @@ def _run_epoch(
     return metrics
 
 
+def _ending(
+    exc: BaseException, watchdog: Watchdog, cluster: ClusterSpec, epoch: int, epochs: int
+) -> Exception:
+    """The one-line error for a training loop that ended early (`epoch` epochs finished)."""
+    import tensorflow as tf  # already imported by make_multiworker_strategy
+
+    # A stop signal can land while TensorFlow raises a peer's failure: pybind then turns both into a
+    # RuntimeError. Whatever ends the loop after Ctrl-C or SIGTERM, the user asked for it.
+    kept = "no epoch finished"
+    if epoch:
+        kept = f"epoch {epoch} is checkpointed: restart every worker with --resume"
+    if isinstance(exc, KeyboardInterrupt) or watchdog.signal_received is not None:
+        return WorkerInterrupted(f"interrupted during epoch {epoch + 1}/{epochs}; {kept}")
+    if not isinstance(exc, tf.errors.OpError):
+        return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+    return ClusterBroken(
+        f"{_peer_from_error(cluster, exc)} stopped answering during epoch {epoch + 1}/{epochs} "
+        f"(killed, crashed or stuck: {type(exc).__name__}); {kept}"
+    )
+
+
 def fit_multiworker(
     config: MultiWorkerFitConfig,
     strategy: Any,
@@ -329,9 +369,8 @@ def fit_multiworker(
         model.optimizer.build(model.trainable_variables)
     with watchdog.watch("restoring the checkpoint"):
         initial_epoch = restore_on_every_worker(strategy, cluster, model, resume)
-    own = resume if cluster.is_chief and resume is not None else None
-    history: dict[str, list[float]] = {k: list(v) for k, v in (own.history if own else {}).items()}
-    epoch_seconds = list(own.epoch_seconds if own else [])
+        keys = ["loss", "accuracy", *(["val_loss", "val_accuracy"] if len(data.x_val) else [])]
+        history, epoch_seconds = shared_history(strategy, cluster, resume, initial_epoch, keys)
     steps = _steps(tf, keras, strategy, model)
     n_steps = math.ceil(len(data.x_train) / config.global_batch)
     epoch = initial_epoch
@@ -348,19 +387,8 @@ def fit_multiworker(
                 with watchdog.watch(f"writing the checkpoint of epoch {epoch + 1}"):
                     on_epoch_end(EpochEnd(epoch + 1, model, history, epoch_seconds))
         epoch = config.epochs
-    except KeyboardInterrupt:
-        kept = f"epoch {epoch} is checkpointed: rerun with --resume" if epoch else "no epoch finished"
-        raise WorkerInterrupted(f"interrupted during epoch {epoch + 1}/{config.epochs}; {kept}") from None
-    except tf.errors.OpError as exc:
-        raise ClusterBroken(
-            f"{_peer_from_error(cluster, exc)} stopped answering during epoch {epoch + 1}/{config.epochs} "
-            f"(killed, crashed or stuck: {type(exc).__name__}); "
-            + (
-                f"epoch {epoch} is checkpointed: restart every worker with --resume"
-                if epoch
-                else "no epoch finished"
-            )
-        ) from None
+    except (KeyboardInterrupt, tf.errors.OpError, RuntimeError) as exc:
+        raise _ending(exc, watchdog, cluster, epoch, config.epochs) from None
     if getattr(model.optimizer, "use_ema", False):
         model.optimizer.finalize_variable_values(model.trainable_variables)  # as fit does at its end
     return MultiWorkerFitResult(

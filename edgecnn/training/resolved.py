@@ -25,6 +25,7 @@ RESUME_KEYS = (
     "seed",
     "validation_split",
     "limit",
+    "workers",  # the global batch (and so the schedule) is the per-worker batch times the workers
 )
 
 
@@ -36,7 +37,7 @@ class ResolvedConfig:
     model_spec: dict[str, Any]
     dataset: str
     epochs: int
-    batch_size: int
+    batch_size: int  # per worker (TensorFlow's convention); the global batch is batch_size x workers
     optimizer: str
     learning_rate: float
     lr_schedule: str
@@ -45,6 +46,7 @@ class ResolvedConfig:
     validation_split: float
     limit: int | None
     strategy: str
+    workers: int
     data_dir: str | None
     output_dir: str
 
@@ -53,11 +55,13 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
     return math.ceil(n_train / batch_size)
 
 
-def resolve(config: TrainConfig, spec: ModelSpec, n_train: int) -> ResolvedConfig:
+def resolve(config: TrainConfig, spec: ModelSpec, n_train: int, workers: int = 1) -> ResolvedConfig:
+    """`workers`: processes of a multi-worker cluster; each takes `batch_size` images per step, so the
+    EMA horizon counts the steps of the global batch."""
     r = spec.recipe
     epochs = config.epochs or r.epochs
     batch_size = config.batch_size or r.batch_size
-    total_steps = epochs * steps_per_epoch(n_train, batch_size)
+    total_steps = epochs * steps_per_epoch(n_train, batch_size * workers)
     return ResolvedConfig(
         model=spec.name,
         model_spec=spec.to_dict(),
@@ -72,6 +76,7 @@ def resolve(config: TrainConfig, spec: ModelSpec, n_train: int) -> ResolvedConfi
         validation_split=config.validation_split,
         limit=config.limit,
         strategy=config.strategy,
+        workers=workers,
         data_dir=None if config.data_dir is None else str(config.data_dir),
         output_dir=str(config.run_dir_for(spec.name)),
     )

@@ -5,14 +5,14 @@ the model (with optimizer state) is saved atomically to `checkpoint-epochN.keras
 `checkpoint-state.json` points at it. `model.keras` and `train.json` appear only when training
 finished, each written atomically; the checkpoint files are then removed.
 
-`train` only sequences the steps; each lives in its own module of this package.
+`train` only sequences the steps; each lives in its own module of this package. --strategy multiworker
+takes its own path (`training.multiworker_run`): Keras 3's `fit` does not work across workers.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,46 +23,38 @@ from edgecnn.core.scratch import scratch_dir
 from edgecnn.core.tfcompat import import_keras, import_tensorflow
 from edgecnn.models import ModelSpec, build_keras_model, get_model_spec
 from edgecnn.training.callbacks import epoch_checkpoint, progress_reporter
-from edgecnn.training.config import MODEL_FILE, TrainConfig, TrainingInterrupted, TrainResult
-from edgecnn.training.data import TrainingData, load_training_data
-from edgecnn.training.distribute import check_tf_config, is_chief, make_strategy
-from edgecnn.training.document import FinishedRun, train_document, training_environment
+from edgecnn.training.config import TrainConfig, TrainingInterrupted, TrainResult
+from edgecnn.training.data import TrainingData
+from edgecnn.training.distribute import make_strategy
 from edgecnn.training.ema import finalize_averaged_weights
+from edgecnn.training.finish import RunSetup, Trained, finish_training, load_data, timed
+from edgecnn.training.multiworker_run import train_multiworker
 from edgecnn.training.optimizer import make_optimizer
 from edgecnn.training.resolved import ResolvedConfig, resolve, steps_per_epoch
 from edgecnn.training.run_dir import (
     ResumeState,
     RunState,
-    finish_run_dir,
     precheck_run_dir,
     prepare_run_dir,
     read_resume_state,
-    scratch_run_dir,
 )
-from edgecnn.training.run_plots import write_run_plots
-from edgecnn.training.scoring import score_test_set
+from edgecnn.training.scoring import predict_probabilities
 from edgecnn.training.streaming import stream_errors
-
-
-@contextlib.contextmanager
-def _timed(timings: dict[str, Any], key: str) -> Iterator[None]:
-    t0 = time.perf_counter()
-    yield
-    timings[key] = time.perf_counter() - t0
 
 
 @dataclass(frozen=True)
 class _Built:
     model: Any
     replicas: int
+    note: str | None
 
 
 def _build(resolved: ResolvedConfig, spec: ModelSpec, n_train: int, resume: ResumeState | None) -> _Built:
     """The strategy, then the model inside its scope: the checkpoint's, or a fresh compiled one."""
     tf, keras = import_tensorflow(), import_keras()
-    strategy = make_strategy(tf, resolved.strategy)
+    local = make_strategy(tf, resolved.strategy)
     keras.utils.set_random_seed(resolved.seed + (resume.epoch if resume else 0))
-    with strategy.scope():
+    with local.strategy.scope():
         if resume is not None:
             try:
                 model = keras.models.load_model(resume.checkpoint)
@@ -82,7 +74,7 @@ def _build(resolved: ResolvedConfig, spec: ModelSpec, n_train: int, resume: Resu
                 ema_momentum=resolved.ema_momentum,
             )
             model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return _Built(model, int(strategy.num_replicas_in_sync))
+    return _Built(model, local.replicas, local.note)
 
 
 def _fit(
@@ -128,59 +120,41 @@ def train(
     `progress` receives one task per epoch (batches done, loss/accuracy)."""
     t_start = time.perf_counter()
     spec = get_model_spec(config.model)
+    if config.strategy == "multiworker":
+        if callbacks:
+            raise EdgecnnError(
+                "extra Keras callbacks run inside model.fit, which --strategy multiworker does not use; "
+                "train without them or with another strategy"
+            )
+        return train_multiworker(config, spec, progress=progress, t_start=t_start)
     run_dir = config.run_dir_for(spec.name)
-    chief = is_chief(check_tf_config() if config.strategy == "multiworker" else None)
-    if chief:
-        precheck_run_dir(run_dir, config)
+    precheck_run_dir(run_dir, config)
     import_tensorflow()  # a device without TensorFlow gets the install hint before any data work
 
     timings: dict[str, Any] = {}
-    with _timed(timings, "load_data_s"):
-        data = load_training_data(config.dataset or spec.default_dataset, spec, config)
-    if data.n_train < 1:
-        raise EdgecnnError("no training images left; raise --limit or lower --val-split")
+    with timed(timings, "load_data_s"):
+        data = load_data(config, spec)
     resolved = resolve(config, spec, data.n_train)
-    resume = read_resume_state(run_dir, resolved) if config.resume and chief else None
-    if not chief:
-        run_dir = scratch_run_dir()
+    resume = read_resume_state(run_dir, resolved) if config.resume else None
     keras = import_keras()  # loaded outside the build timing, as the model build is what build_s measures
-    with _timed(timings, "build_s"):
+    with timed(timings, "build_s"):
         built = _build(resolved, spec, data.n_train, resume)
-    prepare_run_dir(run_dir, clear=chief and config.force and resume is None)
+    prepare_run_dir(run_dir, clear=config.force and resume is None)
 
     state = RunState.start(resume)
     cbs = [epoch_checkpoint(keras, run_dir, resolved, state), *callbacks]
-    if progress is not None and chief:
+    if progress is not None:
         cbs.append(progress_reporter(keras, progress, resolved.epochs))
-    with _timed(timings, "train_s"):
+    with timed(timings, "train_s"):
         _fit(built.model, data, resolved, state, run_dir, cbs)
     timings["epoch_seconds"] = state.epoch_seconds
-    with _timed(timings, "evaluate_s"):
-        with stream_errors():
-            score = score_test_set(built.model, data.test_input(), data.y_test)
-    plots: list[Path] = []
-    if config.plots and chief:
-        with _timed(timings, "plots_s"):
-            plots = write_run_plots(keras, built.model, spec, data, score, state.history, run_dir)
-    timings["total_s"] = time.perf_counter() - t_start
-    model_path = (run_dir / MODEL_FILE).resolve()
-    document = train_document(
-        FinishedRun(
-            resolved=resolved,
-            spec=spec,
-            data=data,
-            strategy=config.strategy,
-            replicas=built.replicas,
-            epochs_completed=int(state.epoch),
-            resumed_from_epoch=resume.epoch if resume else None,
-            history={k: [float(v) for v in vals] for k, vals in state.history.items()},
-            score=score,
-            model_path=model_path,
-            run_dir=run_dir,
-            plots=tuple(plots),
-            timings=timings,
-            environment=training_environment(import_tensorflow()),
-        )
+    trained = Trained(
+        model=built.model,
+        predict=lambda x: predict_probabilities(built.model, x),
+        history=state.history,
+        epochs_completed=int(state.epoch),
+        resumed_from_epoch=resume.epoch if resume else None,
+        replicas=built.replicas,
+        strategy_details={} if built.note is None else {"note": built.note},
     )
-    finish_run_dir(built.model, model_path, run_dir, document, chief=chief)
-    return TrainResult.from_document(document)
+    return finish_training(RunSetup(config, spec, data, resolved, run_dir, timings, t_start), trained)

@@ -9,7 +9,6 @@ import dataclasses
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,11 +116,6 @@ def read_resume_state(run_dir: Path, resolved: ResolvedConfig) -> ResumeState:
     )
 
 
-def scratch_run_dir() -> Path:
-    """Non-chief workers of a multi-worker run write their (identical) copies to a scratch directory."""
-    return Path(tempfile.mkdtemp(prefix="edgecnn-worker-"))
-
-
 def prepare_run_dir(run_dir: Path, *, clear: bool) -> None:
     """Create the run directory; `clear` (--force) empties the old run first. Called once the new run is
     about to start (data and model are ready), so a failed start leaves the old run intact."""
@@ -167,9 +161,7 @@ def write_checkpoint(
     state.epoch = epoch
 
 
-def finish_run_dir(
-    model: Any, model_path: Path, run_dir: Path, document: dict[str, Any], *, chief: bool
-) -> None:
+def finish_run_dir(model: Any, model_path: Path, run_dir: Path, document: dict[str, Any]) -> None:
     """Write model.keras and train.json, then remove what only an unfinished run needs."""
     save_keras_atomically(model, model_path)
     atomic_write_json(run_dir / TRAIN_JSON, document)
@@ -177,5 +169,3 @@ def finish_run_dir(
     for leftover in [run_dir / STATE_FILE, *run_dir.glob(CHECKPOINT_PATTERN.format(epoch="*"))]:
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
-    if not chief:
-        shutil.rmtree(run_dir, ignore_errors=True)

@@ -18,13 +18,9 @@ class TestScore:
     loss: float
 
 
-def score_test_set(model: Any, x_test: Any, y_test: np.ndarray) -> TestScore:
-    """`x_test`: normalized images (an array) or a batched tf.data stream of them, in `y_test`'s order."""
-    if isinstance(x_test, np.ndarray):
-        raw = model.predict(x_test, batch_size=1000, verbose=0)
-    else:
-        raw = model.predict(x_test, verbose=0)
-    probs = np.asarray(raw, dtype=np.float64)
+def score_probabilities(probabilities: np.ndarray, y_test: np.ndarray) -> TestScore:
+    """Accuracy and loss of class probabilities computed by any means (model.predict, predict_local)."""
+    probs = np.asarray(probabilities, dtype=np.float64)
     if probs.shape[0] != y_test.shape[0]:
         raise EdgecnnError(f"scored {probs.shape[0]} test images but there are {y_test.shape[0]} labels")
     y_pred = probs.argmax(axis=1)
@@ -32,3 +28,10 @@ def score_test_set(model: Any, x_test: Any, y_test: np.ndarray) -> TestScore:
     # Same definition as Keras' sparse categorical cross-entropy (probabilities clipped at 1e-7).
     loss = float(-np.log(np.clip(probs[np.arange(len(y_test)), y_test], 1e-7, 1.0)).mean())
     return TestScore(probs, y_pred, accuracy, loss)
+
+
+def predict_probabilities(model: Any, x_test: Any) -> np.ndarray:
+    """Class probabilities of `model` for normalized images: an array, or a batched tf.data stream."""
+    if isinstance(x_test, np.ndarray):
+        return np.asarray(model.predict(x_test, batch_size=1000, verbose=0))
+    return np.asarray(model.predict(x_test, verbose=0))

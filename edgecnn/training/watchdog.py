@@ -113,7 +113,11 @@ class Watchdog:
     # ------------------------------------------------------------------ thread
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        # Runs in the main thread when it is back in Python: stop as Ctrl-C does.
+        # Runs in the main thread when it is back in Python: stop as Ctrl-C does. Noted here too (the
+        # thread may not have read the wakeup fd yet): TensorFlow can turn this KeyboardInterrupt into a
+        # RuntimeError, and the training loop then still knows the user asked to stop.
+        if self.signal_received is None:
+            self.signal_received = signum
         raise KeyboardInterrupt
 
     def _run(self) -> None:
