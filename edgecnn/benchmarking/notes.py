@@ -38,7 +38,7 @@ def cpu_notes(meta: ModelMetadata | None, provider: str, input_type: str, env: d
             "FP16 is a GPU variant: ONNX Runtime's CPU provider has FP16 kernels for few ops and inserts "
             "casts around the rest, so expect it no faster (often slower) than FP32 here"
         )
-    if variant in ("int8", "dynamic"):
+    if variant in ("int8", "int8-trt", "dynamic"):
         flags = set(env.get("hardware", {}).get("cpu", {}).get("flags", []))
         if not flags & set(VNNI_FLAGS):
             notes.append("this CPU has no VNNI/dot-product instructions: INT8 kernels run without them")
