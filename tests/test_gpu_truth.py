@@ -292,3 +292,11 @@ def test_int8_note_says_this_cpu_only_for_cpu_runs() -> None:
         [model("fp32", 1.0, "CUDAExecutionProvider"), model("int8", 2.0, "CUDAExecutionProvider")]
     )
     assert "on this CPU" not in gpu and "on CUDAExecutionProvider" in gpu
+
+
+def test_op_profile_on_a_gpu_says_it_measures_launches() -> None:
+    from edgecnn.benchmarking.notes import gpu_notes
+
+    (note,) = gpu_notes(True, "CUDAExecutionProvider")
+    assert "--op-profile on CUDAExecutionProvider" in note and "launch" in note
+    assert gpu_notes(True, "CPUExecutionProvider") == [] and gpu_notes(False, "CUDAExecutionProvider") == []
