@@ -133,6 +133,15 @@ def bench(run: Runner, name: str, models: list[Path], device: str, *extra: str) 
     return document
 
 
+def check_engine_cache(run: Runner, document: dict[str, Any] | None) -> bool:
+    """The second TensorRT run loads every engine from --trt-engine-cache instead of building it."""
+    t0 = time.monotonic()
+    engines = [m.get("trt_engine") or {} for m in (document or {}).get("models", [])]
+    ok = bool(engines) and all(e.get("engine") == "loaded from cache" for e in engines)
+    detail = "; ".join(f"{e.get('engine', 'no trt_engine field')}" for e in engines) or "no bench document"
+    return run.record("tensorrt engine cache reused", ok, detail, t0)
+
+
 def option_exists(run: Runner, command: str, option: str) -> bool:
     return option in run.cli(command, "--help").stdout
 
@@ -218,7 +227,7 @@ def run_all(run: Runner) -> None:
             "--trt-engine-cache",
             str(cache),
         )
-        bench(
+        cached = bench(
             run,
             "bench tensorrt fp16 (cached)",
             [variants["fp32"]],
@@ -227,6 +236,7 @@ def run_all(run: Runner) -> None:
             "--trt-engine-cache",
             str(cache),
         )
+        check_engine_cache(run, cached)
     int8 = variants.get("trt-int8", variants.get("int8"))
     if int8 is not None:
         bench(run, "bench tensorrt int8", [int8], "tensorrt", "--trt-int8", "--trt-engine-cache", str(cache))

@@ -341,16 +341,20 @@ def test_bench_exported_bundle_fp32_and_int8(exported_bundle, mnist_dir: Path, t
 def test_cuda_graph_orchestration(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What bench asks of the runtime on a CUDA-graph run: one graph id per batch size (ORT replays a
     graph on the buffers it captured), and a cold-start run that does not capture. Played on CPU with
-    the provider relabelled, since no GPU is here; the real CPU session still runs every call."""
-    from edgecnn.runtime import io_binding, sessions
+    the provider relabelled, since no GPU is here; the real CPU session still runs every call (so its
+    placement, all CPU, is only recorded here: the placement check is tested in test_gpu_truth.py)."""
+    from edgecnn.runtime import checked_session, io_binding, sessions
     from edgecnn.runtime.session_config import SessionConfig
 
     real_open, real_bind = sessions.open_session, io_binding.bind_io
+    checked: list[str] = []
     seen: dict[str, list] = {"graph_ids": [], "plain": []}
 
     def fake_open(path, config, notes=None):
-        assert config.device == "cuda" and config.cuda_graphs
-        session, _ = real_open(path, SessionConfig())
+        assert config.device == "cuda" and config.cuda_graphs and config.enable_profiling
+        session, _ = real_open(
+            path, SessionConfig(enable_profiling=True, profile_prefix=config.profile_prefix)
+        )
         real_run = session.run
 
         def run(names, feeds, options=None):
@@ -365,13 +369,19 @@ def test_cuda_graph_orchestration(tiny: Path, monkeypatch: pytest.MonkeyPatch) -
         seen["graph_ids"].append(graph_id)
         return real_bind(session, "CPUExecutionProvider", feeds, device_id, graph_id)
 
-    monkeypatch.setattr(sessions, "open_session", fake_open)
+    monkeypatch.setattr(checked_session, "open_session", fake_open)
+    monkeypatch.setattr(
+        checked_session, "check_placement", lambda placement, device, **_: checked.append(device)
+    )
     monkeypatch.setattr(io_binding, "bind_io", fake_bind)
     result = bench(
         BenchConfig(models=(tiny,), batch_sizes=(1, 4, 16), iterations=3, device="cuda", cuda_graphs=True)
     )
     assert seen["graph_ids"] == [1, 2, 3]
     assert seen["plain"] == ["-1"]
+    assert checked == ["cuda"]
+    placement = result.models[0].results[0].placement
+    assert placement["by_provider"] == {"CPUExecutionProvider": placement["nodes_total"]}
     assert [r.provider for r in result.models[0].results] == ["CPUExecutionProvider"] * 3  # what really ran
 
 

@@ -26,6 +26,9 @@ DEFAULT_ROUNDS = 10
 MAX_ROUNDS = 10_000
 MAX_THREADS = 1024
 BLOCK_WARMUP = 1  # untimed calls at the start of each interleaved block (after switching models)
+# ORT runs a graph id uncaptured first (allocations), captures on a later run, then replays: this many
+# warmup runs per batch size keep the capture out of the timed samples.
+CUDA_GRAPH_MIN_WARMUP = 2
 
 
 def parse_batch_sizes(text: str) -> tuple[int, ...]:
@@ -89,6 +92,8 @@ class BenchConfig:
     # After the timing, a separate profiled session per model and batch: ORT's per-node kernel times.
     op_profile: bool = False
     op_profile_runs: int = DEFAULT_PROFILE_RUNS
+    # On a GPU device, accept nodes (beyond CPU shape ops) that ONNX Runtime placed on the CPU.
+    allow_cpu_nodes: bool = False
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -106,6 +111,7 @@ class BenchConfig:
             raise EdgecnnError(f"--inputs must be one of {', '.join(INPUT_SOURCES)}, not {self.inputs!r}")
         if self.cuda_graphs and not self.io_binding:
             raise EdgecnnError("--cuda-graphs needs --io-binding (graphs replay on fixed device buffers)")
+        self._check_cuda_graphs()
         self._check_thread_counts()
         for threads in self.thread_counts:
             self.session_config(threads)  # validates device and provider options with the runtime's rules
@@ -142,6 +148,23 @@ class BenchConfig:
             rounds = DEFAULT_ROUNDS if self.iterations is None else min(DEFAULT_ROUNDS, self.iterations)
             object.__setattr__(self, "rounds", rounds)
 
+    def _check_cuda_graphs(self) -> None:
+        if not self.cuda_graphs:
+            return
+        if self.warmup < CUDA_GRAPH_MIN_WARMUP:
+            raise EdgecnnError(
+                f"--cuda-graphs needs --warmup >= {CUDA_GRAPH_MIN_WARMUP}: ONNX Runtime captures the graph "
+                "on a run after the first, and that capture must not land in the timed samples"
+            )
+        if self.device in ("tensorrt", "auto") and len(self.batch_sizes) > 1:
+            # The CUDA EP keeps one graph per gpu_graph_id; the TensorRT EP keeps one per session and
+            # ignores the id, so batch 8 would replay batch 1's graph (or run uncaptured) as "batch 8".
+            raise EdgecnnError(
+                f"--cuda-graphs on {self.device} takes one batch size per run (TensorRT keeps one CUDA graph "
+                f"per session and ignores graph ids); got --batch {','.join(map(str, self.batch_sizes))}: "
+                "run bench once per batch size, or use --device cuda"
+            )
+
     def _check_thread_counts(self) -> None:
         object.__setattr__(self, "thread_counts", tuple(self.thread_counts))
         if not self.thread_counts:
@@ -175,6 +198,7 @@ class BenchConfig:
             trt_fp16=self.trt_fp16,
             trt_int8=self.trt_int8,
             trt_engine_cache=self.trt_engine_cache,
+            trt_profile_batches=self.batch_sizes if self.device in ("tensorrt", "auto") else (),
             device_id=self.device_id,
             shared_thread_pool=shared_thread_pool,
         )

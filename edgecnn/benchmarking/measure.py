@@ -8,7 +8,6 @@ the two `perf_counter_ns` reads (see timing.py). Runtime side: numpy, onnx, onnx
 from __future__ import annotations
 
 import gc
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,17 +17,20 @@ import numpy as np
 
 from edgecnn.benchmarking import memory
 from edgecnn.benchmarking.config import BLOCK_WARMUP, BenchConfig
-from edgecnn.benchmarking.notes import cpu_notes, noisy_timing_note
+from edgecnn.benchmarking.notes import cpu_notes, gpu_notes, noisy_timing_note
 from edgecnn.benchmarking.op_profile import OpProfile, profile_session_ops
 from edgecnn.benchmarking.results import BatchResult, HarnessOverhead, ModelResult
 from edgecnn.benchmarking.speedup import median_round_ratio, ratio
 from edgecnn.benchmarking.timing import LatencyStats, block_sizes, bound_runner, interleave_ns, timed_loop
+from edgecnn.benchmarking.trt_engine import EngineCacheSnapshot, engine_cold_start, engine_note
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import PREFIX as METADATA_PREFIX
 from edgecnn.core.metadata import ModelMetadata, read_metadata
 from edgecnn.runtime import io_binding, sessions
-from edgecnn.runtime.graph_stats import count_macs
+from edgecnn.runtime.checked_session import open_checked
+from edgecnn.runtime.graph_stats import count_macs, count_qdq_nodes
 from edgecnn.runtime.inputs import DatasetSamples, make_feeds
+from edgecnn.runtime.placement import Placement
 from edgecnn.runtime.session_config import SessionConfig
 from edgecnn.runtime.target import TARGET_KEY
 
@@ -72,6 +74,8 @@ class OpenedModel:
     first_run_ns: int
     first_feeds: dict[str, np.ndarray]
     first_source: str
+    placement: Placement
+    trt_engine: dict[str, Any] | None
 
 
 @dataclass
@@ -145,30 +149,54 @@ def open_model(path: Path, name: str, ctx: MeasureContext) -> OpenedModel:
 
     gc.collect()
     rss_before = memory.rss_bytes()
-    t0 = time.perf_counter_ns()
-    session, provider = sessions.open_session(path, ctx.session_config, notes)
-    session_create_ns = time.perf_counter_ns() - t0
-    rss_after = memory.rss_bytes()
+    rss_after: int | None = None
+    batch = config.batch_sizes[0]
+    made: dict[str, Any] = {}
+
+    def first_feeds(session: Any) -> dict[str, np.ndarray]:
+        nonlocal rss_after
+        rss_after = memory.rss_bytes()
+        feeds, made["source"], made["note"] = make_feeds(
+            session, meta, batch, config.inputs, ctx.samples, rng
+        )
+        return feeds
+
+    if config.trt_int8 and count_qdq_nodes(path) == 0:
+        raise EdgecnnError(
+            f"{name} has no QuantizeLinear/DequantizeLinear nodes: --trt-int8 would have no INT8 scales, "
+            "and TensorRT would run FP32/FP16 kernels while the result said INT8; export it with "
+            "`edgecnn export MODEL --quantize int8 --target tensorrt`"
+        )
+    cache_before = EngineCacheSnapshot.take(config.trt_engine_cache)
+    # Cold start = session creation + the first inference a user would make (plain run, host arrays).
+    # That run is profiled for placement; the profiler is off for every later (timed) run.
+    # On a CUDA-graph session a plain run must not capture: the graph would bake in its temporary buffers.
+    checked = open_checked(
+        path,
+        ctx.session_config,
+        first_feeds,
+        allow_cpu_nodes=config.allow_cpu_nodes,
+        notes=notes,
+        run_options=io_binding.run_options(-1) if config.cuda_graphs else None,
+    )
+    session, provider = checked.session, checked.provider
     args = list(session.get_inputs())
     output_names = [o.name for o in session.get_outputs()]
-
-    # Cold start = session creation + the first inference a user would make (plain run, host arrays).
-    batch = config.batch_sizes[0]
-    feeds, source, note = make_feeds(session, meta, batch, config.inputs, ctx.samples, rng)
-    # On a CUDA-graph session a plain run must not capture: the graph would bake in its temporary buffers.
-    plain_options = io_binding.run_options(-1) if config.cuda_graphs else None
-    t0 = time.perf_counter_ns()
-    first = session.run(output_names, feeds, plain_options)
-    first_run_ns = time.perf_counter_ns() - t0
-    _check_outputs(first, batch, name)
-    if note:
-        notes.append(note)
+    _check_outputs(checked.first_outputs, batch, name)
+    if made["note"]:
+        notes.append(made["note"])
+    notes.extend(gpu_notes(config.op_profile, provider))
+    trt_engine = engine_cold_start(provider, cache_before, checked.session_create_ns, checked.first_run_ns)
+    engine = engine_note(name, trt_engine, (checked.session_create_ns + checked.first_run_ns) / 1e6)
+    if engine:
+        notes.append(engine)
     notes.extend(cpu_notes(meta, provider, args[0].type if args else "", ctx.environment))
     return OpenedModel(
         path=path, name=name, meta=meta, session=session, provider=provider, args=args,
         output_names=output_names, notes=notes, macs=macs, macs_source=macs_source, rng=rng,
-        rss_before=rss_before, rss_after=rss_after, session_create_ns=session_create_ns,
-        first_run_ns=first_run_ns, first_feeds=feeds, first_source=source,
+        rss_before=rss_before, rss_after=rss_after, session_create_ns=checked.session_create_ns,
+        first_run_ns=checked.first_run_ns, first_feeds=checked.first_feeds, first_source=made["source"],
+        placement=checked.placement, trt_engine=trt_engine,
     )  # fmt: skip
 
 
@@ -212,6 +240,7 @@ def batch_result(
         peak_rss_delta_bytes=(peak - m.rss_before) if peak is not None and m.rss_before is not None else None,
         rounds=len(rounds_ns) if interleaved else 1,
         round_p50_ms=tuple(float(np.median(r)) / 1e6 for r in rounds_ns) if interleaved else (),
+        placement=m.placement.to_dict(),
     )
 
 
@@ -237,6 +266,8 @@ def model_result(m: OpenedModel, results: list[BatchResult]) -> ModelResult:
         session_rss_delta_bytes=(m.rss_after - m.rss_before) if m.rss_after and m.rss_before else None,
         results=tuple(results),
         notes=tuple(dict.fromkeys(m.notes)),
+        placement=m.placement.to_dict(),
+        trt_engine=m.trt_engine,
     )
 
 

@@ -10,6 +10,12 @@ from edgecnn.benchmarking.speedup import median_round_ratio, ratio
 from edgecnn.benchmarking.timing import LatencyStats
 from edgecnn.core.metadata import ModelMetadata
 
+CPU_PROVIDER = "CPUExecutionProvider"
+OP_PROFILE_ON_GPU = (
+    "--op-profile on {provider}: ORT's profiler times each node's kernel launch on the host, not the "
+    "GPU work (kernels run asynchronously), so per-node times here are launch costs; use Nsight Systems "
+    "for GPU kernel times"
+)
 VNNI_FLAGS = ("avx512_vnni", "avx512vnni", "avx_vnni", "asimddp", "i8mm")
 PER_SESSION_POOLS = (
     "each model has its own ONNX Runtime thread pool here (spinning was set, a GPU device, or a "
@@ -32,7 +38,7 @@ def cpu_notes(meta: ModelMetadata | None, provider: str, input_type: str, env: d
             "FP16 is a GPU variant: ONNX Runtime's CPU provider has FP16 kernels for few ops and inserts "
             "casts around the rest, so expect it no faster (often slower) than FP32 here"
         )
-    if variant in ("int8", "dynamic"):
+    if variant in ("int8", "int8-trt", "dynamic"):
         flags = set(env.get("hardware", {}).get("cpu", {}).get("flags", []))
         if not flags & set(VNNI_FLAGS):
             notes.append("this CPU has no VNNI/dot-product instructions: INT8 kernels run without them")
@@ -74,9 +80,18 @@ def int8_vs_fp32_notes(models: Sequence[Mapping[str, Any]]) -> list[str]:
                     continue
                 per_round = median_round_ratio(r.get("round_p50_ms") or [], fr.get("round_p50_ms") or [])
                 rounds = f", {per_round:.2f}x as the median of per-round ratios" if per_round else ""
+                # "On this CPU" only where the CPU ran it; on a GPU the cause is the provider's kernels.
+                where = "on this CPU" if r.get("provider") == CPU_PROVIDER else f"on {r.get('provider')}"
                 notes.append(
                     f"batch {r['batch']}: INT8 {q['name']} is slower than FP32 {f['name']} in this run "
-                    f"(p50 {r['p50_ms']:.3f} vs {fr['p50_ms']:.3f} ms, {slower:.2f}x{rounds}); on this "
-                    "CPU the quantized graph costs time (check its QDQ placement, or ship FP32)"
+                    f"(p50 {r['p50_ms']:.3f} vs {fr['p50_ms']:.3f} ms, {slower:.2f}x{rounds}); {where} "
+                    "the quantized graph costs time (check its QDQ placement, or ship FP32)"
                 )
     return notes
+
+
+def gpu_notes(op_profile: bool, provider: str) -> list[str]:
+    """What `--op-profile` measures on a GPU provider."""
+    if provider == CPU_PROVIDER or not op_profile:
+        return []
+    return [OP_PROFILE_ON_GPU.format(provider=provider)]

@@ -47,6 +47,8 @@ class BatchResult:
     speedup_vs_baseline: float | None = None  # baseline p50 / this p50
     mean_speedup_vs_baseline: float | None = None  # baseline mean / this mean
     round_speedup_vs_baseline: float | None = None  # median over rounds of the per-round p50 ratios
+    # Where the nodes of the session that ran this batch really ran (runtime.placement, to_dict()).
+    placement: dict[str, Any] = field(default_factory=dict)
 
     def flat(self) -> dict[str, Any]:
         d = {k: v for k, v in to_jsonable(self).items() if k != "latency"}
@@ -77,6 +79,9 @@ class ModelResult:
     results: tuple[BatchResult, ...]
     notes: tuple[str, ...]
     op_profiles: tuple[OpProfile, ...] = ()  # one per batch size with --op-profile, else empty
+    placement: dict[str, Any] = field(default_factory=dict)  # of the model's session (first batch)
+    # TensorRT only: whether the engine was built or loaded from the cache, and the build's cold start.
+    trt_engine: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ class BenchResult:
         for m in self.models:
             d = to_jsonable(m)
             d["results"] = [r.flat() for r in m.results]
+            d["placement_summary"] = m.placement.get("summary")
             models.append(d)
         return {
             "kind": SCHEMA,

@@ -10,7 +10,14 @@ from rich.console import Console
 from rich.table import Table
 
 from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr_console
-from edgecnn.commands.options import DataDirOption, DeviceOption, ForceOption, JsonOption, output_option
+from edgecnn.commands.options import (
+    AllowCpuNodesOption,
+    DataDirOption,
+    DeviceOption,
+    ForceOption,
+    JsonOption,
+    output_option,
+)
 from edgecnn.commands.progress import rich_progress
 from edgecnn.core.progress import Progress, ProgressEvent
 
@@ -116,6 +123,9 @@ def _print_footer(document: dict[str, Any], console: Console) -> None:
         f"on {cpu.get('model')} ({cpu.get('usable_cores')} usable cores; {' '.join(cpu.get('flags', []))}), "
         f"onnxruntime {document['onnxruntime']['version']}, ran on {', '.join(document['providers_ran'])}"
     )
+    for m in models:
+        if m.get("placement_summary"):
+            console.print(f"placement ({m['name']}): {m['placement_summary']}")
     if len(models) > 1:
         interleaved = bool(document.get("interleaved"))
         baseline = document.get("baseline") or models[0]["name"]
@@ -299,6 +309,7 @@ def bench_command(
     rounds: RoundsOption = None,
     op_profile: OpProfileOption = False,
     profile_runs: ProfileRunsOption = 200,
+    allow_cpu_nodes: AllowCpuNodesOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Latency percentiles, throughput, cold start, memory and GFLOP/s on this device."""
@@ -315,7 +326,7 @@ def bench_command(
             trt_int8=trt_int8, trt_engine_cache=trt_engine_cache, device_id=device_id, inputs=inputs,
             data_dir=data_dir, output_dir=output if output is not None else timestamped_path("bench"),
             force=force, seed=seed, interleave=interleave, rounds=rounds, op_profile=op_profile,
-            op_profile_runs=profile_runs,
+            op_profile_runs=profile_runs, allow_cpu_nodes=allow_cpu_nodes,
         )  # fmt: skip
         console = console_for(as_json)
         if config.is_thread_sweep:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr_console
 from edgecnn.commands.options import (
+    AllowCpuNodesOption,
     DataDirOption,
     DeviceOption,
     ForceOption,
@@ -62,6 +63,7 @@ def show(result: EvalResult, console: Console) -> None:
     console.print(result_table(result))
     for line in result.assumptions:
         console.print(f"[yellow]note:[/] {line}")
+    console.print(f"placement: {(result.model.get('placement') or {}).get('summary', '-')}")
     console.print(
         f"accuracy {result.accuracy:.4f} ({result.correct}/{result.num_images}) on "
         f"{result.provider}; saved {result.json_path}"
@@ -77,6 +79,7 @@ def eval_command(
     batch_size: BatchSizeOption = 256,
     limit: LimitOption = None,
     threads: ThreadsOption = 0,
+    allow_cpu_nodes: AllowCpuNodesOption = False,
     output: EvalOutputOption = None,
     force: ForceOption = False,
     download: DownloadOption = True,
@@ -100,6 +103,7 @@ def eval_command(
             plot=plot,
             download=download,
             intra_op_threads=threads,
+            allow_cpu_nodes=allow_cpu_nodes,
         )
         with rich_progress(stderr_console) as progress:
             result = evaluate(config, progress=progress)

@@ -72,6 +72,14 @@ EvalLimitOption = Annotated[
 LatencyOption = Annotated[
     bool, typer.Option("--latency/--no-latency", help="Quick side-by-side CPU latency check.")
 ]
+TargetOption = Annotated[
+    str,
+    typer.Option(
+        "--target",
+        help="Where the INT8 graph will run: cpu (default: tuned for ONNX Runtime's CPU kernels) or "
+        "tensorrt (model.int8-trt.onnx: signed symmetric per-channel Q/DQ that TensorRT accepts).",
+    ),
+]
 LatencyRoundsOption = Annotated[int, typer.Option("--latency-rounds", help="Timed rounds per batch.")]
 
 
@@ -99,6 +107,7 @@ def export_command(
     eval_limit: EvalLimitOption = None,
     latency: LatencyOption = True,
     latency_rounds: LatencyRoundsOption = 30,
+    target: TargetOption = "cpu",
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -119,6 +128,7 @@ def export_command(
         "eval_limit": eval_limit,
         "latency": latency,
         "latency_rounds": latency_rounds,
+        "target": target,
         "force": force,
     }
     quantization = {

@@ -23,6 +23,14 @@ DataDirOption = Annotated[
 ]
 DeviceOption = Annotated[str, typer.Option(help="cpu | cuda | tensorrt | auto.")]
 ThreadsOption = Annotated[int, typer.Option(help="Intra-op threads (0 = ONNX Runtime's default).")]
+AllowCpuNodesOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-cpu-nodes",
+        help="On cuda/tensorrt, accept nodes that ONNX Runtime ran on the CPU (default: an error; CPU "
+        "shape ops are always accepted and named).",
+    ),
+]
 
 
 def output_option(default: str) -> object:

@@ -13,7 +13,14 @@ from rich.console import Console
 from rich.table import Table
 
 from edgecnn.commands._common import console_for, emit_json, run_guarded
-from edgecnn.commands.options import DeviceOption, ForceOption, JsonOption, ThreadsOption, output_option
+from edgecnn.commands.options import (
+    AllowCpuNodesOption,
+    DeviceOption,
+    ForceOption,
+    JsonOption,
+    ThreadsOption,
+    output_option,
+)
 
 if TYPE_CHECKING:
     from edgecnn.prediction import PredictResult
@@ -66,6 +73,7 @@ def show(result: PredictResult, console: Console) -> None:
     labelled = result.labelled
     if labelled:
         console.print(f"{result.n_correct}/{len(labelled)} correct where the file name gives the true label")
+    console.print(f"placement: {(result.model.get('placement') or {}).get('summary', '-')}")
     console.print(f"provider: {result.provider}; saved {result.output_path}")
 
 
@@ -77,6 +85,7 @@ def predict_command(
     batch_size: BatchSizeOption = 32,
     invert: InvertOption = False,
     threads: ThreadsOption = 0,
+    allow_cpu_nodes: AllowCpuNodesOption = False,
     output: PredictOutputOption = None,
     force: ForceOption = False,
     as_json: JsonOption = False,
@@ -96,6 +105,7 @@ def predict_command(
             output=output,
             force=force,
             intra_op_threads=threads,
+            allow_cpu_nodes=allow_cpu_nodes,
         )
         result = predict(config)
         show(result, console_for(as_json))

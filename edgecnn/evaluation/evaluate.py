@@ -41,6 +41,7 @@ class EvalConfig:
     plot: bool = True
     download: bool = True
     intra_op_threads: int = 0
+    allow_cpu_nodes: bool = False  # on cuda/tensorrt: accept nodes ORT ran on the CPU
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))
@@ -112,6 +113,7 @@ class EvalResult:
                 "config": self.config_document(),
                 "model": self.model,
                 "provider": self.provider,
+                "placement": self.model.get("placement"),
                 "dataset": self.dataset,
                 "num_images": self.num_images,
                 "correct": self.correct,
@@ -239,7 +241,9 @@ def evaluate(config: EvalConfig, *, progress: Progress | None = None) -> EvalRes
     """Run the model over the test set (or its first `limit` images) and save eval.json + the plot."""
     t0 = time.perf_counter()
     model = load_model(
-        config.model, SessionConfig(device=config.device, intra_op_threads=config.intra_op_threads)
+        config.model,
+        SessionConfig(device=config.device, intra_op_threads=config.intra_op_threads),
+        allow_cpu_nodes=config.allow_cpu_nodes,
     )
     load_s = time.perf_counter() - t0
     name, assumptions = _resolve_dataset_name(config, model)

@@ -19,7 +19,9 @@ DEFAULT_AUTO_MAX_DROP_PP = 0.5
 PARITY_MAX_ABS_DIFF = 1e-4
 EXPORT_JSON = "export.json"
 VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model.fp16.onnx",
-                 "dynamic": "model.dynamic.onnx"}  # fmt: skip
+                 "dynamic": "model.dynamic.onnx", "int8-trt": "model.int8-trt.onnx"}  # fmt: skip
+# Where the quantized graph will run: cpu (ONNX Runtime's CPU kernels) or tensorrt (see trt_int8.py).
+TARGETS = ("cpu", "tensorrt")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class ExportConfig:
     latency_rounds: int = 30
     latency_batches: tuple[int, ...] = (1, 64)
     force: bool = False
+    target: str = "cpu"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_path", Path(self.model_path))
@@ -62,6 +65,7 @@ class ExportConfig:
         if "auto" in quantize and len(set(quantize)) > 1:
             raise EdgecnnError("--quantize auto picks the variant itself; do not combine it with others")
         object.__setattr__(self, "quantize", quantize)
+        self._check_target()
         if not isinstance(self.opset, int) or not MIN_OPSET <= self.opset <= MAX_OPSET:
             raise EdgecnnError(
                 f"unsupported opset {self.opset}; tf2onnx and ONNX Runtime here support "
@@ -84,9 +88,28 @@ class ExportConfig:
         if self.labels is not None and len(self.labels) == 0:
             raise EdgecnnError("--labels must name at least one class")
 
+    def _check_target(self) -> None:
+        if self.target not in TARGETS:
+            raise EdgecnnError(f"unknown --target {self.target!r}; choose one of {', '.join(TARGETS)}")
+        if self.target != "tensorrt":
+            return
+        if "auto" in self.quantize:
+            raise EdgecnnError("--quantize auto picks by CPU latency; with --target tensorrt ask for int8")
+        if "dynamic" in self.quantize:
+            raise EdgecnnError(
+                "--target tensorrt cannot use dynamic quantization (ConvInteger/MatMulInteger, which "
+                "TensorRT does not run); use --quantize int8"
+            )
+        if not {"int8", "all"} & set(self.quantize):
+            raise EdgecnnError("--target tensorrt shapes the INT8 variant; add --quantize int8")
+
     @property
     def variants(self) -> tuple[str, ...]:
-        """Variant names to build, in report order."""
+        """Variant names to build, in report order. With --target tensorrt the INT8 variant is the
+        TensorRT one (int8-trt) and there is no dynamic variant."""
+        if self.target == "tensorrt":
+            wanted = set(self.quantize) | ({"int8", "fp16"} if "all" in self.quantize else set())
+            return tuple(v for v in ("int8-trt", "fp16") if v.split("-")[0] in wanted)
         if "auto" in self.quantize or "all" in self.quantize:
             return ("int8", "fp16", "dynamic")
         return tuple(v for v in ("int8", "fp16", "dynamic") if v in self.quantize)

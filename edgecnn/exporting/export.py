@@ -37,6 +37,7 @@ from edgecnn.exporting.int8_variant import Int8Outcome, build_int8
 from edgecnn.exporting.keras_source import check_keras_file, load_source
 from edgecnn.exporting.parity import parity_gate
 from edgecnn.exporting.report import ExportResult
+from edgecnn.exporting.trt_int8 import build_int8_trt
 from edgecnn.exporting.variants import (
     BuiltVariant,
     VariantContext,
@@ -144,6 +145,9 @@ def build_variants(
             int8 = build_int8(ctx, config, x_train, tracker)
         if int8.variant is not None:
             built["int8"] = int8.variant
+    if "int8-trt" in config.variants:
+        with timed_step(tracker, timings, "int8_trt_s", "TensorRT INT8 quantization (calibrating)"):
+            built["int8-trt"] = build_int8_trt(ctx, config, x_train)
     if "fp16" in config.variants:
         with timed_step(tracker, timings, "fp16_s", "FP16 conversion"):
             built["fp16"] = build_fp16(ctx)

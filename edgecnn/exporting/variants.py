@@ -75,13 +75,19 @@ def measure_variant(
 
 
 def finish_variant(
-    ctx: VariantContext, name: str, model_file: Path, settings: dict[str, Any], notes: list[str]
+    ctx: VariantContext,
+    name: str,
+    model_file: Path,
+    settings: dict[str, Any],
+    notes: list[str],
+    metadata: ModelMetadata | None = None,
 ) -> BuiltVariant:
-    """Stamp metadata on a variant built in the work dir, save it into the bundle, measure it."""
+    """Stamp metadata (the FP32 model's with `variant=name`, unless given) on a variant built in the
+    work dir, save it into the bundle, measure it."""
     import onnx
 
     model = onnx.load(str(model_file))
-    write_metadata(model, replace(ctx.metadata, variant=name))
+    write_metadata(model, metadata or replace(ctx.metadata, variant=name))
     target = ctx.bundle / VARIANT_FILES[name]
     save_model(model, target)
     built = measure_variant(ctx, name, target, settings, notes)
@@ -137,7 +143,7 @@ def select_auto(reports: dict[str, VariantReport], config: ExportConfig) -> str 
 def bound_met(reports: dict[str, VariantReport], config: ExportConfig) -> bool:
     """Every measured variant is within the bound, and INT8 (when asked for) was measured at all."""
     met = all(r.within_bound is not False for r in reports.values())
-    return met and not ("int8" in config.variants and "int8" not in reports)
+    return met and not any(v in config.variants and v not in reports for v in ("int8", "int8-trt"))
 
 
 def fp32_report(path: Path, accuracy: float, parity: list[Parity], config: ExportConfig) -> VariantReport:

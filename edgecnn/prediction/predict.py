@@ -38,6 +38,7 @@ class PredictConfig:
     output: Path | None = None  # JSON file; None = predict-<timestamp>.json in the working directory
     force: bool = False
     intra_op_threads: int = 0
+    allow_cpu_nodes: bool = False  # on cuda/tensorrt: accept nodes ORT ran on the CPU
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))
@@ -113,6 +114,7 @@ class PredictResult:
                 "config": self.config,
                 "model": self.model,
                 "provider": self.provider,
+                "placement": self.model.get("placement"),
                 "assumptions": list(self.assumptions),
                 "hints": list(self.hints),
                 "applied_softmax": self.applied_softmax,
@@ -168,7 +170,9 @@ def predict(config: PredictConfig) -> PredictResult:
     files = expand_inputs(config.inputs)
     t0 = time.perf_counter()
     model = load_model(
-        config.model, SessionConfig(device=config.device, intra_op_threads=config.intra_op_threads)
+        config.model,
+        SessionConfig(device=config.device, intra_op_threads=config.intra_op_threads),
+        allow_cpu_nodes=config.allow_cpu_nodes,
     )
     load_s = time.perf_counter() - t0
     if model.num_classes is not None and config.top_k > model.num_classes:

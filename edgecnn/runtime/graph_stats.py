@@ -75,3 +75,15 @@ def count_macs(model: Any) -> int | None:
             trans_a = any(attr.name == "transA" and attr.i for attr in node.attribute)
             total += math.prod(out) * (a[0] if trans_a else a[-1])
     return total // batch if total else None
+
+
+QDQ_OP_TYPES = ("QuantizeLinear", "DequantizeLinear")
+
+
+def count_qdq_nodes(path: str | Path) -> int:
+    """QuantizeLinear/DequantizeLinear nodes in the main graph: the scales TensorRT's INT8 mode reads.
+    Without them `--trt-int8` has no calibration and TensorRT quietly runs FP32/FP16 kernels."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return sum(node.op_type in QDQ_OP_TYPES for node in graph.node)

@@ -11,9 +11,10 @@ from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import ModelMetadata, Normalization, read_metadata
+from edgecnn.runtime.checked_session import open_checked
 from edgecnn.runtime.inference import score_output_name
+from edgecnn.runtime.placement import Placement, zero_feeds
 from edgecnn.runtime.session_config import SessionConfig
-from edgecnn.runtime.sessions import open_session
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class LoadedModel:
     output_name: str
     num_classes: int | None
     assumptions: tuple[str, ...]
+    placement: Placement  # where the nodes of its first run ran
 
     def class_labels(self, num_classes: int) -> tuple[str, ...]:
         if self.meta.class_labels and len(self.meta.class_labels) == num_classes:
@@ -48,6 +50,7 @@ class LoadedModel:
             "input_name": self.input_name,
             "output_name": self.output_name,
             "size_bytes": self.path.stat().st_size,
+            "placement": self.placement.to_dict(),
         }
 
 
@@ -74,9 +77,13 @@ def infer_metadata(shape: list[Any], path: Path) -> tuple[ModelMetadata, list[st
     ]
 
 
-def load_model(path: str | Path, session_config: SessionConfig) -> LoadedModel:
-    """Open `path` and work out its input contract; refuse models that are not image classifiers."""
-    session, provider = open_session(path, session_config)
+def load_model(path: str | Path, session_config: SessionConfig, allow_cpu_nodes: bool = False) -> LoadedModel:
+    """Open `path` and work out its input contract; refuse models that are not image classifiers.
+
+    The session is opened checked (see runtime.checked_session): fallback off, one run on a batch of
+    zeros, and where its nodes ran recorded in `placement`."""
+    checked = open_checked(path, session_config, lambda s: zero_feeds(s, 1), allow_cpu_nodes=allow_cpu_nodes)
+    session, provider = checked.session, checked.provider
     path = Path(path)
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1:
@@ -121,4 +128,5 @@ def load_model(path: str | Path, session_config: SessionConfig) -> LoadedModel:
         output_name=graph_out.name,
         num_classes=num_classes,
         assumptions=tuple(assumptions),
+        placement=checked.placement,
     )

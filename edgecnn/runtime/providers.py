@@ -23,8 +23,11 @@ ORT_DEVICE_FOR_PROVIDER = {
 }
 
 
-def provider_list(config: SessionConfig, device: str) -> list[Any]:
-    """The `providers=` argument of an InferenceSession on `device`, best provider first."""
+def provider_list(
+    config: SessionConfig, device: str, profile_shapes: dict[str, str] | None = None
+) -> list[Any]:
+    """The `providers=` argument of an InferenceSession on `device`, best provider first.
+    `profile_shapes` (TensorRT): `trt_profile_min/opt/max_shapes` values, see `trt_profile_shapes`."""
     if device == "cpu":
         return ["CPUExecutionProvider"]
     cuda_opts: dict[str, Any] = {"device_id": str(config.device_id)}
@@ -34,7 +37,7 @@ def provider_list(config: SessionConfig, device: str) -> list[Any]:
         return [("CUDAExecutionProvider", cuda_opts), "CPUExecutionProvider"]
     # CUDA stays in the list for the nodes TensorRT does not take; CPU for the ones CUDA does not have.
     return [
-        ("TensorrtExecutionProvider", _tensorrt_options(config)),
+        ("TensorrtExecutionProvider", {**_tensorrt_options(config), **(profile_shapes or {})}),
         ("CUDAExecutionProvider", cuda_opts),
         "CPUExecutionProvider",
     ]
@@ -75,3 +78,34 @@ def ort_device(provider: str) -> str:
         return ORT_DEVICE_FOR_PROVIDER[provider]
     except KeyError:
         raise EdgecnnError(f"no IOBinding device known for {provider}; run without --io-binding") from None
+
+
+def trt_profile_shapes(path: Path, config: SessionConfig) -> dict[str, str] | None:
+    """Explicit TensorRT optimization-profile shapes from the batch sizes that will run
+    (`config.trt_profile_batches`): min = smallest, opt = max = largest. Without them the TRT EP
+    builds an engine for the first shape it sees and rebuilds it, mid-benchmark, for each new batch
+    size; with them it builds one engine, up front, that covers every batch size asked for."""
+    if not config.trt_profile_batches:
+        return None
+    import onnx
+
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError and friends
+        raise EdgecnnError(f"cannot read the inputs of {path}: {type(exc).__name__}") from None
+    initializers = {i.name for i in graph.initializer}
+    low, high = min(config.trt_profile_batches), max(config.trt_profile_batches)
+    shapes: dict[str, list[str]] = {"min": [], "opt": [], "max": []}
+    for arg in graph.input:
+        if arg.name in initializers:
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in arg.type.tensor_type.shape.dim]
+        if not dims or any(d is None for d in dims[1:]):
+            raise EdgecnnError(
+                f"{path}: input {arg.name!r} has shape {dims}; TensorRT profile shapes need every "
+                "dimension but the batch fixed"
+            )
+        rest = "x".join(str(d) for d in dims[1:])
+        for key, batch in (("min", low), ("opt", high), ("max", high)):
+            shapes[key].append(f"{arg.name}:{batch}" + (f"x{rest}" if rest else ""))
+    return {f"trt_profile_{key}_shapes": ",".join(value) for key, value in shapes.items()}

@@ -22,6 +22,8 @@ class SessionConfig:
     trt_fp16: bool = False
     trt_int8: bool = False
     trt_engine_cache: Path | None = None
+    # Batch sizes the session will run (TensorRT): explicit min/opt/max profile shapes, see providers.
+    trt_profile_batches: tuple[int, ...] = ()
     device_id: int = 0  # which GPU, for cuda/tensorrt
     enable_profiling: bool = False
     profile_prefix: str | None = None
@@ -46,6 +48,8 @@ class SessionConfig:
             raise EdgecnnError("--cuda-graphs needs --device cuda or tensorrt")
         if self.uses_trt_options and self.device not in ("tensorrt", "auto"):
             raise EdgecnnError("TensorRT options (fp16/int8/engine cache) need --device tensorrt")
+        if any(isinstance(b, bool) or b < 1 for b in self.trt_profile_batches):
+            raise EdgecnnError("TensorRT profile batch sizes must be >= 1")
         if self.device_id < 0:
             raise EdgecnnError("device id must be >= 0")
         if self.trt_engine_cache is not None and Path(self.trt_engine_cache).is_file():

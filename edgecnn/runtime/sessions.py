@@ -9,17 +9,19 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.text import one_line
 from edgecnn.runtime import thread_pool
 from edgecnn.runtime.ort import available_providers, import_ort, preload_gpu_libraries
-from edgecnn.runtime.providers import PROVIDER_FOR_DEVICE, provider_list
+from edgecnn.runtime.ort_log import OrtLog, captured_ort_log, clean_ort_message
+from edgecnn.runtime.providers import PROVIDER_FOR_DEVICE, provider_list, trt_profile_shapes
 from edgecnn.runtime.session_config import SessionConfig
 from edgecnn.runtime.target import check_target
 
+T = TypeVar("T")
 _OPTIMIZATION_LEVEL_NAMES = {
     "disable": "ORT_DISABLE_ALL",
     "basic": "ORT_ENABLE_BASIC",
@@ -56,6 +58,27 @@ def session_options(config: SessionConfig) -> Any:
     return so
 
 
+DOCTOR_HINT = "run `edgecnn doctor` to see what is missing and what to install"
+
+
+class ProviderFailed(EdgecnnError):
+    """A GPU execution provider did not start or failed its first run; `reason` is what ORT said."""
+
+    def __init__(self, device: str, provider: str, when: str, reason: str) -> None:
+        reason = reason.strip().rstrip(".")
+        self.device, self.provider, self.reason = device, provider, reason
+        super().__init__(
+            f"device {device!r}: {provider} failed {when}: {reason}. edgecnn does not fall back to the "
+            f"CPU; {DOCTOR_HINT}"
+        )
+
+
+def _ort_reason(exc: BaseException | None, log: OrtLog) -> str:
+    """The log's account first (it names the library that did not load), then ORT's exception."""
+    parts = [log.reason()] + ([clean_ort_message(str(exc))] if exc is not None else [])
+    return "; ".join(dict.fromkeys(p for p in parts if p)) or "ONNX Runtime gave no reason"
+
+
 def _open_on(path: Path, config: SessionConfig, device: str) -> Any:
     ort = import_ort()
     wanted = PROVIDER_FOR_DEVICE[device]
@@ -68,28 +91,58 @@ def _open_on(path: Path, config: SessionConfig, device: str) -> Any:
         preload_gpu_libraries()
     if config.shared_thread_pool or thread_pool.pool_exists():
         thread_pool.ensure_shared_thread_pool(config)
-    try:
-        # ORT prints its own fallback banner on stdout; the check below reports the outcome instead.
-        with contextlib.redirect_stdout(io.StringIO()):
+    providers = provider_list(
+        config, device, trt_profile_shapes(path, config) if device == "tensorrt" else None
+    )
+    failure: Exception | None = None
+    # enable_fallback=0: ORT raises instead of printing "Falling back" on stdout and silently re-creating
+    # the session (at creation and at the first run) on CUDA/CPU. Its C++ log is routed into `log`.
+    with captured_ort_log() as log, contextlib.redirect_stdout(io.StringIO()):
+        try:
             session = ort.InferenceSession(
-                str(path), sess_options=session_options(config), providers=provider_list(config, device)
+                str(path), sess_options=session_options(config), providers=providers, enable_fallback=0
             )
-    except Exception as exc:  # noqa: BLE001 - ORT raises Fail/InvalidGraph/... for bad files
-        msg = one_line(exc, 2000)
-        if len(msg) > 300:
-            msg = msg[:300] + "..."
-        raise EdgecnnError(f"ONNX Runtime cannot load {path}: {msg}") from None
+        except Exception as exc:  # noqa: BLE001 - ORT raises Fail/InvalidGraph/RuntimeError...
+            failure = exc
+    if failure is not None:
+        if device != "cpu" and _is_provider_failure(failure, log):
+            raise ProviderFailed(device, wanted, "to initialise", _ort_reason(failure, log)) from None
+        raise EdgecnnError(f"ONNX Runtime cannot load {path}: {clean_ort_message(str(failure))}") from None
     # Before any run: a graph optimized for another CPU could compute with the wrong block layout.
     check_target(path, session.get_modelmeta().custom_metadata_map, device)
     running = session.get_providers()
     if running[0] != wanted:
-        libs = "/TensorRT" if device == "tensorrt" else ""
-        raise EdgecnnError(
-            f"device {device!r} was requested but ONNX Runtime fell back to {running[0]} "
-            f"({wanted} failed to initialise: are the CUDA/cuDNN{libs} libraries installed "
-            "and a GPU visible?)"
+        # A provider library that fails to load does not raise: ORT logs why and registers the rest.
+        reason = _ort_reason(None, log)
+        raise ProviderFailed(
+            device, wanted, "to initialise", f"{reason}; ONNX Runtime started {running[0]} instead"
         )
     return session
+
+
+def _is_provider_failure(exc: Exception, log: OrtLog) -> bool:
+    """A GPU provider's own failure (library, driver, plugin registration), not a bad model file."""
+    text = str(exc)
+    markers = ("ExecutionProvider", "TensorRT", "CUDA", "cuda", "EP_FAIL", "Please install")
+    return bool(log.messages()) or any(m in text for m in markers)
+
+
+def run_first(session: Any, device: str, run: Callable[[], T]) -> T:
+    """The first run of a session opened by `open_session`: TensorRT builds its engine here (dynamic
+    batch) and the CUDA EP allocates; with fallback off, a failure raises, and it becomes one line
+    naming the provider and ORT's reason instead of a silent re-run on the CPU."""
+    failure: Exception | None = None
+    with captured_ort_log() as log, contextlib.redirect_stdout(io.StringIO()):
+        try:
+            result = run()
+        except Exception as exc:  # noqa: BLE001 - ORT raises Fail/EPFail/RuntimeException
+            failure = exc
+    if failure is None:
+        return result
+    provider = session.get_providers()[0]
+    if device != "cpu" and provider != "CPUExecutionProvider":
+        raise ProviderFailed(device, provider, "at its first run", _ort_reason(failure, log)) from None
+    raise EdgecnnError(f"ONNX Runtime failed to run the model: {clean_ort_message(str(failure))}") from None
 
 
 def check_model_file(path: str | os.PathLike[str]) -> Path:
@@ -126,11 +179,13 @@ def open_session(
             continue
         try:
             session = _open_on(model_path, config, device)
+        except ProviderFailed as exc:
+            errors.append(f"{device}: {exc.reason}")
+            continue
         except EdgecnnError as exc:
             if device == "cpu":
                 raise
-            reason = "did not initialise" if "fell back" in str(exc) else str(exc)
-            errors.append(f"{device}: {reason}")
+            errors.append(f"{device}: {exc}")
             continue
         if notes is not None:
             notes.append(
