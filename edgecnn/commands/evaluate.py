@@ -34,7 +34,12 @@ LimitOption = Annotated[
 ]
 EvalOutputOption = output_option("eval-<timestamp>")
 DownloadOption = Annotated[
-    bool, typer.Option("--download/--no-download", help="Download the dataset if it is not found.")
+    bool,
+    typer.Option(
+        "--download/--no-download",
+        help="Refused: eval never downloads (runtime commands never import TensorFlow); "
+        "use `edgecnn data fetch NAME`.",
+    ),
 ]
 PlotOption = Annotated[bool, typer.Option("--plot/--no-plot", help="Save the confusion-matrix PNG.")]
 
@@ -79,7 +84,7 @@ def eval_command(
     threads: ThreadsOption = 0,
     output: EvalOutputOption = None,
     force: ForceOption = False,
-    download: DownloadOption = True,
+    download: DownloadOption = False,
     plot: PlotOption = True,
     as_json: JsonOption = False,
 ) -> None:

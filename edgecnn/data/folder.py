@@ -109,6 +109,9 @@ def load_folder(
         raise EdgecnnError(f"{root} needs at least two class sub-folders of images, found {len(labels)}")
     x_train, y_train = _load_image_set(train_items, image_size, channels)
     x_test, y_test = _load_image_set(test_items, image_size, channels)
+    if channels is None and x_test.shape[0] and x_test.shape[-1] != x_train.shape[-1]:
+        # Grey train images and colour test images (or the reverse): RGB for both, as within a set.
+        x_train, x_test = convert_channels(x_train, 3), convert_channels(x_test, 3)
     if x_test.shape[0] and x_test.shape[1:] != x_train.shape[1:]:
         raise EdgecnnError(
             f"train and test images differ in size ({x_train.shape[1:]} vs {x_test.shape[1:]}); "

@@ -39,7 +39,7 @@ class EvalConfig:
     output_dir: Path | None = None  # None = eval-<timestamp>/ in the working directory
     force: bool = False
     plot: bool = True
-    download: bool = True
+    download: bool = False  # eval never downloads: that is Keras, and runtime commands never import TF
     intra_op_threads: int = 0
 
     def __post_init__(self) -> None:
@@ -56,6 +56,11 @@ class EvalConfig:
             raise EdgecnnError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
         if self.intra_op_threads < 0:
             raise EdgecnnError("--threads must be >= 0 (0 = ONNX Runtime's default)")
+        if self.download:
+            raise EdgecnnError(
+                "eval does not download datasets (that needs TensorFlow, which runtime commands never "
+                "import); fetch it once with `edgecnn data fetch NAME` and copy it here, or pass --data-dir"
+            )
         if self.data_dir is not None and not self.data_dir.is_dir():
             raise EdgecnnError(f"--data-dir {self.data_dir} is not a directory")
         if self.output_dir is not None:
@@ -169,6 +174,8 @@ def _load_test_set(
     else:
         ds = load_dataset(name, config.data_dir, download=config.download)
     x, y = ds.x_test, ds.y_test
+    if len(x) == 0:
+        raise EdgecnnError(f"{ds.name} has no test images ({ds.source}); nothing to evaluate")
     if config.limit is not None:
         if config.limit > len(x):
             raise EdgecnnError(f"--limit {config.limit} exceeds the {len(x)} test images of {ds.name}")

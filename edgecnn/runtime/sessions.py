@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.text import one_line
 from edgecnn.runtime import thread_pool
 from edgecnn.runtime.ort import available_providers, import_ort, preload_gpu_libraries
+from edgecnn.runtime.ort_errors import ort_load_error_line
 from edgecnn.runtime.providers import PROVIDER_FOR_DEVICE, provider_list
 from edgecnn.runtime.session_config import SessionConfig
 from edgecnn.runtime.target import check_target
@@ -75,10 +75,7 @@ def _open_on(path: Path, config: SessionConfig, device: str) -> Any:
                 str(path), sess_options=session_options(config), providers=provider_list(config, device)
             )
     except Exception as exc:  # noqa: BLE001 - ORT raises Fail/InvalidGraph/... for bad files
-        msg = one_line(exc, 2000)
-        if len(msg) > 300:
-            msg = msg[:300] + "..."
-        raise EdgecnnError(f"ONNX Runtime cannot load {path}: {msg}") from None
+        raise EdgecnnError(ort_load_error_line(path, exc)) from None
     # Before any run: a graph optimized for another CPU could compute with the wrong block layout.
     check_target(path, session.get_modelmeta().custom_metadata_map, device)
     running = session.get_providers()
