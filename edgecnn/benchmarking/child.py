@@ -17,7 +17,6 @@ from edgecnn.core.outputs import dumps_json
 from edgecnn.core.text import one_line
 from edgecnn.runtime.thread_pool import allow_shared_thread_pool
 
-
 PARENT_ENV = "EDGECNN_SWEEP_PARENT"
 
 

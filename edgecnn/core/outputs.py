@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.faults import OUTPUT_WRITE, pause_point
 from edgecnn.core.ownership import check_replaceable, claim_output, write_marker
 from edgecnn.core.scratch import TMP_PREFIX, sweep_stale, tmp_prefix
 
@@ -178,6 +179,7 @@ def atomic_dir(path: str | os.PathLike[str], *, force: bool = False, kind: str =
     os.chmod(tmp, 0o777 & ~_UMASK)
     try:
         yield tmp
+        pause_point(OUTPUT_WRITE)
         write_marker(tmp, kind)
         _swap_dir(tmp, path, parent, force)
     except OSError as exc:

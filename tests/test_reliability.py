@@ -1,0 +1,180 @@
+"""Issue 14's catalogue: every bad input is one `error:` line with the documented exit code, no
+traceback and nothing touched outside the output; kills at chosen points leave a state the next
+command handles (fault tests use EDGECNN_TEST_PAUSE_AT to stop a real subprocess there)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from reliability_cases import Case, build_workspace, cases, run_case
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> Path:
+    ws = tmp_path_factory.mktemp("reliability") / "ws"
+    build_workspace(ws, mnist_dir)
+    (ws.parent / "home").mkdir()
+    return ws
+
+
+@pytest.mark.parametrize("case", cases(), ids=lambda c: f"{c.item}-{c.name}")
+def test_bad_input_is_one_clean_line(case: Case, workspace: Path, mnist_dir: Path, tmp_path: Path) -> None:
+    outcome = run_case(case, workspace, mnist_dir, tmp_path)
+    assert outcome.verdict == "clean", (
+        f"{outcome.verdict}: rc={outcome.code} touched={outcome.changed} tf={outcome.tf_attempts}\n"
+        f"{outcome.stderr[-2000:]}"
+    )
+
+
+# --- fault tests: real subprocesses stopped at a named point and killed there ---------------------
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "edgecnn.cli", *args]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **extra}
+
+
+def _start_paused(args: list[str], point: str, signal_file: Path) -> subprocess.Popen:
+    """Start the CLI and wait until a process of it (it or a child) sleeps at `point`."""
+    env = _env(EDGECNN_TEST_PAUSE_AT=point, EDGECNN_TEST_PAUSE_SIGNAL=str(signal_file))
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 240
+    while not signal_file.exists() or not signal_file.read_text():
+        if proc.poll() is not None:
+            pytest.fail(f"exited before pausing at {point}: {proc.stderr.read() if proc.stderr else ''}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"never reached {point}")
+        time.sleep(0.1)
+    return proc
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped) counts as gone.
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "\nState:\tZ" in status.read_text())
+
+
+def _kill(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    proc.send_signal(sig)
+    proc.wait(timeout=30)
+
+
+@pytest.fixture
+def model(workspace: Path) -> Path:
+    return workspace / "centroid.onnx"
+
+
+def test_kill_during_bench_write_leaves_nothing_the_next_run_does_not_sweep(
+    model: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "bench"
+    args = _cli("bench", str(model), "-n", "3", "--warmup", "1", "-o", str(out))
+    proc = _start_paused(args, "output-write", tmp_path / "paused")
+    leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".edgecnn-tmp-")]
+    assert leftovers, "the result is built under a temporary name"
+    _kill(proc)
+    assert not out.exists(), "no partial output at the final path"
+    again = subprocess.run(args, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "bench.json").read_text())["models"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".edgecnn-tmp-")], (
+        "stale temp entries swept"
+    )
+
+
+def test_concurrent_runs_into_one_output_the_second_fails_at_once(model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    args = _cli("bench", str(model), "-n", "3", "--warmup", "1", "-o", str(out))
+    first = _start_paused(args, "output-write", tmp_path / "paused")
+    try:
+        second = subprocess.run(args, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+    finally:
+        _kill(first)
+    lines = second.stderr.strip().splitlines()
+    assert second.returncode == 1 and len(lines) == 1, second.stderr
+    assert lines[0].startswith("error:") and "being written by another edgecnn run" in lines[0]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_thread_sweep_child_dies_with_its_parent(model: Path, tmp_path: Path, sig: int) -> None:
+    """`bench --threads 1,2`: the child benchmark must not outlive a killed parent."""
+    args = _cli(
+        "bench", str(model), "-n", "3", "--warmup", "1", "--threads", "1,2", "-o", str(tmp_path / "t")
+    )
+    parent = _start_paused(args, "output-write", tmp_path / "paused")  # the first child pauses
+    child = int((tmp_path / "paused").read_text())
+    assert child != parent.pid and _alive(child)
+    _kill(parent, sig)
+    deadline = time.monotonic() + 20
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child), "the sweep's child kept running after its parent died"
+
+
+def test_usage_errors_and_version_keep_their_exit_codes() -> None:
+    ok = subprocess.run(_cli("--version"), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and ok.stdout.startswith("edgecnn ")
+    bare = subprocess.run(_cli(), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=60)
+    assert bare.returncode == 2 and "Usage" in bare.stdout + bare.stderr  # no command: the help
+
+
+# --- training faults (TensorFlow; slow) ---------------------------------------------------------------
+
+
+def _train_args(run: Path, mnist_dir: Path, *extra: str) -> list[str]:
+    return _cli(
+        "train", "--model", "mnist-fast", "--epochs", "1", "--limit", "1200", "--data-dir", str(mnist_dir),
+        "--no-plots", "--no-progress", "-o", str(run), *extra,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_kill_during_first_checkpoint_then_rerun_works(mnist_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = _start_paused(_train_args(run, mnist_dir), "checkpoint-write", tmp_path / "paused")
+    _kill(proc)
+    assert not (run / "model.keras").exists()
+    resume = subprocess.run(
+        _train_args(run, mnist_dir, "--resume"), cwd=ROOT, env=_env(), capture_output=True, text=True
+    )
+    assert resume.returncode == 1 and "nothing to resume" in resume.stderr, resume.stderr
+    assert not [p for p in run.iterdir() if p.name.startswith(".edgecnn-tmp-")], "no 0-byte temp .keras"
+    again = subprocess.run(_train_args(run, mnist_dir), cwd=ROOT, env=_env(), capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in run.iterdir()) == ["model.keras", "train.json"]
+
+
+@pytest.mark.slow
+def test_train_force_killed_in_epoch_one_keeps_the_old_run(mnist_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    first = subprocess.run(_train_args(run, mnist_dir), cwd=ROOT, env=_env(), capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    old_model, old_doc = (run / "model.keras").read_bytes(), (run / "train.json").read_text()
+    proc = _start_paused(_train_args(run, mnist_dir, "--force"), "checkpoint-write", tmp_path / "paused")
+    _kill(proc)
+    # The next edgecnn command on the directory puts the finished run back before anything else.
+    resume = subprocess.run(
+        _train_args(run, mnist_dir, "--resume"), cwd=ROOT, env=_env(), capture_output=True, text=True
+    )
+    assert resume.returncode == 1 and "already finished" in resume.stderr, resume.stderr
+    assert (run / "model.keras").read_bytes() == old_model and (run / "train.json").read_text() == old_doc
+    assert sorted(p.name for p in run.iterdir()) == ["model.keras", "train.json"]
