@@ -47,6 +47,7 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     block_tf: bool = True
     file_size_limit: int | None = None  # RLIMIT_FSIZE in bytes: writes beyond it fail like a full disk
+    fast: bool = False  # in the default test run (one or two per item); the rest run with -m slow
 
 
 def _model(
@@ -208,34 +209,34 @@ def cases() -> list[Case]:
     m = f"{ws}/centroid.onnx"
     long_name = "x" * 300
     return [
-        Case("bench --force over a user directory", 1, ("bench", m, "-n", "3", "-o", f"{ws}/user_dir", "--force"), says="not an edgecnn output"),
+        Case("bench --force over a user directory", 1, ("bench", m, "-n", "3", "-o", f"{ws}/user_dir", "--force"), says="not an edgecnn output", fast=True),
         Case("eval --force over a user directory", 1, ("eval", m, "--data-dir", "MNIST", "--limit", "50", "-o", f"{ws}/user_dir", "--force"), says="not an edgecnn output"),
         Case("compare --force over a user directory", 1, ("compare", f"{ws}/bench_ok", "-o", f"{ws}/user_dir", "--force")),
-        Case("MNIST files as fashion_mnist", 4, ("data", "info", "fashion_mnist", "--data-dir", f"{ws}/fake_fashion"), says="mnist"),
-        Case("predict a NaN model", 5, ("predict", f"{ws}/nan.onnx", "samples", "-o", f"{ws}/out5.json"), says="NaN"),
+        Case("MNIST files as fashion_mnist", 4, ("data", "info", "fashion_mnist", "--data-dir", f"{ws}/fake_fashion"), says="mnist", fast=True),
+        Case("predict a NaN model", 5, ("predict", f"{ws}/nan.onnx", "samples", "-o", f"{ws}/out5.json"), says="NaN", fast=True),
         Case("eval a NaN model", 5, ("eval", f"{ws}/nan.onnx", "--data-dir", "MNIST", "--limit", "50", "-o", f"{ws}/out5e"), says="NaN"),
         Case("optimize a NaN model", 5, ("optimize", f"{ws}/nan.onnx", "--data-dir", "MNIST", "-o", f"{ws}/out5.cpu.onnx"), says="NaN"),
-        Case("complex .npy image", 6, ("predict", m, f"{ws}/complex.npy", "-o", f"{ws}/out6a.json"), says="complex"),
+        Case("complex .npy image", 6, ("predict", m, f"{ws}/complex.npy", "-o", f"{ws}/out6a.json"), says="complex", fast=True),
         Case("stacked (3,28,28) .npy", 6, ("predict", m, f"{ws}/stack3.npy", "-o", f"{ws}/out6b.json"), says="ambiguous"),
         Case("NaN pixels in a TIFF", 6, ("predict", m, f"{ws}/nan.tiff", "-o", f"{ws}/out6c.json"), says="NaN"),
         Case("optimize --data-dir with corrupt data", 7, ("optimize", m, "--data-dir", f"{ws}/corrupt_data", "-o", f"{ws}/out7.cpu.onnx")),
-        Case("compare a result with no models", 7, ("compare", f"{ws}/no_models.json", "-o", f"{ws}/out7c"), says="no models"),
+        Case("compare a result with no models", 7, ("compare", f"{ws}/no_models.json", "-o", f"{ws}/out7c"), says="no models", fast=True),
         Case("compare a result with 0 ms", 7, ("compare", f"{ws}/zero_ms.json", "-o", f"{ws}/out7d"), says="p50_ms 0.0"),
-        Case("predict -o out/dir/", 7, ("predict", m, "samples", "-o", f"{ws}/newdir/"), says=".json"),
-        Case("predict a FIFO", 11, ("predict", m, f"{ws}/pipe.png", "-o", f"{ws}/out11.json"), says="regular file"),
+        Case("predict -o out/dir/", 7, ("predict", m, "samples", "-o", f"{ws}/newdir/"), says=".json", fast=True),
+        Case("predict a FIFO", 11, ("predict", m, f"{ws}/pipe.png", "-o", f"{ws}/out11.json"), says="regular file", fast=True),
         Case("-o under /proc", 12, ("bench", m, "-n", "3", "-o", "/proc/edgecnn-x")),
         Case("300-character output name", 12, ("bench", m, "-n", "3", "-o", f"{ws}/{long_name}"), says="too long"),
-        Case("20000x20000 PNG", 12, ("predict", m, f"{ws}/bomb.png", "-o", f"{ws}/out12.json"), says="pixels"),
+        Case("20000x20000 PNG", 12, ("predict", m, f"{ws}/bomb.png", "-o", f"{ws}/out12.json"), says="pixels", fast=True),
         Case("zero-image test set", 12, ("eval", f"{ws}/nodata.onnx", "--data", f"folder:{ws}/empty_test", "-o", f"{ws}/out12e"), says="no test images"),
-        Case("optimize a two-input model", 12, ("optimize", f"{ws}/two_inputs.onnx", "-o", f"{ws}/out12a.onnx"), says="input"),
+        Case("optimize a two-input model", 12, ("optimize", f"{ws}/two_inputs.onnx", "-o", f"{ws}/out12a.onnx"), says="input", fast=True),
         Case("optimize a string-input model", 12, ("optimize", f"{ws}/string_input.onnx", "-o", f"{ws}/out12b.onnx"), says="input"),
         Case("full TMPDIR: optimize must not blame the model", 12, ("optimize", m, "--data-dir", "MNIST", "-o", f"{ws}/out12t.onnx"), says="temporary", file_size_limit=20_000),
         Case("disk full while writing the result", 12, ("bench", m, "-n", "3", "-o", f"{ws}/out12f"), says="out12f", file_size_limit=2_000),
-        Case("IR version too new", 13, ("predict", f"{ws}/ir14.onnx", "samples", "-o", f"{ws}/out13a.json"), says="newer"),
+        Case("IR version too new", 13, ("predict", f"{ws}/ir14.onnx", "samples", "-o", f"{ws}/out13a.json"), says="newer", fast=True),
         Case("opset 99", 13, ("predict", f"{ws}/opset99.onnx", "samples", "-o", f"{ws}/out13b.json"), says="opset"),
         Case("truncated external data", 13, ("predict", f"{ws}/ext_cut/model.onnx", "samples", "-o", f"{ws}/out13c.json"), says="weights.bin"),
-        Case("eval with the dataset missing (no TensorFlow)", 15, ("eval", m, "--data", "mnist", "-o", f"{ws}/out15"), says="edgecnn data fetch", env={"EDGECNN_DATA_DIR": "{ws}/empty_data", "EDGECNN_CACHE_DIR": "{ws}/empty_data", "HOME": "{ws}/../home"}),
-        Case("missing argument", 16, ("predict",), code=2, says="missing"),
+        Case("eval with the dataset missing (no TensorFlow)", 15, ("eval", m, "--data", "mnist", "-o", f"{ws}/out15"), says="edgecnn data fetch", env={"EDGECNN_DATA_DIR": "{ws}/empty_data", "EDGECNN_CACHE_DIR": "{ws}/empty_data", "HOME": "{ws}/../home"}, fast=True),
+        Case("missing argument", 16, ("predict",), code=2, says="missing", fast=True),
         Case("--epochs 1.5", 16, ("train", "--epochs", "1.5"), code=2, says="epochs", block_tf=False),
         Case("unknown command", 16, ("frobnicate",), code=2, says="frobnicate"),
         Case("unknown option", 16, ("bench", m, "--iterationz", "3"), code=2, says="iterationz"),

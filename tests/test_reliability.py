@@ -26,7 +26,10 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> Path
     return ws
 
 
-@pytest.mark.parametrize("case", cases(), ids=lambda c: f"{c.item}-{c.name}")
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, id=f"{c.item}-{c.name}", marks=() if c.fast else pytest.mark.slow) for c in cases()],
+)
 def test_bad_input_is_one_clean_line(case: Case, workspace: Path, mnist_dir: Path, tmp_path: Path) -> None:
     outcome = run_case(case, workspace, mnist_dir, tmp_path)
     assert outcome.verdict == "clean", (
@@ -114,7 +117,9 @@ def test_concurrent_runs_into_one_output_the_second_fails_at_once(model: Path, t
     assert lines[0].startswith("error:") and "being written by another edgecnn run" in lines[0]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGKILL, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)], ids=["SIGKILL", "SIGTERM"]
+)
 def test_thread_sweep_child_dies_with_its_parent(model: Path, tmp_path: Path, sig: int) -> None:
     """`bench --threads 1,2`: the child benchmark must not outlive a killed parent."""
     args = _cli(
