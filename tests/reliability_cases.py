@@ -196,6 +196,9 @@ def build_workspace(ws: Path, mnist_dir: Path) -> None:
     for f in mnist_dir.glob("*-ubyte.gz"):
         (ws / "corrupt_data" / f.name).write_bytes(gzip.compress(b"not an idx file"))
     (ws / "empty_data").mkdir()
+    for cls in "0123456789":  # one image per class: nothing left for validation or testing
+        (ws / "one_per_class" / cls).mkdir(parents=True)
+        Image.fromarray(digit).save(ws / "one_per_class" / cls / "x.png")
     for cls in "0123456789":  # a 10-class folder dataset whose test split holds no images
         (ws / "empty_test" / "test" / cls).mkdir(parents=True)
         (ws / "empty_test" / "train" / cls).mkdir(parents=True)
@@ -236,6 +239,10 @@ def cases() -> list[Case]:
         Case("opset 99", 13, ("predict", f"{ws}/opset99.onnx", "samples", "-o", f"{ws}/out13b.json"), says="opset"),
         Case("truncated external data", 13, ("predict", f"{ws}/ext_cut/model.onnx", "samples", "-o", f"{ws}/out13c.json"), says="weights.bin"),
         Case("eval with the dataset missing (no TensorFlow)", 15, ("eval", m, "--data", "mnist", "-o", f"{ws}/out15"), says="edgecnn data fetch", env={"EDGECNN_DATA_DIR": "{ws}/empty_data", "EDGECNN_CACHE_DIR": "{ws}/empty_data", "HOME": "{ws}/../home"}, fast=True),
+        Case("--labels with empty names", 6, ("export", m, "--labels", ",,,,,,,,,", "-o", f"{ws}/out6l"), says="empty", block_tf=False),
+        Case("--labels with a repeated name", 6, ("export", m, "--labels", "0,1,2,3,4,5,6,7,8,8", "-o", f"{ws}/out6d"), says="repeats", block_tf=False),
+        Case("train cifar10 on a 28x28 model: shape checked before any download", 14, ("train", "--model", "keras-convnet", "--dataset", "cifar10", "-o", f"{ws}/out14c"), says="32x32x3", env={"EDGECNN_CACHE_DIR": "{ws}/empty_data", "HOME": "{ws}/../home"}, block_tf=False),
+        Case("train on a one-image-per-class folder", 12, ("train", "--model", "mnist-fast", "--dataset", f"folder:{ws}/one_per_class", "--epochs", "1", "--no-plots", "-o", f"{ws}/out12o"), says="image", block_tf=False),
         Case("missing argument", 16, ("predict",), code=2, says="missing", fast=True),
         Case("--epochs 1.5", 16, ("train", "--epochs", "1.5"), code=2, says="epochs", block_tf=False),
         Case("unknown command", 16, ("frobnicate",), code=2, says="frobnicate"),

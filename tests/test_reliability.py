@@ -183,3 +183,44 @@ def test_train_force_killed_in_epoch_one_keeps_the_old_run(mnist_dir: Path, tmp_
     assert resume.returncode == 1 and "already finished" in resume.stderr, resume.stderr
     assert (run / "model.keras").read_bytes() == old_model and (run / "train.json").read_text() == old_doc
     assert sorted(p.name for p in run.iterdir()) == ["model.keras", "train.json"]
+
+
+# --- checks below the CLI that need no subprocess ---------------------------------------------------
+
+
+def test_export_counts_beyond_the_data_are_refused(mnist_dir: Path, tmp_path: Path) -> None:
+    """--eval-limit / --calibration-samples larger than the data: refused, never silently capped while
+    export.json records the requested number."""
+    from edgecnn.core.errors import EdgecnnError
+    from edgecnn.data import load_dataset
+    from edgecnn.exporting.config import ExportConfig
+    from edgecnn.exporting.dataset import refuse_counts_beyond_data
+    from edgecnn.exporting.quant_config import QuantizationConfig
+
+    ds = load_dataset("mnist", mnist_dir, download=False)
+    n_train, n_test = len(ds.x_train), len(ds.x_test)
+    base = {"model_path": tmp_path / "m.keras", "output_dir": tmp_path / "b"}
+    refuse_counts_beyond_data(ExportConfig(**base, eval_limit=n_test), "mnist", n_train, n_test)
+    with pytest.raises(EdgecnnError, match=f"--eval-limit {n_test + 1} exceeds the {n_test} test images"):
+        refuse_counts_beyond_data(ExportConfig(**base, eval_limit=n_test + 1), "mnist", n_train, n_test)
+    too_many = ExportConfig(**base, quantization=QuantizationConfig(calibration_samples=n_train + 1))
+    with pytest.raises(EdgecnnError, match="--calibration-samples"):
+        refuse_counts_beyond_data(too_many, "mnist", n_train, n_test)
+
+
+def test_mixed_grey_and_colour_folder_becomes_rgb_for_both_splits(tmp_path: Path) -> None:
+    """Grey train images and a colour test image: both splits RGB, not a 'different sizes' error."""
+    import numpy as np
+    from PIL import Image
+
+    from edgecnn.data import load_dataset
+
+    digit = np.asarray(Image.open(ROOT / "samples" / "digit_7_idx0.png"))
+    for cls in ("a", "b"):
+        (tmp_path / "d" / "train" / cls).mkdir(parents=True)
+        (tmp_path / "d" / "test" / cls).mkdir(parents=True)
+        Image.fromarray(digit).save(tmp_path / "d" / "train" / cls / "g.png")
+        Image.fromarray(np.stack([digit] * 3, axis=-1)).save(tmp_path / "d" / "test" / cls / "c.png")
+    ds = load_dataset(f"folder:{tmp_path / 'd'}", download=False)
+    assert ds.x_train.shape[-1] == ds.x_test.shape[-1] == 3
+    assert np.array_equal(ds.x_train[0, ..., 0], digit) and np.array_equal(ds.x_train[0, ..., 2], digit)

@@ -9,6 +9,7 @@ import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.data import Dataset, load_dataset, train_val_split
+from edgecnn.data.dataset import BUILTIN_SHAPES
 from edgecnn.models import ModelSpec
 from edgecnn.training.config import TrainConfig
 
@@ -43,19 +44,27 @@ def _load_matching(name: str, spec: ModelSpec, config: TrainConfig) -> Dataset:
     if name.startswith("folder:"):
         ds = load_dataset(name, config.data_dir, image_size=(h, w), channels=c)
     else:
+        known = BUILTIN_SHAPES.get(name)
+        if known is not None and tuple(known) != tuple(spec.input_shape):
+            _refuse_shape(spec, name, known)  # before loading: a mismatch must not start a download
         ds = load_dataset(name, config.data_dir)
         if tuple(ds.input_shape) != tuple(spec.input_shape):
-            dh, dw, dc = ds.input_shape
-            raise EdgecnnError(
-                f"model {spec.name} expects {h}x{w}x{c} images but {name} has {dh}x{dw}x{dc}; "
-                f"pick a matching --dataset (the model's default is {spec.default_dataset})"
-            )
+            _refuse_shape(spec, name, ds.input_shape)
     if ds.num_classes != spec.num_classes:
         raise EdgecnnError(
             f"model {spec.name} has {spec.num_classes} classes but {name} has {ds.num_classes}; "
             "set num_classes in the spec to match"
         )
     return ds
+
+
+def _refuse_shape(spec: ModelSpec, name: str, shape: tuple[int, ...]) -> None:
+    h, w, c = spec.input_shape
+    dh, dw, dc = shape
+    raise EdgecnnError(
+        f"model {spec.name} expects {h}x{w}x{c} images but {name} has {dh}x{dw}x{dc}; "
+        f"pick a matching --dataset (the model's default is {spec.default_dataset})"
+    )
 
 
 def load_training_data(name: str, spec: ModelSpec, config: TrainConfig) -> TrainingData:
@@ -65,6 +74,12 @@ def load_training_data(name: str, spec: ModelSpec, config: TrainConfig) -> Train
     if config.limit is not None:
         x_all, y_all = x_all[: config.limit], y_all[: config.limit]
         x_test, y_test = x_test[: config.limit], y_test[: config.limit]
+    if len(x_test) == 0:
+        # Refused before any epoch: a run that cannot be scored would fail after training, not before.
+        raise EdgecnnError(
+            f"{name} has no test images ({ds.source}): nothing to score the trained model on; add images "
+            "(a class needs two or more to hold one out) or train/ and test/ sub-folders"
+        )
     x_tr, y_tr, x_val, y_val = train_val_split(x_all, y_all, config.validation_split, config.seed)
     norm = ds.normalization
     return TrainingData(
