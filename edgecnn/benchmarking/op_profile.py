@@ -119,10 +119,20 @@ def profile_session_ops(
         for _ in range(warmup + runs):
             session.run(output_names, feeds)
         profile_file = session.end_profiling()
-        with open(profile_file, encoding="utf-8") as f:
-            events = json.load(f)
+        events = _read_profile(Path(profile_file), tmp)
         del session
     return parse_profile(events, batch, warmup), provider
+
+
+def _read_profile(profile_file: Path, scratch: Path) -> Any:
+    """ORT's profile file; a short one means its write failed (a full TMPDIR), not a broken model."""
+    try:
+        return json.loads(profile_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EdgecnnError(
+            f"ONNX Runtime's profile {profile_file} in the temporary directory {scratch} is unreadable "
+            f"({type(exc).__name__}; full or not writable? set TMPDIR to a folder with free space)"
+        ) from None
 
 
 def feeds_from_arrays(arrays: Mapping[str, np.ndarray]) -> Any:

@@ -18,7 +18,7 @@ from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.faults import CHECKPOINT_WRITE, pause_point
 from edgecnn.core.outputs import atomic_path, atomic_write_json
 from edgecnn.core.ownership import claim_output
-from edgecnn.core.scratch import sweep_stale
+from edgecnn.core.scratch import sweep_stale, sweep_stale_scratch
 from edgecnn.training.config import CHECKPOINT_PATTERN, STATE_FILE, TrainConfig
 from edgecnn.training.record import TRAIN_JSON
 from edgecnn.training.resolved import RESUME_KEYS, RESUME_OPTIONS, ResolvedConfig
@@ -154,7 +154,8 @@ def read_resume_state(run_dir: Path, resolved: ResolvedConfig) -> ResumeState:
 
 def scratch_run_dir() -> Path:
     """Non-chief workers of a multi-worker run write their (identical) copies to a scratch directory."""
-    return Path(tempfile.mkdtemp(prefix="edgecnn-worker-"))
+    sweep_stale_scratch("worker")  # those of killed workers
+    return Path(tempfile.mkdtemp(prefix=f"edgecnn-worker-{os.getpid()}-"))
 
 
 def prepare_run_dir(run_dir: Path, *, clear: bool) -> None:
