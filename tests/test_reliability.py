@@ -224,3 +224,42 @@ def test_mixed_grey_and_colour_folder_becomes_rgb_for_both_splits(tmp_path: Path
     ds = load_dataset(f"folder:{tmp_path / 'd'}", download=False)
     assert ds.x_train.shape[-1] == ds.x_test.shape[-1] == 3
     assert np.array_equal(ds.x_train[0, ..., 0], digit) and np.array_equal(ds.x_train[0, ..., 2], digit)
+
+
+def test_force_over_a_file_leaves_no_hidden_copy(model: Path, tmp_path: Path) -> None:
+    """Item 9: replacing a result file with --force keeps no `.edgecnn-tmp-old-*` beside it."""
+    out = tmp_path / "p.json"
+    for extra in ((), ("--force",)):
+        args = _cli("predict", str(model), "samples", "-o", str(out), *extra)
+        proc = subprocess.run(args, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json"]
+
+
+@pytest.mark.slow
+def test_interrupted_training_messages_name_the_truth(mnist_dir: Path, tmp_path: Path) -> None:
+    """Ctrl-C after the last epoch's checkpoint says so (not 'during epoch 3/2'); resuming with another
+    --limit names --limit (not the EMA momentum it changes)."""
+    from edgecnn.core.tfcompat import import_keras
+    from edgecnn.training import TrainConfig, train
+    from edgecnn.training.config import TrainingInterrupted
+
+    keras = import_keras()
+
+    class CtrlCAfterEpoch(keras.callbacks.Callback):
+        def __init__(self, epoch: int) -> None:
+            super().__init__()
+            self.at = epoch
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if epoch + 1 == self.at:  # after the checkpoint callback (it runs first) wrote this epoch
+                raise KeyboardInterrupt
+
+    base = {"model": "mnist-fast", "epochs": 2, "limit": 1200, "data_dir": mnist_dir, "plots": False}
+    run = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted, match=r"after the last epoch \(2/2\)"):
+        train(TrainConfig(**base, output_dir=run), callbacks=[CtrlCAfterEpoch(2)])
+    with pytest.raises(Exception, match="--limit differs"):
+        train(TrainConfig(**{**base, "limit": 1000}, output_dir=run, resume=True))
+    finished = train(TrainConfig(**base, output_dir=run, resume=True))  # finishes: scores, model.keras
+    assert finished.epochs == 2 and finished.resumed_from_epoch == 2 and (run / "model.keras").exists()
