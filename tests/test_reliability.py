@@ -263,3 +263,33 @@ def test_interrupted_training_messages_name_the_truth(mnist_dir: Path, tmp_path:
         train(TrainConfig(**{**base, "limit": 1000}, output_dir=run, resume=True))
     finished = train(TrainConfig(**base, output_dir=run, resume=True))  # finishes: scores, model.keras
     assert finished.epochs == 2 and finished.resumed_from_epoch == 2 and (run / "model.keras").exists()
+
+
+@pytest.mark.slow
+def test_kill_during_export_bundle_write_leaves_nothing_behind(mnist_dir: Path, tmp_path: Path) -> None:
+    """Item 9: a kill while the bundle is complete under its temporary name; the next export sweeps both
+    the `.edgecnn-tmp-*` folder beside the output and the `edgecnn-export-<pid>-*` scratch dir."""
+    import tempfile
+
+    run = tmp_path / "run"
+    trained = subprocess.run(
+        _train_args(run, mnist_dir), cwd=ROOT, env=_env(), capture_output=True, text=True
+    )
+    assert trained.returncode == 0, trained.stderr
+    out = tmp_path / "bundle"
+    args = _cli("export", str(run / "model.keras"), "-q", "int8", "--eval-limit", "500", "--no-latency",
+                "--data-dir", str(mnist_dir), "-o", str(out))  # fmt: skip
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    stale = Path(tempfile.mkdtemp(prefix=f"edgecnn-export-{int(dead.stdout)}-"))  # as a kill -9 leaves it
+    (stale / "model.onnx").write_bytes(b"x" * 1000)
+    proc = _start_paused(args, "output-write", tmp_path / "paused")
+    assert [p for p in tmp_path.iterdir() if p.name.startswith(".edgecnn-tmp-")]
+    _kill(proc)
+    assert not out.exists()
+    again = subprocess.run(args, cwd=ROOT, env=_env(), capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert (out / "model.int8.onnx").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".edgecnn-tmp-")]
+    assert not stale.exists(), "a dead process's export scratch dir was swept"
