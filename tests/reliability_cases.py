@@ -243,6 +243,7 @@ def cases() -> list[Case]:
         Case("--labels with a repeated name", 6, ("export", m, "--labels", "0,1,2,3,4,5,6,7,8,8", "-o", f"{ws}/out6d"), says="repeats", block_tf=False),
         Case("train cifar10 on a 28x28 model: shape checked before any download", 14, ("train", "--model", "keras-convnet", "--dataset", "cifar10", "-o", f"{ws}/out14c"), says="32x32x3", env={"EDGECNN_CACHE_DIR": "{ws}/empty_data", "HOME": "{ws}/../home"}, block_tf=False),
         Case("train on a one-image-per-class folder", 12, ("train", "--model", "mnist-fast", "--dataset", f"folder:{ws}/one_per_class", "--epochs", "1", "--no-plots", "-o", f"{ws}/out12o"), says="image", block_tf=False),
+        Case("eval --download (would need TensorFlow)", 15, ("eval", m, "--download", "-o", f"{ws}/out15d"), says="edgecnn data fetch"),
         Case("missing argument", 16, ("predict",), code=2, says="missing", fast=True),
         Case("--epochs 1.5", 16, ("train", "--epochs", "1.5"), code=2, says="epochs", block_tf=False),
         Case("unknown command", 16, ("frobnicate",), code=2, says="frobnicate"),

@@ -8,8 +8,17 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
-from typer.exceptions import Abort, Exit
+from typer import Abort, Exit
+
+try:  # typer >= 0.20 vendors click; older releases (pyproject allows >= 0.12) depend on it
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.exceptions import ClickException, UsageError  # type: ignore[no-redef]
+
+    try:
+        from click.exceptions import NoArgsIsHelpError  # type: ignore[no-redef]
+    except ImportError:  # click < 8.2 prints the help itself and exits 0
+        NoArgsIsHelpError = ()  # type: ignore[assignment,misc]
 
 USAGE_EXIT = 2
 
