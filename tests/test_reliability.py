@@ -156,7 +156,13 @@ def _train_args(run: Path, mnist_dir: Path, *extra: str) -> list[str]:
 def test_kill_during_first_checkpoint_then_rerun_works(mnist_dir: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     proc = _start_paused(_train_args(run, mnist_dir), "checkpoint-write", tmp_path / "paused")
-    _kill(proc)
+    try:  # item 3: a second train into the same run directory fails at once, before loading anything
+        second = subprocess.run(
+            _train_args(run, mnist_dir), cwd=ROOT, env=_env(), capture_output=True, text=True
+        )
+    finally:
+        _kill(proc)
+    assert second.returncode == 1 and "being written by another edgecnn run" in second.stderr, second.stderr
     assert not (run / "model.keras").exists()
     resume = subprocess.run(
         _train_args(run, mnist_dir, "--resume"), cwd=ROOT, env=_env(), capture_output=True, text=True
@@ -293,3 +299,19 @@ def test_kill_during_export_bundle_write_leaves_nothing_behind(mnist_dir: Path, 
     assert (out / "model.int8.onnx").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".edgecnn-tmp-")]
     assert not stale.exists(), "a dead process's export scratch dir was swept"
+
+
+def test_optimize_a_model_with_external_data(workspace: Path, mnist_dir: Path, tmp_path: Path) -> None:
+    """Item 13: a valid model whose weights live in an external data file optimizes (weights inline in
+    the result) and passes the parity check on real images."""
+    out = tmp_path / "ext.cpu.onnx"
+    args = _cli(
+        "optimize", str(workspace / "ext_ok" / "model.onnx"), "--data-dir", str(mnist_dir), "-o", str(out)
+    )
+    proc = subprocess.run(
+        [*args, "--json"], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    parity = json.loads(proc.stdout)["parity"]
+    assert parity["inputs"] == "real:mnist" and parity["top1_agreement"] == 1.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ext.cpu.json", "ext.cpu.onnx"]
