@@ -40,11 +40,13 @@ for _name in COMMAND_MODULES:
     importlib.import_module(f"edgecnn.commands.{_name}").register(app)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Run one command; exits 0, 1 (error), 2 (usage error) or 130 (Ctrl-C), errors as one line."""
+    from edgecnn.commands.usage import run_cli
     from edgecnn.runtime.thread_pool import allow_shared_thread_pool
 
     allow_shared_thread_pool()  # one command per process: `bench` may own ORT's shared pool
-    app()
+    raise SystemExit(run_cli(typer.main.get_command(app), argv))
 
 
 if __name__ == "__main__":

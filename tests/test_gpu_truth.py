@@ -168,7 +168,8 @@ def test_first_run_failure_is_one_line_naming_the_provider(tiny: Path) -> None:
 @pytest.mark.parametrize("command", ["bench", "predict", "eval"])
 def test_cli_cuda_is_one_line_and_nothing_on_stdout(tiny: Path, tmp_path: Path, command: str) -> None:
     extra = {"bench": [], "predict": [str(Path(__file__).parents[1] / "samples")], "eval": ["--limit", "10"]}
-    argv = [command, str(tiny), *extra[command], "--device", "cuda", "--json", "-o", str(tmp_path / "o")]
+    out = tmp_path / ("o.json" if command == "predict" else "o")  # predict writes one .json file
+    argv = [command, str(tiny), *extra[command], "--device", "cuda", "--json", "-o", str(out)]
     res = CliRunner().invoke(app, argv)
     assert res.exit_code == 1
     assert res.stdout == ""  # --json output stays one JSON document (here: none), no "Falling back"

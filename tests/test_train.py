@@ -157,7 +157,7 @@ def test_interrupt_keeps_checkpoint_and_resume_finishes(tmp_path: Path, mnist_di
     # Without --resume the run directory is protected; with a different config the resume is refused.
     with pytest.raises(EdgecnnError, match="--resume"):
         train(TrainConfig(**base))
-    with pytest.raises(EdgecnnError, match="batch size differs"):
+    with pytest.raises(EdgecnnError, match="--batch-size differs"):
         train(TrainConfig(**{**base, "batch_size": 32}, resume=True))
 
     res = runner.invoke(

@@ -6,6 +6,8 @@ so ONNX Runtime's process-wide thread pool is its to size."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 from edgecnn.benchmarking.config import BenchConfig
@@ -15,8 +17,25 @@ from edgecnn.core.outputs import dumps_json
 from edgecnn.core.text import one_line
 from edgecnn.runtime.thread_pool import allow_shared_thread_pool
 
+PARENT_ENV = "EDGECNN_SWEEP_PARENT"
+
+
+def die_with_parent() -> None:
+    """End this child when the sweep's parent dies (SIGTERM, SIGKILL, crash): a benchmark nobody waits
+    for would keep loading the machine and skew every other measurement on it."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    expected = os.environ.get(PARENT_ENV)
+    if expected and os.getppid() != int(expected):  # the parent died before prctl took effect
+        raise SystemExit(1)
+
 
 def main() -> int:
+    die_with_parent()
     allow_shared_thread_pool()
     try:
         config = BenchConfig.from_json(sys.stdin.read())

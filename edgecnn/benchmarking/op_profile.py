@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.scratch import scratch_dir
 from edgecnn.runtime import sessions
 from edgecnn.runtime.session_config import SessionConfig
 
@@ -111,7 +111,7 @@ def profile_session_ops(
         raise EdgecnnError(f"profiled runs must be between 1 and {MAX_PROFILE_RUNS}, got {runs}")
     if warmup < 0:
         raise EdgecnnError("profile warmup must be >= 0")
-    with tempfile.TemporaryDirectory(prefix="edgecnn-profile-") as tmp:
+    with scratch_dir("profile") as tmp:
         cfg = replace(config, enable_profiling=True, profile_prefix=str(Path(tmp) / "ort"))
         session, provider = sessions.open_session(path, cfg)
         feeds = feeds_for(session, batch)
@@ -119,10 +119,20 @@ def profile_session_ops(
         for _ in range(warmup + runs):
             session.run(output_names, feeds)
         profile_file = session.end_profiling()
-        with open(profile_file, encoding="utf-8") as f:
-            events = json.load(f)
+        events = _read_profile(Path(profile_file), tmp)
         del session
     return parse_profile(events, batch, warmup), provider
+
+
+def _read_profile(profile_file: Path, scratch: Path) -> Any:
+    """ORT's profile file; a short one means its write failed (a full TMPDIR), not a broken model."""
+    try:
+        return json.loads(profile_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EdgecnnError(
+            f"ONNX Runtime's profile {profile_file} in the temporary directory {scratch} is unreadable "
+            f"({type(exc).__name__}; full or not writable? set TMPDIR to a folder with free space)"
+        ) from None
 
 
 def feeds_from_arrays(arrays: Mapping[str, np.ndarray]) -> Any:

@@ -219,8 +219,22 @@ def _check_models(path: Path, models: Any) -> None:
         isinstance(m, dict) and isinstance(m.get("results"), list) and "key" in m for m in models
     ):
         raise EdgecnnError(f"{path} is a damaged bench result (no models/results)")
+    if not models or not any(m["results"] for m in models):
+        raise EdgecnnError(f"{path} holds no models or no results: nothing to compare")
     for m in models:
         for r in m["results"]:
             if not isinstance(r, dict) or not all(k in r for k in REQUIRED_RESULT_KEYS):
                 missing = "/".join(REQUIRED_RESULT_KEYS)
                 raise EdgecnnError(f"{path} is a damaged bench result (a result lacks {missing})")
+            _check_measured(path, m, r)
+
+
+def _check_measured(path: Path, model: dict[str, Any], result: dict[str, Any]) -> None:
+    """A latency or throughput of 0 (or negative, NaN) was never measured: any ratio built on it lies."""
+    for key in ("p50_ms", "p99_ms", "throughput"):
+        value = result.get(key)
+        if not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+            raise EdgecnnError(
+                f"{path} is a damaged bench result: {model.get('key')} batch {result.get('batch')} has "
+                f"{key} {value!r}, not a measured positive number"
+            )

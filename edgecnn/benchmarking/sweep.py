@@ -11,6 +11,7 @@ interleaved: their ratios carry any change in the machine's load between them, w
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass, replace
@@ -74,6 +75,7 @@ def _run_child(config: BenchConfig) -> dict[str, Any]:
         input=config.to_json(),
         capture_output=True,
         text=True,
+        env={**os.environ, "EDGECNN_SWEEP_PARENT": str(os.getpid())},  # child.die_with_parent
     )
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]

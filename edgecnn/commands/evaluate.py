@@ -35,7 +35,12 @@ LimitOption = Annotated[
 ]
 EvalOutputOption = output_option("eval-<timestamp>")
 DownloadOption = Annotated[
-    bool, typer.Option("--download/--no-download", help="Download the dataset if it is not found.")
+    bool,
+    typer.Option(
+        "--download/--no-download",
+        help="Refused: eval never downloads (runtime commands never import TensorFlow); "
+        "use `edgecnn data fetch NAME`.",
+    ),
 ]
 PlotOption = Annotated[bool, typer.Option("--plot/--no-plot", help="Save the confusion-matrix PNG.")]
 
@@ -82,7 +87,7 @@ def eval_command(
     allow_cpu_nodes: AllowCpuNodesOption = False,
     output: EvalOutputOption = None,
     force: ForceOption = False,
-    download: DownloadOption = True,
+    download: DownloadOption = False,
     plot: PlotOption = True,
     as_json: JsonOption = False,
 ) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.faults import OUTPUT_WRITE, pause_point
 from edgecnn.core.ownership import check_replaceable, claim_output, write_marker
 from edgecnn.core.scratch import TMP_PREFIX, sweep_stale, tmp_prefix
 
@@ -55,8 +56,15 @@ def os_error_line(exc: OSError, path: Path | str | None = None, action: str = "w
     return f"cannot {action} {where}: {reason}" if where else f"cannot {action}: {reason}"
 
 
-def _ensure_parent(path: Path) -> Path:
+def _ensure_parent(path: Path, created: list[Path] | None = None) -> Path:
+    """Create the parent of `path` (recording in `created` the folders made, so a failed write can
+    remove them again), refuse an unwritable one and sweep what killed runs left there."""
     parent = path.parent
+    if created is not None:
+        probe = parent
+        while not probe.exists() and probe.parent != probe:
+            created.append(probe)
+            probe = probe.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -91,10 +99,12 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = True) -> Iterator
     if not force and (path.exists() or path.is_symlink()):
         raise EdgecnnError(f"output {path} already exists; pass --force to overwrite it")
     claim_output(path)
-    parent = _ensure_parent(path)
+    created: list[Path] = []
+    parent = _ensure_parent(path, created)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=tmp_prefix(), suffix=path.suffix, dir=parent)
     except OSError as exc:
+        _remove_empty(created)
         raise EdgecnnError(os_error_line(exc, path)) from None
     os.close(fd)
     tmp = Path(tmp_name)
@@ -107,6 +117,15 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = True) -> Iterator
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if not path.exists():
+            _remove_empty(created)
+
+
+def _remove_empty(created: list[Path]) -> None:
+    """Remove the folders a failed write created for its output (deepest first; only if empty)."""
+    for folder in created:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _move_into_place(tmp: Path, path: Path, replace: bool) -> None:
@@ -170,14 +189,17 @@ def atomic_dir(path: str | os.PathLike[str], *, force: bool = False, kind: str =
     The finished directory carries edgecnn's ownership marker."""
     path = Path(path)
     refuse_overwrite(path, force)
-    parent = _ensure_parent(path)
+    created: list[Path] = []
+    parent = _ensure_parent(path, created)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=tmp_prefix(path.name + "-"), dir=parent))
     except OSError as exc:
+        _remove_empty(created)
         raise EdgecnnError(os_error_line(exc, path)) from None
     os.chmod(tmp, 0o777 & ~_UMASK)
     try:
         yield tmp
+        pause_point(OUTPUT_WRITE)
         write_marker(tmp, kind)
         _swap_dir(tmp, path, parent, force)
     except OSError as exc:
@@ -185,6 +207,8 @@ def atomic_dir(path: str | os.PathLike[str], *, force: bool = False, kind: str =
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if not path.exists():
+            _remove_empty(created)
 
 
 def _swap_dir(tmp: Path, path: Path, parent: Path, force: bool) -> None:

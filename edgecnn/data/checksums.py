@@ -118,6 +118,8 @@ def check_idx_file(
         if path.name in MNIST_GZ_SHA256 and sha256_file(path) == MNIST_GZ_SHA256[path.name]:
             status += "; sha256 of the .gz matches the shared copy"
         return FileCheck(str(path), raw_size, status, True)
+    if name != "mnist" and stem in MNIST_CONTENT_MD5 and official:
+        refuse_other_dataset(name, path, md5_hex(content), MNIST_CONTENT_MD5[stem], "mnist")
     if name == "fashion_mnist" and path.name in FASHION_GZ_MD5 and official:
         if md5_hex(path.read_bytes()) == FASHION_GZ_MD5[path.name]:
             return FileCheck(str(path), raw_size, "md5 ok (published .gz)", True)
@@ -130,6 +132,16 @@ def check_idx_file(
     if by_manifest is not None:
         return by_manifest
     return FileCheck(str(path), raw_size, UNPUBLISHED if official else UNOFFICIAL, False)
+
+
+def refuse_other_dataset(name: str, path: Path, digest: str, other_digest: str, other: str) -> None:
+    """Fashion-MNIST uses MNIST's file names: a folder of MNIST files must not pass as Fashion-MNIST
+    (digits labelled as clothes would train and score as if nothing were wrong)."""
+    if digest == other_digest:
+        raise EdgecnnError(
+            f"{path} is {other}'s file (its content md5 is {other}'s published one), not {name}'s; "
+            f"point --data-dir or EDGECNN_DATA_DIR at the {name} files"
+        )
 
 
 def check_cifar_batch(path: Path, official: bool, manifest: dict[str, str]) -> FileCheck:

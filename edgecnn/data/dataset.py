@@ -10,6 +10,8 @@ import numpy as np
 from edgecnn.core.metadata import Normalization
 
 BUILTIN_NAMES = ("mnist", "fashion_mnist", "cifar10")
+# (H, W, C) of each built-in dataset's images: known before a byte is loaded or downloaded.
+BUILTIN_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 FOLDER_PREFIX = "folder:"
 
 MNIST_LABELS = tuple(str(i) for i in range(10))

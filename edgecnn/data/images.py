@@ -64,6 +64,9 @@ def expand_inputs(inputs: tuple[Path, ...] | list[Path]) -> list[Path]:
         path = Path(raw)
         if not path.exists():
             raise EdgecnnError(f"input {path} does not exist")
+        if not path.is_dir() and not path.is_file():
+            # A FIFO or device would block the read forever (or never end): only regular files.
+            raise EdgecnnError(f"input {path} is not a regular file or a directory (a pipe or device?)")
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if is_image_file(p))
             if not found:
@@ -86,8 +89,16 @@ def _decode_npy(path: Path, notes: list[str]) -> np.ndarray:
         arr = arr[0]
     if arr.ndim == 2:
         arr = arr[..., None]
-    if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3, 4):
-        arr = np.transpose(arr, (1, 2, 0))  # saved channels-first
+    if np.iscomplexobj(arr):
+        raise EdgecnnError(f"{path} holds complex numbers ({arr.dtype}); expected real pixel values")
+    if arr.ndim == 3 and arr.shape[0] == 3 and arr.shape[-1] not in (1, 3, 4):
+        # One channels-first RGB image or three stacked grey images: guessing would be silently wrong.
+        raise EdgecnnError(
+            f"{path} holds an array shaped {arr.shape}: ambiguous between one channels-first RGB image and "
+            "3 stacked grey images; save one image as (H, W, 3) or each image in its own file"
+        )
+    if arr.ndim == 3 and arr.shape[0] == 1 and arr.shape[-1] not in (1, 3, 4):
+        arr = np.transpose(arr, (1, 2, 0))  # one grey image saved channels-first
         notes.append("transposed CHW array to HWC")
     if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
         raise EdgecnnError(
@@ -128,10 +139,15 @@ def read_image(path: Path) -> DecodedImage:
             elif img.mode in ("LA", "PA") or (img.mode == "P" and "transparency" in img.info):
                 decoded = img.convert("RGBA")
             elif img.mode in ("1", "I", "I;16", "I;16B", "I;16L", "F"):
-                decoded = _to_8bit_gray(img, notes)
+                decoded = _to_8bit_gray(img, notes, path)
             else:  # P, CMYK, YCbCr, ...
                 decoded = img.convert("RGB")
             arr = np.asarray(decoded, dtype=np.uint8)
+    except Image.DecompressionBombError:
+        raise EdgecnnError(
+            f"image {path} has more pixels than Pillow's safety limit of {Image.MAX_IMAGE_PIXELS:,} "
+            "(a decompression bomb?); shrink it before classifying it"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = one_line(exc, 2000)
         raise EdgecnnError(f"cannot decode image {path}: {reason}") from None
@@ -162,13 +178,15 @@ def decode_image(path: Path) -> tuple[np.ndarray, list[str]]:
     return decoded.pixels, list(decoded.notes)
 
 
-def _to_8bit_gray(img: object, notes: list[str]) -> object:
+def _to_8bit_gray(img: object, notes: list[str], path: Path) -> object:
     from PIL import Image
 
     assert isinstance(img, Image.Image)
     if img.mode == "1":
         return img.convert("L")
     arr = np.asarray(img, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise EdgecnnError(f"image {path} contains NaN or infinite pixels")
     hi = float(arr.max()) if arr.size else 0.0
     # 16-bit and float images: map their real range down, since 8-bit pixels are what models were trained on.
     top = 65535.0 if img.mode.startswith("I;16") or hi > 255 else 255.0

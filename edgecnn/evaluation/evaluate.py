@@ -39,7 +39,7 @@ class EvalConfig:
     output_dir: Path | None = None  # None = eval-<timestamp>/ in the working directory
     force: bool = False
     plot: bool = True
-    download: bool = True
+    download: bool = False  # eval never downloads: that is Keras, and runtime commands never import TF
     intra_op_threads: int = 0
     allow_cpu_nodes: bool = False  # on cuda/tensorrt: accept nodes ORT ran on the CPU
 
@@ -57,6 +57,11 @@ class EvalConfig:
             raise EdgecnnError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
         if self.intra_op_threads < 0:
             raise EdgecnnError("--threads must be >= 0 (0 = ONNX Runtime's default)")
+        if self.download:
+            raise EdgecnnError(
+                "eval does not download datasets (that needs TensorFlow, which runtime commands never "
+                "import); fetch it once with `edgecnn data fetch NAME` and copy it here, or pass --data-dir"
+            )
         if self.data_dir is not None and not self.data_dir.is_dir():
             raise EdgecnnError(f"--data-dir {self.data_dir} is not a directory")
         if self.output_dir is not None:

@@ -24,6 +24,22 @@ VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model
 TARGETS = ("cpu", "tensorrt")
 
 
+def check_labels(labels: tuple[str, ...]) -> None:
+    """Class labels are what predict prints: blank or repeated names would make its answers unreadable."""
+    if len(labels) == 0:
+        raise EdgecnnError("--labels must name at least one class")
+    blank = [i for i, label in enumerate(labels) if not label.strip()]
+    if blank:
+        raise EdgecnnError(
+            f"--labels has {len(blank)} empty name(s) (positions {blank[:5]}); name every class"
+        )
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise EdgecnnError(
+            f"--labels repeats {', '.join(map(repr, repeated[:5]))}; every class needs its own name"
+        )
+
+
 @dataclass(frozen=True)
 class ExportConfig:
     """What `export` converts, where the bundle goes, which variants it builds and how it checks them."""
@@ -85,8 +101,8 @@ class ExportConfig:
             raise EdgecnnError("eval limit must be >= 1")
         if any(b < 1 for b in self.latency_batches):
             raise EdgecnnError("latency batch sizes must be >= 1")
-        if self.labels is not None and len(self.labels) == 0:
-            raise EdgecnnError("--labels must name at least one class")
+        if self.labels is not None:
+            check_labels(self.labels)
 
     def _check_target(self) -> None:
         if self.target not in TARGETS:

@@ -3,13 +3,13 @@ keras' own ONNX export as the fallback. TensorFlow and tf2onnx are imported here
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import INPUT_NAME, OUTPUT_NAME
 from edgecnn.core.quiet import quiet_libraries
+from edgecnn.core.scratch import scratch_dir
 from edgecnn.core.text import one_line
 from edgecnn.exporting.graph_names import rename_io
 
@@ -68,7 +68,7 @@ def convert_keras_export(model: Any, input_shape: tuple[int, int, int], opset: i
     if nchw:
         raise EdgecnnError("keras' ONNX export cannot make an NCHW input")
     _, spec = keras_call(model, input_shape)
-    with tempfile.TemporaryDirectory(prefix="edgecnn-kexport-") as tmp, quiet_libraries():
+    with scratch_dir("kexport") as tmp, quiet_libraries():
         out = Path(tmp) / "model.onnx"
         model.export(str(out), format="onnx", verbose=False, opset_version=opset, input_signature=list(spec))
         onnx_model = onnx.load(str(out))

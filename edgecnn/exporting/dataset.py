@@ -14,6 +14,7 @@ from edgecnn.core.metadata import ModelMetadata, Normalization
 from edgecnn.data import Dataset
 from edgecnn.exporting.config import ExportConfig
 from edgecnn.exporting.keras_source import KerasSource
+from edgecnn.exporting.quant_config import QuantizationConfig
 from edgecnn.training.record import TrainRecord
 
 
@@ -70,6 +71,7 @@ def load_export_data(config: ExportConfig, source: KerasSource, has_train_record
     x_test, y_test = np.asarray(data.x_test), np.asarray(data.y_test)
     if len(x_test) == 0:
         raise EdgecnnError(f"dataset {data.name} has no test images to check the export on ({data.source})")
+    refuse_counts_beyond_data(config, data.name, len(data.x_train), len(x_test))
     if config.eval_limit is not None:
         x_test, y_test = x_test[: config.eval_limit], y_test[: config.eval_limit]
     return ExportData(
@@ -96,6 +98,19 @@ def _changed_split(config: ExportConfig, data: Dataset) -> list[str]:
         f"the test images of {data.name} changed since training (fingerprint {trained} -> {now}): "
         "accuracies here are not comparable with train.json's, and some may be images it trained on"
     ]
+
+
+def refuse_counts_beyond_data(config: ExportConfig, name: str, n_train: int, n_test: int) -> None:
+    """A count larger than the data would be silently capped while export.json recorded the request."""
+    if config.eval_limit is not None and config.eval_limit > n_test:
+        raise EdgecnnError(f"--eval-limit {config.eval_limit} exceeds the {n_test} test images of {name}")
+    wanted = config.quantization.calibration_samples
+    # The default (500) on a smaller folder dataset calibrates on all of its images.
+    if wanted > n_train and wanted != QuantizationConfig().calibration_samples:
+        raise EdgecnnError(
+            f"--calibration-samples {wanted} exceeds the {n_train} training images of {name}; "
+            f"pass at most {n_train}"
+        )
 
 
 def prepare_eval_images(data: ExportData, metadata: ModelMetadata) -> EvalImages:

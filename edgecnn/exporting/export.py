@@ -12,7 +12,6 @@ TensorFlow is imported lazily (edgecnn.core.tfcompat), only inside the conversio
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 
 from edgecnn.core.outputs import atomic_dir, refuse_overwrite
 from edgecnn.core.progress import Progress, Tracker
+from edgecnn.core.scratch import scratch_dir
 from edgecnn.exporting.bundle import (
     ExportParts,
     bundle_metadata,
@@ -92,7 +92,7 @@ def build_bundle(
     images = prepare_eval_images(parts.data, parts.metadata)
     with (
         atomic_dir(config.output_dir, force=config.force) as bundle,
-        tempfile.TemporaryDirectory(prefix="edgecnn-export-") as work,
+        scratch_dir("export") as work,
     ):
         fp32_path = write_fp32(parts, bundle)
         with timed_step(tracker, timings, "parity_s", "parity gate (Keras vs ONNX Runtime)"):

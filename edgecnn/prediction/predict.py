@@ -58,6 +58,12 @@ class PredictConfig:
         if self.output is not None:
             if self.output.is_dir():
                 raise EdgecnnError(f"--output {self.output} is a directory; give a .json file name")
+            if self.output.suffix.lower() != ".json":
+                # `-o out/dir/` arrives here as `out/dir` (the slash is gone): never write a file so named.
+                raise EdgecnnError(
+                    f"--output {self.output} does not end in .json; predict writes one JSON file: "
+                    "give its name"
+                )
             refuse_overwrite(self.output, self.force)
 
 

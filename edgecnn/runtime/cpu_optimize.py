@@ -17,7 +17,6 @@ portable model before anything is written.
 from __future__ import annotations
 
 import json
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +27,11 @@ import numpy as np
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import read_metadata
 from edgecnn.core.outputs import atomic_path, atomic_write_json, refuse_overwrite
+from edgecnn.core.scratch import scratch_dir
+from edgecnn.core.text import one_line
 from edgecnn.runtime.inference import compare_probabilities, run_batches
 from edgecnn.runtime.inputs import DatasetSamples, make_feeds
+from edgecnn.runtime.ort_errors import external_data_files
 from edgecnn.runtime.session_config import SessionConfig
 from edgecnn.runtime.sessions import check_model_file, open_session
 from edgecnn.runtime.target import TARGET_KEY, current_cpu_target
@@ -157,16 +159,65 @@ def fuse_reorder_quantize_transpose(model: Any) -> int:
 
 
 def _ort_optimized(source: Path, saved: Path) -> None:
-    """Let ORT optimize `source` for this CPU (all levels, CPU provider) and save the result."""
-    open_session(
-        source, SessionConfig(intra_op_threads=1, graph_optimization="all", optimized_model_path=saved)
+    """Let ORT optimize `source` for this CPU (all levels, CPU provider) and save the result.
+
+    Weights the source keeps in external data files go to one file beside `saved` (ORT would otherwise
+    point the saved graph at the source's file names in the scratch dir, where they do not exist)."""
+    extra = {"session.optimized_model_external_initializers_file_name": saved.name + ".data"}
+    try:
+        open_session(
+            source,
+            SessionConfig(
+                intra_op_threads=1,
+                graph_optimization="all",
+                optimized_model_path=saved,
+                extra_session_options=extra if external_data_files(source) else {},
+            ),
+        )
+    except EdgecnnError as exc:
+        open_session(source, SessionConfig(intra_op_threads=1))  # the model itself loads: blame the save
+        raise EdgecnnError(
+            f"ONNX Runtime could not save its optimized graph into the temporary directory {saved.parent} "
+            f"(full or not writable? set TMPDIR to a folder with free space): {str(exc).split(': ', 1)[-1]}"
+        ) from None
+
+
+def load_saved_graph(saved: Path, scratch: Path) -> Any:
+    """The graph ORT saved into the scratch dir; a failed or short write there is the scratch dir's
+    fault (full or unwritable TMPDIR), never the user's model's."""
+    import onnx
+
+    blame = (
+        f"ONNX Runtime could not write its optimized graph into the temporary directory {scratch} "
+        "(full or not writable?); set TMPDIR to a folder with free space"
     )
+    if not saved.is_file() or saved.stat().st_size == 0:
+        raise EdgecnnError(blame)
+    try:
+        return onnx.load(str(saved))
+    except Exception as exc:  # noqa: BLE001 - DecodeError/ValidationError/OSError for a cut file
+        raise EdgecnnError(f"{blame}: {one_line(exc, 200)}") from None
+
+
+def _require_one_numeric_input(session: Any, model: Path) -> None:
+    """The parity check feeds one image tensor; say so instead of failing inside ORT."""
+    args = session.get_inputs()
+    if len(args) != 1:
+        names = ", ".join(repr(a.name) for a in args)
+        raise EdgecnnError(
+            f"{model} has {len(args)} inputs ({names}); optimize checks models with one image input"
+        )
+    if not any(t in args[0].type for t in ("float", "double", "int", "uint")):
+        raise EdgecnnError(
+            f"{model}'s input {args[0].name!r} is {args[0].type}; optimize needs a numeric image input"
+        )
 
 
 def _parity(config: OptimizeConfig, candidate: Path) -> dict[str, Any]:
     """The portable and the optimized graph on the same images: real test images where the metadata
     names a dataset on disk, random ones otherwise (they still prove both compute the same function)."""
     portable, _ = open_session(config.model, SessionConfig())
+    _require_one_numeric_input(portable, config.model)
     optimized, _ = open_session(candidate, SessionConfig())
     feeds, source, _ = make_feeds(
         portable,
@@ -208,16 +259,16 @@ def optimize(config: OptimizeConfig) -> OptimizeResult:
     if TARGET_KEY in props:
         raise EdgecnnError(f"{source} is already optimized for a CPU; optimize the portable model instead")
     target = current_cpu_target()
-    with tempfile.TemporaryDirectory(prefix="edgecnn-optimize-") as tmp:
-        saved = Path(tmp) / "ort.onnx"
+    with scratch_dir("optimize") as tmp:
+        saved = tmp / "ort.onnx"
         _ort_optimized(source, saved)
-        model = onnx.load(str(saved))
+        model = load_saved_graph(saved, tmp)
         rewrites = {"reorder_quantize_transpose_to_channels_last": fuse_reorder_quantize_transpose(model)}
         keep = [p for p in model.metadata_props if p.key != TARGET_KEY]
         del model.metadata_props[:]
         model.metadata_props.extend(keep)
         model.metadata_props.add(key=TARGET_KEY, value=json.dumps(target, sort_keys=True))
-        candidate = Path(tmp) / "candidate.onnx"
+        candidate = tmp / "candidate.onnx"
         onnx.save(model, str(candidate))
         parity = _parity(config, candidate)
         if parity["max_abs_diff"] > PARITY_MAX_ABS or parity["top1_agreement"] < 1.0:

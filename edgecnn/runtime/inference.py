@@ -49,7 +49,20 @@ def run_batches(
             on_batch(len(batch))
     if not chunks:
         raise EdgecnnError("no images to evaluate")
-    return BatchedRun(scores=np.concatenate(chunks), inference_s=seconds)
+    scores = np.concatenate(chunks)
+    require_finite(scores)
+    return BatchedRun(scores=scores, inference_s=seconds)
+
+
+def require_finite(scores: np.ndarray) -> None:
+    """Refuse NaN/inf outputs: an arg-max over NaN is class 0 and every accuracy or parity built on it
+    would be a meaningless number, so predict, eval, optimize and export all stop here instead."""
+    bad_rows = ~np.all(np.isfinite(scores.reshape(len(scores), -1)), axis=1)
+    if np.any(bad_rows):
+        raise EdgecnnError(
+            f"the model's outputs contain NaN or infinite values for {int(bad_rows.sum())} of {len(scores)} "
+            "images: the model (or its export) is broken, so no result is reported"
+        )
 
 
 def predict_probabilities(

@@ -110,6 +110,9 @@ def make_feeds(
         images, why = samples.images(meta)
         if images is not None and len(images):
             return {args[0].name: real_feed(args[0], meta, images, batch)}, f"real:{meta.dataset}", ""
+        if samples.data_dir is not None and meta.dataset:
+            # The user pointed at data: falling back to random images would hide that it is unusable.
+            raise EdgecnnError(f"--data-dir {samples.data_dir}: {why}")
         note = why
     elif inputs != "random":
         note = (

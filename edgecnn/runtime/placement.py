@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.scratch import scratch_dir
 from edgecnn.core.text import one_line
 from edgecnn.runtime.providers import PROVIDER_FOR_DEVICE
 
@@ -196,11 +195,8 @@ def placement_from_profile(path: Path) -> Placement:
 def temporary_profile_prefix() -> Iterator[str]:
     """A `SessionOptions.profile_file_prefix` in a private temp dir that is removed afterwards, so
     placement leaves no profile files behind (ORT writes to the working directory by default)."""
-    folder = Path(tempfile.mkdtemp(prefix="edgecnn-placement-"))
-    try:
+    with scratch_dir("placement") as folder:  # pid-tagged: swept if this process is killed
         yield str(folder / "placement")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def placement_from_session(session: Any) -> Placement:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.runtime import thread_pool
 from edgecnn.runtime.ort import available_providers, import_ort, preload_gpu_libraries
+from edgecnn.runtime.ort_errors import ort_load_error_line
 from edgecnn.runtime.ort_log import OrtLog, captured_ort_log, clean_ort_message
 from edgecnn.runtime.providers import PROVIDER_FOR_DEVICE, provider_list, trt_profile_shapes
 from edgecnn.runtime.session_config import SessionConfig
@@ -107,7 +108,7 @@ def _open_on(path: Path, config: SessionConfig, device: str) -> Any:
     if failure is not None:
         if device != "cpu" and _is_provider_failure(failure, log):
             raise ProviderFailed(device, wanted, "to initialise", _ort_reason(failure, log)) from None
-        raise EdgecnnError(f"ONNX Runtime cannot load {path}: {clean_ort_message(str(failure))}") from None
+        raise EdgecnnError(ort_load_error_line(path, failure)) from None
     # Before any run: a graph optimized for another CPU could compute with the wrong block layout.
     check_target(path, session.get_modelmeta().custom_metadata_map, device)
     running = session.get_providers()

@@ -26,6 +26,7 @@ from edgecnn.data import (
     require_test_images,
     train_val_split,
 )
+from edgecnn.data.dataset import BUILTIN_SHAPES
 from edgecnn.data.normalization import UNIT_SCALE_NORMALIZATION
 from edgecnn.models import ModelSpec
 from edgecnn.training.config import TrainConfig
@@ -137,20 +138,33 @@ def _check_classes(spec: ModelSpec, name: str, num_classes: int) -> None:
         )
 
 
+def _refuse_shape(spec: ModelSpec, name: str, shape: tuple[int, ...]) -> None:
+    h, w, c = spec.input_shape
+    dh, dw, dc = shape
+    raise EdgecnnError(
+        f"model {spec.name} expects {h}x{w}x{c} images but {name} has {dh}x{dw}x{dc}; "
+        f"pick a matching --dataset (the model's default is {spec.default_dataset})"
+    )
+
+
 def _load_arrays(name: str, spec: ModelSpec, config: TrainConfig) -> TrainingData:
+    known = BUILTIN_SHAPES.get(name)
+    if known is not None and tuple(known) != tuple(spec.input_shape):
+        _refuse_shape(spec, name, known)  # before loading: a mismatch must not start a download
     ds = load_dataset(name, config.data_dir)
     if tuple(ds.input_shape) != tuple(spec.input_shape):
-        h, w, c = spec.input_shape
-        dh, dw, dc = ds.input_shape
-        raise EdgecnnError(
-            f"model {spec.name} expects {h}x{w}x{c} images but {name} has {dh}x{dw}x{dc}; "
-            f"pick a matching --dataset (the model's default is {spec.default_dataset})"
-        )
+        _refuse_shape(spec, name, ds.input_shape)
     _check_classes(spec, name, ds.num_classes)
     x_all, y_all, x_test, y_test = ds.x_train, ds.y_train, ds.x_test, ds.y_test
     if config.limit is not None:
         x_all, y_all = x_all[: config.limit], y_all[: config.limit]
         x_test, y_test = x_test[: config.limit], y_test[: config.limit]
+    if len(x_test) == 0:
+        # Refused before any epoch: a run that cannot be scored would fail after training, not before.
+        raise EdgecnnError(
+            f"{name} has no test images ({ds.source}): nothing to score the trained model on; add images "
+            "(a class needs two or more to hold one out) or train/ and test/ sub-folders"
+        )
     x_tr, y_tr, x_val, y_val = train_val_split(x_all, y_all, config.validation_split, config.seed)
     norm = ds.normalization
     return TrainingData(

@@ -11,22 +11,38 @@ from edgecnn.models import ModelSpec
 from edgecnn.training.config import TrainConfig
 from edgecnn.training.ema import ema_momentum_for
 
-# Keys of the resolved config that must match for --resume to continue the same training run.
+# Keys of the resolved config that must match for --resume to continue the same training run. The
+# user's options come first: a derived value (the EMA momentum follows --limit and --epochs) must not be
+# named as the difference when the option that caused it can be.
 RESUME_KEYS = (
     "model",
-    "model_spec",
     "dataset",
     "epochs",
     "batch_size",
     "optimizer",
     "learning_rate",
-    "lr_schedule",
-    "ema_momentum",
     "seed",
     "validation_split",
     "limit",
+    "model_spec",
+    "lr_schedule",
+    "ema_momentum",
     "workers",  # the global batch (and so the schedule) is the per-worker batch times the workers
 )
+# The option that sets each key, for the message that says which one differs.
+RESUME_OPTIONS = {
+    "model": "--model",
+    "dataset": "--dataset",
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "optimizer": "--optimizer",
+    "learning_rate": "--lr",
+    "seed": "--seed",
+    "validation_split": "--val-split",
+    "limit": "--limit",
+    "ema_momentum": "--ema/--no-ema",
+    "workers": "the number of workers in TF_CONFIG",
+}
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from edgecnn.training.run_dir import (
     precheck_run_dir,
     prepare_run_dir,
     read_resume_state,
+    restore_previous_run,
 )
 from edgecnn.training.scoring import predict_probabilities
 from edgecnn.training.streaming import stream_errors
@@ -103,9 +104,15 @@ def _fit(
             )
     except KeyboardInterrupt:
         done = state.epoch
-        if done == 0:
+        if done >= resolved.epochs:
             raise TrainingInterrupted(
-                f"interrupted during epoch 1; no epoch finished, so nothing was kept in {run_dir}"
+                f"interrupted after the last epoch ({done}/{resolved.epochs}) was checkpointed in {run_dir}, "
+                "before the test score and model.keras: finish it with the same options plus --resume"
+            ) from None
+        if done == 0:
+            kept = " (the run it was replacing is back in place)" if restore_previous_run(run_dir) else ""
+            raise TrainingInterrupted(
+                f"interrupted during epoch 1; no epoch finished, so nothing new was kept in {run_dir}{kept}"
             ) from None
         raise TrainingInterrupted(
             f"interrupted during epoch {done + 1}/{resolved.epochs}; epoch {done} is checkpointed in "

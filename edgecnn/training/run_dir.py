@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.faults import CHECKPOINT_WRITE, pause_point
 from edgecnn.core.outputs import atomic_path, atomic_write_json
+from edgecnn.core.ownership import claim_output
+from edgecnn.core.scratch import sweep_stale
 from edgecnn.training.config import CHECKPOINT_PATTERN, STATE_FILE, TrainConfig
 from edgecnn.training.record import TRAIN_JSON
-from edgecnn.training.resolved import RESUME_KEYS, ResolvedConfig
+from edgecnn.training.resolved import RESUME_KEYS, RESUME_OPTIONS, ResolvedConfig
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,40 @@ def check_writable(path: Path) -> None:
         raise EdgecnnError(f"cannot write the run directory {path}: {probe} is not writable")
 
 
+# `train --force` over a finished run moves it here and deletes it only once the new run finished, so
+# a Ctrl-C, crash or kill before the new run's first checkpoint never loses the old model.
+PREVIOUS_RUN = ".edgecnn-previous-run"
+
+
+def restore_previous_run(run_dir: Path) -> bool:
+    """Put back the finished run an interrupted `--force` moved aside, when the new run checkpointed
+    nothing (its partial files are dropped); True if something was restored."""
+    backup = run_dir / PREVIOUS_RUN
+    if not backup.is_dir() or (run_dir / STATE_FILE).exists():
+        return False
+    for child in run_dir.iterdir():
+        if child.name != PREVIOUS_RUN:
+            _remove(child)
+    for child in backup.iterdir():
+        os.replace(child, run_dir / child.name)
+    backup.rmdir()
+    return True
+
+
+def _remove(entry: Path) -> None:
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry)
+    else:
+        entry.unlink()
+
+
 def precheck_run_dir(run_dir: Path, config: TrainConfig) -> None:
     """Refuse what must be refused before any data is loaded."""
     check_writable(run_dir)
+    claim_output(run_dir)  # a second train into the same run directory fails now, not after an hour
+    if run_dir.is_dir():
+        sweep_stale(run_dir)  # a checkpoint write killed midway leaves a temp file of a dead process
+        restore_previous_run(run_dir)
     state_path = run_dir / STATE_FILE
     if config.resume:
         if (run_dir / TRAIN_JSON).exists():
@@ -104,8 +138,9 @@ def read_resume_state(run_dir: Path, resolved: ResolvedConfig) -> ResumeState:
     for key in RESUME_KEYS:
         if saved.get(key) != now[key]:
             shown = "the architecture" if key == "model_spec" else f"{saved.get(key)!r} -> {now[key]!r}"
+            option = RESUME_OPTIONS.get(key, key.replace("_", " "))
             raise EdgecnnError(
-                f"cannot resume {run_dir}: {key.replace('_', ' ')} differs from the interrupted run "
+                f"cannot resume {run_dir}: {option} differs from the interrupted run "
                 f"({shown}); rerun with the same options or use --force to start over"
             )
     return ResumeState(
@@ -120,11 +155,17 @@ def prepare_run_dir(run_dir: Path, *, clear: bool) -> None:
     """Create the run directory; `clear` (--force) empties the old run first. Called once the new run is
     about to start (data and model are ready), so a failed start leaves the old run intact."""
     if clear and run_dir.exists():
+        backup = run_dir / PREVIOUS_RUN
+        keep = (run_dir / TRAIN_JSON).exists() and not backup.exists()
+        if keep:
+            backup.mkdir()
         for child in run_dir.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
+            if child.name == PREVIOUS_RUN:
+                continue
+            if keep:
+                os.replace(child, backup / child.name)
             else:
-                child.unlink()
+                _remove(child)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -142,7 +183,9 @@ def write_checkpoint(
     """Persist model + optimizer after `epoch` (1-based), point checkpoint-state.json at it and drop the
     previous epoch's checkpoint; `state` counts the epoch only once all of that is on disk."""
     ckpt = run_dir / CHECKPOINT_PATTERN.format(epoch=epoch)
-    save_keras_atomically(model, ckpt)
+    with atomic_path(ckpt) as tmp:
+        model.save(tmp)
+        pause_point(CHECKPOINT_WRITE)
     atomic_write_json(
         run_dir / STATE_FILE,
         {
@@ -165,7 +208,9 @@ def finish_run_dir(model: Any, model_path: Path, run_dir: Path, document: dict[s
     """Write model.keras and train.json, then remove what only an unfinished run needs."""
     save_keras_atomically(model, model_path)
     atomic_write_json(run_dir / TRAIN_JSON, document)
-    # Finished: the checkpoint has served its purpose (model.keras holds the same weights).
+    # Finished: the checkpoint has served its purpose (model.keras holds the same weights), and the run
+    # this one replaced (--force) is no longer needed.
     for leftover in [run_dir / STATE_FILE, *run_dir.glob(CHECKPOINT_PATTERN.format(epoch="*"))]:
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
+    shutil.rmtree(run_dir / PREVIOUS_RUN, ignore_errors=True)
