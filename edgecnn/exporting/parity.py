@@ -8,30 +8,40 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.metadata import OUTPUT_NAME
 from edgecnn.exporting.config import PARITY_MAX_ABS_DIFF, ExportConfig
 from edgecnn.exporting.report import Parity
 
 
-def keras_predict(serve: Any, x: np.ndarray, batch: int) -> np.ndarray:
-    """Probabilities from a `convert.keras_call` function, `batch` images at a time."""
+def keras_predict(serve: Any, x: np.ndarray, batch: int, output_kind: str | None = None) -> np.ndarray:
+    """Probabilities from a `convert.keras_call` function, `batch` images at a time (softmax applied
+    for a logits model, through the same helper the runtime side uses)."""
+    from edgecnn.runtime.inference import as_probabilities
+
     outs = []
     for start in range(0, len(x), batch):
-        outs.append(np.asarray(serve(x[start : start + batch])[OUTPUT_NAME], dtype=np.float32))
-    return np.concatenate(outs)
+        (scores,) = serve(x[start : start + batch]).values()
+        outs.append(np.asarray(scores, dtype=np.float32))
+    probs, _ = as_probabilities(np.concatenate(outs), output_kind)
+    return probs.astype(np.float32)
 
 
 def parity_gate(
-    serve: Any, session: Any, x_nhwc: np.ndarray, x_graph: np.ndarray, config: ExportConfig
+    serve: Any,
+    session: Any,
+    x_nhwc: np.ndarray,
+    x_graph: np.ndarray,
+    config: ExportConfig,
+    output_kind: str | None = None,
 ) -> list[Parity]:
-    """Keras vs ONNX Runtime on the same real images, at batch 1 and at `parity_batch`."""
+    """Keras vs ONNX Runtime on the same images, at batch 1 and at `parity_batch`, compared as
+    probabilities (so the tolerance means the same for a logits model)."""
     from edgecnn.runtime.inference import compare_probabilities, predict_probabilities
 
     results = []
     n1 = min(config.parity_batch1_samples, len(x_nhwc))
     nb = min(config.parity_samples, len(x_nhwc))
     for batch, n in ((1, n1), (config.parity_batch, nb)):
-        ref = keras_predict(serve, x_nhwc[:n], batch)
+        ref = keras_predict(serve, x_nhwc[:n], batch, output_kind)
         got = predict_probabilities(session, x_graph[:n], batch)
         agree = compare_probabilities(ref, got)
         passed = agree.max_abs_diff <= PARITY_MAX_ABS_DIFF and agree.top1_agreement == 1.0

@@ -28,7 +28,7 @@ import numpy as np
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import read_metadata
 from edgecnn.core.outputs import atomic_path, atomic_write_json, refuse_overwrite
-from edgecnn.runtime.inference import compare_probabilities, run_batches
+from edgecnn.runtime.inference import compare_probabilities, predict_probabilities
 from edgecnn.runtime.inputs import DatasetSamples, make_feeds
 from edgecnn.runtime.session_config import SessionConfig
 from edgecnn.runtime.sessions import check_model_file, open_session
@@ -177,8 +177,9 @@ def _parity(config: OptimizeConfig, candidate: Path) -> dict[str, Any]:
         np.random.default_rng(config.seed),
     )
     x = next(iter(feeds.values()))
-    reference = run_batches(portable, x, PARITY_BATCH).scores
-    other = run_batches(optimized, x, PARITY_BATCH).scores
+    # Compared as probabilities (softmax for a logits model), the scale the export's parity gate uses.
+    reference = predict_probabilities(portable, x, PARITY_BATCH)
+    other = predict_probabilities(optimized, x, PARITY_BATCH)
     if reference.shape != other.shape:
         raise EdgecnnError(
             f"the optimized graph returns shape {other.shape}, the portable one {reference.shape}"
