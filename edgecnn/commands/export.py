@@ -199,18 +199,27 @@ def result_table(result: ExportResult) -> Table:
     variant's median and its speed relative to FP32 measured in the same rounds (x1.25 = faster)."""
     batches = sorted({b for r in result.variants.values() for b in r.latency_ms})
     table = Table(title=f"export {result.output_dir}", title_justify="left", box=box.SIMPLE_HEAD)
+    labelled = result.labelled_data
     table.add_column("variant", no_wrap=True)
-    table.add_column("acc %", justify="right", no_wrap=True)
-    table.add_column("Δ pp", justify="right", no_wrap=True)
+    # Without labels there is no accuracy and no drop: one column says so instead of two numbers.
+    table.add_column("acc %" if labelled else "accuracy", justify="right", no_wrap=True)
+    if labelled:
+        table.add_column("Δ pp", justify="right", no_wrap=True)
     table.add_column("agree %", justify="right", no_wrap=True)
     table.add_column("size", justify="right", no_wrap=True)
     for b in batches:
         table.add_column(f"b{b} ms", justify="right", no_wrap=True)
     for r in result.variants.values():
-        row = [
-            r.name + ("" if r.kept else " ✗") + (" ★" if result.selected == r.name else ""),
-            NO_LABELS if r.accuracy is None else f"{r.accuracy * 100:.2f}",
-            "-" if r.name == "fp32" or r.accuracy_drop_pp is None else f"{-r.accuracy_drop_pp:+.2f}",
+        row = [r.name + ("" if r.kept else " ✗") + (" ★" if result.selected == r.name else "")]
+        if r.accuracy is None:
+            row.append(NO_LABELS)
+        else:
+            row.append(f"{r.accuracy * 100:.2f}")
+        if labelled:
+            row.append(
+                "-" if r.name == "fp32" or r.accuracy_drop_pp is None else f"{-r.accuracy_drop_pp:+.2f}"
+            )
+        row += [
             f"{r.top1_agreement * 100:.2f}",
             f"{r.size_bytes / 1024:.0f}K {r.size_ratio * 100:.0f}%",
         ]
