@@ -112,7 +112,7 @@ def export_result(
         normalization_source=parts.data.normalization_source,
         in_model_preprocessing=parts.source.preprocessing,
         parity_inputs=parts.data.parity_inputs,
-        notes=list(parts.data.notes),
+        notes=[*([f"model: {config.model_origin}"] if config.model_origin else []), *parts.data.notes],
     )
 
 

@@ -41,6 +41,8 @@ class ExportConfig:
     calibration_data: str | None = None
     # Refuse an FP32 model whose accuracy is near chance or far below train.json's (see exporting.guard).
     accuracy_guard: bool = True
+    # Where the model came from when model_path is a stand-in (the Python API's in-memory keras.Model).
+    model_origin: str | None = None
     opset: int = DEFAULT_OPSET
     nchw: bool = False
     simplify: bool = True

@@ -96,3 +96,7 @@ class ExportResult:
         doc["failure"] = self.failure
         doc["labelled_data"] = self.labelled_data
         return doc
+
+    def to_dict(self) -> dict[str, Any]:
+        """The export.json document (the name the public API's results share)."""
+        return self.to_document()
