@@ -168,7 +168,7 @@ def test_guard_refuses_near_chance_fp32(keras, mnist, mnist_dir: Path, tmp_path:
     model.save(str(path))
     out = tmp_path / "b"
     line = _one_error_line(_cli(str(path), "-o", str(out), "--data-dir", str(mnist_dir), "--no-latency"))
-    assert "chance level" in line and "--normalization" in line and "--labels" in line
+    assert "chance level" in line and "--normalization" in line and "class order" in line
     assert not out.exists()
     result = export(
         ExportConfig(model_path=path, output_dir=out, data_dir=mnist_dir, accuracy_guard=False, latency=False)

@@ -14,7 +14,8 @@ CHANCE_FACTOR = 1.5
 MAX_DROP_VS_TRAINING_PP = 10.0
 FIX = (
     "check how the model wants its pixels (--normalization raw|unit|tf|imagenet; a model with its own "
-    "Rescaling layer takes raw 0-255), the class order (--labels) and the dataset (--dataset); "
+    "Rescaling layer takes raw 0-255), the class order (output i must be the dataset's class i) and the "
+    "dataset (--dataset); "
     "--no-accuracy-guard exports anyway"
 )
 
@@ -31,7 +32,7 @@ def check_fp32_accuracy(
     where = f"FP32 accuracy {accuracy * 100:.2f}% on {dataset} test images (normalization {normalization})"
     if accuracy <= CHANCE_FACTOR * chance:
         raise EdgecnnError(
-            f"{where} is at chance level ({chance * 100:.1f}% for {num_classes} classes): the input is "
+            f"{where} is at or below chance level ({chance * 100:.1f}% for {num_classes} classes): the input is "
             f"probably fed wrongly, not the model; {FIX}; nothing was written"
         )
     if recorded_accuracy is not None and (recorded_accuracy - accuracy) * 100.0 > MAX_DROP_VS_TRAINING_PP:
