@@ -32,8 +32,8 @@ def check_fp32_accuracy(
     where = f"FP32 accuracy {accuracy * 100:.2f}% on {dataset} test images (normalization {normalization})"
     if accuracy <= CHANCE_FACTOR * chance:
         raise EdgecnnError(
-            f"{where} is at or below chance level ({chance * 100:.1f}% for {num_classes} classes): the input is "
-            f"probably fed wrongly, not the model; {FIX}; nothing was written"
+            f"{where} is at or below chance level ({chance * 100:.1f}% for {num_classes} classes): "
+            f"the input is probably fed wrongly, not the model; {FIX}; nothing was written"
         )
     if recorded_accuracy is not None and (recorded_accuracy - accuracy) * 100.0 > MAX_DROP_VS_TRAINING_PP:
         raise EdgecnnError(
