@@ -100,7 +100,7 @@ def build_bundle(
             fp32_session, provider = open_cpu_session(fp32_path)
             kind = parts.source.output_kind
             serve, _ = keras_call(parts.source.model, parts.source.input_shape, kind)
-            parity = parity_gate(serve, fp32_session, images.x_nhwc, images.x_graph, config, kind)
+            parity = parity_gate(serve, fp32_session, images.x_nhwc, images.x_graph, config)
         with timed_step(tracker, timings, "eval_fp32_s", f"evaluating FP32 on {len(images.x_graph)} images"):
             fp32_probs = predict_probabilities(fp32_session, images.x_graph)
             fp32_accuracy = None if images.y is None else accuracy(fp32_probs, images.y)

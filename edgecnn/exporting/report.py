@@ -18,6 +18,8 @@ class Parity:
     max_abs_diff: float
     top1_agreement: float
     passed: bool
+    # Largest |output| Keras gave: a diff means little when the outputs themselves are ~0 (random weights).
+    output_scale: float = 1.0
 
 
 @dataclass
