@@ -175,18 +175,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown model {unknown[0]!r}; choose from {', '.join(ZOO)}", file=sys.stderr)
         return 1
     env = environment_info()
-    rows = []
+    rows: list[dict[str, Any]] = []
+    args.output.mkdir(parents=True, exist_ok=True)
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     with tempfile.TemporaryDirectory(prefix="edgecnn-zoo-") as tmp:
         for name in names:
             size, normalization = ZOO[name]
             row = run_one(name, args.size or size, normalization, Path(tmp), args)
             rows.append(row)
             print(f"{name}: {'ok' if row['ok'] else row['error']} ({row['seconds']} s)", flush=True)
-    args.output.mkdir(parents=True, exist_ok=True)
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    atomic_write_json(args.output / "bench_zoo.json", {"config": config, "rows": rows, "environment": env})
-    table = markdown(rows, env)
-    atomic_write_text(args.output / "bench_zoo.md", table)
+            # Written after every model: a long run stopped half-way still leaves its rows.
+            complete = len(rows) == len(names)
+            document = {"config": config, "rows": rows, "complete": complete, "environment": env}
+            atomic_write_json(args.output / "bench_zoo.json", document)
+            table = markdown(rows, env)
+            atomic_write_text(args.output / "bench_zoo.md", table)
     print(table)
     return 0 if all(r["ok"] and r["parity_ok"] for r in rows) else 1
 
