@@ -8,7 +8,7 @@ export EDGECNN_DATA_DIR ?= $(if $(wildcard $(SHARED_MNIST)/train-images-idx3-uby
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 DEMO_DIR ?= demo
 
-.PHONY: install demo test test-all lint data bench bench-train bench-peers bench-folder-rss gpu-check clean
+.PHONY: install demo test test-all lint data bench bench-train bench-peers bench-folder-rss bench-zoo gpu-check clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -64,3 +64,8 @@ gpu-check:
 
 clean:
 	rm -rf $(DEMO_DIR) build dist *.egg-info .pytest_cache .ruff_cache
+
+# keras.applications (weights=None, usual sizes) + two hand-built nets through export: parity, INT8/FP16,
+# input contract, size and latency on this CPU -> results/bench_zoo.{json,md}. Slow (many minutes).
+bench-zoo: install
+	$(PY) benchmarks/bench_zoo.py

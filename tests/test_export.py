@@ -221,8 +221,14 @@ def test_input_shape_mismatch_and_unconvertible_layer(tmp_path: Path, mnist_dir:
     rgb = tmp_path / "rgb.keras"
     keras.Model(inp, keras.layers.Dense(10, activation="softmax")(x)).save(str(rgb))
     out = tmp_path / "o"
-    line = _one_error_line(_cli(str(rgb), "-o", str(out), "--quantize", "int8", "--data-dir", str(mnist_dir)))
+    line = _one_error_line(
+        _cli(str(rgb), "-o", str(out), "-q", "int8", "--dataset", "mnist", "--data-dir", str(mnist_dir))
+    )
     assert "28x28x1 but the model input is 32x32x3" in line
+    assert not out.exists()
+    # Without --dataset no dataset fits: INT8 then needs calibration images (FP32 alone would export).
+    line = _one_error_line(_cli(str(rgb), "-o", str(out), "--quantize", "int8", "--data-dir", str(mnist_dir)))
+    assert "--calibration-data" in line
     assert not out.exists()
 
     @keras.saving.register_keras_serializable(package="edgecnn_tests")

@@ -81,6 +81,29 @@ TargetOption = Annotated[
     ),
 ]
 LatencyRoundsOption = Annotated[int, typer.Option("--latency-rounds", help="Timed rounds per batch.")]
+NormalizationOption = Annotated[
+    str | None,
+    typer.Option(
+        "--normalization",
+        help="How the model wants its pixels: raw (0-255), unit (0-1), tf (-1..1), imagenet, or "
+        "'scale=S,mean=M1/M2/M3,std=S1/S2/S3' (default: train.json, the model's own Rescaling/"
+        "Normalization layers, else the dataset's).",
+    ),
+]
+CalibrationDataOption = Annotated[
+    str | None,
+    typer.Option(
+        "--calibration-data",
+        help="INT8 calibration images: a dataset name or a folder of images (labels not needed).",
+    ),
+]
+AccuracyGuardOption = Annotated[
+    bool,
+    typer.Option(
+        "--accuracy-guard/--no-accuracy-guard",
+        help="Refuse an FP32 accuracy near chance or far below train.json's (a sign of wrong input).",
+    ),
+]
 
 
 def split_values(values: list[str] | None) -> tuple[str, ...]:
@@ -104,6 +127,9 @@ def export_command(
     dataset: DatasetOption = None,
     data_dir: DataDirOption = None,
     labels: LabelsOption = None,
+    normalization: NormalizationOption = None,
+    calibration_data: CalibrationDataOption = None,
+    accuracy_guard: AccuracyGuardOption = True,
     eval_limit: EvalLimitOption = None,
     latency: LatencyOption = True,
     latency_rounds: LatencyRoundsOption = 30,
@@ -119,6 +145,9 @@ def export_command(
         "data_dir": data_dir,
         "dataset": dataset,
         "labels": tuple(x.strip() for x in labels.split(",")) if labels else None,
+        "normalization": normalization,
+        "calibration_data": calibration_data,
+        "accuracy_guard": accuracy_guard,
         "opset": opset,
         "nchw": nchw,
         "simplify": simplify,
@@ -155,6 +184,8 @@ def run_export(fields: dict[str, Any], quantization: dict[str, Any], as_json: bo
     console.print(result_table(result))
     for line in summary_lines(result):
         console.print(line)
+    for line in result.notes:
+        console.print(f"note: {line}")
     for line in result.assumptions:
         console.print(f"[yellow]assumed:[/] {line}")
     for line in result.warnings:
@@ -170,23 +201,35 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export_command)
 
 
+NO_LABELS = "no labelled data"
+
+
 def result_table(result: ExportResult) -> Table:
     """The side-by-side table printed at the end of an export (rich). Latency cells show the
     variant's median and its speed relative to FP32 measured in the same rounds (x1.25 = faster)."""
     batches = sorted({b for r in result.variants.values() for b in r.latency_ms})
     table = Table(title=f"export {result.output_dir}", title_justify="left", box=box.SIMPLE_HEAD)
+    labelled = result.labelled_data
     table.add_column("variant", no_wrap=True)
-    table.add_column("acc %", justify="right", no_wrap=True)
-    table.add_column("Δ pp", justify="right", no_wrap=True)
+    # Without labels there is no accuracy and no drop: one column says so instead of two numbers.
+    table.add_column("acc %" if labelled else "accuracy", justify="right", no_wrap=True)
+    if labelled:
+        table.add_column("Δ pp", justify="right", no_wrap=True)
     table.add_column("agree %", justify="right", no_wrap=True)
     table.add_column("size", justify="right", no_wrap=True)
     for b in batches:
         table.add_column(f"b{b} ms", justify="right", no_wrap=True)
     for r in result.variants.values():
-        row = [
-            r.name + ("" if r.kept else " ✗") + (" ★" if result.selected == r.name else ""),
-            f"{r.accuracy * 100:.2f}",
-            "-" if r.name == "fp32" else f"{-r.accuracy_drop_pp:+.2f}",
+        row = [r.name + ("" if r.kept else " ✗") + (" ★" if result.selected == r.name else "")]
+        if r.accuracy is None:
+            row.append(NO_LABELS)
+        else:
+            row.append(f"{r.accuracy * 100:.2f}")
+        if labelled:
+            row.append(
+                "-" if r.name == "fp32" or r.accuracy_drop_pp is None else f"{-r.accuracy_drop_pp:+.2f}"
+            )
+        row += [
             f"{r.top1_agreement * 100:.2f}",
             f"{r.size_bytes / 1024:.0f}K {r.size_ratio * 100:.0f}%",
         ]
@@ -219,6 +262,18 @@ def attempts_table(result: ExportResult) -> Table:
     return table
 
 
+def contract_line(result: ExportResult) -> str:
+    """The input/output contract the metadata records, and where the normalization came from."""
+    from edgecnn.core.metadata import Normalization
+    from edgecnn.exporting.input_contract import normalization_name
+
+    name = normalization_name(Normalization.from_dict(result.normalization))
+    pixels = f"input {name} (from {result.normalization_source})"
+    if result.in_model_preprocessing and name == "raw":
+        pixels = f"input raw 0-255 pixels (the model starts with {result.in_model_preprocessing})"
+    return f"{pixels}; output {result.output_kind}"
+
+
 def summary_lines(result: ExportResult) -> list[str]:
     """The lines under the table: route, node counts, parity, and what is slow, dropped or selected."""
     parity = ", ".join(
@@ -231,7 +286,8 @@ def summary_lines(result: ExportResult) -> list[str]:
         f"route {result.route}, opset {result.opset}, input {result.layout} named {INPUT_NAME!r}",
         f"nodes {nodes['converted']} converted -> {nodes['simplified']} simplified -> {nodes['final']} final"
         + (f" (rewrites: {', '.join(result.graph_rewrites)})" if result.graph_rewrites else ""),
-        f"parity vs Keras on real {result.dataset} test images: {parity}",
+        f"parity vs Keras on {result.parity_inputs}: {parity}",
+        contract_line(result),
         "latency: quick CPU check, variants run round-robin with FP32; `edgecnn bench` is the careful one",
     ]
     slow = [

@@ -18,6 +18,9 @@ from edgecnn.core.errors import EdgecnnError
 PREFIX = "edgecnn."
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
+# A model that ends without softmax: its graph output is named for what it is (the output kind).
+LOGITS_NAME = "logits"
+OUTPUT_KINDS = (OUTPUT_NAME, LOGITS_NAME)
 LAYOUTS = ("NHWC", "NCHW")
 
 
@@ -34,6 +37,11 @@ class Normalization:
             raise EdgecnnError("normalization mean and std must have the same length")
         if any(s == 0 for s in self.std):
             raise EdgecnnError("normalization std must not contain zeros")
+
+    @property
+    def is_raw(self) -> bool:
+        """The graph takes the 0-255 pixel values unchanged (the model normalizes them itself)."""
+        return self.scale == 1.0 and all(m == 0 for m in self.mean) and all(s == 1 for s in self.std)
 
     def apply(self, images: Any) -> Any:
         """uint8 (N, H, W, C) -> float32 (N, H, W, C)."""
@@ -69,11 +77,18 @@ class ModelMetadata:
     export_route: str | None = None
     macs_per_image: int | None = None
     edgecnn_version: str | None = None
+    # "probabilities" (softmax inside the graph) or "logits"; None: a file from before edgecnn recorded it.
+    output: str | None = None
+    # The model's own preprocessing layers, e.g. "Rescaling(scale=0.003922)": then the graph takes raw
+    # 0-255 pixels (normalization is the identity). None: the caller normalizes.
+    in_model_preprocessing: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
             raise EdgecnnError(f"layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
+        if self.output is not None and self.output not in OUTPUT_KINDS:
+            raise EdgecnnError(f"output must be one of {', '.join(OUTPUT_KINDS)}, not {self.output!r}")
 
     @property
     def graph_input_shape(self) -> tuple[int, int, int]:
@@ -95,6 +110,8 @@ class ModelMetadata:
             "export_route": self.export_route,
             "macs_per_image": None if self.macs_per_image is None else str(self.macs_per_image),
             "version": self.edgecnn_version,
+            "output": self.output,
+            "in_model_preprocessing": self.in_model_preprocessing,
         }
         props.update({k: v for k, v in optional.items() if v is not None})
         props.update(self.extra)
@@ -123,6 +140,8 @@ class ModelMetadata:
                 export_route=ours.get("export_route"),
                 macs_per_image=int(macs) if macs else None,
                 edgecnn_version=ours.get("version"),
+                output=ours.get("output"),
+                in_model_preprocessing=ours.get("in_model_preprocessing"),
                 extra={
                     k: v
                     for k, v in ours.items()

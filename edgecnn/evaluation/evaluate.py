@@ -219,7 +219,7 @@ def score_test_set(
     confidence = np.empty(len(x), dtype=np.float64)
     applied_softmax = False
     for start in range(0, len(x), batch_size):  # per batch, as each batch's scores came out
-        probs, softmaxed = as_probabilities(scores[start : start + batch_size])
+        probs, softmaxed = as_probabilities(scores[start : start + batch_size], model.meta.output)
         applied_softmax |= softmaxed
         confidence[start : start + batch_size] = probs[
             np.arange(len(probs)), predicted[start : start + batch_size]
@@ -261,7 +261,7 @@ def evaluate(config: EvalConfig, *, progress: Progress | None = None) -> EvalRes
     data_s = time.perf_counter() - t0
 
     scored = score_test_set(model, x, len(labels), config.batch_size, progress)
-    if scored.applied_softmax:
+    if scored.applied_softmax and model.meta.output is None:
         assumptions.append("model outputs are not probabilities (logits?): confidence computed with softmax")
     confusion = confusion_counts(y, scored.predicted, len(labels))
     per_class = tuple(

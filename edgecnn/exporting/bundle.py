@@ -56,6 +56,9 @@ def bundle_metadata(
         export_route=graph.route,
         macs_per_image=source.macs or count_macs(graph.model),
         edgecnn_version=__version__,
+        output=source.output_kind,
+        # Recorded only when the graph really takes raw pixels because of those layers.
+        in_model_preprocessing=source.preprocessing if data.normalization.is_raw else None,
     )
 
 
@@ -104,6 +107,12 @@ def export_result(
         timings=timings,
         environment={**environment_info(), "execution_provider": provider},
         json_path=config.output_dir / EXPORT_JSON,
+        output_kind=parts.source.output_kind,
+        normalization=parts.data.normalization.to_dict(),
+        normalization_source=parts.data.normalization_source,
+        in_model_preprocessing=parts.source.preprocessing,
+        parity_inputs=parts.data.parity_inputs,
+        notes=[*([f"model: {config.model_origin}"] if config.model_origin else []), *parts.data.notes],
     )
 
 

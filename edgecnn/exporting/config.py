@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.exporting.input_contract import parse_normalization
 from edgecnn.exporting.quant_config import QuantizationConfig
 
 QUANTIZE_CHOICES = ("int8", "fp16", "dynamic", "all", "auto")
@@ -48,8 +49,18 @@ class ExportConfig:
     output_dir: Path
     quantize: tuple[str, ...] = ()
     data_dir: Path | None = None
-    dataset: str | None = None  # None: from train.json, else mnist (recorded as an assumption)
+    # None: from train.json, else mnist for a 28x28x1 10-class model (an assumption), else no labelled data
+    dataset: str | None = None
     labels: tuple[str, ...] | None = None
+    # How uint8 pixels become the model input (input_contract.parse_normalization); None: from train.json,
+    # the model's own preprocessing layers, or the dataset.
+    normalization: str | None = None
+    # INT8 calibration images: a dataset name or a folder of (unlabelled) images; None: the dataset's.
+    calibration_data: str | None = None
+    # Refuse an FP32 model whose accuracy is near chance or far below train.json's (see exporting.guard).
+    accuracy_guard: bool = True
+    # Where the model came from when model_path is a stand-in (the Python API's in-memory keras.Model).
+    model_origin: str | None = None
     opset: int = DEFAULT_OPSET
     nchw: bool = False
     simplify: bool = True
@@ -101,6 +112,10 @@ class ExportConfig:
             raise EdgecnnError("eval limit must be >= 1")
         if any(b < 1 for b in self.latency_batches):
             raise EdgecnnError("latency batch sizes must be >= 1")
+        if self.normalization is not None:
+            parse_normalization(self.normalization)  # a typo fails here, before the model is loaded
+        if self.calibration_data is not None and not self.calibration_data.strip():
+            raise EdgecnnError("--calibration-data names a dataset or a folder of images")
         if self.labels is not None:
             check_labels(self.labels)
 

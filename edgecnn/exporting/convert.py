@@ -17,9 +17,12 @@ ROUTE_TF2ONNX = "tf2onnx.from_function"
 ROUTE_KERAS = "keras.export(onnx)"
 
 
-def keras_call(model: Any, input_shape: tuple[int, int, int]) -> tuple[Any, Any]:
+def keras_call(
+    model: Any, input_shape: tuple[int, int, int], output_name: str = OUTPUT_NAME
+) -> tuple[Any, Any]:
     """A tf.function calling the model on (batch, *input_shape) float32 images named like the ONNX
-    input, returning {OUTPUT_NAME: probabilities}; and its input signature."""
+    input, returning {output_name: scores} (the output kind: probabilities or logits); and its input
+    signature."""
     from edgecnn.core.tfcompat import import_tensorflow
 
     tf = import_tensorflow()
@@ -27,16 +30,18 @@ def keras_call(model: Any, input_shape: tuple[int, int, int]) -> tuple[Any, Any]
 
     @tf.function(input_signature=spec)
     def serve(x: Any) -> dict[str, Any]:
-        return {OUTPUT_NAME: model(x, training=False)}
+        return {output_name: model(x, training=False)}
 
     return serve, spec
 
 
-def convert_tf2onnx(model: Any, input_shape: tuple[int, int, int], opset: int, nchw: bool) -> Any:
+def convert_tf2onnx(
+    model: Any, input_shape: tuple[int, int, int], opset: int, nchw: bool, output_name: str = OUTPUT_NAME
+) -> Any:
     """The main route: tf2onnx on a tf.function around the model (works with Keras 3 models)."""
     import tf2onnx
 
-    serve, spec = keras_call(model, input_shape)
+    serve, spec = keras_call(model, input_shape, output_name)
     with quiet_libraries():
         onnx_model, _ = tf2onnx.convert.from_function(
             serve, input_signature=spec, opset=opset, inputs_as_nchw=[INPUT_NAME] if nchw else None
@@ -61,7 +66,9 @@ def unsupported_ops(model: Any) -> list[str]:
     return bad
 
 
-def convert_keras_export(model: Any, input_shape: tuple[int, int, int], opset: int, nchw: bool) -> Any:
+def convert_keras_export(
+    model: Any, input_shape: tuple[int, int, int], opset: int, nchw: bool, output_name: str = OUTPUT_NAME
+) -> Any:
     """The fallback route: keras' own ONNX export, with the graph input/output renamed to the contract."""
     import onnx
 
@@ -75,22 +82,23 @@ def convert_keras_export(model: Any, input_shape: tuple[int, int, int], opset: i
     bad = unsupported_ops(onnx_model)
     if bad:
         raise EdgecnnError(f"unsupported op(s) {', '.join(bad[:3])}")
-    rename_io(onnx_model)
+    rename_io(onnx_model, output_name)
     return onnx_model
 
 
 def convert(
-    model: Any, input_shape: tuple[int, int, int], opset: int, nchw: bool
+    model: Any, input_shape: tuple[int, int, int], opset: int, nchw: bool, output_name: str = OUTPUT_NAME
 ) -> tuple[Any, str, list[str]]:
-    """Keras model -> ONNX ModelProto. Returns (model, route that ran, notes on routes that failed)."""
+    """Keras model -> ONNX ModelProto whose output is named `output_name` (the output kind). Returns
+    (model, route that ran, notes on routes that failed)."""
     notes: list[str] = []
     try:
-        return convert_tf2onnx(model, input_shape, opset, nchw), ROUTE_TF2ONNX, notes
+        return convert_tf2onnx(model, input_shape, opset, nchw, output_name), ROUTE_TF2ONNX, notes
     except Exception as exc:  # noqa: BLE001 - converter errors are many types; reported in one line
         first = one_line(exc, 240)
         notes.append(f"{ROUTE_TF2ONNX} failed: {first}")
     try:
-        return convert_keras_export(model, input_shape, opset, nchw), ROUTE_KERAS, notes
+        return convert_keras_export(model, input_shape, opset, nchw, output_name), ROUTE_KERAS, notes
     except Exception as exc:  # noqa: BLE001
         notes.append(f"{ROUTE_KERAS} failed: {one_line(exc, 120)}")
     raise EdgecnnError(f"the converter cannot handle this model: {first}")

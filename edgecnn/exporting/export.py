@@ -33,6 +33,8 @@ from edgecnn.exporting.config import ExportConfig
 from edgecnn.exporting.convert import keras_call
 from edgecnn.exporting.dataset import load_export_data, prepare_eval_images
 from edgecnn.exporting.fp32_graph import build_fp32_graph
+from edgecnn.exporting.guard import check_fp32_accuracy
+from edgecnn.exporting.input_contract import normalization_name
 from edgecnn.exporting.int8_variant import Int8Outcome, build_int8
 from edgecnn.exporting.keras_source import check_keras_file, load_source
 from edgecnn.exporting.parity import parity_gate
@@ -74,12 +76,12 @@ def export(config: ExportConfig, *, progress: Progress | None = None) -> ExportR
         tracker.describe("loading the Keras model")
         source = load_source(config, record, file_format)
         tracker.advance()
-        tracker.describe(f"loading {source.dataset}")
+        tracker.describe(f"loading {source.dataset or 'unlabelled images'}")
         data = load_export_data(config, source, record is not None)
         timings["load_s"] = time.perf_counter() - started
         tracker.advance()
         with timed_step(tracker, timings, "convert_s", f"converting (opset {config.opset})"):
-            graph = build_fp32_graph(config, source.model, source.input_shape)
+            graph = build_fp32_graph(config, source.model, source.input_shape, source.output_kind)
         metadata = bundle_metadata(config, source, data, graph)
         parts = ExportParts(source, data, graph, metadata, config_document(config, progress is not None))
         return build_bundle(config, parts, tracker, timings, started)
@@ -97,11 +99,20 @@ def build_bundle(
         fp32_path = write_fp32(parts, bundle)
         with timed_step(tracker, timings, "parity_s", "parity gate (Keras vs ONNX Runtime)"):
             fp32_session, provider = open_cpu_session(fp32_path)
-            serve, _ = keras_call(parts.source.model, parts.source.input_shape)
+            kind = parts.source.output_kind
+            serve, _ = keras_call(parts.source.model, parts.source.input_shape, kind)
             parity = parity_gate(serve, fp32_session, images.x_nhwc, images.x_graph, config)
-        with timed_step(tracker, timings, "eval_fp32_s", f"evaluating FP32 on {len(images.y)} test images"):
+        with timed_step(tracker, timings, "eval_fp32_s", f"evaluating FP32 on {len(images.x_graph)} images"):
             fp32_probs = predict_probabilities(fp32_session, images.x_graph)
-            fp32_accuracy = accuracy(fp32_probs, images.y)
+            fp32_accuracy = None if images.y is None else accuracy(fp32_probs, images.y)
+            if fp32_accuracy is not None and config.accuracy_guard:
+                check_fp32_accuracy(
+                    fp32_accuracy,
+                    parts.source.num_classes,
+                    str(parts.data.name),
+                    normalization_name(parts.data.normalization),
+                    parts.source.recorded_accuracy,
+                )
             fp32 = BuiltVariant(fp32_report(fp32_path, fp32_accuracy, parity, config), fp32_session)
         ctx = VariantContext(
             bundle=bundle,
@@ -133,7 +144,7 @@ def build_bundle(
 def build_variants(
     ctx: VariantContext,
     config: ExportConfig,
-    x_train: np.ndarray,
+    x_train: np.ndarray | None,
     tracker: Tracker,
     timings: dict[str, float],
 ) -> tuple[dict[str, BuiltVariant], Int8Outcome | None]:
@@ -141,6 +152,7 @@ def build_variants(
     built: dict[str, BuiltVariant] = {}
     int8 = None
     if "int8" in config.variants:
+        assert x_train is not None, "load_export_data refuses INT8 without calibration images"
         with timed_step(tracker, timings, "int8_s", "INT8 static quantization (calibrating)"):
             int8 = build_int8(ctx, config, x_train, tracker)
         if int8.variant is not None:

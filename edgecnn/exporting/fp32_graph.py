@@ -22,12 +22,15 @@ class Fp32Graph:
     warnings: tuple[str, ...]
 
 
-def build_fp32_graph(config: ExportConfig, keras_model: Any, input_shape: tuple[int, int, int]) -> Fp32Graph:
-    """Convert, then simplify (onnxslim) and apply edgecnn's rewrites as `config` asks; the batch
-    dimension is named again after them because both may rebuild the graph's value infos."""
+def build_fp32_graph(
+    config: ExportConfig, keras_model: Any, input_shape: tuple[int, int, int], output_name: str
+) -> Fp32Graph:
+    """Convert (graph output named `output_name`: the output kind), then simplify (onnxslim) and apply
+    edgecnn's rewrites as `config` asks; the batch dimension is named again after them because both
+    may rebuild the graph's value infos."""
     import onnx
 
-    onnx_model, route, warnings = convert(keras_model, input_shape, config.opset, config.nchw)
+    onnx_model, route, warnings = convert(keras_model, input_shape, config.opset, config.nchw, output_name)
     name_batch_dim(onnx_model)
     node_counts = {"converted": len(onnx_model.graph.node)}
     if config.simplify:

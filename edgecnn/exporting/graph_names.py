@@ -10,10 +10,10 @@ from edgecnn.core.metadata import INPUT_NAME, OUTPUT_NAME
 BATCH_DIM = "batch"
 
 
-def rename_io(model: Any) -> None:
+def rename_io(model: Any, output_name: str = OUTPUT_NAME) -> None:
     """Give the graph's single input/output the contract names (keras' exporter uses its own)."""
     graph = model.graph
-    renames = {graph.input[0].name: INPUT_NAME, graph.output[0].name: OUTPUT_NAME}
+    renames = {graph.input[0].name: INPUT_NAME, graph.output[0].name: output_name}
     for old, new in list(renames.items()):
         if old == new:
             del renames[old]

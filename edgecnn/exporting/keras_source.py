@@ -16,6 +16,7 @@ from edgecnn.core.metadata import Normalization
 from edgecnn.core.quiet import quiet_libraries
 from edgecnn.core.text import one_line
 from edgecnn.exporting.config import DEFAULT_AUTO_MAX_DROP_PP, ExportConfig
+from edgecnn.exporting.input_contract import in_model_preprocessing, output_kind, settle_normalization
 from edgecnn.training.record import TrainRecord
 
 
@@ -26,9 +27,12 @@ class KerasSource:
     model: Any  # keras.Model
     input_shape: tuple[int, int, int]  # (H, W, C)
     num_classes: int
-    dataset: str
+    dataset: str | None  # None: no labelled data (parity on random images)
     labels: tuple[str, ...]  # (): take the dataset's
-    normalization: Normalization | None  # None: the dataset's
+    normalization: Normalization | None  # train.json's; None: settled with the dataset (input_contract)
+    preprocessing: str | None  # the model's own scaling layers: it takes raw pixels
+    output_kind: str  # "probabilities" | "logits"
+    recorded_accuracy: float | None  # train.json's test accuracy on this dataset
     model_name: str | None
     macs: int | None  # from train.json; None: counted on the ONNX graph
     image_size: tuple[int, int] | None  # load a folder dataset at the size it was trained at
@@ -97,27 +101,37 @@ def model_io(model: Any) -> tuple[tuple[int, int, int], int]:
     return (int(shape[1]), int(shape[2]), int(shape[3])), int(out[1])
 
 
+# A model shaped like MNIST with no train.json and no --dataset is checked on MNIST, as export always did.
+MNIST_SHAPE, MNIST_CLASSES = (28, 28, 1), 10
+
+
+def choose_dataset(
+    config: ExportConfig, record: TrainRecord | None, input_shape: tuple[int, int, int], num_classes: int
+) -> tuple[str | None, list[str], list[str]]:
+    """The labelled dataset the export checks against (None: none), with assumptions and warnings."""
+    trained_on = record.dataset if record is not None else None
+    if config.dataset:
+        warnings = []
+        if trained_on and trained_on != config.dataset:
+            warnings.append(
+                f"train.json says the model was trained on {trained_on}; using --dataset {config.dataset}"
+            )
+        return config.dataset, [], warnings
+    if trained_on:
+        return trained_on, [], []
+    if input_shape == MNIST_SHAPE and num_classes == MNIST_CLASSES:
+        return "mnist", ["no train.json beside the model and no --dataset: assumed dataset mnist"], []
+    return None, [], []
+
+
 def load_source(config: ExportConfig, record: TrainRecord | None, file_format: str) -> KerasSource:
     """Load the model checked by `check_keras_file` (which returned `file_format`) and settle the data
     facts from `config` and the train.json `record` (None when there is none)."""
     model = load_keras_model(config.model_path)
     input_shape, num_classes = model_io(model)
-    assumptions: list[str] = []
-    warnings: list[str] = []
-    trained_on = record.dataset if record is not None else None
-    if config.dataset:
-        dataset = config.dataset
-        if trained_on and trained_on != dataset:
-            warnings.append(
-                f"train.json says the model was trained on {trained_on}; using --dataset {dataset}"
-            )
-    elif trained_on:
-        dataset = trained_on
-    else:
-        dataset = "mnist"
-        assumptions.append("no train.json beside the model and no --dataset: assumed dataset mnist")
-    # Labels and normalization from train.json only describe the dataset the model was trained on.
-    same_dataset = record is not None and (not config.dataset or config.dataset == trained_on)
+    dataset, assumptions, warnings = choose_dataset(config, record, input_shape, num_classes)
+    # Labels, normalization and accuracy from train.json only describe the dataset it was trained on.
+    same_dataset = record is not None and (not config.dataset or config.dataset == record.dataset)
     labels: tuple[str, ...] = ()
     if config.labels is not None:
         labels = tuple(config.labels)
@@ -128,6 +142,9 @@ def load_source(config: ExportConfig, record: TrainRecord | None, file_format: s
         warnings.append("train.json normalization is malformed; using the dataset's")
     if labels and len(labels) != num_classes:
         raise EdgecnnError(f"{len(labels)} class labels given but the model has {num_classes} outputs")
+    preprocessing = in_model_preprocessing(model)
+    if config.normalization is not None:  # a contradiction is refused now, before any data is loaded
+        settle_normalization(config.normalization, preprocessing, normalization, None, input_shape[2])
     if "auto" in config.quantize and config.max_accuracy_drop is None:
         assumptions.append(
             f"--quantize auto without --max-accuracy-drop: bound {DEFAULT_AUTO_MAX_DROP_PP:g} pp"
@@ -143,6 +160,9 @@ def load_source(config: ExportConfig, record: TrainRecord | None, file_format: s
         dataset=dataset,
         labels=labels,
         normalization=normalization,
+        preprocessing=preprocessing,
+        output_kind=output_kind(model),
+        recorded_accuracy=record.test_accuracy if same_dataset and record is not None else None,
         model_name=(record.model_name if record is not None else None) or getattr(model, "name", None),
         macs=record.macs if record is not None else None,
         image_size=(input_shape[0], input_shape[1]) if trained_at_this_size else None,

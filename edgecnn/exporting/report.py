@@ -18,14 +18,16 @@ class Parity:
     max_abs_diff: float
     top1_agreement: float
     passed: bool
+    # Largest |output| Keras gave: a diff means little when the outputs themselves are ~0 (random weights).
+    output_scale: float = 1.0
 
 
 @dataclass
 class VariantReport:
     name: str
     path: Path | None
-    accuracy: float
-    accuracy_drop_pp: float
+    accuracy: float | None  # None: no labelled data
+    accuracy_drop_pp: float | None
     top1_agreement: float  # with FP32 ONNX
     max_abs_diff: float  # FP32: vs Keras (parity gate); variants: vs FP32 ONNX, on the test set
     size_bytes: int
@@ -58,12 +60,23 @@ class ExportResult:
     bound_met: bool
     warnings: list[str]
     assumptions: list[str]
-    dataset: str
+    dataset: str | None  # None: no labelled data
     class_labels: tuple[str, ...]
     config: dict[str, Any]
     timings: dict[str, float]
     environment: dict[str, Any]
     json_path: Path
+    # The input/output contract the bundle's metadata records (input_contract), and what parity ran on.
+    output_kind: str = "probabilities"
+    normalization: dict[str, Any] = field(default_factory=dict)
+    normalization_source: str = "dataset"
+    in_model_preprocessing: str | None = None
+    parity_inputs: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def labelled_data(self) -> bool:
+        return self.dataset is not None
 
     @property
     def failure(self) -> str | None:
@@ -83,4 +96,9 @@ class ExportResult:
     def to_document(self) -> dict[str, Any]:
         doc = to_jsonable(self)
         doc["failure"] = self.failure
+        doc["labelled_data"] = self.labelled_data
         return doc
+
+    def to_dict(self) -> dict[str, Any]:
+        """The export.json document (the name the public API's results share)."""
+        return self.to_document()

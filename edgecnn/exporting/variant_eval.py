@@ -22,14 +22,18 @@ LATENCY_WARMUP = 3  # untimed runs of every session before the first round
 
 @dataclass(frozen=True)
 class VariantScore:
-    accuracy: float  # top-1 on the labelled test images
+    accuracy: float | None  # top-1 on the labelled test images; None: no labels
     agreement: Agreement  # with the FP32 probabilities
 
 
-def score_variant(session: Any, x_graph: np.ndarray, y: np.ndarray, fp32_probs: np.ndarray) -> VariantScore:
-    """Run the test images through `session`; its accuracy and how closely it follows FP32."""
+def score_variant(
+    session: Any, x_graph: np.ndarray, y: np.ndarray | None, fp32_probs: np.ndarray
+) -> VariantScore:
+    """Run the test images through `session`; its accuracy (None without labels) and how closely it
+    follows FP32."""
     probs = predict_probabilities(session, x_graph)
-    return VariantScore(accuracy(probs, y), compare_probabilities(fp32_probs, probs))
+    acc = None if y is None else accuracy(probs, y)
+    return VariantScore(acc, compare_probabilities(fp32_probs, probs))
 
 
 def batch_of(x: np.ndarray, batch_size: int) -> np.ndarray:

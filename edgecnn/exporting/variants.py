@@ -27,9 +27,9 @@ class VariantContext:
     work: Path  # scratch files: candidates, pre-processed graphs
     metadata: ModelMetadata  # the FP32 model's; variants change only `variant`
     x_graph: np.ndarray  # test images in the graph's layout
-    y: np.ndarray
+    y: np.ndarray | None  # None: no labelled data (agreement with FP32 only)
     fp32_probs: np.ndarray
-    fp32_accuracy: float
+    fp32_accuracy: float | None
     fp32_size: int
     max_drop: float | None  # percentage points; None: no bound
 
@@ -57,7 +57,9 @@ def measure_variant(
 ) -> BuiltVariant:
     session, _ = open_cpu_session(path)
     score = score_variant(session, ctx.x_graph, ctx.y, ctx.fp32_probs)
-    drop = (ctx.fp32_accuracy - score.accuracy) * 100.0
+    drop = None
+    if score.accuracy is not None and ctx.fp32_accuracy is not None:
+        drop = (ctx.fp32_accuracy - score.accuracy) * 100.0
     report = VariantReport(
         name=name,
         path=path,
@@ -67,7 +69,7 @@ def measure_variant(
         max_abs_diff=score.agreement.max_abs_diff,
         size_bytes=path.stat().st_size,
         size_ratio=path.stat().st_size / ctx.fp32_size,
-        within_bound=None if ctx.max_drop is None else drop <= ctx.max_drop,
+        within_bound=None if ctx.max_drop is None or drop is None else drop <= ctx.max_drop,
         settings=settings,
         notes=notes,
     )
@@ -146,13 +148,15 @@ def bound_met(reports: dict[str, VariantReport], config: ExportConfig) -> bool:
     return met and not any(v in config.variants and v not in reports for v in ("int8", "int8-trt"))
 
 
-def fp32_report(path: Path, accuracy: float, parity: list[Parity], config: ExportConfig) -> VariantReport:
+def fp32_report(
+    path: Path, accuracy: float | None, parity: list[Parity], config: ExportConfig
+) -> VariantReport:
     """The FP32 row: its differences are those the parity gate measured against Keras."""
     return VariantReport(
         name="fp32",
         path=path,
         accuracy=accuracy,
-        accuracy_drop_pp=0.0,
+        accuracy_drop_pp=None if accuracy is None else 0.0,
         top1_agreement=1.0,
         max_abs_diff=max(p.max_abs_diff for p in parity),
         size_bytes=path.stat().st_size,

@@ -190,7 +190,7 @@ def predict(config: PredictConfig) -> PredictResult:
     preprocess_s = time.perf_counter() - t0
 
     run = run_batches(model.session, batch, config.batch_size)
-    probs, applied_softmax = as_probabilities(run.scores)
+    probs, applied_softmax = as_probabilities(run.scores, model.meta.output)
     num_classes = probs.shape[1]
     if config.top_k > num_classes:
         raise EdgecnnError(f"--top-k {config.top_k} exceeds the model's {num_classes} classes")
@@ -215,7 +215,7 @@ def predict(config: PredictConfig) -> PredictResult:
             )
         )
     assumptions = list(model.assumptions)
-    if applied_softmax:
+    if applied_softmax and model.meta.output is None:
         assumptions.append("model outputs are not probabilities (logits?): applied softmax")
     output = config.output or timestamped_path("predict", ".json")
     result = PredictResult(

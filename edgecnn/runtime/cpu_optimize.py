@@ -29,7 +29,7 @@ from edgecnn.core.metadata import read_metadata
 from edgecnn.core.outputs import atomic_path, atomic_write_json, refuse_overwrite
 from edgecnn.core.scratch import scratch_dir
 from edgecnn.core.text import one_line
-from edgecnn.runtime.inference import compare_probabilities, run_batches
+from edgecnn.runtime.inference import compare_probabilities, predict_probabilities
 from edgecnn.runtime.inputs import DatasetSamples, make_feeds
 from edgecnn.runtime.ort_errors import external_data_files
 from edgecnn.runtime.session_config import SessionConfig
@@ -228,8 +228,9 @@ def _parity(config: OptimizeConfig, candidate: Path) -> dict[str, Any]:
         np.random.default_rng(config.seed),
     )
     x = next(iter(feeds.values()))
-    reference = run_batches(portable, x, PARITY_BATCH).scores
-    other = run_batches(optimized, x, PARITY_BATCH).scores
+    # Compared as probabilities (softmax for a logits model), the scale the export's parity gate uses.
+    reference = predict_probabilities(portable, x, PARITY_BATCH)
+    other = predict_probabilities(optimized, x, PARITY_BATCH)
     if reference.shape != other.shape:
         raise EdgecnnError(
             f"the optimized graph returns shape {other.shape}, the portable one {reference.shape}"

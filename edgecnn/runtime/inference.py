@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.metadata import OUTPUT_NAME
+from edgecnn.core.metadata import LOGITS_NAME, OUTPUT_NAME, PREFIX
 
 PROB_TOLERANCE = 1e-3
 PROB_SUM_TOLERANCE = 0.1
@@ -26,9 +26,20 @@ class BatchedRun:
 
 
 def score_output_name(session: Any) -> str:
-    """The class-score output: edgecnn's named one, else the graph's first output."""
+    """The class-score output: edgecnn's named one (probabilities or logits), else the graph's first."""
     outputs = [o.name for o in session.get_outputs()]
-    return OUTPUT_NAME if OUTPUT_NAME in outputs else outputs[0]
+    named = [name for name in (OUTPUT_NAME, LOGITS_NAME) if name in outputs]
+    return named[0] if named else outputs[0]
+
+
+def session_output_kind(session: Any) -> str | None:
+    """What the session's model says its output is ("probabilities" | "logits"); None when it does not
+    say (not an edgecnn export, or one from before the output kind was recorded)."""
+    try:
+        props = session.get_modelmeta().custom_metadata_map
+    except AttributeError:
+        return None
+    return props.get(PREFIX + "output")
 
 
 def run_batches(
@@ -68,8 +79,11 @@ def require_finite(scores: np.ndarray) -> None:
 def predict_probabilities(
     session: Any, x: np.ndarray, batch_size: int = 256, on_batch: Callable[[int], None] | None = None
 ) -> np.ndarray:
-    """Run `x` (already prepared for the graph) through `session` in batches; float32 probabilities."""
-    return run_batches(session, x, batch_size, on_batch).scores
+    """Run `x` (already prepared for the graph) through `session` in batches; float32 probabilities,
+    with softmax applied when the model's metadata says it outputs logits (`as_probabilities`)."""
+    scores = run_batches(session, x, batch_size, on_batch).scores
+    probs, _ = as_probabilities(scores, session_output_kind(session))
+    return probs.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -91,9 +105,15 @@ def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(probabilities, axis=1) == labels))
 
 
-def as_probabilities(scores: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Rows of probabilities; softmax is applied (and reported) only when the model outputs logits."""
+def as_probabilities(scores: np.ndarray, output_kind: str | None = None) -> tuple[np.ndarray, bool]:
+    """Rows of probabilities and whether softmax made them: the one place every runtime command turns
+    model outputs into probabilities. `output_kind` is the model's metadata `output`: "logits" gets
+    softmax, "probabilities" is taken as is; None (a model that does not say) is judged from the values."""
     scores = np.asarray(scores, dtype=np.float64)
+    if output_kind == OUTPUT_NAME:
+        return scores, False
+    if output_kind == LOGITS_NAME:
+        return softmax(scores), True
     looks_like_probs = (
         scores.size > 0
         and float(scores.min()) >= -PROB_TOLERANCE
@@ -102,6 +122,10 @@ def as_probabilities(scores: np.ndarray) -> tuple[np.ndarray, bool]:
     )
     if looks_like_probs:
         return scores, False
+    return softmax(scores), True
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
     shifted = scores - scores.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True), True
+    return exp / exp.sum(axis=1, keepdims=True)

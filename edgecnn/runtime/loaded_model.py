@@ -49,6 +49,8 @@ class LoadedModel:
             "normalization": self.meta.normalization.to_dict(),
             "input_name": self.input_name,
             "output_name": self.output_name,
+            "output_kind": self.meta.output,
+            "in_model_preprocessing": self.meta.in_model_preprocessing,
             "size_bytes": self.path.stat().st_size,
             "placement": self.placement.to_dict(),
         }

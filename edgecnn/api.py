@@ -1,0 +1,163 @@
+"""edgecnn from Python: `edgecnn.export`, `edgecnn.train`, `edgecnn.bench`, `edgecnn.evaluate`,
+`edgecnn.predict`. Each takes keyword options named like the fields of the step's config dataclass
+(or a ready config object), runs the same function the CLI runs, and returns its typed result
+(`to_dict()` / `to_document()`); bad input raises `EdgecnnError` with one line, as the CLI prints it.
+
+    import edgecnn
+    result = edgecnn.export(keras_model, output_dir="bundle", quantize="int8,fp16", dataset="mnist")
+    print(result.variants["int8"].accuracy)
+
+Every stage package is imported when its function is called, so `import edgecnn` stays cheap and
+TensorFlow-free."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from edgecnn.core.errors import EdgecnnError
+
+
+def _build(cls: type, config: Any, required: dict[str, Any], options: dict[str, Any]) -> Any:
+    """`config` as given, or `cls(**required, **options)` with unknown option names refused by name."""
+    if config is not None:
+        if options or any(v is not None for v in required.values()):
+            raise EdgecnnError(f"pass either config= or options, not both ({cls.__name__})")
+        if not isinstance(config, cls):
+            raise EdgecnnError(f"config must be a {cls.__name__}, not {type(config).__name__}")
+        return config
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise EdgecnnError(
+            f"unknown option {unknown[0]!r} for {cls.__name__}; "
+            f"known: {', '.join(sorted(known - set(required)))}"
+        )
+    return cls(**required, **options)
+
+
+def _as_tuple(value: Any) -> tuple[Any, ...]:
+    """ "int8,fp16" or ["int8", "fp16"] -> ("int8", "fp16"), as the CLI accepts both."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(value)
+
+
+def _is_keras_model(model: Any) -> bool:
+    # Duck-typed so that passing a path never imports Keras.
+    return hasattr(model, "save") and hasattr(model, "layers") and hasattr(model, "inputs")
+
+
+def export(
+    model: Any = None,
+    output_dir: str | Path | None = None,
+    *,
+    config: Any = None,
+    progress: Any = None,
+    **options: Any,
+) -> Any:
+    """Export a Keras model (a .keras/.h5 path, or an in-memory `keras.Model`) to an ONNX bundle.
+
+    Options are `ExportConfig` fields (quantize, dataset, data_dir, labels, normalization,
+    calibration_data, max_accuracy_drop, eval_limit, latency, force, ...) plus the `QuantizationConfig`
+    fields (per_channel, calibration_method, calibration_samples, ...). Returns the `ExportResult`."""
+    from edgecnn.exporting import ExportConfig, QuantizationConfig
+    from edgecnn.exporting import export as run_export
+
+    if config is not None:
+        return run_export(_build(ExportConfig, config, {}, options), progress=progress)
+    if model is None:
+        raise EdgecnnError("export needs a model: a .keras path or a keras.Model")
+    quant_fields = {f.name for f in dataclasses.fields(QuantizationConfig)}
+    quant = {k: options.pop(k) for k in list(options) if k in quant_fields}
+    if quant:
+        options["quantization"] = QuantizationConfig(**quant)
+    if "quantize" in options:
+        options["quantize"] = _as_tuple(options["quantize"])
+    if "labels" in options and options["labels"] is not None:
+        options["labels"] = _as_tuple(options["labels"])
+    if not _is_keras_model(model):
+        path = Path(model)
+        out = Path(output_dir) if output_dir is not None else path.parent / "bundle"
+        cfg = _build(ExportConfig, None, {"model_path": path, "output_dir": out}, options)
+        return run_export(cfg, progress=progress)
+    return _export_in_memory(model, output_dir, options, progress)
+
+
+def _export_in_memory(
+    model: Any, output_dir: str | Path | None, options: dict[str, Any], progress: Any
+) -> Any:
+    """Save the model into a scratch directory (removed afterwards) and export that file: the same
+    route, checks and metadata as a model from disk."""
+    from edgecnn.core.files import timestamped_path
+    from edgecnn.core.quiet import quiet_libraries
+    from edgecnn.core.scratch import scratch_dir
+    from edgecnn.core.text import one_line
+    from edgecnn.exporting import ExportConfig
+    from edgecnn.exporting import export as run_export
+
+    out = Path(output_dir) if output_dir is not None else timestamped_path("bundle")
+    name = getattr(model, "name", None) or "model"
+    options.setdefault("model_origin", f"in-memory keras.Model {name!r} (saved to a scratch file for export)")
+    with scratch_dir("api-export") as tmp:
+        path = tmp / f"{name}.keras"
+        try:
+            with quiet_libraries():
+                model.save(str(path))
+        except Exception as exc:  # noqa: BLE001 - keras raises many types for unsavable models
+            raise EdgecnnError(f"cannot save the keras.Model for export: {one_line(exc, 200)}") from None
+        cfg = _build(ExportConfig, None, {"model_path": path, "output_dir": out}, options)
+        return run_export(cfg, progress=progress)
+
+
+def train(model: str | None = None, *, config: Any = None, progress: Any = None, **options: Any) -> Any:
+    """Train a registry model or a .toml/.json spec (`TrainConfig` fields as options); returns the
+    `TrainResult` (run directory with model.keras and train.json). Needs TensorFlow."""
+    from edgecnn.training import TrainConfig
+    from edgecnn.training import train as run_train
+
+    required = {} if model is None else {"model": model}
+    return run_train(_build(TrainConfig, config, required, options), progress=progress)
+
+
+def bench(models: Any = None, *, config: Any = None, progress: Any = None, **options: Any) -> Any:
+    """Benchmark one or more .onnx files (`BenchConfig` fields as options, e.g. batch_sizes=(1, 8));
+    returns the `BenchResult` (or the thread-sweep result for several thread_counts)."""
+    from edgecnn.benchmarking import BenchConfig
+    from edgecnn.benchmarking import bench as run_bench
+
+    if isinstance(models, (str, Path)):
+        models = [models]
+    required = {} if models is None else {"models": _as_tuple(models)}
+    for key in ("batch_sizes", "thread_counts"):
+        if isinstance(options.get(key), int):
+            options[key] = (options[key],)
+    return run_bench(_build(BenchConfig, config, required, options), progress=progress)
+
+
+def evaluate(model: Any = None, *, config: Any = None, progress: Any = None, **options: Any) -> Any:
+    """Accuracy of an .onnx model on its dataset's test set (`EvalConfig` fields as options: data,
+    data_dir, limit, output_dir, ...); returns the `EvalResult`."""
+    from edgecnn.evaluation import EvalConfig
+    from edgecnn.evaluation import evaluate as run_evaluate
+
+    required = {} if model is None else {"model": Path(model)}
+    return run_evaluate(_build(EvalConfig, config, required, options), progress=progress)
+
+
+def predict(model: Any = None, inputs: Any = None, *, config: Any = None, **options: Any) -> Any:
+    """Classify image files or folders with an .onnx model (`PredictConfig` fields as options: top_k,
+    output, ...); returns the `PredictResult`."""
+    from edgecnn.prediction import PredictConfig
+    from edgecnn.prediction import predict as run_predict
+
+    required: dict[str, Any] = {}
+    if model is not None:
+        required["model"] = Path(model)
+    if inputs is not None:
+        items = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+        required["inputs"] = tuple(Path(i) for i in items)
+    return run_predict(_build(PredictConfig, config, required, options))
