@@ -21,12 +21,13 @@ from typing import Any
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.progress import Progress
 from edgecnn.core.tfcompat import import_keras, import_tensorflow
-from edgecnn.models import ModelSpec, build_keras_model
+from edgecnn.models import ModelSpec
 from edgecnn.training.callbacks import checkpoint_epoch
 from edgecnn.training.cluster import ClusterSpec, cluster_from_env
 from edgecnn.training.config import TrainConfig, TrainResult
 from edgecnn.training.data import ArrayInputs
 from edgecnn.training.finish import RunSetup, Trained, finish_training, load_data, timed
+from edgecnn.training.fresh_model import compile_fresh_model
 from edgecnn.training.multiworker import (
     EpochEnd,
     FitData,
@@ -36,9 +37,8 @@ from edgecnn.training.multiworker import (
     make_multiworker_strategy,
     predict_local,
 )
-from edgecnn.training.optimizer import make_optimizer
 from edgecnn.training.rendezvous import RendezvousConfig, rendezvous
-from edgecnn.training.resolved import ResolvedConfig, resolve, steps_per_epoch
+from edgecnn.training.resolved import ResolvedConfig, resolve
 from edgecnn.training.run_dir import (
     ResumeState,
     RunState,
@@ -93,17 +93,8 @@ def _model_builder(resolved: ResolvedConfig, spec: ModelSpec, n_train: int, work
     def build() -> Any:
         keras = import_keras()
         keras.utils.set_random_seed(resolved.seed)
-        model = build_keras_model(spec, seed=resolved.seed)
-        optimizer = make_optimizer(
-            keras,
-            resolved.optimizer,
-            resolved.learning_rate,
-            lr_schedule=resolved.lr_schedule,
-            total_steps=resolved.epochs * steps_per_epoch(n_train, resolved.batch_size * workers),
-            ema_momentum=resolved.ema_momentum,
-        )
-        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
-        return model
+        # The loop computes its own metrics in the train step: compiled with the loss alone.
+        return compile_fresh_model(keras, spec, resolved, n_train, workers=workers, metrics=())
 
     return build
 

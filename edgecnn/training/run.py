@@ -21,16 +21,16 @@ from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.progress import Progress
 from edgecnn.core.scratch import scratch_dir
 from edgecnn.core.tfcompat import import_keras, import_tensorflow
-from edgecnn.models import ModelSpec, build_keras_model, get_model_spec
+from edgecnn.models import ModelSpec, get_model_spec
 from edgecnn.training.callbacks import epoch_checkpoint, progress_reporter
 from edgecnn.training.config import TrainConfig, TrainingInterrupted, TrainResult
 from edgecnn.training.data import TrainingData
 from edgecnn.training.distribute import make_strategy
 from edgecnn.training.ema import finalize_averaged_weights
 from edgecnn.training.finish import RunSetup, Trained, finish_training, load_data, timed
+from edgecnn.training.fresh_model import compile_fresh_model
 from edgecnn.training.multiworker_run import train_multiworker
-from edgecnn.training.optimizer import make_optimizer
-from edgecnn.training.resolved import ResolvedConfig, resolve, steps_per_epoch
+from edgecnn.training.resolved import ResolvedConfig, resolve
 from edgecnn.training.run_dir import (
     ResumeState,
     RunState,
@@ -65,16 +65,7 @@ def _build(resolved: ResolvedConfig, spec: ModelSpec, n_train: int, resume: Resu
                     "start again with --force"
                 ) from None
         else:
-            model = build_keras_model(spec, seed=resolved.seed)
-            optimizer = make_optimizer(
-                keras,
-                resolved.optimizer,
-                resolved.learning_rate,
-                lr_schedule=resolved.lr_schedule,
-                total_steps=resolved.epochs * steps_per_epoch(n_train, resolved.batch_size),
-                ema_momentum=resolved.ema_momentum,
-            )
-            model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            model = compile_fresh_model(keras, spec, resolved, n_train)
     return _Built(model, local.replicas, local.note)
 
 
