@@ -8,7 +8,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.exporting.int8_recipes import RECIPES, isa_class, parse_recipes, recipe_for
+from edgecnn.core.isa import isa_class
+from edgecnn.exporting.int8_recipes import RECIPES, parse_recipes, recipe_for
 from edgecnn.exporting.quant_config import QuantizationConfig
 
 ZEN3 = "sse4_1 sse4_2 avx avx2 fma f16c".split()  # AVX2-only EPYC (the machine)
@@ -58,7 +59,7 @@ def test_types_follow_the_fast_kernels() -> None:
 
 
 def test_every_isa_class_has_exactly_one_recipe() -> None:
-    from edgecnn.exporting.int8_recipes import ISA_CLASSES
+    from edgecnn.core.isa import ISA_CLASSES
 
     for cls in ISA_CLASSES:
         assert sum(cls in r.suits for r in RECIPES.values()) == 1, cls

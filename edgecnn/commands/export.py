@@ -72,6 +72,14 @@ EvalLimitOption = Annotated[
 LatencyOption = Annotated[
     bool, typer.Option("--latency/--no-latency", help="Quick side-by-side CPU latency check.")
 ]
+Int8RecipesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--int8-recipes",
+        help="Also build INT8 for other CPUs: avx2 (no VNNI), arm (dot product) or all; "
+        "each is model.int8-<name>.onnx, for `edgecnn tune` to choose from on the device.",
+    ),
+]
 LatencyRoundsOption = Annotated[int, typer.Option("--latency-rounds", help="Timed rounds per batch.")]
 
 
@@ -99,6 +107,7 @@ def export_command(
     eval_limit: EvalLimitOption = None,
     latency: LatencyOption = True,
     latency_rounds: LatencyRoundsOption = 30,
+    int8_recipes: Int8RecipesOption = None,
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -119,6 +128,7 @@ def export_command(
         "eval_limit": eval_limit,
         "latency": latency,
         "latency_rounds": latency_rounds,
+        "int8_recipes": split_values([int8_recipes] if int8_recipes else None),
         "force": force,
     }
     quantization = {

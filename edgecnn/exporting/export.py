@@ -33,7 +33,7 @@ from edgecnn.exporting.config import ExportConfig
 from edgecnn.exporting.convert import keras_call
 from edgecnn.exporting.dataset import load_export_data, prepare_eval_images
 from edgecnn.exporting.fp32_graph import build_fp32_graph
-from edgecnn.exporting.int8_variant import Int8Outcome, build_int8
+from edgecnn.exporting.int8_variant import Int8Outcome, build_int8, build_int8_recipe
 from edgecnn.exporting.keras_source import check_keras_file, load_source
 from edgecnn.exporting.parity import parity_gate
 from edgecnn.exporting.report import ExportResult
@@ -144,6 +144,10 @@ def build_variants(
             int8 = build_int8(ctx, config, x_train, tracker)
         if int8.variant is not None:
             built["int8"] = int8.variant
+        for name in config.int8_recipes:
+            with timed_step(tracker, timings, f"int8_{name}_s", f"INT8 for other CPUs: {name} recipe"):
+                variant = build_int8_recipe(ctx, config, x_train, name)
+            built[variant.report.name] = variant
     if "fp16" in config.variants:
         with timed_step(tracker, timings, "fp16_s", "FP16 conversion"):
             built["fp16"] = build_fp16(ctx)

@@ -34,41 +34,18 @@ reduce_range sections) and MLAS's kernel dispatch (onnxruntime/core/mlas/lib/pla
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.isa import isa_class
 from edgecnn.exporting.quant_config import QuantizationConfig
 
-# Instruction-set classes, the unit recipes are chosen for (most capable first).
-ISA_CLASSES = ("amx", "avx512-vnni", "avx-vnni", "avx512", "avx2", "x86", "arm-i8mm", "arm-dotprod", "arm")
-X86_MACHINES = ("x86_64", "amd64", "i386", "i686", "x86")
-ARM_MACHINES = ("aarch64", "arm64", "armv8l", "armv7l")
 FLOAT_ALWAYS = ("Softmax",)
 _TYPE_CODE = {"quint8": "U8", "qint8": "S8"}  # ORT's names for the activation/weight pair: U8S8...
 FLOAT_MERGE_OPS = ("Add", "Concat", "GlobalAveragePool")
-
-
-def isa_class(flags: Iterable[str], machine: str) -> str:
-    """The instruction-set class of a CPU from its /proc/cpuinfo (or py-cpuinfo) flags and machine."""
-    f = {x.lower() for x in flags}
-    arch = machine.lower()
-    if arch in ARM_MACHINES or f & {"asimd", "neon", "asimddp", "i8mm"}:
-        if "i8mm" in f:
-            return "arm-i8mm"
-        return "arm-dotprod" if "asimddp" in f else "arm"
-    if arch and arch not in X86_MACHINES:
-        raise EdgecnnError(f"no INT8 recipe for CPU architecture {machine!r} (x86_64 and arm64 only)")
-    if {"amx_int8", "amx_tile"} <= f:
-        return "amx"
-    if f & {"avx512_vnni", "avx512vnni"} and "avx512f" in f:
-        return "avx512-vnni"
-    if "avx_vnni" in f:
-        return "avx-vnni"
-    if {"avx512f", "avx512bw"} <= f:
-        return "avx512"
-    return "avx2" if "avx2" in f else "x86"
 
 
 @dataclass(frozen=True)
@@ -178,3 +155,20 @@ def parse_recipes(text: str) -> tuple[str, ...]:
     if unknown:
         raise EdgecnnError(f"unknown INT8 recipe {unknown[0]!r}; choose from {', '.join(RECIPES)} or all")
     return tuple(dict.fromkeys(n for n in names if n != DEFAULT_RECIPE))
+
+
+def recipe_of_variant(variant: str) -> Int8Recipe | None:
+    """The recipe an INT8 variant name was built with (int8 = the default recipe), else None."""
+    if variant == "int8":
+        return RECIPES[DEFAULT_RECIPE]
+    if variant.startswith("int8-"):
+        return RECIPES.get(variant.removeprefix("int8-"))
+    return None
+
+
+def recipe_metadata(variant: str) -> dict[str, str]:
+    """ModelMetadata.extra for an INT8 variant: its recipe and the ISA classes it suits."""
+    recipe = recipe_of_variant(variant)
+    if recipe is None:
+        return {}
+    return {"int8_recipe": recipe.name, "int8_suits": json.dumps(list(recipe.suits))}
