@@ -237,7 +237,9 @@ def evaluate(config: EvalConfig, *, progress: Progress | None = None) -> EvalRes
     """Run the model over the test set (or its first `limit` images) and save eval.json + the plot."""
     t0 = time.perf_counter()
     model = load_model(
-        config.model, SessionConfig(device=config.device, intra_op_threads=config.intra_op_threads)
+        config.model,
+        SessionConfig(device=config.device, intra_op_threads=config.intra_op_threads),
+        batch_size=config.batch_size,
     )
     load_s = time.perf_counter() - t0
     name, assumptions = _resolve_dataset_name(config, model)

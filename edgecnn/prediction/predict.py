@@ -168,7 +168,9 @@ def predict(config: PredictConfig) -> PredictResult:
     files = expand_inputs(config.inputs)
     t0 = time.perf_counter()
     model = load_model(
-        config.model, SessionConfig(device=config.device, intra_op_threads=config.intra_op_threads)
+        config.model,
+        SessionConfig(device=config.device, intra_op_threads=config.intra_op_threads),
+        batch_size=config.batch_size,
     )
     load_s = time.perf_counter() - t0
     if model.num_classes is not None and config.top_k > model.num_classes:

@@ -1,0 +1,206 @@
+"""A bundle that serves more than one CPU: export's per-ISA INT8 files, `edgecnn tune`'s pick on this
+device (real sessions, real MNIST), the saturation check, and predict / eval / bench honouring the pick."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import read_metadata
+from edgecnn.runtime.device_record import DEVICE_JSON
+
+ROOT = Path(__file__).resolve().parents[1]
+EVAL_IMAGES = 2000  # export and tune both use the first 2000 test images: the same images
+
+
+@pytest.fixture(scope="module")
+def recipe_bundle(tmp_path_factory: pytest.TempPathFactory, trained_run, mnist_dir: Path) -> Path:
+    """The session's trained keras-convnet exported with the default INT8 and the avx2 recipe."""
+    from edgecnn.exporting import ExportConfig, export
+
+    out = tmp_path_factory.mktemp("recipes") / "bundle"
+    export(
+        ExportConfig(
+            model_path=Path(trained_run.model_path),
+            output_dir=out,
+            quantize=("int8",),
+            int8_recipes=("avx2",),
+            data_dir=mnist_dir,
+            eval_limit=EVAL_IMAGES,
+            latency=False,
+        )
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def tuned(recipe_bundle: Path, tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path):
+    """A copy of the bundle tuned on this machine (few, short rounds: the pick's logic is under test)."""
+    from edgecnn.benchmarking.device_pick import TuneConfig, tune
+
+    bundle = tmp_path_factory.mktemp("tuned") / "bundle"
+    shutil.copytree(recipe_bundle, bundle)
+    result = tune(
+        TuneConfig(
+            bundle=bundle,
+            batch_sizes=(1, 64),
+            thread_counts=(1, 2),
+            rounds=3,
+            round_seconds=0.03,
+            data_dir=mnist_dir,
+        )  # fmt: skip
+    )
+    return bundle, result
+
+
+def test_export_writes_one_int8_file_per_recipe_with_its_isas_and_accuracy(recipe_bundle: Path) -> None:
+    doc = json.loads((recipe_bundle / "export.json").read_text())
+    assert {"fp32", "int8", "int8-avx2"} <= set(doc["variants"])
+    avx2 = doc["variants"]["int8-avx2"]
+    assert avx2["settings"]["reduce_range"] and avx2["settings"]["recipe"]["name"] == "avx2"
+    for variant, suits in (("int8", "avx512-vnni"), ("int8-avx2", "avx2")):
+        path = recipe_bundle / Path(doc["variants"][variant]["path"]).name
+        meta = read_metadata(path)
+        assert meta is not None and meta.variant == variant
+        assert suits in json.loads(meta.extra["int8_suits"])
+        assert float(meta.extra["export_accuracy"]) == doc["variants"][variant]["accuracy"]
+        assert int(meta.extra["export_eval_images"]) == EVAL_IMAGES
+    # The avx2 recipe's weights use ORT's reduced range [-64, 64]: 2 * 255 * 64 < 32767, so VPMADDUBSW's
+    # int16 pair sums cannot saturate; the default file uses the full int8 range.
+    for name, full_range in (("model.int8-avx2.onnx", False), ("model.int8.onnx", True)):
+        model = onnx.load(str(recipe_bundle / name))
+        weights = [
+            numpy_helper.to_array(t)
+            for t in model.graph.initializer
+            if t.data_type == onnx.TensorProto.INT8 and len(t.dims) >= 2
+        ]
+        largest = max(int(np.abs(w.astype(np.int32)).max()) for w in weights)
+        assert largest > 64 if full_range else largest <= 64
+
+
+def test_tune_checks_accuracy_times_and_records_the_pick(tuned) -> None:
+    bundle, result = tuned
+    record = json.loads((bundle / DEVICE_JSON).read_text())
+    assert record["kind"] == "edgecnn.device_pick" and set(record["picks"]) == {"1", "64"}
+    by_file = {c.file: c for c in result.candidates}
+    assert {"model.onnx", "model.int8.onnx", "model.int8-avx2.onnx"} <= set(by_file)
+    for c in by_file.values():
+        # Same images, same kernels on this machine: the device matches export's accuracy.
+        assert c.accepted, c.reason
+        assert abs(c.device_accuracy - c.export_accuracy) * 100 <= 0.1
+        assert set(c.latency_ms) == {1, 64} and set(c.latency_ms[1]) == {1, 2}
+    for batch, pick in result.picks.items():
+        fastest = min(ms for c in by_file.values() for ms in c.latency_ms[batch].values())
+        assert pick["p50_ms"] == fastest  # the fastest measured (file, threads)
+        assert pick["p50_ms"] <= pick["fp32_p50_ms"]  # never slower than the bundle's own FP32
+        assert by_file[pick["file"]].latency_ms[batch][pick["threads"]] == pick["p50_ms"]
+
+
+def _broken_copy(bundle: Path) -> Path:
+    """model.int8.onnx with every weight scale shrunk 20x: wrong scales, export's accuracy claim kept."""
+    model = onnx.load(str(bundle / "model.int8.onnx"))
+    inits = {t.name: t for t in model.graph.initializer}
+    for node in model.graph.node:
+        w = inits.get(node.input[0]) if node.op_type == "DequantizeLinear" else None
+        if w is not None and w.data_type == onnx.TensorProto.INT8:
+            scale = inits[node.input[1]]
+            scale.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(scale) / 20, scale.name))
+    path = bundle / "model.int8-broken.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def test_saturation_check_rejects_a_candidate_that_computes_something_else(
+    recipe_bundle: Path, tmp_path: Path, mnist_dir: Path
+) -> None:
+    from edgecnn.benchmarking.device_pick import TuneConfig, tune
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(recipe_bundle, bundle)
+    _broken_copy(bundle)
+    result = tune(
+        TuneConfig(
+            bundle=bundle,
+            batch_sizes=(1,),
+            thread_counts=(1,),
+            rounds=2,
+            round_seconds=0.02,
+            data_dir=mnist_dir,
+        )  # fmt: skip
+    )
+    broken = next(c for c in result.candidates if c.file == "model.int8-broken.onnx")
+    assert not broken.accepted and broken.latency_ms == {}
+    assert "pp" in broken.reason and f"{broken.export_accuracy:.2%}" in broken.reason
+    assert result.picks[1]["file"] != "model.int8-broken.onnx"
+
+
+def test_predict_eval_and_bench_run_the_pick_when_given_the_bundle(
+    tuned, tmp_path: Path, mnist_dir: Path
+) -> None:
+    from edgecnn.benchmarking import BenchConfig, bench
+    from edgecnn.evaluation import EvalConfig, evaluate
+    from edgecnn.prediction import PredictConfig, predict
+
+    bundle, result = tuned
+    pred = predict(
+        PredictConfig(model=bundle, inputs=(ROOT / "samples",), batch_size=1, output=tmp_path / "p.json")
+    )
+    assert Path(pred.model["path"]) == bundle / result.picks[1]["file"]
+    assert any(DEVICE_JSON in a for a in pred.assumptions)
+    assert json.loads((tmp_path / "p.json").read_text())["model"]["path"] == pred.model["path"]
+
+    ev = evaluate(
+        EvalConfig(
+            model=bundle,
+            data_dir=mnist_dir,
+            batch_size=64,
+            limit=EVAL_IMAGES,
+            plot=False,
+            output_dir=tmp_path / "eval",
+        )  # fmt: skip
+    )
+    assert Path(ev.model["path"]) == bundle / result.picks[64]["file"]
+    picked = next(c for c in result.candidates if c.file == result.picks[64]["file"])
+    assert ev.accuracy == pytest.approx(picked.device_accuracy)
+
+    out = bench(BenchConfig(models=(bundle,), batch_sizes=(1,), iterations=5, output_dir=tmp_path / "b"))
+    assert Path(out.models[0].path) == bundle / result.picks[1]["file"]
+    assert out.intra_op_threads == result.picks[1]["threads"]
+    assert any(DEVICE_JSON in n for n in out.notes)
+    saved = json.loads((tmp_path / "b" / "bench.json").read_text())
+    assert saved["config"]["device_picks"]
+    assert saved["config"]["intra_op_threads"] == result.picks[1]["threads"]
+    assert DEVICE_JSON in " ".join(saved["notes"])
+
+
+def test_a_record_from_another_machine_is_refused(tuned, tmp_path: Path) -> None:
+    from edgecnn.runtime.device_record import pick_for
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tuned[0], bundle)
+    record = json.loads((bundle / DEVICE_JSON).read_text())
+    record["target"]["isa"] = ["avx2", "fma"]
+    (bundle / DEVICE_JSON).write_text(json.dumps(record))
+    with pytest.raises(EdgecnnError, match="measured on another machine.*edgecnn tune"):
+        pick_for(bundle, 1)
+
+
+def test_bundle_without_a_record_and_bad_options_are_one_line_errors(recipe_bundle: Path) -> None:
+    from typer.testing import CliRunner
+
+    from edgecnn.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["predict", str(recipe_bundle), str(ROOT / "samples")])
+    assert res.exit_code == 1 and "run `edgecnn tune" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["tune", str(recipe_bundle / "nope")])
+    assert res.exit_code == 1 and "not an export bundle" in res.output
+    res = runner.invoke(app, ["tune", str(recipe_bundle), "--tolerance", "-1"])
+    assert res.exit_code == 1 and "percentage points" in res.output
