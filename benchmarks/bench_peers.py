@@ -79,7 +79,7 @@ def _train(name: str, work: Path, epochs: int | None, data_dir: Path | None) -> 
     from edgecnn.training import TrainConfig, train
 
     if name == peers_mobilenet.NAME:
-        return peers_mobilenet.train_mobilenet(work, data_dir, epochs or 2, log)
+        return peers_mobilenet.train_mobilenet(work, data_dir, epochs, log)
     run = work / name / "run"
     if (run / "model.keras").exists():
         log(f"[{name}] reusing trained model {run / 'model.keras'}")
@@ -196,7 +196,7 @@ def _prepare_model(name: str, args: argparse.Namespace, work: Path, data_dir: Pa
     from edgecnn.core.metadata import read_metadata
 
     dataset = _dataset(name, work)
-    model_path = _train(name, work, args.epochs, data_dir)
+    model_path = _train(name, work, args.mobilenet_epochs if "mobilenet" in name else args.epochs, data_dir)
     bundle, export_doc = _export(name, model_path, work, data_dir)
     peers_edgecnn.optimize_for_this_cpu(name, bundle, data_dir)
     pick = peers_edgecnn.tune_bundle(name, bundle, args, data_dir)
@@ -357,8 +357,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--batches", default="1,64", type=lambda s: [int(b) for b in s.split(",")])
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--round-seconds", type=float, default=0.15)
-    ap.add_argument("--epochs", type=int, default=None,
-                    help="default: each model's published recipe (MobileNet: 2)")  # fmt: skip
+    ap.add_argument("--epochs", type=int, default=None, help="default: each model's published recipe")
+    ap.add_argument("--mobilenet-epochs", type=int, default=2, help="MobileNet's short training")
     ap.add_argument("--work", default=str(ROOT / "build" / "bench_peers"), help="trained models, bundles")
     ap.add_argument("--output", default=str(ROOT / "results"))
     ap.add_argument("--data-dir", default=os.environ.get("EDGECNN_DATA_DIR"))

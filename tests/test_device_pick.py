@@ -204,3 +204,23 @@ def test_bundle_without_a_record_and_bad_options_are_one_line_errors(recipe_bund
     assert res.exit_code == 1 and "not an export bundle" in res.output
     res = runner.invoke(app, ["tune", str(recipe_bundle), "--tolerance", "-1"])
     assert res.exit_code == 1 and "percentage points" in res.output
+
+
+def test_tune_and_predict_on_a_bundle_without_tensorflow(
+    recipe_bundle: Path, tmp_path: Path, mnist_dir: Path
+) -> None:
+    """The device side has only the base install: tune and a bundle-directory predict never touch TF."""
+    from test_no_tensorflow import _assert_clean, run_without_tf
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(recipe_bundle, bundle)
+    args = ["tune", str(bundle), "--batch", "1", "--threads", "1", "--rounds", "2"]
+    proc, log = run_without_tf([*args, "--data-dir", str(mnist_dir), "--json"], tmp_path)
+    _assert_clean(proc, log)
+    doc = json.loads(proc.stdout)
+    assert doc["kind"] == "edgecnn.device_pick" and (bundle / DEVICE_JSON).exists()
+    proc, log = run_without_tf(
+        ["predict", str(bundle), "samples", "--json", "-o", str(tmp_path / "p.json")], tmp_path
+    )
+    _assert_clean(proc, log)
+    assert json.loads(proc.stdout)["model"]["path"] == str(bundle / doc["picks"]["1"]["file"])
