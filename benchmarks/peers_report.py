@@ -47,6 +47,11 @@ def cell_ratios(stats: dict[str, Any]) -> dict[str, Any]:
         ratios = _per_round_ratio(pick, [stats[t]["round_medians_ms"] for t in peers])
         out.update(fastest_peer=fastest, pick_vs_fastest_peer=statistics.median(ratios),
                    pick_vs_fastest_peer_range=[min(ratios), max(ratios)])  # fmt: skip
+        if "onnx-int8" in stats:  # before: the one INT8 recipe export used to ship, same rounds
+            before = _per_round_ratio(
+                stats["onnx-int8"]["round_medians_ms"], [stats[t]["round_medians_ms"] for t in peers]
+            )
+            out["default_int8_vs_fastest_peer"] = statistics.median(before)
     if "onnx-fp32" in stats:
         ratios = _per_round_ratio(pick, [stats["onnx-fp32"]["round_medians_ms"]])
         out.update(pick_vs_fp32=statistics.median(ratios), pick_vs_fp32_range=[min(ratios), max(ratios)])
@@ -136,8 +141,9 @@ def pick_markdown(cells: list[dict[str, Any]]) -> list[str]:
         "per-round ratios to the fastest peer of that round (TFLite FP32/INT8, OpenVINO FP32/INT8) and "
         "to edgecnn's own FP32 [range across rounds].",
         "",
-        "| model | threads | batch | pick | fastest peer | pick / fastest peer | pick / edgecnn FP32 |",
-        "| --- | ---: | ---: | --- | --- | --- | --- |",
+        "| model | threads | batch | pick | fastest peer | pick / fastest peer | pick / edgecnn FP32 "
+        "| before: model.int8.onnx / fastest peer |",
+        "| --- | ---: | ---: | --- | --- | --- | --- | ---: |",
     ]
     for c in cells:
         peer = c.get("pick_vs_fastest_peer")
@@ -148,7 +154,8 @@ def pick_markdown(cells: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {c['model']} | {c['threads']} | {c['batch']} | {c['pick_file']} | "
             f"{LABELS.get(c.get('fastest_peer'), '-')} | {peer_txt} | "
-            f"{c.get('pick_vs_fp32', float('nan')):.2f} [{f_lo:.2f}-{f_hi:.2f}] |"
+            f"{c.get('pick_vs_fp32', float('nan')):.2f} [{f_lo:.2f}-{f_hi:.2f}] | "
+            f"{c.get('default_int8_vs_fastest_peer', float('nan')):.2f} |"
         )
     return lines
 
