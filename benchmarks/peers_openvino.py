@@ -1,7 +1,7 @@
 """OpenVINO (CPU plugin) as a peer runtime for `make bench-peers`: FP32 from edgecnn's model.onnx and
 INT8 from the same bundle's QDQ model.int8.onnx (OpenVINO's low-precision transformations turn the
 Q/DQ pairs into int8 kernels), each compiled per batch size with a static shape, one stream, the
-latency hint, `threads` inference threads and f32 inference precision (so on CPUs with BF16 the FP32
+latency hint, `threads` inference threads, no CPU pinning and f32 inference precision (so on CPUs with BF16 the FP32
 row stays FP32 and the INT8 row's float parts too).
 
 Benchmark code, not part of the edgecnn package.
@@ -49,6 +49,10 @@ class OpenVinoRunner:
             "NUM_STREAMS": 1,
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_PRECISION_HINT": "f32",
+            # Pinned threads measured 0.36 ms -> 1.2-1.5 ms at batch 1 once other runtimes ran between
+            # blocks on this shared 2-core VM (unpinned stays 0.33-0.36 ms): pinning fights the
+            # interleaving, so it is off, which is what an interleaved comparison can be fair with.
+            "ENABLE_CPU_PINNING": False,
         }
         compiled = self._core.compile_model(model, "CPU", config)
         self._request = compiled.create_infer_request()
