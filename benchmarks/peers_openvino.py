@@ -1,8 +1,8 @@
 """OpenVINO (CPU plugin) as a peer runtime for `make bench-peers`: FP32 from edgecnn's model.onnx and
 INT8 from the same bundle's QDQ model.int8.onnx (OpenVINO's low-precision transformations turn the
 Q/DQ pairs into int8 kernels), each compiled per batch size with a static shape, one stream, the
-latency hint, `threads` inference threads, no CPU pinning and f32 inference precision (so on CPUs with BF16 the FP32
-row stays FP32 and the INT8 row's float parts too).
+latency hint, `threads` inference threads, no CPU pinning and f32 inference precision (so on CPUs
+with BF16 the FP32 row stays FP32 and the INT8 row's float parts too).
 
 Benchmark code, not part of the edgecnn package.
 """
