@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from peers_report import ACCURACY_BOUND_PP
 
 INT8_FILE = "model.int8.onnx"
 INT8_CPU_FILE = "model.int8.cpu.onnx"
@@ -55,6 +56,7 @@ def tune_bundle(name: str, bundle: Path, args: argparse.Namespace, data_dir: Pat
             batch_sizes=tuple(args.batches),
             thread_counts=tuple(args.threads_list),
             rounds=args.rounds,
+            max_accuracy_drop=ACCURACY_BOUND_PP,
             data_dir=data_dir,
             force=True,
         )  # fmt: skip

@@ -3,6 +3,7 @@ device (real sessions, real MNIST), the saturation check, and predict / eval / b
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -224,3 +225,45 @@ def test_tune_and_predict_on_a_bundle_without_tensorflow(
     )
     _assert_clean(proc, log)
     assert json.loads(proc.stdout)["model"]["path"] == str(bundle / doc["picks"]["1"]["file"])
+
+
+def test_a_candidate_far_below_fp32_is_rejected_even_when_export_measured_it(
+    recipe_bundle: Path, tmp_path: Path, mnist_dir: Path
+) -> None:
+    """Export kept a file (no bound given) whose accuracy is honest but far below FP32: tune's bound
+    vs FP32 keeps it from being the pick."""
+    from edgecnn.benchmarking.device_pick import TuneConfig, tune
+    from edgecnn.core.metadata import write_metadata
+    from edgecnn.data import load_dataset
+    from edgecnn.runtime.inference import accuracy, predict_probabilities
+    from edgecnn.runtime.preprocess import prepare_batch
+    from edgecnn.runtime.sessions import open_cpu_session
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(recipe_bundle, bundle)
+    path = _broken_copy(bundle)
+    meta = read_metadata(path)
+    ds = load_dataset("mnist", mnist_dir, download=False)
+    session, _ = open_cpu_session(path)
+    x = prepare_batch(np.asarray(ds.x_test[:EVAL_IMAGES]), meta)
+    honest = accuracy(predict_probabilities(session, x), np.asarray(ds.y_test[:EVAL_IMAGES]))
+    model = onnx.load(str(path))
+    write_metadata(model, dataclasses.replace(meta, extra={**meta.extra, "export_accuracy": repr(honest)}))
+    onnx.save(model, str(path))
+    result = tune(
+        TuneConfig(
+            bundle=bundle,
+            batch_sizes=(1,),
+            thread_counts=(1,),
+            rounds=2,
+            round_seconds=0.02,
+            max_accuracy_drop=0.3,
+            data_dir=mnist_dir,
+        )  # fmt: skip
+    )
+    broken = next(c for c in result.candidates if c.file == path.name)
+    assert broken.device_accuracy == pytest.approx(honest)
+    assert not broken.accepted and "below FP32" in broken.reason and "0.3 pp" in broken.reason
+    fp32 = result.candidates[0].device_accuracy
+    for c in result.candidates:
+        assert c.accepted == (c.reason == "") and (not c.accepted or (fp32 - c.device_accuracy) * 100 <= 0.3)

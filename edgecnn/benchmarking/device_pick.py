@@ -27,6 +27,7 @@ from edgecnn.runtime.device_record import DEVICE_JSON, DEVICE_SCHEMA
 FP32_FILE = "model.onnx"
 EXPORT_JSON = "export.json"
 MAX_THREADS = 64
+DEFAULT_MAX_DROP_PP = 0.5  # as export's --quantize auto (exporting.config.DEFAULT_AUTO_MAX_DROP_PP)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class TuneConfig:
     rounds: int = 7
     round_seconds: float = 0.1  # per candidate per round
     tolerance_pp: float = 0.1  # device accuracy vs export's, on the same images
+    # Largest accuracy drop vs FP32 (pp, measured here) a pick may have; None: export's
+    # --max-accuracy-drop when it had one, else edgecnn's auto default.
+    max_accuracy_drop: float | None = None
     data_dir: Path | None = None
     force: bool = False
 
@@ -52,6 +56,8 @@ class TuneConfig:
             raise EdgecnnError("--rounds and --round-seconds must be positive")
         if not 0 <= self.tolerance_pp <= 5:
             raise EdgecnnError("--tolerance is in percentage points, between 0 and 5")
+        if self.max_accuracy_drop is not None and not 0 <= self.max_accuracy_drop <= 100:
+            raise EdgecnnError("--max-accuracy-drop is in percentage points, between 0 and 100")
         refuse_overwrite(self.bundle / DEVICE_JSON, self.force, what="device record")
 
     def threads(self) -> tuple[int, ...]:
@@ -80,6 +86,7 @@ class TuneResult:
     isa_class: str
     eval_images: int
     candidates: tuple[Candidate, ...]
+    max_accuracy_drop: float
     picks: dict[int, dict[str, Any]]
     record_path: Path
     target: dict[str, Any]
@@ -91,14 +98,39 @@ class TuneResult:
         return doc
 
 
-def _export_accuracy(bundle: Path, variant: str) -> float | None:
+def _export_doc(bundle: Path) -> dict[str, Any]:
     import json
 
     try:
         doc = json.loads((bundle / EXPORT_JSON).read_text(encoding="utf-8"))
-        return float(doc["variants"][variant]["accuracy"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return doc if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _export_accuracy(bundle: Path, variant: str) -> float | None:
+    try:
+        return float(_export_doc(bundle)["variants"][variant]["accuracy"])
+    except (KeyError, TypeError, ValueError):
         return None
+
+
+def accuracy_bound(config: TuneConfig) -> float:
+    """The pick's largest accuracy drop vs FP32 in pp: the option, export's bound, or auto's default."""
+    if config.max_accuracy_drop is not None:
+        return config.max_accuracy_drop
+    recorded = _export_doc(config.bundle).get("max_accuracy_drop")
+    return float(recorded) if isinstance(recorded, (int, float)) else DEFAULT_MAX_DROP_PP
+
+
+def check_drop(candidates: list[Candidate], bound_pp: float) -> None:
+    """Reject (in place) the files whose accuracy here is more than `bound_pp` below FP32's here."""
+    fp32 = candidates[0].device_accuracy or 0.0
+    for cand in candidates[1:]:
+        drop = (fp32 - (cand.device_accuracy or 0.0)) * 100
+        if cand.accepted and drop > bound_pp:
+            cand.accepted = False
+            cand.reason = f"{drop:.2f} pp below FP32 here, over the {bound_pp:g} pp bound"
 
 
 def find_candidates(bundle: Path) -> tuple[list[Candidate], ModelMetadata, int | None]:
@@ -230,12 +262,14 @@ def tune(config: TuneConfig) -> TuneResult:
             f"FP32 scores {fp32.device_accuracy or 0:.2%} here but {fp32.export_accuracy or 0:.2%} at export "
             "on the same images: the test images differ from export's (--data-dir?); nothing recorded"
         )
+    check_drop(cands, accuracy_bound(config))
     time_candidates(bundle, cands, x, config)
     result = TuneResult(
         config=config,
         isa_class=this_isa_class(),
         eval_images=len(y),
         candidates=tuple(cands),
+        max_accuracy_drop=accuracy_bound(config),
         picks=choose(cands, config.batch_sizes),
         record_path=bundle / DEVICE_JSON,
         target=current_cpu_target(),

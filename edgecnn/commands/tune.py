@@ -27,6 +27,13 @@ RoundsOption = Annotated[int, typer.Option("--rounds", help="Interleaved timing 
 ToleranceOption = Annotated[
     float, typer.Option("--tolerance", help="Largest accuracy difference (pp) from export's, same images.")
 ]
+MaxDropOption = Annotated[
+    float | None,
+    typer.Option(
+        "--max-accuracy-drop",
+        help="Largest accuracy drop vs FP32 (pp, measured here) a pick may have (default: export's or 0.5).",
+    ),
+]
 
 
 def show(result: TuneResult, console: Console) -> None:
@@ -62,6 +69,7 @@ def tune_command(
     threads: ThreadsListOption = None,
     rounds: RoundsOption = 7,
     tolerance: ToleranceOption = 0.1,
+    max_accuracy_drop: MaxDropOption = None,
     data_dir: DataDirOption = None,
     force: ForceOption = False,
     as_json: JsonOption = False,
@@ -78,6 +86,7 @@ def tune_command(
             thread_counts=parse_thread_counts(threads) if threads else (),
             rounds=rounds,
             tolerance_pp=tolerance,
+            max_accuracy_drop=max_accuracy_drop,
             data_dir=data_dir,
             force=force,
         )
