@@ -2,7 +2,7 @@
 
 For each reference net (keras-convnet, tf1-cnn trained on real MNIST with `edgecnn.train`; a
 MobileNetV2(alpha=0.35) at 96x96x3 trained briefly on MNIST digits resized to RGB, peers_mobilenet.py)
-exported with `edgecnn.export --quantize all --int8-recipes avx2` and tuned on this machine with
+exported with `edgecnn.export --quantize all --int8-recipes vnni-pc,avx2` and tuned on this machine with
 `edgecnn tune` (the device pick per thread count and batch), every runtime runs in ONE process per
 thread count, with the same thread count, in interleaved rounds (each round times every runtime once,
 so a burst of load from other processes hits all of them alike). ONNX variants run through
@@ -48,6 +48,7 @@ from edgecnn.core.outputs import atomic_write_json, atomic_write_text  # noqa: E
 MODELS = ("keras-convnet", "tf1-cnn", "mobilenetv2-96")
 REFERENCE = "tflite-int8"
 ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "int8-avx2": "model.int8-avx2.onnx",
+              "int8-vnni-pc": "model.int8-vnni-pc.onnx",
               "fp16": "model.fp16.onnx", "dynamic": "model.dynamic.onnx",
               "int8-cpu": "model.int8.cpu.onnx"}  # fmt: skip
 
@@ -101,20 +102,20 @@ def _train(name: str, work: Path, epochs: int | None, data_dir: Path | None) -> 
 
 
 def _export(name: str, model_path: Path, work: Path, data_dir: Path | None) -> tuple[Path, dict[str, Any]]:
-    """`edgecnn export --quantize all --int8-recipes avx2` (cached)."""
+    """`edgecnn export --quantize all --int8-recipes vnni-pc,avx2` (cached)."""
     from edgecnn.exporting import ExportConfig, export
 
     bundle = work / name / "bundle"
     if (bundle / "export.json").exists():
         log(f"[{name}] reusing export bundle {bundle}")
         return bundle, json.loads((bundle / "export.json").read_text())
-    log(f"[{name}] edgecnn export --quantize all --int8-recipes avx2")
+    log(f"[{name}] edgecnn export --quantize all --int8-recipes vnni-pc,avx2")
     result = export(
         ExportConfig(
             model_path=model_path,
             output_dir=bundle,
             quantize=("all",),
-            int8_recipes=("avx2",),
+            int8_recipes=("vnni-pc", "avx2"),
             dataset=_dataset(name, work),
             data_dir=data_dir,
             force=True,

@@ -22,6 +22,7 @@ LABELS = {
     "onnx-fp32": "edgecnn ONNX FP32",
     "onnx-int8": "edgecnn ONNX INT8",
     "onnx-int8-avx2": "edgecnn ONNX INT8, avx2 recipe",
+    "onnx-int8-vnni-pc": "edgecnn ONNX INT8, vnni-pc recipe (per-channel)",
     "onnx-fp16": "edgecnn ONNX FP16",
     "onnx-dynamic": "edgecnn ONNX dynamic INT8",
     "onnx-int8-cpu": "edgecnn ONNX INT8, `edgecnn optimize`d for this CPU",

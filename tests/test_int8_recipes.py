@@ -58,11 +58,14 @@ def test_types_follow_the_fast_kernels() -> None:
     assert all(r.quant_format == "QDQ" for r in RECIPES.values())
 
 
-def test_every_isa_class_has_exactly_one_recipe() -> None:
+def test_every_isa_class_has_a_recipe_and_the_first_one_is_its_default() -> None:
     from edgecnn.core.isa import ISA_CLASSES
 
     for cls in ISA_CLASSES:
-        assert sum(cls in r.suits for r in RECIPES.values()) == 1, cls
+        assert any(cls in r.suits for r in RECIPES.values()), cls
+    # Two recipes for VNNI CPUs (per-tensor, per-channel): the device pick measures which one wins.
+    assert [r.name for r in RECIPES.values() if "avx512-vnni" in r.suits] == ["vnni", "vnni-pc"]
+    assert RECIPES["vnni-pc"].per_channel and not RECIPES["vnni"].per_channel
 
 
 def test_unknown_architecture_is_refused() -> None:
@@ -82,7 +85,7 @@ def test_recipe_quantization_keeps_the_base_settings() -> None:
 
 def test_parse_recipes() -> None:
     assert parse_recipes("avx2") == ("avx2",)
-    assert parse_recipes("all") == ("avx2", "arm")
+    assert parse_recipes("all") == ("vnni-pc", "avx2", "arm")
     assert parse_recipes("vnni,avx2") == ("avx2",)  # the default recipe is always built as model.int8.onnx
     with pytest.raises(EdgecnnError, match="unknown INT8 recipe 'sse'"):
         parse_recipes("sse")

@@ -76,8 +76,8 @@ Int8RecipesOption = Annotated[
     str | None,
     typer.Option(
         "--int8-recipes",
-        help="Also build INT8 for other CPUs: avx2 (no VNNI), arm (dot product) or all; "
-        "each is model.int8-<name>.onnx, for `edgecnn tune` to choose from on the device.",
+        help="Also build INT8 for other CPUs: vnni-pc (per-channel), avx2 (no VNNI), arm (dot product) "
+        "or all; each is model.int8-<name>.onnx, for `edgecnn tune` to choose from on the device.",
     ),
 ]
 LatencyRoundsOption = Annotated[int, typer.Option("--latency-rounds", help="Timed rounds per batch.")]
