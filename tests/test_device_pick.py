@@ -90,6 +90,9 @@ def test_tune_checks_accuracy_times_and_records_the_pick(tuned) -> None:
     bundle, result = tuned
     record = json.loads((bundle / DEVICE_JSON).read_text())
     assert record["kind"] == "edgecnn.device_pick" and set(record["picks"]) == {"1", "64"}
+    from edgecnn.core.ownership import foreign_entries
+
+    assert foreign_entries(bundle) == []  # device.json is edgecnn's: `export --force` may replace the bundle
     by_file = {c.file: c for c in result.candidates}
     assert {"model.onnx", "model.int8.onnx", "model.int8-avx2.onnx"} <= set(by_file)
     for c in by_file.values():

@@ -22,6 +22,7 @@ import numpy as np
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import ModelMetadata, read_metadata
 from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
+from edgecnn.core.ownership import add_to_marker
 from edgecnn.runtime.device_record import DEVICE_JSON, DEVICE_SCHEMA
 
 FP32_FILE = "model.onnx"
@@ -276,4 +277,5 @@ def tune(config: TuneConfig) -> TuneResult:
         environment=environment_info(),
     )
     atomic_write_json(result.record_path, result.to_document(), force=config.force)
+    add_to_marker(result.record_path)  # the bundle stays replaceable by `export --force`
     return result
