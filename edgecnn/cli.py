@@ -9,7 +9,8 @@ import typer
 from edgecnn import __version__
 
 COMMAND_MODULES = (
-    "models", "data", "train", "export", "optimize", "bench", "predict", "evaluate", "compare", "doctor",
+    "models", "data", "train", "export", "optimize", "tune", "bench", "predict", "evaluate", "compare",
+    "doctor",
 )  # fmt: skip
 
 app = typer.Typer(

@@ -204,3 +204,14 @@ def test_config_is_validated() -> None:
         PlacementConfig(model=b"", batch=0)
     with pytest.raises(EdgecnnError, match="does not exist"):
         PlacementConfig(model=Path("/nonexistent.onnx"))
+
+
+def test_cut_off_profile_names_the_full_temp_directory(tmp_path: Path) -> None:
+    """ORT says nothing when its profile write fails half-way (a full TMPDIR): the line must say so."""
+    from edgecnn.runtime.placement import placement_from_profile
+
+    profile = tmp_path / "edgecnn-placement-1-x" / "profile.json"
+    profile.parent.mkdir()
+    profile.write_text('[{"cat": "Node", "name": "conv_kernel_time", "args": {"provid')
+    with pytest.raises(EdgecnnError, match="could not finish writing its profile .*temp directory .* full"):
+        placement_from_profile(profile)

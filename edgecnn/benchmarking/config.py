@@ -94,6 +94,8 @@ class BenchConfig:
     op_profile_runs: int = DEFAULT_PROFILE_RUNS
     # On a GPU device, accept nodes (beyond CPU shape ops) that ONNX Runtime placed on the CPU.
     allow_cpu_nodes: bool = False
+    # What `with_device_picks` replaced: one line per bundle directory given as a model.
+    device_picks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -217,6 +219,31 @@ class BenchConfig:
             if f.name in raw
         }
         return cls(**kwargs)
+
+
+def with_device_picks(config: BenchConfig) -> BenchConfig:
+    """Bundle directories among the models become the file `edgecnn tune` picked on this device for the
+    smallest batch size; with ORT's default threads (0) the pick's thread count is used too. Said in
+    `device_picks` (printed and saved with the results)."""
+    from edgecnn.runtime.device_record import pick_for
+
+    if not any(Path(m).is_dir() for m in config.models):
+        return config
+    if config.device != "cpu":
+        raise EdgecnnError("a bundle's device pick is for the CPU; pass its .onnx files for other devices")
+    models, notes, threads = [], list(config.device_picks), config.thread_counts
+    batch = min(config.batch_sizes)
+    for m in config.models:
+        if not Path(m).is_dir():
+            models.append(Path(m))
+            continue
+        pick = pick_for(Path(m), batch)
+        models.append(pick.path)
+        keep_threads = threads != (0,)
+        notes.append(pick.note(batch, keep_threads))
+        if not keep_threads:
+            threads = (pick.threads,)
+    return dataclasses.replace(config, models=tuple(models), thread_counts=threads, device_picks=tuple(notes))
 
 
 def _from_jsonable(hint: Any, value: Any) -> Any:

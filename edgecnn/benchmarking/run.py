@@ -18,7 +18,7 @@ import datetime as _dt
 from dataclasses import replace
 from pathlib import Path
 
-from edgecnn.benchmarking.config import BenchConfig
+from edgecnn.benchmarking.config import BenchConfig, with_device_picks
 from edgecnn.benchmarking.measure import (
     MeasureContext,
     Step,
@@ -45,7 +45,9 @@ PROGRESS_TASK = "bench"
 
 
 def bench(config: BenchConfig, *, progress: Progress | None = None) -> BenchResult | ThreadSweepResult:
-    """Benchmark `config.models`: a BenchResult for one thread count, a ThreadSweepResult for several."""
+    """Benchmark `config.models`: a BenchResult for one thread count, a ThreadSweepResult for several.
+    A bundle directory among the models runs its device pick (`edgecnn tune`, see with_device_picks)."""
+    config = with_device_picks(config)
     if config.is_thread_sweep:
         return bench_thread_sweep(config, progress=progress)
     return bench_in_process(config, progress=progress)
@@ -116,6 +118,7 @@ def bench_in_process(config: BenchConfig, *, progress: Progress | None = None) -
     )
     overhead = measure_harness_overhead(config)
     run_notes = [PER_SESSION_POOLS] if config.interleave and len(config.models) > 1 and not shared else []
+    run_notes = [*config.device_picks, *run_notes]
     models, measure_notes = _measure_all(ctx, progress)
     result = BenchResult(
         config=config,

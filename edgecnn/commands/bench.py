@@ -189,7 +189,12 @@ def render_op_profiles(document: dict[str, Any], console: Console) -> None:
             console.print(table)
 
 
-ModelsArgument = Annotated[list[Path], typer.Argument(help="ONNX model files to benchmark side by side.")]
+ModelsArgument = Annotated[
+    list[Path],
+    typer.Argument(
+        help="ONNX model files to benchmark side by side (a tuned bundle directory: its device pick)."
+    ),
+]
 BatchOption = Annotated[str, typer.Option("--batch", "-b", help="Batch sizes to sweep, e.g. 1,8,64.")]
 WarmupOption = Annotated[int, typer.Option(help="Untimed runs per model and batch before timing.")]
 IterationsOption = Annotated[

@@ -24,7 +24,9 @@ from edgecnn.commands.progress import rich_progress
 if TYPE_CHECKING:
     from edgecnn.evaluation import EvalResult
 
-ModelArgument = Annotated[Path, typer.Argument(help="ONNX model to evaluate.")]
+ModelArgument = Annotated[
+    Path, typer.Argument(help="ONNX model to evaluate (a tuned bundle directory: its device pick).")
+]
 DataOption = Annotated[
     str | None,
     typer.Option(help="mnist | fashion_mnist | cifar10 | folder:PATH (default: the model's own dataset)."),

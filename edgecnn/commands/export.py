@@ -80,6 +80,14 @@ TargetOption = Annotated[
         "tensorrt (model.int8-trt.onnx: signed symmetric per-channel Q/DQ that TensorRT accepts).",
     ),
 ]
+Int8RecipesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--int8-recipes",
+        help="Also build INT8 for other CPUs: vnni-pc (per-channel), avx2 (no VNNI), arm (dot product) "
+        "or all; each is model.int8-<name>.onnx, for `edgecnn tune` to choose from on the device.",
+    ),
+]
 LatencyRoundsOption = Annotated[int, typer.Option("--latency-rounds", help="Timed rounds per batch.")]
 NormalizationOption = Annotated[
     str | None,
@@ -134,6 +142,7 @@ def export_command(
     latency: LatencyOption = True,
     latency_rounds: LatencyRoundsOption = 30,
     target: TargetOption = "cpu",
+    int8_recipes: Int8RecipesOption = None,
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -158,6 +167,7 @@ def export_command(
         "latency": latency,
         "latency_rounds": latency_rounds,
         "target": target,
+        "int8_recipes": split_values([int8_recipes] if int8_recipes else None),
         "force": force,
     }
     quantization = {

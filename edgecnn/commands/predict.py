@@ -25,7 +25,12 @@ from edgecnn.commands.options import (
 if TYPE_CHECKING:
     from edgecnn.prediction import PredictResult
 
-ModelArgument = Annotated[Path, typer.Argument(help="ONNX model (edgecnn metadata gives its preprocessing).")]
+ModelArgument = Annotated[
+    Path,
+    typer.Argument(
+        help="ONNX model (edgecnn metadata gives its preprocessing), or a bundle tuned by `edgecnn tune`."
+    ),
+]
 InputsArgument = Annotated[
     list[Path], typer.Argument(help="PNG/JPG/NPY files or directories of them (sorted by name).")
 ]

@@ -39,6 +39,20 @@ def write_marker(directory: Path, kind: str) -> None:
     (directory / MARKER).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
 
 
+def add_to_marker(path: Path) -> None:
+    """Record a file edgecnn wrote later into one of its own output directories (tune's device.json,
+    optimize's graph in a bundle), so `--force` may still replace that directory. No marker: nothing
+    to extend (the directory is not edgecnn's, or an older edgecnn's, judged as before)."""
+    marker = path.parent / MARKER
+    try:
+        doc = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(doc, dict) and isinstance(doc.get("entries"), list) and path.name not in doc["entries"]:
+        doc["entries"] = sorted([*doc["entries"], path.name])
+        marker.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+
+
 def _is_result_document(path: Path) -> bool:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))

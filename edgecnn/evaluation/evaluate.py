@@ -249,6 +249,7 @@ def evaluate(config: EvalConfig, *, progress: Progress | None = None) -> EvalRes
         config.model,
         SessionConfig(device=config.device, intra_op_threads=config.intra_op_threads),
         allow_cpu_nodes=config.allow_cpu_nodes,
+        batch_size=config.batch_size,
     )
     load_s = time.perf_counter() - t0
     name, assumptions = _resolve_dataset_name(config, model)

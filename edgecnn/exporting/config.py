@@ -75,6 +75,9 @@ class ExportConfig:
     latency: bool = True
     latency_rounds: int = 30
     latency_batches: tuple[int, ...] = (1, 64)
+    # INT8 recipes for other instruction sets (int8_recipes), each saved as model.int8-<name>.onnx
+    # beside the default model.int8.onnx, for `edgecnn tune` to choose from on the device.
+    int8_recipes: tuple[str, ...] = ()
     force: bool = False
     target: str = "cpu"
 
@@ -118,6 +121,14 @@ class ExportConfig:
             raise EdgecnnError("--calibration-data names a dataset or a folder of images")
         if self.labels is not None:
             check_labels(self.labels)
+        if self.int8_recipes and self.target == "tensorrt":
+            raise EdgecnnError("--int8-recipes are CPU recipes; --target tensorrt builds its own INT8 graph")
+        if self.int8_recipes:
+            from edgecnn.exporting.int8_recipes import parse_recipes
+
+            object.__setattr__(self, "int8_recipes", parse_recipes(",".join(self.int8_recipes)))
+            if "int8" not in self.variants:
+                raise EdgecnnError("--int8-recipes needs --quantize int8, all or auto")
 
     def _check_target(self) -> None:
         if self.target not in TARGETS:
@@ -148,7 +159,7 @@ class ExportConfig:
     @property
     def step_count(self) -> int:
         """Progress steps: load model, load data, convert, parity, FP32 eval, each variant, latency."""
-        return 5 + len(self.variants) + (1 if self.latency else 0)
+        return 5 + len(self.variants) + len(self.int8_recipes) + (1 if self.latency else 0)
 
     @property
     def effective_max_drop(self) -> float | None:
@@ -156,3 +167,8 @@ class ExportConfig:
         if self.max_accuracy_drop is not None:
             return self.max_accuracy_drop
         return DEFAULT_AUTO_MAX_DROP_PP if "auto" in self.quantize else None
+
+
+def variant_file(name: str) -> str:
+    """The bundle file of a variant: the fixed names, or model.<name>.onnx (model.int8-avx2.onnx)."""
+    return VARIANT_FILES.get(name, f"model.{name}.onnx")

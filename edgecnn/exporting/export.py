@@ -35,7 +35,7 @@ from edgecnn.exporting.dataset import load_export_data, prepare_eval_images
 from edgecnn.exporting.fp32_graph import build_fp32_graph
 from edgecnn.exporting.guard import check_fp32_accuracy
 from edgecnn.exporting.input_contract import normalization_name
-from edgecnn.exporting.int8_variant import Int8Outcome, build_int8
+from edgecnn.exporting.int8_variant import Int8Outcome, build_int8, build_int8_recipe
 from edgecnn.exporting.keras_source import check_keras_file, load_source
 from edgecnn.exporting.parity import parity_gate
 from edgecnn.exporting.report import ExportResult
@@ -157,6 +157,10 @@ def build_variants(
             int8 = build_int8(ctx, config, x_train, tracker)
         if int8.variant is not None:
             built["int8"] = int8.variant
+        for name in config.int8_recipes:
+            with timed_step(tracker, timings, f"int8_{name}_s", f"INT8 for other CPUs: {name} recipe"):
+                variant = build_int8_recipe(ctx, config, x_train, name)
+            built[variant.report.name] = variant
     if "int8-trt" in config.variants:
         with timed_step(tracker, timings, "int8_trt_s", "TensorRT INT8 quantization (calibrating)"):
             built["int8-trt"] = build_int8_trt(ctx, config, x_train)

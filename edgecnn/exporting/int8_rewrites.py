@@ -219,3 +219,36 @@ def float_logits(model: onnx.ModelProto, float_ops: tuple[str, ...] = ("Softmax"
     if changed:
         remove_dead(model)
     return changed
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-ISA recipes (int8_recipes): which convs stay float
+# --------------------------------------------------------------------------------------------------
+def depthwise_and_stem_convs(model_path: object, depthwise: bool, stem: bool) -> list[str]:
+    """Names of the depthwise convs (group == output channels, one input channel per group) and/or the
+    conv fed by the graph input (directly or through one Transpose/Reshape), for nodes_to_exclude."""
+    g = OnnxGraph(onnx.load(str(model_path), load_external_data=False))
+    graph_inputs = {i.name for i in g.graph.input} - set(g.inits)
+    names: list[str] = []
+    for conv in g.graph.node:
+        if conv.op_type != "Conv" or not conv.name:
+            continue
+        w = g.const(conv.input[1])
+        group = int(attr(conv, "group", 1))
+        if (
+            depthwise
+            and w is not None
+            and w.ndim == 4
+            and group > 1
+            and w.shape[1] == 1
+            and group == w.shape[0]
+        ):
+            names.append(conv.name)
+            continue
+        prod = g.producer.get(conv.input[0])
+        fed_by_input = conv.input[0] in graph_inputs or (
+            prod is not None and prod.op_type in ("Reshape", "Transpose") and prod.input[0] in graph_inputs
+        )
+        if stem and fed_by_input:
+            names.append(conv.name)
+    return names

@@ -112,6 +112,27 @@ def build_int8(
     return Int8Outcome(variant, tuple(attempts), source.rewrites, tuple(warnings))
 
 
+def build_int8_recipe(
+    ctx: VariantContext, config: ExportConfig, x_train: np.ndarray, recipe_name: str
+) -> BuiltVariant:
+    """One more INT8 file, quantized with the settings of an instruction-set recipe (int8_recipes) on
+    the same rewritten graph and calibration images as model.int8.onnx; no search (the device decides
+    with `edgecnn tune`), dropped like any variant when it misses the accuracy bound."""
+    from edgecnn.exporting.int8_recipes import RECIPES
+
+    recipe = RECIPES[recipe_name]
+    qcfg = recipe.quantization(config.quantization)
+    x_cal = prepare_batch(
+        select_calibration_images(x_train, qcfg.calibration_samples, qcfg.seed), ctx.metadata
+    )
+    source = int8_source(ctx, replace(config, quantization=qcfg))
+    pre = preprocess_for_quantization(source.path, ctx.work / f"model.{recipe.variant}.pre.onnx")
+    out = ctx.work / f"model.{recipe.variant}.onnx"
+    quantize_int8(source.path, out, x_cal, INPUT_NAME, source.quantization, preprocessed=pre)
+    settings = {**source.quantization.to_dict(), "recipe": recipe.to_dict()}
+    return finish_variant(ctx, recipe.variant, out, settings, [f"{recipe.name} recipe: {recipe.why}"])
+
+
 def test_set_accuracy(ctx: VariantContext, path: Path) -> float:
     """search_int8's `evaluate`: a candidate file's accuracy on the export's test images."""
     session, _ = open_cpu_session(path)

@@ -40,6 +40,9 @@ class QuantizationConfig:
     # The Gemm/MatMul feeding a float op hands it float logits (graph_opt.float_logits): one fused
     # QGemm with float output instead of QGemm -> DequantizeLinear, ~4% faster at batch 1.
     float_logits: bool = True
+    # Per-ISA recipes (int8_recipes): depthwise convs / the conv fed by the graph input stay float.
+    float_depthwise: bool = False
+    float_stem: bool = False
     extra_options: Mapping[str, Any] = field(default_factory=lambda: {"WeightSymmetric": False})
     seed: int = 0
 
@@ -65,6 +68,17 @@ class QuantizationConfig:
             self.calibration_method,
             f"{self.calibration_samples} images",
         ]
+        if self.reduce_range:
+            parts.append("reduce-range")
+        if self.activation_type != "quint8" or self.weight_type != "qint8":
+            parts.append(f"{self.activation_type}/{self.weight_type}")
+        if self.float_depthwise or self.float_stem:
+            parts.append(
+                "float "
+                + "+".join(
+                    n for n, on in (("depthwise", self.float_depthwise), ("stem", self.float_stem)) if on
+                )
+            )
         if self.nodes_to_exclude:
             parts.append(f"float: {', '.join(self.nodes_to_exclude)}")
         return ", ".join(parts)
@@ -81,6 +95,8 @@ class QuantizationConfig:
             "op_types": None if self.op_types is None else list(self.op_types),
             "float_op_types": list(self.float_op_types),
             "float_logits": self.float_logits,
+            "float_depthwise": self.float_depthwise,
+            "float_stem": self.float_stem,
             "extra_options": dict(self.extra_options),
             "seed": self.seed,
         }

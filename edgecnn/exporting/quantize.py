@@ -67,6 +67,10 @@ def quantize_int8(
     images = select_calibration_images(calibration_images, config.calibration_samples, config.seed)
     source = preprocessed or fp32_path
     exclude = list(config.nodes_to_exclude) + nodes_of_types(source, config.float_op_types)
+    if config.float_depthwise or config.float_stem:
+        from edgecnn.exporting.int8_rewrites import depthwise_and_stem_convs
+
+        exclude += depthwise_and_stem_convs(source, config.float_depthwise, config.float_stem)
     try:
         with quiet_libraries():
             q.quantize_static(

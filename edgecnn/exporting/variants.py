@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.metadata import ModelMetadata, write_metadata
-from edgecnn.exporting.config import VARIANT_FILES, ExportConfig
+from edgecnn.exporting.config import VARIANT_FILES, ExportConfig, variant_file
 from edgecnn.exporting.quant_config import QuantizationConfig
 from edgecnn.exporting.quantize import DYNAMIC_WARNING, FP16_NOTE, convert_fp16, quantize_dynamic_int8
 from edgecnn.exporting.report import Parity, VariantReport
@@ -88,9 +88,14 @@ def finish_variant(
     work dir, save it into the bundle, measure it."""
     import onnx
 
+    from edgecnn.exporting.int8_recipes import recipe_metadata
+
     model = onnx.load(str(model_file))
-    write_metadata(model, metadata or replace(ctx.metadata, variant=name))
-    target = ctx.bundle / VARIANT_FILES[name]
+    meta = metadata or replace(
+        ctx.metadata, variant=name, extra={**ctx.metadata.extra, **recipe_metadata(name)}
+    )
+    write_metadata(model, meta)
+    target = ctx.bundle / variant_file(name)
     save_model(model, target)
     built = measure_variant(ctx, name, target, settings, notes)
     if built.report.within_bound is False:
@@ -99,6 +104,13 @@ def finish_variant(
         built.report.path = None
         built.session = None
         target.unlink()
+    elif recipe_metadata(name) and ctx.y is not None:
+        # The accuracy export measured travels with the file: `edgecnn tune` re-measures it on the
+        # device (the saturation check) against exactly these images. Without labelled data there is
+        # no accuracy to carry: tune then compares speed alone.
+        measured = {"export_accuracy": repr(built.report.accuracy), "export_eval_images": str(len(ctx.y))}
+        write_metadata(model, replace(meta, extra={**meta.extra, **measured}))
+        save_model(model, target)
     return built
 
 

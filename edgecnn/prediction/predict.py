@@ -179,6 +179,7 @@ def predict(config: PredictConfig) -> PredictResult:
         config.model,
         SessionConfig(device=config.device, intra_op_threads=config.intra_op_threads),
         allow_cpu_nodes=config.allow_cpu_nodes,
+        batch_size=config.batch_size,
     )
     load_s = time.perf_counter() - t0
     if model.num_classes is not None and config.top_k > model.num_classes:

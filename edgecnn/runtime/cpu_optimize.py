@@ -293,4 +293,8 @@ def optimize(config: OptimizeConfig) -> OptimizeResult:
         environment=sysinfo.environment_info(),
     )
     atomic_write_json(config.report_path, result.to_document(), force=config.force)
+    from edgecnn.core.ownership import add_to_marker
+
+    for path in (output, config.report_path):  # a bundle stays replaceable by `export --force`
+        add_to_marker(path)
     return result

@@ -5,13 +5,14 @@ Shared by predict and eval; runtime side (numpy + onnxruntime)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import ModelMetadata, Normalization, read_metadata
 from edgecnn.runtime.checked_session import open_checked
+from edgecnn.runtime.device_record import resolve_model
 from edgecnn.runtime.inference import score_output_name
 from edgecnn.runtime.placement import Placement, zero_feeds
 from edgecnn.runtime.session_config import SessionConfig
@@ -79,14 +80,31 @@ def infer_metadata(shape: list[Any], path: Path) -> tuple[ModelMetadata, list[st
     ]
 
 
-def load_model(path: str | Path, session_config: SessionConfig, allow_cpu_nodes: bool = False) -> LoadedModel:
+def load_model(
+    path: str | Path, session_config: SessionConfig, batch_size: int = 1, allow_cpu_nodes: bool = False
+) -> LoadedModel:
     """Open `path` and work out its input contract; refuse models that are not image classifiers.
 
+    A bundle directory opens the file (and thread count, unless one was given) that `edgecnn tune`
+    picked on this device for the tuned batch size nearest `batch_size`, and says so in assumptions.
     The session is opened checked (see runtime.checked_session): fallback off, one run on a batch of
     zeros, and where its nodes ran recorded in `placement`."""
+    path, picked = Path(path), []
+    if path.is_dir():
+        if session_config.device != "cpu":
+            raise EdgecnnError(
+                f"{path} is a bundle: its device pick is for the CPU; pass one of its .onnx files for "
+                f"--device {session_config.device}"
+            )
+        path, threads, picked = resolve_model(path, batch_size, session_config.intra_op_threads)
+        session_config = replace(session_config, intra_op_threads=threads)
+    loaded = _load_file(path, session_config, allow_cpu_nodes)
+    return replace(loaded, assumptions=(*picked, *loaded.assumptions)) if picked else loaded
+
+
+def _load_file(path: Path, session_config: SessionConfig, allow_cpu_nodes: bool) -> LoadedModel:
     checked = open_checked(path, session_config, lambda s: zero_feeds(s, 1), allow_cpu_nodes=allow_cpu_nodes)
     session, provider = checked.session, checked.provider
-    path = Path(path)
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1:
         names = ", ".join(i.name for i in inputs)

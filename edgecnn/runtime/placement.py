@@ -184,8 +184,15 @@ def placement_from_events(events: Sequence[Mapping[str, Any]]) -> Placement:
 def placement_from_profile(path: Path) -> Placement:
     try:
         events = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         raise EdgecnnError(f"cannot read the ONNX Runtime profile {path}: {one_line(exc)}") from None
+    except ValueError:
+        # ORT writes the profile itself and says nothing when the write fails half-way: a cut-off
+        # file means the temp directory ran out of space (or quota).
+        raise EdgecnnError(
+            f"ONNX Runtime could not finish writing its profile {path} (is the temp directory "
+            f"{Path(path).parent.parent} full?); free space there or point TMPDIR elsewhere"
+        ) from None
     if isinstance(events, dict):  # some ORT versions wrap the events: {"traceEvents": [...]}
         events = events.get("traceEvents", [])
     return placement_from_events(events)

@@ -1,0 +1,97 @@
+"""edgecnn's side of `make bench-peers`: optimize the INT8 export for this CPU, tune the bundle on this
+machine (the device pick), ONNX accuracy and the timed ONNX runner (edgecnn bench's code path).
+
+Benchmark code, not part of the edgecnn package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from peers_report import ACCURACY_BOUND_PP
+
+INT8_FILE = "model.int8.onnx"
+INT8_CPU_FILE = "model.int8.cpu.onnx"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def optimize_for_this_cpu(name: str, bundle: Path, data_dir: Path | None) -> None:
+    """`edgecnn optimize model.int8.onnx` on this machine (again if the cached one was made elsewhere)."""
+    import onnx
+
+    from edgecnn.runtime.cpu_optimize import OptimizeConfig, optimize
+    from edgecnn.runtime.target import current_cpu_target, read_target, target_mismatch
+
+    out = bundle / INT8_CPU_FILE
+    if out.exists():
+        props = {p.key: p.value for p in onnx.load(str(out), load_external_data=False).metadata_props}
+        target = read_target(props)
+        if target is not None and target_mismatch(target, current_cpu_target()) is None:
+            return
+    log(f"[{name}] edgecnn optimize model.int8.onnx (for this CPU)")
+    from edgecnn.core.errors import EdgecnnError
+
+    try:
+        optimize(OptimizeConfig(model=bundle / INT8_FILE, output=out, force=True, data_dir=data_dir))
+    except EdgecnnError as exc:  # its parity gate refused: the row is left out, and said so
+        log(f"[{name}] edgecnn optimize refused: {exc}")
+
+
+def tune_bundle(name: str, bundle: Path, args: argparse.Namespace, data_dir: Path | None) -> dict[str, Any]:
+    """`edgecnn tune BUNDLE` on this machine: per (threads, batch), the file it finds fastest among FP32
+    and the INT8 files that pass its accuracy check."""
+    from edgecnn.benchmarking.device_pick import TuneConfig, tune
+
+    log(f"[{name}] edgecnn tune (threads {args.threads_list}, batches {args.batches})")
+    result = tune(
+        TuneConfig(
+            bundle=bundle,
+            batch_sizes=tuple(args.batches),
+            thread_counts=tuple(args.threads_list),
+            rounds=args.rounds,
+            max_accuracy_drop=ACCURACY_BOUND_PP,
+            data_dir=data_dir,
+            force=True,
+        )  # fmt: skip
+    )
+    picks: dict[str, dict[str, str]] = {}
+    for t in args.threads_list:
+        for b in args.batches:
+            ok = [(c.latency_ms[b][t], c.file) for c in result.candidates if c.accepted]
+            picks.setdefault(str(t), {})[str(b)] = min(ok)[1]
+    rejected = {c.file: c.reason for c in result.candidates if not c.accepted}
+    return {"per_threads": picks, "record": str(result.record_path), "rejected": rejected}
+
+
+def onnx_accuracy(path: Path, x_test_u8: np.ndarray, y: np.ndarray) -> float:
+    from edgecnn import runtime
+    from edgecnn.core.metadata import read_metadata
+    from edgecnn.runtime.preprocess import prepare_batch
+
+    session, _ = runtime.open_session(path, runtime.SessionConfig(device="cpu"))
+    meta = read_metadata(path)
+    name = session.get_inputs()[0].name
+    correct = 0
+    for i in range(0, len(x_test_u8), 500):
+        probs = session.run(None, {name: prepare_batch(x_test_u8[i : i + 500], meta)})[0]
+        correct += int((probs.argmax(-1) == y[i : i + 500]).sum())
+    return correct / len(y)
+
+
+def onnx_runner(path: Path, threads: int, x: np.ndarray) -> tuple[Any, Any]:
+    """`edgecnn bench`'s code path: its session options, IOBinding with pre-bound OrtValues."""
+    from edgecnn import runtime
+    from edgecnn.benchmarking import BenchConfig
+
+    cfg = BenchConfig(models=(path,), batch_sizes=(x.shape[0],), thread_counts=(threads,))
+    session, provider = runtime.open_session(path, cfg.session_config(threads), [])
+    feeds = {session.get_inputs()[0].name: np.ascontiguousarray(x)}
+    bound = runtime.bind_io(session, provider, feeds)
+    return bound.run, (session, bound)

@@ -1,0 +1,281 @@
+"""`edgecnn tune BUNDLE`: on the device itself, pick the bundle file and thread count that run fastest
+per batch size, among the files that still compute what export measured, and record it in device.json.
+
+Candidates: the FP32 model (so the pick is never slower than the bundle's own FP32) and every INT8 file
+that carries export's measured accuracy in its metadata (model.int8.onnx, model.int8-<recipe>.onnx,
+`edgecnn optimize`d copies). Each INT8 file is first re-evaluated here on exactly the images export
+used: on CPUs without VNNI, ORT's U8S8 kernels can saturate (VPMADDUBSW) and silently lose accuracy, so
+a file more than `tolerance_pp` away from export's number is rejected with the reason. The survivors
+run in interleaved rounds (benchmarking.timing), one session per (file, thread count), so load from
+other processes hits every candidate alike. Runtime side: never TensorFlow.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import ModelMetadata, read_metadata
+from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
+from edgecnn.core.ownership import add_to_marker
+from edgecnn.runtime.device_record import DEVICE_JSON, DEVICE_SCHEMA
+
+FP32_FILE = "model.onnx"
+EXPORT_JSON = "export.json"
+MAX_THREADS = 64
+DEFAULT_MAX_DROP_PP = 0.5  # as export's --quantize auto (exporting.config.DEFAULT_AUTO_MAX_DROP_PP)
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    bundle: Path
+    batch_sizes: tuple[int, ...] = (1, 64)
+    thread_counts: tuple[int, ...] = ()  # () = 1 up to this process's usable cores (at most 4)
+    rounds: int = 7
+    round_seconds: float = 0.1  # per candidate per round
+    tolerance_pp: float = 0.1  # device accuracy vs export's, on the same images
+    # Largest accuracy drop vs FP32 (pp, measured here) a pick may have; None: export's
+    # --max-accuracy-drop when it had one, else edgecnn's auto default.
+    max_accuracy_drop: float | None = None
+    data_dir: Path | None = None
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bundle", Path(self.bundle))
+        if not self.bundle.is_dir() or not (self.bundle / FP32_FILE).is_file():
+            raise EdgecnnError(f"{self.bundle} is not an export bundle (no {FP32_FILE} in it)")
+        if not self.batch_sizes or any(isinstance(b, bool) or b < 1 for b in self.batch_sizes):
+            raise EdgecnnError("--batch takes positive batch sizes, like 1,64")
+        if any(isinstance(t, bool) or not 1 <= t <= MAX_THREADS for t in self.thread_counts):
+            raise EdgecnnError(f"--threads takes counts from 1 to {MAX_THREADS}")
+        if self.rounds < 1 or self.round_seconds <= 0:
+            raise EdgecnnError("--rounds and --round-seconds must be positive")
+        if not 0 <= self.tolerance_pp <= 5:
+            raise EdgecnnError("--tolerance is in percentage points, between 0 and 5")
+        if self.max_accuracy_drop is not None and not 0 <= self.max_accuracy_drop <= 100:
+            raise EdgecnnError("--max-accuracy-drop is in percentage points, between 0 and 100")
+        refuse_overwrite(self.bundle / DEVICE_JSON, self.force, what="device record")
+
+    def threads(self) -> tuple[int, ...]:
+        if self.thread_counts:
+            return tuple(dict.fromkeys(self.thread_counts))
+        from edgecnn.core.environment import cpu_info
+
+        return tuple(range(1, min(4, cpu_info()["usable_cores"] or 1) + 1))
+
+
+@dataclass
+class Candidate:
+    variant: str
+    file: str
+    suits: list[str]
+    export_accuracy: float | None
+    device_accuracy: float | None = None
+    accepted: bool = False
+    reason: str = ""
+    latency_ms: dict[int, dict[int, float]] = field(default_factory=dict)  # batch -> threads -> median
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    config: TuneConfig
+    isa_class: str
+    eval_images: int
+    candidates: tuple[Candidate, ...]
+    max_accuracy_drop: float
+    picks: dict[int, dict[str, Any]]
+    record_path: Path
+    target: dict[str, Any]
+    environment: dict[str, Any]
+
+    def to_document(self) -> dict[str, Any]:
+        doc = {"kind": DEVICE_SCHEMA, "schema_version": 1, **to_jsonable(self)}
+        doc["picks"] = {str(b): p for b, p in self.picks.items()}
+        return doc
+
+
+def _export_doc(bundle: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        doc = json.loads((bundle / EXPORT_JSON).read_text(encoding="utf-8"))
+        return doc if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _export_accuracy(bundle: Path, variant: str) -> float | None:
+    try:
+        return float(_export_doc(bundle)["variants"][variant]["accuracy"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def accuracy_bound(config: TuneConfig) -> float:
+    """The pick's largest accuracy drop vs FP32 in pp: the option, export's bound, or auto's default."""
+    if config.max_accuracy_drop is not None:
+        return config.max_accuracy_drop
+    recorded = _export_doc(config.bundle).get("max_accuracy_drop")
+    return float(recorded) if isinstance(recorded, (int, float)) else DEFAULT_MAX_DROP_PP
+
+
+def check_drop(candidates: list[Candidate], bound_pp: float) -> None:
+    """Reject (in place) the files whose accuracy here is more than `bound_pp` below FP32's here."""
+    fp32 = candidates[0].device_accuracy or 0.0
+    for cand in candidates[1:]:
+        drop = (fp32 - (cand.device_accuracy or 0.0)) * 100
+        if cand.accepted and drop > bound_pp:
+            cand.accepted = False
+            cand.reason = f"{drop:.2f} pp below FP32 here, over the {bound_pp:g} pp bound"
+
+
+def find_candidates(bundle: Path) -> tuple[list[Candidate], ModelMetadata, int | None]:
+    """FP32 plus every file with export's accuracy stamped in its metadata; (candidates, FP32's
+    metadata, the number of test images export evaluated on, when recorded)."""
+    import json
+
+    meta = read_metadata(bundle / FP32_FILE)
+    if meta is None:
+        raise EdgecnnError(f"{bundle / FP32_FILE} has no edgecnn metadata; export the bundle with edgecnn")
+    out = [Candidate("fp32", FP32_FILE, [], _export_accuracy(bundle, "fp32"))]
+    images: int | None = None
+    for path in sorted(bundle.glob("*.onnx")):
+        m = read_metadata(path)
+        if path.name == FP32_FILE or m is None or "export_accuracy" not in m.extra:
+            continue
+        suits = json.loads(m.extra.get("int8_suits", "[]"))
+        variant = m.variant + (" (optimized)" if path.name.endswith(".cpu.onnx") else "")
+        out.append(Candidate(variant, path.name, suits, float(m.extra["export_accuracy"])))
+        images = int(m.extra.get("export_eval_images", 0)) or images
+    return out, meta, images
+
+
+def _test_images(meta: ModelMetadata, n: int | None, data_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    from edgecnn.data import load_dataset
+
+    if not meta.dataset:
+        raise EdgecnnError("the bundle's metadata names no dataset: tune needs its test images")
+    h, w, c = meta.input_shape
+    try:
+        ds = load_dataset(meta.dataset, data_dir, image_size=(h, w), channels=c, download=False)
+    except EdgecnnError as exc:
+        raise EdgecnnError(f"tune needs {meta.dataset}'s test images on this device: {exc}") from None
+    x, y = np.asarray(ds.x_test), np.asarray(ds.y_test)
+    return (x, y) if n is None else (x[:n], y[:n])
+
+
+def check_accuracy(
+    bundle: Path, candidates: list[Candidate], x: np.ndarray, y: np.ndarray, tol: float
+) -> None:
+    """The saturation check: each file's accuracy here vs export's on the same images (in place)."""
+    from edgecnn.runtime.inference import accuracy, predict_probabilities
+    from edgecnn.runtime.preprocess import prepare_batch
+    from edgecnn.runtime.sessions import open_cpu_session
+
+    for cand in candidates:
+        try:
+            session, _ = open_cpu_session(bundle / cand.file)
+        except EdgecnnError as exc:
+            cand.reason = f"does not open here: {exc}"
+            continue
+        meta = read_metadata(bundle / cand.file)
+        cand.device_accuracy = accuracy(predict_probabilities(session, prepare_batch(x, meta)), y)
+        if cand.export_accuracy is None:
+            cand.accepted, cand.reason = cand.variant == "fp32", "no accuracy recorded by export"
+            continue
+        diff = (cand.device_accuracy - cand.export_accuracy) * 100
+        cand.accepted = abs(diff) <= tol
+        if not cand.accepted:
+            cand.reason = (
+                f"accuracy here {cand.device_accuracy:.2%} vs {cand.export_accuracy:.2%} at export "
+                f"({diff:+.2f} pp, over {tol:g} pp): this CPU's INT8 kernels compute something else "
+                "(U8S8 saturation without VNNI?)"
+            )
+
+
+def time_candidates(bundle: Path, cands: list[Candidate], x: np.ndarray, cfg: TuneConfig) -> None:
+    """Median ms of every accepted candidate at every (batch, threads), interleaved per batch."""
+    from edgecnn.benchmarking.timing import interleaved_rounds_by_round, session_runner
+    from edgecnn.runtime.preprocess import prepare_batch
+    from edgecnn.runtime.session_config import SessionConfig
+    from edgecnn.runtime.sessions import open_session
+
+    accepted = [c for c in cands if c.accepted]
+    for batch in cfg.batch_sizes:
+        runners: dict[tuple[int, int], Any] = {}
+        for i, cand in enumerate(accepted):
+            feed = prepare_batch(x[np.arange(batch) % len(x)], read_metadata(bundle / cand.file))
+            for t in cfg.threads():
+                # No spinning: an idle interleaved session's spinning workers would steal the core
+                # the timed one needs (see benchmarking.notes); the recorded settings match.
+                sc = SessionConfig(device="cpu", intra_op_threads=t, allow_spinning=False)
+                session, provider = open_session(bundle / cand.file, sc)
+                runners[(i, t)] = session_runner(session, provider, {session.get_inputs()[0].name: feed})
+        by_round = interleaved_rounds_by_round(
+            {f"{k[0]}:{k[1]}": fn for k, fn in runners.items()},
+            cfg.rounds,
+            duration_per_round_s=cfg.round_seconds,
+            warmup=3,
+        )
+        for (i, t), _ in runners.items():
+            medians = [statistics.median(block) for block in by_round[f"{i}:{t}"]]
+            accepted[i].latency_ms.setdefault(batch, {})[t] = statistics.median(medians)
+        runners.clear()
+
+
+def choose(cands: list[Candidate], batches: tuple[int, ...]) -> dict[int, dict[str, Any]]:
+    """Per batch, the fastest (file, threads) among the accepted candidates, with FP32's best beside."""
+    picks: dict[int, dict[str, Any]] = {}
+    fp32 = next(c for c in cands if c.variant == "fp32")
+    for b in batches:
+        options = [(ms, c, t) for c in cands if c.accepted for t, ms in c.latency_ms.get(b, {}).items()]
+        ms, best, threads = min(options, key=lambda o: o[0])
+        fp32_ms = min(fp32.latency_ms[b].values())
+        picks[b] = {
+            "variant": best.variant,
+            "file": best.file,
+            "threads": threads,
+            "p50_ms": ms,
+            "fp32_p50_ms": fp32_ms,
+            "speedup_vs_fp32": fp32_ms / ms,
+            "session": {"intra_op_threads": threads, "allow_spinning": False},
+        }
+    return picks
+
+
+def tune(config: TuneConfig) -> TuneResult:
+    from edgecnn.core.environment import environment_info
+    from edgecnn.core.isa import this_isa_class
+    from edgecnn.runtime.target import current_cpu_target
+
+    bundle = config.bundle
+    cands, meta, n = find_candidates(bundle)
+    x, y = _test_images(meta, n, config.data_dir)
+    check_accuracy(bundle, cands, x, y, config.tolerance_pp)
+    fp32 = cands[0]
+    if not fp32.accepted:
+        raise EdgecnnError(
+            f"FP32 scores {fp32.device_accuracy or 0:.2%} here but {fp32.export_accuracy or 0:.2%} at export "
+            "on the same images: the test images differ from export's (--data-dir?); nothing recorded"
+        )
+    check_drop(cands, accuracy_bound(config))
+    time_candidates(bundle, cands, x, config)
+    result = TuneResult(
+        config=config,
+        isa_class=this_isa_class(),
+        eval_images=len(y),
+        candidates=tuple(cands),
+        max_accuracy_drop=accuracy_bound(config),
+        picks=choose(cands, config.batch_sizes),
+        record_path=bundle / DEVICE_JSON,
+        target=current_cpu_target(),
+        environment=environment_info(),
+    )
+    atomic_write_json(result.record_path, result.to_document(), force=config.force)
+    add_to_marker(result.record_path)  # the bundle stays replaceable by `export --force`
+    return result

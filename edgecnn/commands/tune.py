@@ -1,0 +1,102 @@
+"""`edgecnn tune BUNDLE`: parse options, call edgecnn.benchmarking.device_pick.tune, show the pick."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption
+
+if TYPE_CHECKING:
+    from edgecnn.benchmarking.device_pick import TuneResult
+
+BundleArgument = Annotated[
+    Path, typer.Argument(help="Export bundle directory (model.onnx, model.int8*.onnx).")
+]
+BatchOption = Annotated[str, typer.Option("--batch", help="Batch sizes to tune for, e.g. 1,64.")]
+ThreadsListOption = Annotated[
+    str | None, typer.Option("--threads", help="Thread counts to try, e.g. 1,2 (default 1..cores, max 4).")
+]
+RoundsOption = Annotated[int, typer.Option("--rounds", help="Interleaved timing rounds per batch size.")]
+ToleranceOption = Annotated[
+    float, typer.Option("--tolerance", help="Largest accuracy difference (pp) from export's, same images.")
+]
+MaxDropOption = Annotated[
+    float | None,
+    typer.Option(
+        "--max-accuracy-drop",
+        help="Largest accuracy drop vs FP32 (pp, measured here) a pick may have (default: export's or 0.5).",
+    ),
+]
+
+
+def show(result: TuneResult, console: Console) -> None:
+    batches = list(result.config.batch_sizes)
+    table = Table(title=f"{result.config.bundle} on this {result.isa_class} CPU", box=box.SIMPLE)
+    for col in ("file", "suits", "export acc", "acc here", *[f"b{b} ms (threads)" for b in batches]):
+        table.add_column(col, justify="left" if col in ("file", "suits") else "right")
+    for c in result.candidates:
+        acc = "-" if c.device_accuracy is None else f"{c.device_accuracy:.2%}"
+        exp = "-" if c.export_accuracy is None else f"{c.export_accuracy:.2%}"
+        cells = []
+        for b in batches:
+            per = c.latency_ms.get(b, {})
+            cells.append(" ".join(f"{ms:.3f}({t})" for t, ms in sorted(per.items())) or "rejected")
+        table.add_row(c.file, ",".join(c.suits) or "-", exp, acc, *cells)
+    console.print(table)
+    for c in result.candidates:
+        if c.reason:
+            console.print(f"[yellow]{c.file}:[/] {c.reason}")
+    for b, p in result.picks.items():
+        console.print(
+            f"batch {b}: {p['file']} with {p['threads']} thread(s), {p['p50_ms']:.3f} ms "
+            f"({p['speedup_vs_fp32']:.2f}x the bundle's FP32)"
+        )
+    console.print(
+        f"saved {result.record_path}; predict, eval and bench use it when given {result.config.bundle}"
+    )
+
+
+def tune_command(
+    bundle: BundleArgument,
+    batch: BatchOption = "1,64",
+    threads: ThreadsListOption = None,
+    rounds: RoundsOption = 7,
+    tolerance: ToleranceOption = 0.1,
+    max_accuracy_drop: MaxDropOption = None,
+    data_dir: DataDirOption = None,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure the bundle's FP32 and INT8 files on THIS device; record the fastest accurate one."""
+
+    def body() -> None:
+        from edgecnn.benchmarking.config import parse_batch_sizes, parse_thread_counts
+        from edgecnn.benchmarking.device_pick import TuneConfig, tune
+
+        config = TuneConfig(
+            bundle=bundle,
+            batch_sizes=parse_batch_sizes(batch),
+            thread_counts=parse_thread_counts(threads) if threads else (),
+            rounds=rounds,
+            tolerance_pp=tolerance,
+            max_accuracy_drop=max_accuracy_drop,
+            data_dir=data_dir,
+            force=force,
+        )
+        result = tune(config)
+        show(result, console_for(as_json))
+        if as_json:
+            emit_json(result.to_document())
+
+    run_guarded(body)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tune")(tune_command)

@@ -1,0 +1,95 @@
+"""A bundle's `device.json`: which of its files (and how many threads) `edgecnn tune` found fastest on
+this device, per batch size, and how predict / eval / bench use it when handed the bundle directory.
+
+The record is tied to the CPU and ORT release it was measured on (like `edgecnn optimize`'s graphs):
+on any other machine it is refused with the way out (tune again, or name a .onnx file).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.runtime.target import current_cpu_target, target_mismatch
+
+DEVICE_JSON = "device.json"
+DEVICE_SCHEMA = "edgecnn.device_pick"
+
+
+@dataclass(frozen=True)
+class DevicePick:
+    """What to run for one batch size: the file, its threads and what tune measured."""
+
+    bundle: Path
+    batch: int
+    variant: str
+    path: Path
+    threads: int
+    p50_ms: float
+    fp32_p50_ms: float
+
+    def note(self, asked_batch: int, threads_given: bool) -> str:
+        threads = "your --threads" if threads_given else f"{self.threads} thread(s)"
+        speed = self.fp32_p50_ms / self.p50_ms if self.p50_ms > 0 else float("nan")
+        return (
+            f"{self.bundle}: ran {self.path.name} with {threads}, the device pick for batch {self.batch} "
+            f"(for batch {asked_batch}) in {DEVICE_JSON} ({speed:.2f}x FP32 when tuned)"
+        )
+
+
+def read_device_record(bundle: Path) -> dict[str, Any]:
+    """The bundle's device.json, checked to be well-formed and made on this machine."""
+    path = Path(bundle) / DEVICE_JSON
+    if not path.is_file():
+        raise EdgecnnError(
+            f"{bundle} is a directory without {DEVICE_JSON}: run `edgecnn tune {bundle}` on this device "
+            "first, or pass one of its .onnx files"
+        )
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if record.get("kind") != DEVICE_SCHEMA or not isinstance(record.get("picks"), dict):
+            raise ValueError("not an edgecnn tune record")
+    except (ValueError, OSError, AttributeError) as exc:
+        raise EdgecnnError(f"{path} is malformed ({exc}); run `edgecnn tune {bundle} --force`") from None
+    why = target_mismatch(record.get("target") or {}, current_cpu_target())
+    if why:
+        raise EdgecnnError(
+            f"{path} was measured on another machine ({why}); run `edgecnn tune {bundle} --force` here"
+        )
+    return record
+
+
+def pick_for(bundle: Path, batch_size: int) -> DevicePick:
+    """The record's pick for the tuned batch size nearest to `batch_size` (on a log scale)."""
+    bundle = Path(bundle)
+    picks = read_device_record(bundle)["picks"]
+    if not picks:
+        raise EdgecnnError(f"{bundle / DEVICE_JSON} has no picks; run `edgecnn tune {bundle} --force`")
+    nearest = min(picks, key=lambda b: (abs(math.log(int(b)) - math.log(max(batch_size, 1))), int(b)))
+    p = picks[nearest]
+    path = bundle / p["file"]
+    if not path.is_file():
+        raise EdgecnnError(f"{bundle / DEVICE_JSON} picks {p['file']}, which is not in the bundle any more")
+    return DevicePick(
+        bundle,
+        int(nearest),
+        p["variant"],
+        path,
+        int(p["threads"]),
+        float(p["p50_ms"]),
+        float(p["fp32_p50_ms"]),
+    )
+
+
+def resolve_model(model: Path, batch_size: int, threads: int) -> tuple[Path, int, list[str]]:
+    """(file to open, intra-op threads, notes): a .onnx file passes through unchanged; a bundle
+    directory becomes its device pick, with the pick's threads unless the caller chose some (> 0)."""
+    model = Path(model)
+    if not model.is_dir():
+        return model, threads, []
+    pick = pick_for(model, batch_size)
+    return pick.path, threads or pick.threads, [pick.note(batch_size, threads > 0)]
