@@ -77,5 +77,10 @@ def test_export_in_memory_keras_model(mnist_dir: Path, tmp_path: Path) -> None:
     int8 = result.variants["int8"].path
     evaluated = edgecnn.evaluate(int8, data_dir=mnist_dir, limit=n, output_dir=tmp_path / "eval")
     assert evaluated.accuracy == pytest.approx(result.variants["int8"].accuracy, abs=1e-9)
+    assert evaluated.to_dict() == json.loads((tmp_path / "eval" / "eval.json").read_text())
     predicted = edgecnn.predict(result.model_path, ROOT / "samples", output=tmp_path / "p.json")
-    assert predicted.predictions and predicted.to_document()["predictions"]
+    assert predicted.predictions and predicted.to_dict()["predictions"]
+    assert predicted.to_dict() == json.loads((tmp_path / "p.json").read_text())
+    benched = edgecnn.bench([int8], batch_sizes=(1,), iterations=5, output_dir=tmp_path / "b")
+    assert benched.to_dict() == json.loads((tmp_path / "b" / "bench.json").read_text())
+    assert benched.to_dict()["models"][0]["results"][0]["p50_ms"] > 0

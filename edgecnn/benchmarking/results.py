@@ -129,6 +129,12 @@ class BenchResult:
                 doc[key] = value
         return doc
 
+    def to_dict(self) -> dict[str, Any]:
+        """The same document the command saves as JSON, in plain JSON types (the public API's name)."""
+        from edgecnn.core.outputs import to_jsonable
+
+        return to_jsonable(self.to_document())
+
     def to_document(self) -> dict[str, Any]:
         models = []
         for m in self.models:

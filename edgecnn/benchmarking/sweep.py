@@ -35,6 +35,12 @@ class ThreadSweepResult:
     fastest: tuple[dict[str, Any], ...]  # per model and batch: p50 at every count and the fastest
     output_dir: Path | None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The same document the command saves as JSON, in plain JSON types (the public API's name)."""
+        from edgecnn.core.outputs import to_jsonable
+
+        return to_jsonable(self.to_document())
+
     def to_document(self) -> dict[str, Any]:
         return {
             "kind": SCHEMA,

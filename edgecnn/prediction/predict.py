@@ -112,6 +112,12 @@ class PredictResult:
     def n_correct(self) -> int:
         return sum(1 for p in self.labelled if p.correct)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The same document the command saves as JSON, in plain JSON types (the public API's name)."""
+        from edgecnn.core.outputs import to_jsonable
+
+        return to_jsonable(self.to_document())
+
     def to_document(self) -> dict[str, Any]:
         labelled = self.labelled
         return to_jsonable(
