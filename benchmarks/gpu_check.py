@@ -10,6 +10,10 @@ appears anywhere. One table at the end; exit 1 on any failed assertion.
 Without a GPU it stops at once: exit 1 and one line, "no CUDA device found (...)"
 (`--preflight` does only that check, so `make gpu-check` refuses before installing anything).
 Everything is done through the `edgecnn` CLI in subprocesses, like a user would.
+
+`--bundle DIR` skips training and export and checks an exported bundle instead (with DIR-trt beside it,
+when there, as the `--target tensorrt` export): for a GPU machine without TensorFlow, where only the
+runtime side is installed. `--log PATH` always writes every command's output there.
 """
 
 from __future__ import annotations
@@ -67,7 +71,8 @@ class Runner:
         self.started = time.monotonic()
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": path}
         proc = subprocess.run(
             [str(self.python), "-m", "edgecnn.cli", *args],
             cwd=self.work,
@@ -146,8 +151,23 @@ def option_exists(run: Runner, command: str, option: str) -> bool:
     return option in run.cli(command, "--help").stdout
 
 
-def prepare(run: Runner) -> dict[str, Path]:
+def prebuilt(bundle: Path) -> dict[str, Path]:
+    """The variants of an already exported bundle (and its `--target tensorrt` twin, DIR-trt)."""
+    variants = {
+        "fp32": bundle / "model.onnx",
+        "fp16": bundle / "model.fp16.onnx",
+        "int8": bundle / "model.int8.onnx",
+    }
+    trt = next(iter(sorted(bundle.with_name(bundle.name + "-trt").glob("*int8*.onnx"))), None)
+    if trt is not None:
+        variants["trt-int8"] = trt
+    return {k: v for k, v in variants.items() if v.exists()}
+
+
+def prepare(run: Runner, bundle: Path | None = None) -> dict[str, Path]:
     """Train a tiny model and export every variant; returns variant -> .onnx path."""
+    if bundle is not None:
+        return prebuilt(bundle)
     t0 = time.monotonic()
     train_dir = run.work / "run"
     proc = run.cli(
@@ -205,12 +225,12 @@ def accuracy_parity(run: Runner, model: Path) -> None:
     run.record("eval cuda vs cpu accuracy", delta <= PARITY_ACCURACY_DELTA, detail, t0)
 
 
-def run_all(run: Runner) -> None:
+def run_all(run: Runner, bundle: Path | None = None) -> None:
     t0 = time.monotonic()
     document, error = run.json_cli("doctor")
     ready = (document or {}).get("devices_ready", {})
     run.record("doctor", bool(ready.get("cuda")), error or f"devices ready: {ready}", t0)
-    variants = prepare(run)
+    variants = prepare(run, bundle)
     if not variants:
         return
     float_models = [variants[k] for k in ("fp32", "fp16") if k in variants]
@@ -267,10 +287,12 @@ def main(argv: list[str]) -> int:
     if "--preflight" in argv:  # `make gpu-check` asks before installing anything
         return 0
     python = Path(os.environ.get("EDGECNN_PYTHON", VENV_PY if VENV_PY.exists() else sys.executable))
+    bundle = Path(argv[argv.index("--bundle") + 1]).resolve() if "--bundle" in argv else None
+    log_path = Path(argv[argv.index("--log") + 1]) if "--log" in argv else ROOT / "gpu-check.log"
     with tempfile.TemporaryDirectory(prefix="edgecnn-gpu-check-") as work:
         run = Runner(python, Path(work))
         try:
-            run_all(run)
+            run_all(run, bundle)
         except subprocess.TimeoutExpired as exc:
             run.checks.append(
                 Check("time limit", False, f"{' '.join(map(str, exc.cmd))[:80]} timed out", 0.0)
@@ -278,10 +300,11 @@ def main(argv: list[str]) -> int:
         if time.monotonic() - run.started > BUDGET_S:
             run.checks.append(Check("finished within budget", False, f"over {BUDGET_S} s", 0.0))
         print_table(run)
-        if any(not c.ok for c in run.checks):
-            log = ROOT / "gpu-check.log"
-            log.write_text("\n".join(run.transcript), encoding="utf-8")
-            print(f"full output of every command: {log}")
+        failed = any(not c.ok for c in run.checks)
+        if failed or "--log" in argv:
+            log_path.write_text("\n".join(run.transcript), encoding="utf-8")
+            print(f"full output of every command: {log_path}")
+        if failed:
             return 1
     return 0
 
