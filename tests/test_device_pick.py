@@ -105,6 +105,9 @@ def test_tune_checks_accuracy_times_and_records_the_pick(tuned) -> None:
         assert pick["p50_ms"] == fastest  # the fastest measured (file, threads)
         assert pick["p50_ms"] <= pick["fp32_p50_ms"]  # never slower than the bundle's own FP32
         assert by_file[pick["file"]].latency_ms[batch][pick["threads"]] == pick["p50_ms"]
+        # Timed by bench's own code (ORT's default spinning, shared pool per thread count), so the
+        # record asks for no spinning setting: predict/eval/bench run the pick exactly as it was timed.
+        assert pick["session"] == {"intra_op_threads": pick["threads"], "allow_spinning": None}
 
 
 def _broken_copy(bundle: Path) -> Path:

@@ -6,13 +6,12 @@ that carries export's measured accuracy in its metadata (model.int8.onnx, model.
 `edgecnn optimize`d copies). Each INT8 file is first re-evaluated here on exactly the images export
 used: on CPUs without VNNI, ORT's U8S8 kernels can saturate (VPMADDUBSW) and silently lose accuracy, so
 a file more than `tolerance_pp` away from export's number is rejected with the reason. The survivors
-run in interleaved rounds (benchmarking.timing), one session per (file, thread count), so load from
-other processes hits every candidate alike. Runtime side: never TensorFlow.
+are timed by `edgecnn bench` (interleaved rounds, so load from other processes hits every candidate
+alike; one child process per thread count). Runtime side: never TensorFlow.
 """
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,34 +197,32 @@ def check_accuracy(
             )
 
 
-def time_candidates(bundle: Path, cands: list[Candidate], x: np.ndarray, cfg: TuneConfig) -> None:
-    """Median ms of every accepted candidate at every (batch, threads), interleaved per batch."""
-    from edgecnn.benchmarking.timing import interleaved_rounds_by_round, session_runner
-    from edgecnn.runtime.preprocess import prepare_batch
-    from edgecnn.runtime.session_config import SessionConfig
-    from edgecnn.runtime.sessions import open_session
+def time_candidates(bundle: Path, cands: list[Candidate], cfg: TuneConfig) -> None:
+    """Median ms of every accepted candidate at every (batch, threads), timed by `edgecnn bench` itself:
+    one child process per thread count (benchmarking.sweep.run_in_child), the candidates interleaved
+    in rounds on real test images. Each child owns ORT's process-wide pool at its size, so the timing
+    runs with ORT's default spinning and no idle session's spinning workers steal the timed one's core:
+    the settings predict, eval and bench run the pick with. (Per-session pools with spinning off, the
+    earlier way, timed 2 threads up to 1.6x slower than they run, e.g. tf1-cnn INT8 at batch 1.)"""
+    from edgecnn.benchmarking.config import BenchConfig
+    from edgecnn.benchmarking.sweep import run_in_child
 
     accepted = [c for c in cands if c.accepted]
-    for batch in cfg.batch_sizes:
-        runners: dict[tuple[int, int], Any] = {}
-        for i, cand in enumerate(accepted):
-            feed = prepare_batch(x[np.arange(batch) % len(x)], read_metadata(bundle / cand.file))
-            for t in cfg.threads():
-                # No spinning: an idle interleaved session's spinning workers would steal the core
-                # the timed one needs (see benchmarking.notes); the recorded settings match.
-                sc = SessionConfig(device="cpu", intra_op_threads=t, allow_spinning=False)
-                session, provider = open_session(bundle / cand.file, sc)
-                runners[(i, t)] = session_runner(session, provider, {session.get_inputs()[0].name: feed})
-        by_round = interleaved_rounds_by_round(
-            {f"{k[0]}:{k[1]}": fn for k, fn in runners.items()},
-            cfg.rounds,
-            duration_per_round_s=cfg.round_seconds,
+    for threads in cfg.threads():
+        config = BenchConfig(
+            models=tuple(bundle / c.file for c in accepted),
+            batch_sizes=cfg.batch_sizes,
             warmup=3,
+            duration_s=cfg.rounds * cfg.round_seconds,
+            rounds=cfg.rounds,
+            thread_counts=(threads,),
+            inputs="real",
+            data_dir=cfg.data_dir,
         )
-        for (i, t), _ in runners.items():
-            medians = [statistics.median(block) for block in by_round[f"{i}:{t}"]]
-            accepted[i].latency_ms.setdefault(batch, {})[t] = statistics.median(medians)
-        runners.clear()
+        document = run_in_child(config)
+        for cand, model in zip(accepted, document["models"], strict=True):
+            for row in model["results"]:
+                cand.latency_ms.setdefault(int(row["batch"]), {})[threads] = float(row["p50_ms"])
 
 
 def choose(cands: list[Candidate], batches: tuple[int, ...]) -> dict[int, dict[str, Any]]:
@@ -243,7 +240,8 @@ def choose(cands: list[Candidate], batches: tuple[int, ...]) -> dict[int, dict[s
             "p50_ms": ms,
             "fp32_p50_ms": fp32_ms,
             "speedup_vs_fp32": fp32_ms / ms,
-            "session": {"intra_op_threads": threads, "allow_spinning": False},
+            # What bench timed it with: ORT's default spinning (see time_candidates).
+            "session": {"intra_op_threads": threads, "allow_spinning": None},
         }
     return picks
 
@@ -264,7 +262,7 @@ def tune(config: TuneConfig) -> TuneResult:
             "on the same images: the test images differ from export's (--data-dir?); nothing recorded"
         )
     check_drop(cands, accuracy_bound(config))
-    time_candidates(bundle, cands, x, config)
+    time_candidates(bundle, cands, config)
     result = TuneResult(
         config=config,
         isa_class=this_isa_class(),

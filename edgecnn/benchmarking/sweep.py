@@ -74,7 +74,7 @@ def fastest_by_model_and_batch(
     return tuple(out)
 
 
-def _run_child(config: BenchConfig) -> dict[str, Any]:
+def run_in_child(config: BenchConfig) -> dict[str, Any]:
     """One thread count in a fresh process (its own ORT thread pool); its document, or its error line."""
     proc = subprocess.run(
         [sys.executable, "-m", CHILD_MODULE],
@@ -109,7 +109,7 @@ def bench_thread_sweep(config: BenchConfig, *, progress: Progress | None = None)
         runs = []
         for i, t in enumerate(counts):
             _announce(progress, i, config)
-            runs.append(_run_child(replace(config, thread_counts=(t,))))
+            runs.append(run_in_child(replace(config, thread_counts=(t,))))
         return ThreadSweepResult(counts, tuple(runs), fastest_by_model_and_batch(counts, tuple(runs)), None)
     refuse_overwrite(out, config.force)  # before minutes of timing, not after
     with atomic_dir(out, force=config.force) as tmp:
@@ -117,7 +117,7 @@ def bench_thread_sweep(config: BenchConfig, *, progress: Progress | None = None)
         for i, t in enumerate(counts):
             _announce(progress, i, config)
             child = replace(config, thread_counts=(t,), output_dir=tmp / f"threads-{t}", force=False)
-            doc = _run_child(child)
+            doc = run_in_child(child)
             # The child wrote into the temporary directory; point its file list at the final place.
             doc["files"] = {
                 k: str(out / f"threads-{t}" / Path(v).name) for k, v in (doc.get("files") or {}).items()
