@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import peers_edgecnn  # noqa: E402
-from peers_report import ACCURACY_BOUND_PP, ONE_THREAD_TAG, PICK_TAG  # noqa: E402
+from peers_report import ACCURACY_BOUND_PP, PICK_TAG  # noqa: E402
 
 from edgecnn.core.environment import environment_info  # noqa: E402
 from edgecnn.core.outputs import atomic_write_json, atomic_write_text  # noqa: E402
@@ -278,13 +278,6 @@ def child(args: argparse.Namespace) -> None:
             fn, owner = peers_edgecnn.onnx_runner(pick_path, args.threads, x)
             calls[PICK_TAG] = fn
             keep.append(owner)
-            best_int8 = files.get("onnx-int8-cpu") or files.get("onnx-int8")
-            if args.threads > 1 and best_int8:
-                # Shown for information, never counted as "same threads": on tiny batch-1 kernels ORT's
-                # thread pool costs more than it gains, so a deployment would pin one thread.
-                fn, owner = peers_edgecnn.onnx_runner(Path(best_int8), 1, x)
-                calls[ONE_THREAD_TAG] = fn
-                keep.append(owner)
             rounds, per_round = _interleaved_round_medians(calls, args)
             ref = rounds[REFERENCE]
             stats = {}

@@ -86,12 +86,17 @@ def onnx_accuracy(path: Path, x_test_u8: np.ndarray, y: np.ndarray) -> float:
 
 
 def onnx_runner(path: Path, threads: int, x: np.ndarray) -> tuple[Any, Any]:
-    """`edgecnn bench`'s code path: its session options, IOBinding with pre-bound OrtValues."""
+    """`edgecnn bench`'s code path: its session options, IOBinding with pre-bound OrtValues, and, like
+    `edgecnn bench` interleaving several models, ORT's process-wide thread pool (this timing process
+    is one per thread count). With a pool per session, the idle sessions' spinning workers steal the
+    timed one's core: measured here, tf1-cnn INT8 at 2 threads ran 1.2-2x slower that way."""
     from edgecnn import runtime
     from edgecnn.benchmarking import BenchConfig
+    from edgecnn.runtime.thread_pool import allow_shared_thread_pool
 
+    allow_shared_thread_pool()  # this process times one thread count, like one `edgecnn bench`
     cfg = BenchConfig(models=(path,), batch_sizes=(x.shape[0],), thread_counts=(threads,))
-    session, provider = runtime.open_session(path, cfg.session_config(threads), [])
+    session, provider = runtime.open_session(path, cfg.session_config(threads, shared_thread_pool=True), [])
     feeds = {session.get_inputs()[0].name: np.ascontiguousarray(x)}
     bound = runtime.bind_io(session, provider, feeds)
     return bound.run, (session, bound)

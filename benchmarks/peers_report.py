@@ -12,7 +12,6 @@ from typing import Any
 ACCURACY_BOUND_PP = 0.3  # the bound for "edgecnn's best export"
 PEERS = ("tflite-fp32", "tflite-int8", "openvino-fp32", "openvino-int8")
 PICK_TAG = "onnx-pick"
-ONE_THREAD_TAG = "onnx-int8-best-1thread"
 LABELS = {
     "keras": "Keras tf.function (FP32)",
     "tflite-fp32": "TFLite FP32 (XNNPACK)",
@@ -27,7 +26,6 @@ LABELS = {
     "onnx-dynamic": "edgecnn ONNX dynamic INT8",
     "onnx-int8-cpu": "edgecnn ONNX INT8, `edgecnn optimize`d for this CPU",
     PICK_TAG: "edgecnn device pick (`edgecnn tune`)",
-    ONE_THREAD_TAG: "(info) fastest ONNX INT8 with 1 ORT thread",
 }
 
 
@@ -70,12 +68,12 @@ def summarize(manifest: dict[str, Any], parts: list[dict[str, Any]]) -> tuple[li
             for batch, stats in by_batch.items():
                 onnx_ok = [
                     tag for tag in stats
-                    if tag.startswith("onnx-") and tag not in (ONE_THREAD_TAG, PICK_TAG)
+                    if tag.startswith("onnx-") and tag != PICK_TAG
                     and acc.get(tag, 0.0) >= fp32 - ACCURACY_BOUND_PP / 100 - 1e-12
                 ]  # fmt: skip
                 best = min(onnx_ok, key=lambda tg: stats[tg]["median_ms"]) if onnx_ok else None
                 for tag, s in stats.items():
-                    acc_tag = "onnx-int8" if tag == ONE_THREAD_TAG else s.get("accuracy_tag", tag)
+                    acc_tag = s.get("accuracy_tag", tag)
                     rows.append({
                         "model": name, "threads": t, "batch": int(batch), "runtime": tag,
                         "label": LABELS.get(tag, tag), "median_ms": s["median_ms"],

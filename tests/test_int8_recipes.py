@@ -76,9 +76,9 @@ def test_unknown_architecture_is_refused() -> None:
 def test_recipe_quantization_keeps_the_base_settings() -> None:
     base = QuantizationConfig(calibration_samples=100, nodes_to_exclude=("conv_a",))
     q = RECIPES["avx2"].quantization(base)
-    assert q.reduce_range and q.float_depthwise and q.float_stem
+    assert q.reduce_range and q.float_stem and not q.float_depthwise and not q.per_channel
     assert q.calibration_samples == 100 and q.nodes_to_exclude == ("conv_a",)
-    assert {"Softmax", "Add", "Concat", "GlobalAveragePool"} <= set(q.float_op_types)
+    assert q.float_op_types == ("Softmax",)  # ORT fuses DQ -> op -> Q between int8 ops: no float islands
     assert RECIPES["vnni"].quantization(base) == QuantizationConfig(calibration_samples=100,
                                                                     nodes_to_exclude=("conv_a",))  # fmt: skip
 

@@ -25,11 +25,17 @@ reduce_range sections) and MLAS's kernel dispatch (onnxruntime/core/mlas/lib/pla
   SMMLA, no saturation); U8S8 goes through UDOT with a sign flip of the weights. S8S8 is the native one.
 - Which ops stay float. Softmax always (probabilities in steps of 1/256 tie top-1s for no speed-up).
   A one-input-channel stem stays float (int8_rewrites: a 9-deep reduction runs ~4x slower in int8).
-  On x86 without VNNI also: depthwise convs (a 9-deep reduction per channel; ORT's float NCHWc
-  depthwise kernel beats the int8 one and INT8 saves no bandwidth on these tiny tensors), the first
-  conv of an RGB stem (a 27-deep reduction), and Add / Concat / GlobalAveragePool (each becomes a
-  requantizing QLinear contrib op that costs more than its float twin on AVX2). The issue's
-  measurements on a Zen 3 EPYC: the all-int8 MobileNet-style net ran 1.8x slower than FP32.
+  On x86 without VNNI also the conv fed by the graph input (an RGB stem: a 27-deep reduction, 4x slower
+  in int8 than ORT's float NCHWc kernel in a profile of MobileNetV2(0.35) on a Zen 4).
+- What cannot stay float: an op *between* int8 neighbours. quantize_static's nodes_to_exclude leaves
+  it without its own Q/DQ, but its inputs still come from DequantizeLinear and its output still goes
+  to the next conv's QuantizeLinear, and ORT's QDQ transformers fuse DQ -> op -> Q into the QLinear
+  op anyway (WeightBiasQuantization even quantizes a float Conv's weights there). Measured on
+  MobileNetV2(0.35), ORT 1.31: excluding every depthwise conv, Add and GlobalAveragePool left 2 float
+  convs (the stem and the depthwise right after it, both fed by float data) and 50 QLinearConv,
+  10 QLinearAdd and a QLinearGlobalAveragePool. So no recipe claims more than the float stem; a
+  float island between int8 ops would need Q/DQ-free boundaries, which ORT then runs with transposes
+  (NCHWc float <-> NHWC int8) that cost more than they save (0.38 vs 0.32 ms at batch 1, same CPU).
 """
 
 from __future__ import annotations
@@ -45,7 +51,6 @@ from edgecnn.exporting.quant_config import QuantizationConfig
 
 FLOAT_ALWAYS = ("Softmax",)
 _TYPE_CODE = {"quint8": "U8", "qint8": "S8"}  # ORT's names for the activation/weight pair: U8S8...
-FLOAT_MERGE_OPS = ("Add", "Concat", "GlobalAveragePool")
 
 
 @dataclass(frozen=True)
@@ -135,11 +140,11 @@ RECIPES: dict[str, Int8Recipe] = {
         weight_type="qint8",
         reduce_range=True,
         per_channel=False,
-        float_depthwise=True,
+        float_depthwise=False,
         float_stem=True,
-        float_op_types=FLOAT_ALWAYS + FLOAT_MERGE_OPS,
-        why="U8S8 without VNNI uses saturating VPMADDUBSW: 7-bit weights (reduce_range); depthwise convs, "
-        "the stem and Add/Concat/GlobalAveragePool stay float where ORT's float kernels are faster",
+        float_op_types=FLOAT_ALWAYS,
+        why="U8S8 without VNNI uses saturating VPMADDUBSW: 7-bit weights (reduce_range); the conv fed by "
+        "the input stays float, where ORT's float kernel beats its int8 one on shallow reductions",
     ),
     "arm": Int8Recipe(
         name="arm",

@@ -41,6 +41,7 @@ class QuantizationConfig:
     # QGemm with float output instead of QGemm -> DequantizeLinear, ~4% faster at batch 1.
     float_logits: bool = True
     # Per-ISA recipes (int8_recipes): depthwise convs / the conv fed by the graph input stay float.
+    # Only where their input is float: ORT fuses a float op between DQ and Q into its QLinear twin.
     float_depthwise: bool = False
     float_stem: bool = False
     extra_options: Mapping[str, Any] = field(default_factory=lambda: {"WeightSymmetric": False})
