@@ -171,8 +171,10 @@ def markdown(rows: list[dict], cells: list[dict], env: dict, args: Any, stage_ro
         f"ai-edge-litert {v.get('ai-edge-litert')}, openvino {env.get('openvino') or 'not installed'}.",
         "",
         f"Median latency per call over {args.rounds} interleaved rounds (~{args.round_seconds}s per "
-        "runtime per round), same thread count for every runtime. Ratio = median of per-round ratios "
-        "to TFLite INT8 (range across rounds in brackets: the noise). Accuracy on the model's test set "
+        "runtime per round, order rotated each round, 20 ms idle before each block so no runtime's "
+        "spinning threads overlap the next), same thread count for every runtime. Ratio = median of "
+        "per-round ratios to TFLite INT8 (range across rounds in brackets: the noise). Accuracy on the "
+        "model's test set "
         f"(MNIST: 10k images; MobileNet: the first 2000 MNIST test digits at 96x96 RGB). **bold** = "
         f"edgecnn's best export within {ACCURACY_BOUND_PP} pp of ONNX FP32.",
         *pick_markdown(cells),

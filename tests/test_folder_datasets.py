@@ -284,3 +284,24 @@ def test_split_is_fixed_by_file_names(tmp_path: Path) -> None:
     assert list_folder(tmp_path / "copy").fingerprint() == first.fingerprint()
     with pytest.raises(EdgecnnError, match="does not exist"):
         list_folder(tmp_path / "missing")
+
+
+def test_a_zoo_model_on_a_folder_shows_no_published_figure(tmp_path: Path, mnist: Dataset) -> None:
+    """The zoo's published accuracy was measured on the spec's own dataset (MNIST): beside a folder of
+    the user's images it would read as a target, so train.json leaves it out."""
+    folder = tmp_path / "mine"
+    for digit in range(10):
+        (folder / f"d{digit}").mkdir(parents=True)
+        for i in np.flatnonzero(mnist.y_train == digit)[:30]:
+            Image.fromarray(mnist.x_train[i, ..., 0]).save(folder / f"d{digit}" / f"{i:05d}.png")
+    res = runner.invoke(
+        app,
+        ["train", "--model", "keras-convnet", "--dataset", f"folder:{folder}", "--epochs", "1"]
+        + ["--output", str(tmp_path / "run"), "--no-plots", "--no-progress", "--json"],
+    )
+    assert res.exit_code == 0, res.output
+    trained = json.loads(res.stdout)
+    assert trained["dataset"]["name"].startswith("folder:") and trained["published_accuracy"] is None
+    res = runner.invoke(app, ["models", "--json"])
+    zoo = {m["name"]: m for m in json.loads(res.stdout)}
+    assert zoo["keras-convnet"]["published_accuracy"] == 0.9916  # still listed where it belongs
