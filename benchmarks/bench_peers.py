@@ -5,12 +5,11 @@ MobileNetV2(alpha=0.35) at 96x96x3 trained briefly on MNIST digits resized to RG
 exported with `edgecnn.export --quantize all --int8-recipes vnni-pc,avx2` and tuned on this machine with
 `edgecnn tune` (the device pick per thread count and batch), every runtime runs in ONE process per
 thread count, with the same thread count, in interleaved rounds (each round times every runtime once,
-in a rotated order after a 20 ms idle pause, so a burst of load from other processes hits all of them
-alike and no runtime's spinning worker threads overlap another's block). ONNX variants run through
-`edgecnn bench`'s own code path (runtime.open_session with BenchConfig's session options, IOBinding,
-bench.timed_loop); Keras runs as a traced tf.function, TFLite through ai_edge_litert's interpreter and
-OpenVINO through its CPU plugin (peers_openvino.py), all with the input bound before timing. Accuracy
-is measured on each model's real test set.
+in a rotated order, so a burst of load from other processes hits all of them alike). ONNX variants
+run through `edgecnn bench`'s own code path (runtime.open_session with BenchConfig's session options,
+IOBinding, bench.timed_loop); Keras runs as a traced tf.function, TFLite through ai_edge_litert's
+interpreter and OpenVINO through its CPU plugin (peers_openvino.py), all with the input bound before
+timing. Accuracy is measured on each model's real test set.
 
 Ratios to TFLite INT8, and the device pick's ratios to the fastest peer and to edgecnn's FP32, are
 the median of per-round ratios; their spread across rounds is reported as the noise.
@@ -48,7 +47,6 @@ from edgecnn.core.outputs import atomic_write_json, atomic_write_text  # noqa: E
 
 MODELS = ("keras-convnet", "tf1-cnn", "mobilenetv2-96")
 REFERENCE = "tflite-int8"
-SETTLE_S = 0.02  # idle pause before each timed block (see _interleaved_round_medians)
 ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "int8-avx2": "model.int8-avx2.onnx",
               "int8-vnni-pc": "model.int8-vnni-pc.onnx",
               "fp16": "model.fp16.onnx", "dynamic": "model.dynamic.onnx",
@@ -320,12 +318,9 @@ def _interleaved_round_medians(
     rounds: dict[str, list[float]] = {tag: [] for tag in calls}
     tags = list(calls)
     for r in range(args.rounds):
-        # Rotated order, so no runtime always follows the same one, and a settle pause before each
-        # block: TF's, XNNPACK's, OpenVINO's and ORT's worker threads all spin for a while after their
-        # last job, and on a 2-core machine a spinning neighbour halves the next runtime's second core
-        # (seen as 2-thread batch-1 ratios scattered over 1.4-4x). Each block starts from idle threads.
+        # Rotated order, so no runtime always follows the same one (a 20 ms idle pause before each
+        # block was tried against spinning neighbours and made the VM's slow mode more frequent).
         for tag in tags[r % len(tags) :] + tags[: r % len(tags)]:
-            time.sleep(SETTLE_S)
             ns = timed_loop(calls[tag], warmup=1, iterations=per_round[tag], duration_s=None)
             rounds[tag].append(float(np.median(ns)) / 1e6)
     return rounds, per_round

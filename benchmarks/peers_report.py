@@ -46,6 +46,11 @@ def cell_ratios(stats: dict[str, Any]) -> dict[str, Any]:
         ratios = _per_round_ratio(pick, [stats[t]["round_medians_ms"] for t in peers])
         out.update(fastest_peer=fastest, pick_vs_fastest_peer=statistics.median(ratios),
                    pick_vs_fastest_peer_range=[min(ratios), max(ratios)])  # fmt: skip
+        # Each runtime's quickest round: on a shared VM whose speed flips between two modes for
+        # seconds at a time (measured: identical sessions 0.31 or 0.46-0.50 ms per block), the
+        # fast mode is what a dedicated device sees; per-round ratios mix modes when it flips.
+        best_peer = min(min(stats[t]["round_medians_ms"]) for t in peers)
+        out["pick_vs_fastest_peer_best_rounds"] = min(pick) / best_peer
         if "onnx-int8" in stats:  # before: the one INT8 recipe export used to ship, same rounds
             before = _per_round_ratio(
                 stats["onnx-int8"]["round_medians_ms"], [stats[t]["round_medians_ms"] for t in peers]
@@ -138,11 +143,13 @@ def pick_markdown(cells: list[dict[str, Any]]) -> list[str]:
         "The pick = the bundle file `edgecnn tune` found fastest at this thread count and batch size "
         "(among FP32 and the INT8 files that passed the accuracy check on this CPU). Ratio = median of "
         "per-round ratios to the fastest peer of that round (TFLite FP32/INT8, OpenVINO FP32/INT8) and "
-        "to edgecnn's own FP32 [range across rounds].",
+        "to edgecnn's own FP32 [range across rounds]. Best rounds = the pick's quickest round over the "
+        "quickest round of any peer (each at its own fastest moment: robust to a VM that flips "
+        "between a fast and a slow mode, which per-round ratios are not).",
         "",
-        "| model | threads | batch | pick | fastest peer | pick / fastest peer | pick / edgecnn FP32 "
-        "| before: model.int8.onnx / fastest peer |",
-        "| --- | ---: | ---: | --- | --- | --- | --- | ---: |",
+        "| model | threads | batch | pick | fastest peer | pick / fastest peer | best rounds "
+        "| pick / edgecnn FP32 | before: model.int8.onnx / fastest peer |",
+        "| --- | ---: | ---: | --- | --- | --- | ---: | --- | ---: |",
     ]
     for c in cells:
         peer = c.get("pick_vs_fastest_peer")
@@ -153,6 +160,7 @@ def pick_markdown(cells: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {c['model']} | {c['threads']} | {c['batch']} | {c['pick_file']} | "
             f"{LABELS.get(c.get('fastest_peer'), '-')} | {peer_txt} | "
+            f"{c.get('pick_vs_fastest_peer_best_rounds', float('nan')):.2f} | "
             f"{c.get('pick_vs_fp32', float('nan')):.2f} [{f_lo:.2f}-{f_hi:.2f}] | "
             f"{c.get('default_int8_vs_fastest_peer', float('nan')):.2f} |"
         )
@@ -171,8 +179,8 @@ def markdown(rows: list[dict], cells: list[dict], env: dict, args: Any, stage_ro
         f"ai-edge-litert {v.get('ai-edge-litert')}, openvino {env.get('openvino') or 'not installed'}.",
         "",
         f"Median latency per call over {args.rounds} interleaved rounds (~{args.round_seconds}s per "
-        "runtime per round, order rotated each round, 20 ms idle before each block so no runtime's "
-        "spinning threads overlap the next), same thread count for every runtime. Ratio = median of "
+        "runtime per round, order rotated each round), same thread count for every runtime. Ratio = "
+        "median of "
         "per-round ratios to TFLite INT8 (range across rounds in brackets: the noise). Accuracy on the "
         "model's test set "
         f"(MNIST: 10k images; MobileNet: the first 2000 MNIST test digits at 96x96 RGB). **bold** = "
