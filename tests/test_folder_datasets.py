@@ -303,5 +303,5 @@ def test_a_zoo_model_on_a_folder_shows_no_published_figure(tmp_path: Path, mnist
     trained = json.loads(res.stdout)
     assert trained["dataset"]["name"].startswith("folder:") and trained["published_accuracy"] is None
     res = runner.invoke(app, ["models", "--json"])
-    zoo = {m["name"]: m for m in json.loads(res.stdout)}
+    zoo = {m["name"]: m for m in json.loads(res.stdout)["models"]}
     assert zoo["keras-convnet"]["published_accuracy"] == 0.9916  # still listed where it belongs
