@@ -203,7 +203,7 @@ def time_candidates(bundle: Path, cands: list[Candidate], cfg: TuneConfig) -> No
     in rounds on real test images. Each child owns ORT's process-wide pool at its size, so the timing
     runs with ORT's default spinning and no idle session's spinning workers steal the timed one's core:
     the settings predict, eval and bench run the pick with. (Per-session pools with spinning off, the
-    earlier way, timed 2 threads up to 1.6x slower than they run, e.g. tf1-cnn INT8 at batch 1.)"""
+    earlier way, timed 2 threads up to 1.9x slower than they run, e.g. tf1-cnn INT8 at batch 1.)"""
     from edgecnn.benchmarking.config import BenchConfig
     from edgecnn.benchmarking.sweep import run_in_child
 
