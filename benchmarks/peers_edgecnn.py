@@ -26,7 +26,7 @@ def optimize_for_this_cpu(name: str, bundle: Path, data_dir: Path | None) -> Non
     """`edgecnn optimize model.int8.onnx` on this machine (again if the cached one was made elsewhere)."""
     import onnx
 
-    from edgecnn.runtime.cpu_optimize import OptimizeConfig, optimize
+    from edgecnn.runtime.optimize import OptimizeConfig, optimize
     from edgecnn.runtime.target import current_cpu_target, read_target, target_mismatch
 
     out = bundle / INT8_CPU_FILE
@@ -47,7 +47,7 @@ def optimize_for_this_cpu(name: str, bundle: Path, data_dir: Path | None) -> Non
 def tune_bundle(name: str, bundle: Path, args: argparse.Namespace, data_dir: Path | None) -> dict[str, Any]:
     """`edgecnn tune BUNDLE` on this machine: per (threads, batch), the file it finds fastest among FP32
     and the INT8 files that pass its accuracy check."""
-    from edgecnn.benchmarking.device_pick import TuneConfig, tune
+    from edgecnn.benchmarking.tune import TuneConfig, tune
 
     log(f"[{name}] edgecnn tune (threads {args.threads_list}, batches {args.batches})")
     result = tune(

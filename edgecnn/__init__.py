@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from edgecnn.core.version import __version__
+
 PUBLIC_API = ("export", "train", "bench", "evaluate", "predict")
 __all__ = ["__version__", *PUBLIC_API]
 

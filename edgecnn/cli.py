@@ -6,7 +6,7 @@ import importlib
 
 import typer
 
-from edgecnn import __version__
+from edgecnn.core.version import __version__
 
 COMMAND_MODULES = (
     "models", "data", "train", "export", "optimize", "tune", "bench", "predict", "evaluate", "compare",

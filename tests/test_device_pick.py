@@ -44,7 +44,7 @@ def recipe_bundle(tmp_path_factory: pytest.TempPathFactory, trained_run, mnist_d
 @pytest.fixture(scope="module")
 def tuned(recipe_bundle: Path, tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path):
     """A copy of the bundle tuned on this machine (few, short rounds: the pick's logic is under test)."""
-    from edgecnn.benchmarking.device_pick import TuneConfig, tune
+    from edgecnn.benchmarking.tune import TuneConfig, tune
 
     bundle = tmp_path_factory.mktemp("tuned") / "bundle"
     shutil.copytree(recipe_bundle, bundle)
@@ -127,7 +127,7 @@ def _broken_copy(bundle: Path) -> Path:
 def test_saturation_check_rejects_a_candidate_that_computes_something_else(
     recipe_bundle: Path, tmp_path: Path, mnist_dir: Path
 ) -> None:
-    from edgecnn.benchmarking.device_pick import TuneConfig, tune
+    from edgecnn.benchmarking.tune import TuneConfig, tune
 
     bundle = tmp_path / "bundle"
     shutil.copytree(recipe_bundle, bundle)
@@ -238,7 +238,7 @@ def test_a_candidate_far_below_fp32_is_rejected_even_when_export_measured_it(
 ) -> None:
     """Export kept a file (no bound given) whose accuracy is honest but far below FP32: tune's bound
     vs FP32 keeps it from being the pick."""
-    from edgecnn.benchmarking.device_pick import TuneConfig, tune
+    from edgecnn.benchmarking.tune import TuneConfig, tune
     from edgecnn.core.metadata import write_metadata
     from edgecnn.data import load_dataset
     from edgecnn.runtime.inference import accuracy, predict_probabilities

@@ -248,8 +248,8 @@ def test_input_shape_mismatch_and_unconvertible_layer(tmp_path: Path, mnist_dir:
 def test_keras_export_fallback_route(exported_bundle, mnist) -> None:
     """The fallback route (keras' own ONNX export) gives the same contract names and numbers."""
     from edgecnn.core.tfcompat import import_keras
-    from edgecnn.exporting.convert import convert_keras_export
-    from edgecnn.exporting.graph_names import name_batch_dim
+    from edgecnn.exporting.graph.convert import convert_keras_export
+    from edgecnn.exporting.graph.names import name_batch_dim
 
     keras = import_keras()
     model = keras.models.load_model(str(exported_bundle.source_model), compile=False)
@@ -271,7 +271,7 @@ def test_int8_rewrites_that_drift_are_refused(
     exported_bundle, mnist_dir: Path, tmp_path: Path, monkeypatch
 ) -> None:
     """A float rewrite for INT8 that changes the outputs is not quantized; the plain graph is."""
-    import edgecnn.exporting.int8_rewrites as graph_opt
+    import edgecnn.exporting.quantization.qdq_rewrites as graph_opt
     from edgecnn.exporting import ExportConfig, export
 
     real = graph_opt.prepare_for_int8

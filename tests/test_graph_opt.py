@@ -11,8 +11,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.exporting.int8_rewrites import float_logits, prepare_for_int8
-from edgecnn.exporting.rewrites import REWRITES, optimize_graph
+from edgecnn.exporting.graph.rewrites import REWRITES, optimize_graph
+from edgecnn.exporting.quantization.qdq_rewrites import float_logits, prepare_for_int8
 
 SHAPE_OPS = {"Shape", "Gather", "Cast", "Slice", "Concat", "Unsqueeze"}
 

@@ -9,8 +9,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.isa import isa_class
-from edgecnn.exporting.int8_recipes import RECIPES, parse_recipes, recipe_for
-from edgecnn.exporting.quant_config import QuantizationConfig
+from edgecnn.exporting.quantization.quant_config import QuantizationConfig
+from edgecnn.exporting.quantization.recipes import RECIPES, parse_recipes, recipe_for
 
 ZEN3 = "sse4_1 sse4_2 avx avx2 fma f16c".split()  # AVX2-only EPYC (the issue's machine)
 ZEN4 = ZEN3 + "avx512f avx512bw avx512vl avx512_vnni avx512_bf16".split()  # this project's EPYC
@@ -93,7 +93,7 @@ def test_parse_recipes() -> None:
 
 def test_depthwise_and_stem_convs_found_by_shape(tmp_path) -> None:
     """A stem conv (3 -> 8), a depthwise conv (8 groups) and a pointwise conv: only the first two."""
-    from edgecnn.exporting.int8_rewrites import depthwise_and_stem_convs
+    from edgecnn.exporting.quantization.qdq_rewrites import depthwise_and_stem_convs
 
     rng = np.random.default_rng(0)
     inits = [

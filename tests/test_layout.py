@@ -20,32 +20,43 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> set[str]:
-    """edgecnn modules this file imports, at module level or lazily inside functions: a lazy import
-    hides a cycle from the interpreter, not from a reader."""
+def _import_statements(path: Path) -> list[tuple[str, list[str]]]:
+    """(module, names) per `import`/`from ... import` in the file, relative imports resolved; lazy imports
+    inside functions included: a lazy import hides a cycle from the interpreter, not from a reader."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    found: set[str] = set()
     here = _module_name(path)
+    found: list[tuple[str, list[str]]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.startswith("edgecnn")}
+            found += [(a.name, []) for a in node.names if a.name.startswith("edgecnn")]
         elif isinstance(node, ast.ImportFrom) and node.module:
             base = node.module
             if node.level:  # relative: resolve against this package
                 pkg = here.split(".")[: -node.level + (1 if path.name == "__init__.py" else 0) or None]
                 base = ".".join([*pkg, node.module])
             if base.startswith("edgecnn"):
-                found.add(base)
-                found |= {f"{base}.{a.name}" for a in node.names}
-    known = {_module_name(p) for p in MODULES}
-    return {m for m in found if m in known and m != here}
+                found.append((base, [a.name for a in node.names]))
+    return found
+
+
+KNOWN = {_module_name(p) for p in MODULES}
+
+
+def _imports(path: Path) -> set[str]:
+    """edgecnn modules this file makes Python load. `from edgecnn.pkg import x` loads the package's
+    `__init__` (the facade) and, where x is a module, that module too."""
+    here = _module_name(path)
+    found: set[str] = set()
+    for base, names in _import_statements(path):
+        found.add(base)
+        found |= {f"{base}.{n}" for n in names}
+    return {m for m in found if m in KNOWN and m != here}
 
 
 def test_no_import_cycles() -> None:
+    """Edges through package `__init__` files count: `runtime.sessions -> runtime (facade) ->
+    runtime.optimize -> runtime.sessions` is a cycle, even if Python happens to resolve it today."""
     graph = {_module_name(p): _imports(p) for p in MODULES}
-    # A package's __init__ re-exporting its own modules is its face, not a cycle.
-    for name, deps in graph.items():
-        graph[name] = {d for d in deps if not (name.startswith(d + ".") or d == name)}
     cycles: list[list[str]] = []
     state: dict[str, int] = {}
     stack: list[str] = []
@@ -65,6 +76,24 @@ def test_no_import_cycles() -> None:
         if node not in state:
             visit(node)
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_modules_import_siblings_by_path_not_through_their_package_facade() -> None:
+    """Inside a package, `from edgecnn.runtime import thread_pool` goes through the facade that imports
+    every sibling; siblings are imported by their own module path instead."""
+    offenders = []
+    for path in MODULES:
+        if path.name == "__init__.py":
+            continue
+        package = _module_name(path).rsplit(".", 1)[0]
+        for base, _names in _import_statements(path):
+            if base == package or (package.startswith(base + ".") and base != "edgecnn"):
+                offenders.append(f"{path.relative_to(ROOT)}: from {base} import ...")
+            if base == "edgecnn" and any(n != "__version__" for n in _names):
+                offenders.append(f"{path.relative_to(ROOT)}: from edgecnn import ... (the package root)")
+            if base == "edgecnn" and "__version__" in _names:
+                offenders.append(f"{path.relative_to(ROOT)}: __version__ comes from edgecnn.core.version")
+    assert not offenders, "\n".join(offenders)
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))

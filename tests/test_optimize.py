@@ -16,7 +16,7 @@ from edgecnn import runtime
 from edgecnn.cli import app
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.runtime import OptimizeConfig, optimize
-from edgecnn.runtime.cpu_optimize import fuse_reorder_quantize_transpose
+from edgecnn.runtime.optimize import fuse_reorder_quantize_transpose
 from edgecnn.runtime.target import TARGET_KEY, check_target, current_cpu_target, target_mismatch
 
 

@@ -201,7 +201,7 @@ def test_export_counts_beyond_the_data_are_refused(mnist_dir: Path, tmp_path: Pa
     from edgecnn.data import load_dataset
     from edgecnn.exporting.config import ExportConfig
     from edgecnn.exporting.dataset import refuse_counts_beyond_data
-    from edgecnn.exporting.quant_config import QuantizationConfig
+    from edgecnn.exporting.quantization.quant_config import QuantizationConfig
 
     ds = load_dataset("mnist", mnist_dir, download=False)
     n_train, n_test = len(ds.x_train), len(ds.x_test)

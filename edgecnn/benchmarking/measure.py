@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.benchmarking import memory
+import edgecnn.benchmarking.memory as memory
 from edgecnn.benchmarking.config import BLOCK_WARMUP, BenchConfig
 from edgecnn.benchmarking.notes import cpu_notes, gpu_notes, noisy_timing_note
 from edgecnn.benchmarking.op_profile import OpProfile, profile_session_ops

@@ -1,4 +1,4 @@
-"""`edgecnn tune BUNDLE`: parse options, call edgecnn.benchmarking.device_pick.tune, show the pick."""
+"""`edgecnn tune BUNDLE`: parse options, call edgecnn.benchmarking.tune.tune, show the pick."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from edgecnn.commands._common import console_for, emit_json, run_guarded
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption
 
 if TYPE_CHECKING:
-    from edgecnn.benchmarking.device_pick import TuneResult
+    from edgecnn.benchmarking.tune import TuneResult
 
 BundleArgument = Annotated[
     Path, typer.Argument(help="Export bundle directory (model.onnx, model.int8*.onnx).")
@@ -78,7 +78,7 @@ def tune_command(
 
     def body() -> None:
         from edgecnn.benchmarking.config import parse_batch_sizes, parse_thread_counts
-        from edgecnn.benchmarking.device_pick import TuneConfig, tune
+        from edgecnn.benchmarking.tune import TuneConfig, tune
 
         config = TuneConfig(
             bundle=bundle,

@@ -11,7 +11,7 @@ import sys
 from importlib import metadata
 from typing import Any
 
-from edgecnn import __version__
+from edgecnn.core.version import __version__
 
 # Instruction-set flags that decide which int8/fp16 kernels a runtime can use.
 INTERESTING_CPU_FLAGS = (

@@ -3,13 +3,8 @@ FP16, dynamic INT8) with the accuracy-aware INT8 search, and export.json.
 
 Importing the package is cheap (no TensorFlow, tf2onnx or onnx): those load when a step runs. The graph
 rewrites import onnx at module level, so they are imported from their modules
-(`edgecnn.exporting.rewrites`, `edgecnn.exporting.int8_rewrites`), not re-exported here."""
+(`edgecnn.exporting.graph.rewrites`, `edgecnn.exporting.quantization.qdq_rewrites`), not re-exported here."""
 
-from edgecnn.exporting.calibration import (
-    check_calibration_images,
-    make_data_reader,
-    select_calibration_images,
-)
 from edgecnn.exporting.config import (
     DEFAULT_OPSET,
     EXPORT_JSON,
@@ -17,14 +12,18 @@ from edgecnn.exporting.config import (
     VARIANT_FILES,
     ExportConfig,
 )
-from edgecnn.exporting.convert import ROUTE_KERAS, ROUTE_TF2ONNX, convert, convert_keras_export
 from edgecnn.exporting.export import export
-from edgecnn.exporting.graph_names import name_batch_dim, rename_io, tidy_names
-from edgecnn.exporting.int8_search import Attempt, candidate_configs, search_int8
+from edgecnn.exporting.graph.convert import ROUTE_KERAS, ROUTE_TF2ONNX, convert, convert_keras_export
+from edgecnn.exporting.graph.names import name_batch_dim, rename_io, tidy_names
 from edgecnn.exporting.keras_source import check_keras_file, load_keras_model, model_io
-from edgecnn.exporting.layer_sqnr import channel_sqnr, quantizable_nodes, worst_quantized_nodes
-from edgecnn.exporting.quant_config import CALIBRATION_METHODS, QuantizationConfig
-from edgecnn.exporting.quantize import (
+from edgecnn.exporting.quantization.calibration import (
+    check_calibration_images,
+    make_data_reader,
+    select_calibration_images,
+)
+from edgecnn.exporting.quantization.layer_sqnr import channel_sqnr, quantizable_nodes, worst_quantized_nodes
+from edgecnn.exporting.quantization.quant_config import CALIBRATION_METHODS, QuantizationConfig
+from edgecnn.exporting.quantization.quantize import (
     DYNAMIC_WARNING,
     FP16_NOTE,
     convert_fp16,
@@ -32,6 +31,7 @@ from edgecnn.exporting.quantize import (
     quantize_dynamic_int8,
     quantize_int8,
 )
+from edgecnn.exporting.quantization.search import Attempt, candidate_configs, search_int8
 from edgecnn.exporting.report import ExportResult, Parity, VariantReport
 from edgecnn.exporting.variant_eval import side_by_side_latency
 

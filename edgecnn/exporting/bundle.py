@@ -7,17 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgecnn import __version__
 from edgecnn.core.environment import environment_info
 from edgecnn.core.files import sha256_file
 from edgecnn.core.metadata import ModelMetadata, write_metadata
 from edgecnn.core.outputs import atomic_write_json, to_jsonable
+from edgecnn.core.version import __version__
 from edgecnn.exporting.config import EXPORT_JSON, VARIANT_FILES, ExportConfig
 from edgecnn.exporting.dataset import ExportData
-from edgecnn.exporting.fp32_graph import Fp32Graph
-from edgecnn.exporting.int8_variant import Int8Outcome
+from edgecnn.exporting.graph.fp32_graph import Fp32Graph
 from edgecnn.exporting.keras_source import KerasSource
-from edgecnn.exporting.quantize import DYNAMIC_WARNING
+from edgecnn.exporting.quantization.int8_variant import Int8Outcome
+from edgecnn.exporting.quantization.quantize import DYNAMIC_WARNING
 from edgecnn.exporting.report import ExportResult, Parity, VariantReport
 from edgecnn.exporting.variants import save_model
 from edgecnn.runtime.graph_stats import count_macs

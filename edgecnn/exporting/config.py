@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.exporting.input_contract import parse_normalization
-from edgecnn.exporting.quant_config import QuantizationConfig
+from edgecnn.exporting.quantization.quant_config import QuantizationConfig
 
 QUANTIZE_CHOICES = ("int8", "fp16", "dynamic", "all", "auto")
 # tf2onnx 1.17 writes opsets up to 18; 13 is the first with per-axis QuantizeLinear (per-channel INT8).
@@ -124,7 +124,7 @@ class ExportConfig:
         if self.int8_recipes and self.target == "tensorrt":
             raise EdgecnnError("--int8-recipes are CPU recipes; --target tensorrt builds its own INT8 graph")
         if self.int8_recipes:
-            from edgecnn.exporting.int8_recipes import parse_recipes
+            from edgecnn.exporting.quantization.recipes import parse_recipes
 
             object.__setattr__(self, "int8_recipes", parse_recipes(",".join(self.int8_recipes)))
             if "int8" not in self.variants:

@@ -15,7 +15,7 @@ from edgecnn.data import Dataset
 from edgecnn.exporting.config import ExportConfig
 from edgecnn.exporting.input_contract import settle_normalization
 from edgecnn.exporting.keras_source import KerasSource
-from edgecnn.exporting.quant_config import QuantizationConfig
+from edgecnn.exporting.quantization.quant_config import QuantizationConfig
 from edgecnn.exporting.unlabelled import (
     CALIBRATION_HINT,
     RANDOM_IMAGES,

@@ -30,16 +30,16 @@ from edgecnn.exporting.bundle import (
     write_fp32,
 )
 from edgecnn.exporting.config import ExportConfig
-from edgecnn.exporting.convert import keras_call
 from edgecnn.exporting.dataset import load_export_data, prepare_eval_images
-from edgecnn.exporting.fp32_graph import build_fp32_graph
+from edgecnn.exporting.graph.convert import keras_call
+from edgecnn.exporting.graph.fp32_graph import build_fp32_graph
 from edgecnn.exporting.guard import check_fp32_accuracy
 from edgecnn.exporting.input_contract import normalization_name
-from edgecnn.exporting.int8_variant import Int8Outcome, build_int8, build_int8_recipe
 from edgecnn.exporting.keras_source import check_keras_file, load_source
 from edgecnn.exporting.parity import parity_gate
+from edgecnn.exporting.quantization.int8_variant import Int8Outcome, build_int8, build_int8_recipe
+from edgecnn.exporting.quantization.tensorrt import build_int8_trt
 from edgecnn.exporting.report import ExportResult
-from edgecnn.exporting.trt_int8 import build_int8_trt
 from edgecnn.exporting.variants import (
     BuiltVariant,
     VariantContext,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.core.outputs import to_jsonable
-from edgecnn.exporting.int8_search import Attempt
+from edgecnn.exporting.quantization.search import Attempt
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def load_calibration_images(
     or a dataset's training split, and a description of where they came from. Only the drawn images
     are decoded and resized."""
     from edgecnn.data.images import convert_images, expand_inputs, load_image
-    from edgecnn.exporting.calibration import select_calibration_images
+    from edgecnn.exporting.quantization.calibration import select_calibration_images
 
     h, w, c = input_shape
     path = Path(source)

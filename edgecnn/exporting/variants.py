@@ -12,8 +12,13 @@ import numpy as np
 
 from edgecnn.core.metadata import ModelMetadata, write_metadata
 from edgecnn.exporting.config import VARIANT_FILES, ExportConfig, variant_file
-from edgecnn.exporting.quant_config import QuantizationConfig
-from edgecnn.exporting.quantize import DYNAMIC_WARNING, FP16_NOTE, convert_fp16, quantize_dynamic_int8
+from edgecnn.exporting.quantization.quant_config import QuantizationConfig
+from edgecnn.exporting.quantization.quantize import (
+    DYNAMIC_WARNING,
+    FP16_NOTE,
+    convert_fp16,
+    quantize_dynamic_int8,
+)
 from edgecnn.exporting.report import Parity, VariantReport
 from edgecnn.exporting.variant_eval import score_variant, side_by_side_latency
 from edgecnn.runtime.sessions import open_cpu_session
@@ -88,7 +93,7 @@ def finish_variant(
     work dir, save it into the bundle, measure it."""
     import onnx
 
-    from edgecnn.exporting.int8_recipes import recipe_metadata
+    from edgecnn.exporting.quantization.recipes import recipe_metadata
 
     model = onnx.load(str(model_file))
     meta = metadata or replace(

@@ -6,7 +6,6 @@ inference and output agreement, opening a classifier with its metadata, graph MA
 target lock of CPU-specific graphs, and `edgecnn optimize`. Importing it loads numpy only; onnx and
 onnxruntime are imported when first used."""
 
-from edgecnn.runtime.cpu_optimize import OptimizeConfig, OptimizeResult, optimize
 from edgecnn.runtime.graph_stats import count_macs
 from edgecnn.runtime.inference import (
     Agreement,
@@ -20,6 +19,7 @@ from edgecnn.runtime.inference import (
 from edgecnn.runtime.inputs import INPUT_SOURCES, DatasetSamples, make_feeds, random_feeds
 from edgecnn.runtime.io_binding import BoundIO, bind_io, run_options
 from edgecnn.runtime.loaded_model import LoadedModel, load_model
+from edgecnn.runtime.optimize import OptimizeConfig, OptimizeResult, optimize
 from edgecnn.runtime.ort import available_providers, import_ort
 from edgecnn.runtime.preprocess import prepare_batch
 from edgecnn.runtime.providers import PROVIDER_FOR_DEVICE, ort_device

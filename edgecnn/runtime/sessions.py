@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import edgecnn.runtime.thread_pool as thread_pool
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.runtime import thread_pool
 from edgecnn.runtime.ort import available_providers, import_ort, preload_gpu_libraries
 from edgecnn.runtime.ort_errors import ort_load_error_line
 from edgecnn.runtime.ort_log import OrtLog, captured_ort_log, clean_ort_message

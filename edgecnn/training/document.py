@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgecnn import __version__
 from edgecnn.core.environment import environment_info
+from edgecnn.core.version import __version__
 from edgecnn.models import ModelSpec, params_and_macs
 from edgecnn.training.data import TrainingData
 from edgecnn.training.record import TrainRecord

@@ -31,8 +31,8 @@ def write_run_plots(
     history: dict[str, list[float]],
     run_dir: Path,
 ) -> list[Path]:
+    import edgecnn.training.plots as plots_train
     from edgecnn.evaluation.confusion import plot_confusion_matrix
-    from edgecnn.training import plots as plots_train  # matplotlib: loaded only when a run draws
 
     labels = tuple(data.class_labels)
     y_test, y_pred = data.y_test, score.predictions
@@ -55,7 +55,7 @@ def _conv_plots(
     keras: Any, model: Any, conv_names: list[str], data: TrainingData, labels: tuple[str, ...], run_dir: Path
 ) -> list[Path]:
     """The first conv's filters, and every conv's feature maps for the first test image."""
-    from edgecnn.training import plots as plots_train
+    import edgecnn.training.plots as plots_train
 
     kernel = np.asarray(model.get_layer(conv_names[0]).get_weights()[0])
     paths = [plots_train.plot_filters(kernel, run_dir / "filters_first_conv.png", title=conv_names[0])]

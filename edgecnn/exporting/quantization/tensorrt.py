@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.metadata import INPUT_NAME
-from edgecnn.exporting.calibration import check_calibration_images, select_calibration_images
 from edgecnn.exporting.config import ExportConfig
-from edgecnn.exporting.quant_config import QuantizationConfig
-from edgecnn.exporting.quantize import quantize_int8
+from edgecnn.exporting.quantization.calibration import check_calibration_images, select_calibration_images
+from edgecnn.exporting.quantization.quant_config import QuantizationConfig
+from edgecnn.exporting.quantization.quantize import quantize_int8
 from edgecnn.exporting.variants import BuiltVariant, VariantContext, finish_variant
 from edgecnn.runtime.preprocess import prepare_batch
 

@@ -11,7 +11,7 @@ from edgecnn.core.metadata import INPUT_NAME, OUTPUT_NAME
 from edgecnn.core.quiet import quiet_libraries
 from edgecnn.core.scratch import scratch_dir
 from edgecnn.core.text import one_line
-from edgecnn.exporting.graph_names import rename_io
+from edgecnn.exporting.graph.names import rename_io
 
 ROUTE_TF2ONNX = "tf2onnx.from_function"
 ROUTE_KERAS = "keras.export(onnx)"

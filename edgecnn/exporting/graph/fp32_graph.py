@@ -8,9 +8,9 @@ from typing import Any
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.text import one_line
 from edgecnn.exporting.config import ExportConfig
-from edgecnn.exporting.convert import convert
-from edgecnn.exporting.graph_names import name_batch_dim, tidy_names
-from edgecnn.exporting.simplify import simplify
+from edgecnn.exporting.graph.convert import convert
+from edgecnn.exporting.graph.names import name_batch_dim, tidy_names
+from edgecnn.exporting.graph.simplify import simplify
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def build_fp32_graph(
     node_counts["simplified"] = len(onnx_model.graph.node)
     rewrites: list[str] = []
     if config.graph_rewrites:
-        from edgecnn.exporting.rewrites import optimize_graph
+        from edgecnn.exporting.graph.rewrites import optimize_graph
 
         onnx_model, rewrites = optimize_graph(onnx_model, nchw=config.nchw)
     node_counts["final"] = len(onnx_model.graph.node)

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.exporting.layer_sqnr import quantizable_nodes, worst_quantized_nodes
-from edgecnn.exporting.quant_config import CALIBRATION_METHODS, QuantizationConfig
-from edgecnn.exporting.quantize import quantize_int8
+from edgecnn.exporting.quantization.layer_sqnr import quantizable_nodes, worst_quantized_nodes
+from edgecnn.exporting.quantization.quant_config import CALIBRATION_METHODS, QuantizationConfig
+from edgecnn.exporting.quantization.quantize import quantize_int8
 
 
 @dataclass(frozen=True)

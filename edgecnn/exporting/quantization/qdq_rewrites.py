@@ -15,8 +15,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from edgecnn.exporting.onnx_graph import OnnxGraph, attr, flatten_input, remove_dead
-from edgecnn.exporting.rewrites import Rewrite, apply_rewrites
+from edgecnn.exporting.graph.onnx_graph import OnnxGraph, attr, flatten_input, remove_dead
+from edgecnn.exporting.graph.rewrites import Rewrite, apply_rewrites
 
 
 # --------------------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.isa import isa_class
-from edgecnn.exporting.quant_config import QuantizationConfig
+from edgecnn.exporting.quantization.quant_config import QuantizationConfig
 
 FLOAT_ALWAYS = ("Softmax",)
 _TYPE_CODE = {"quint8": "U8", "qint8": "S8"}  # ORT's names for the activation/weight pair: U8S8...

@@ -12,11 +12,11 @@ import numpy as np
 
 from edgecnn.core.metadata import INPUT_NAME
 from edgecnn.core.progress import Tracker
-from edgecnn.exporting.calibration import check_calibration_images, select_calibration_images
 from edgecnn.exporting.config import PARITY_MAX_ABS_DIFF, ExportConfig
-from edgecnn.exporting.int8_search import Attempt, search_int8
-from edgecnn.exporting.quant_config import QuantizationConfig
-from edgecnn.exporting.quantize import preprocess_for_quantization, quantize_int8
+from edgecnn.exporting.quantization.calibration import check_calibration_images, select_calibration_images
+from edgecnn.exporting.quantization.quant_config import QuantizationConfig
+from edgecnn.exporting.quantization.quantize import preprocess_for_quantization, quantize_int8
+from edgecnn.exporting.quantization.search import Attempt, search_int8
 from edgecnn.exporting.variants import BuiltVariant, VariantContext, finish_variant, save_model
 from edgecnn.runtime.inference import accuracy, compare_probabilities, predict_probabilities
 from edgecnn.runtime.preprocess import prepare_batch
@@ -50,7 +50,7 @@ def int8_source(ctx: VariantContext, config: ExportConfig) -> Int8Source:
         return plain
     import onnx
 
-    from edgecnn.exporting.int8_rewrites import prepare_for_int8
+    from edgecnn.exporting.quantization.qdq_rewrites import prepare_for_int8
 
     prepared, int8_rewrites, keep_float = prepare_for_int8(onnx.load(str(ctx.fp32_path)))
     if not int8_rewrites:
@@ -118,7 +118,7 @@ def build_int8_recipe(
     """One more INT8 file, quantized with the settings of an instruction-set recipe (int8_recipes) on
     the same rewritten graph and calibration images as model.int8.onnx; no search (the device decides
     with `edgecnn tune`), dropped like any variant when it misses the accuracy bound."""
-    from edgecnn.exporting.int8_recipes import RECIPES
+    from edgecnn.exporting.quantization.recipes import RECIPES
 
     recipe = RECIPES[recipe_name]
     qcfg = recipe.quantization(config.quantization)

@@ -19,7 +19,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.exporting.onnx_graph import OnnxGraph, attr, flatten_input, remove_dead
+from edgecnn.exporting.graph.onnx_graph import OnnxGraph, attr, flatten_input, remove_dead
 
 # Ops that may appear in a subgraph computing a Reshape target from tensor shapes.
 _SHAPE_OPS = frozenset(

@@ -1,6 +1,6 @@
 """Building the ONNX variants of an FP32 export: static INT8 (QDQ, calibrated on real images), FP16 and
 dynamic INT8. Only onnx and onnxruntime are used, imported when a variant is built; which settings to
-use comes from `edgecnn.exporting.quant_config.QuantizationConfig`.
+use comes from `edgecnn.exporting.quantization.quant_config.QuantizationConfig`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.quiet import quiet_libraries
 from edgecnn.core.text import one_line
-from edgecnn.exporting.calibration import make_data_reader, select_calibration_images
-from edgecnn.exporting.quant_config import QuantizationConfig
+from edgecnn.exporting.quantization.calibration import make_data_reader, select_calibration_images
+from edgecnn.exporting.quantization.quant_config import QuantizationConfig
 
 DYNAMIC_WARNING = (
     "dynamic quantization turns Conv into ConvInteger, which ONNX Runtime runs far slower than FP32 "
@@ -68,7 +68,7 @@ def quantize_int8(
     source = preprocessed or fp32_path
     exclude = list(config.nodes_to_exclude) + nodes_of_types(source, config.float_op_types)
     if config.float_depthwise or config.float_stem:
-        from edgecnn.exporting.int8_rewrites import depthwise_and_stem_convs
+        from edgecnn.exporting.quantization.qdq_rewrites import depthwise_and_stem_convs
 
         exclude += depthwise_and_stem_convs(source, config.float_depthwise, config.float_stem)
     try:
@@ -93,7 +93,7 @@ def quantize_int8(
     if config.float_logits and config.float_op_types:
         import onnx
 
-        from edgecnn.exporting.int8_rewrites import float_logits
+        from edgecnn.exporting.quantization.qdq_rewrites import float_logits
 
         model = onnx.load(str(out_path))
         if float_logits(model, tuple(config.float_op_types)):

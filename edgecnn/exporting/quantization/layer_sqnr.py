@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.quiet import quiet_libraries
-from edgecnn.exporting.calibration import make_data_reader
+from edgecnn.exporting.quantization.calibration import make_data_reader
 
 
 def quantizable_nodes(model_path: Path) -> list[str]:
