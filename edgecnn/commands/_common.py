@@ -6,7 +6,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,6 +15,8 @@ from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.outputs import dumps_json, os_error_line
 
 T = TypeVar("T")
+ConfigT = TypeVar("ConfigT")
+ResultT = TypeVar("ResultT")
 
 # Human-readable output goes to stdout; with --json stdout carries only the JSON document,
 # so tables and progress go to stderr instead.
@@ -60,3 +62,39 @@ def run_guarded(fn: Callable[[], T]) -> T:
 def emit_json(document: Any) -> None:
     sys.stdout.write(dumps_json(document))
     sys.stdout.flush()
+
+
+class _Documented(Protocol):
+    def to_document(self) -> Any: ...
+
+
+def result_document(result: _Documented) -> Any:
+    """The JSON document of a result (what --json prints and the command saved)."""
+    return result.to_document()
+
+
+def run_command(
+    build: Callable[[], ConfigT],
+    engine: Callable[[ConfigT], ResultT],
+    show: Callable[[ResultT, Console], None],
+    *,
+    as_json: bool,
+    document: Callable[[ResultT], Any] = result_document,
+    failure: Callable[[ResultT], str | None] | None = None,
+) -> None:
+    """The one shape of every command: build its typed config from the options (checks raise
+    EdgecnnError there), run the engine, render the result, print the JSON document with --json, and
+    exit 1 with one line when `failure` names a problem the result records (after its tables and JSON
+    are out). Every failure on the way is one `error:` line, never a traceback."""
+
+    def body() -> None:
+        config = build()
+        result = engine(config)
+        show(result, console_for(as_json))
+        if as_json:
+            emit_json(document(result))
+        problem = failure(result) if failure is not None else None
+        if problem:
+            raise EdgecnnError(problem)
+
+    run_guarded(body)

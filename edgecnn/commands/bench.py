@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr_console
+from edgecnn.commands._common import console_for, run_command, stderr_console
 from edgecnn.commands.options import (
     AllowCpuNodesOption,
     DataDirOption,
@@ -20,6 +21,9 @@ from edgecnn.commands.options import (
 )
 from edgecnn.commands.progress import rich_progress
 from edgecnn.core.progress import Progress, ProgressEvent
+
+if TYPE_CHECKING:
+    from edgecnn.benchmarking import BenchConfig
 
 
 def _mb(n: int | None) -> str:
@@ -319,11 +323,11 @@ def bench_command(
 ) -> None:
     """Latency percentiles, throughput, cold start, memory and GFLOP/s on this device."""
 
-    def body() -> None:
-        from edgecnn.benchmarking import BenchConfig, bench, parse_batch_sizes, parse_thread_counts
+    def config() -> BenchConfig:
+        from edgecnn.benchmarking import BenchConfig, parse_batch_sizes, parse_thread_counts
         from edgecnn.core.files import timestamped_path
 
-        config = BenchConfig(
+        return BenchConfig(
             models=tuple(models), batch_sizes=parse_batch_sizes(batch), warmup=warmup,
             iterations=iterations, duration_s=duration, device=device,
             thread_counts=parse_thread_counts(threads), inter_op_threads=inter_threads,
@@ -333,17 +337,23 @@ def bench_command(
             force=force, seed=seed, interleave=interleave, rounds=rounds, op_profile=op_profile,
             op_profile_runs=profile_runs, allow_cpu_nodes=allow_cpu_nodes,
         )  # fmt: skip
-        console = console_for(as_json)
-        if config.is_thread_sweep:
-            document = bench(config, progress=_announce_thread_counts(console)).to_document()
-        else:
-            with rich_progress(stderr_console) as progress:
-                document = bench(config, progress=progress).to_document()
-        show(document, console)
-        if as_json:
-            emit_json(document)
 
-    run_guarded(body)
+    run_command(config, partial(run_bench, console=console_for(as_json)), show, as_json=as_json,
+                document=bench_document)  # fmt: skip
+
+
+def run_bench(config: BenchConfig, console: Console) -> dict[str, Any]:
+    """Bench with progress bars (a thread sweep: one line per thread count's process); the document."""
+    from edgecnn.benchmarking import bench
+
+    if config.is_thread_sweep:
+        return bench(config, progress=_announce_thread_counts(console)).to_document()
+    with rich_progress(stderr_console) as progress:
+        return bench(config, progress=progress).to_document()
+
+
+def bench_document(document: dict[str, Any]) -> dict[str, Any]:
+    return document
 
 
 def register(app: typer.Typer) -> None:

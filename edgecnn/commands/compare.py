@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands._common import run_command
 from edgecnn.commands.options import ForceOption, JsonOption, output_option
+
+if TYPE_CHECKING:
+    from edgecnn.benchmarking import CompareConfig, CompareResult
 
 
 def render(document: dict[str, Any], console: Console) -> None:
@@ -76,23 +79,33 @@ def compare_command(
 ) -> None:
     """Merge bench results from several devices or runs into one table and one plot."""
 
-    def body() -> None:
-        from edgecnn.benchmarking import CompareConfig, compare
+    def config() -> CompareConfig:
+        from edgecnn.benchmarking import CompareConfig
         from edgecnn.core.files import timestamped_path
 
-        config = CompareConfig(
+        return CompareConfig(
             results=tuple(results),
             labels=tuple(label or ()),
             metric=metric,
             output_dir=output if output is not None else timestamped_path("compare"),
             force=force,
         )
-        result = compare(config)
-        render(result.document, console_for(as_json))
-        if as_json:
-            emit_json(result.document)
 
-    run_guarded(body)
+    run_command(config, run_compare, show, as_json=as_json, document=compare_document)
+
+
+def run_compare(config: CompareConfig) -> CompareResult:
+    from edgecnn.benchmarking import compare
+
+    return compare(config)
+
+
+def show(result: CompareResult, console: Console) -> None:
+    render(result.document, console)
+
+
+def compare_document(result: CompareResult) -> dict[str, Any]:
+    return result.document
 
 
 def register(app: typer.Typer) -> None:

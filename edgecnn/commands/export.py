@@ -6,17 +6,19 @@ renders the `ExportResult`: the INT8 search's attempts, the side-by-side table a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
+from rich.console import Console
 from rich.table import Table
 
-from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands._common import run_command
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption, output_option
 from edgecnn.core.metadata import INPUT_NAME
 
 if TYPE_CHECKING:
+    from edgecnn.exporting import ExportConfig
     from edgecnn.exporting.report import ExportResult
 
 ModelArgument = Annotated[Path, typer.Argument(help="Keras model file (model.keras from `edgecnn train`).")]
@@ -147,48 +149,59 @@ def export_command(
     as_json: JsonOption = False,
 ) -> None:
     """Convert a Keras model to ONNX, gate it against Keras, and build measured quantized variants."""
-    fields = {
-        "model_path": model,
-        "output_dir": output if output is not None else model.parent / "bundle",
-        "quantize": split_values(quantize),
-        "data_dir": data_dir,
-        "dataset": dataset,
-        "labels": tuple(x.strip() for x in labels.split(",")) if labels else None,
-        "normalization": normalization,
-        "calibration_data": calibration_data,
-        "accuracy_guard": accuracy_guard,
-        "opset": opset,
-        "nchw": nchw,
-        "simplify": simplify,
-        "graph_rewrites": graph_opt,
-        "max_accuracy_drop": max_accuracy_drop,
-        "search_limit": search_limit,
-        "eval_limit": eval_limit,
-        "latency": latency,
-        "latency_rounds": latency_rounds,
-        "target": target,
-        "int8_recipes": split_values([int8_recipes] if int8_recipes else None),
-        "force": force,
-    }
-    quantization = {
-        "per_channel": per_channel,
-        "calibration_method": calibration_method,
-        "calibration_samples": calibration_samples,
-    }
-    run_guarded(lambda: run_export(fields, quantization, as_json))
+
+    def config() -> ExportConfig:
+        from edgecnn.exporting import ExportConfig, QuantizationConfig
+
+        return ExportConfig(
+            model_path=model,
+            output_dir=output if output is not None else model.parent / "bundle",
+            quantize=split_values(quantize),
+            data_dir=data_dir,
+            dataset=dataset,
+            labels=parse_labels(labels),
+            normalization=normalization,
+            calibration_data=calibration_data,
+            accuracy_guard=accuracy_guard,
+            opset=opset,
+            nchw=nchw,
+            simplify=simplify,
+            graph_rewrites=graph_opt,
+            max_accuracy_drop=max_accuracy_drop,
+            search_limit=search_limit,
+            eval_limit=eval_limit,
+            latency=latency,
+            latency_rounds=latency_rounds,
+            target=target,
+            int8_recipes=split_values([int8_recipes] if int8_recipes else None),
+            force=force,
+            quantization=QuantizationConfig(
+                per_channel=per_channel,
+                calibration_method=calibration_method,
+                calibration_samples=calibration_samples,
+            ),
+        )
+
+    run_command(config, run_export, show, as_json=as_json, failure=export_failure)
 
 
-def run_export(fields: dict[str, Any], quantization: dict[str, Any], as_json: bool) -> None:
-    """Validate the options as an ExportConfig, export with progress bars, and print what came out.
-    The exporting package is imported here so that `edgecnn --help` does not load numpy."""
+def parse_labels(labels: str | None) -> tuple[str, ...] | None:
+    """`--labels a,b,c` as a tuple; None when the option is not given."""
+    return None if labels is None else tuple(x.strip() for x in labels.split(","))
+
+
+def run_export(config: ExportConfig) -> ExportResult:
+    """Export with progress bars. The exporting package is imported here so that `edgecnn --help`
+    does not load numpy."""
     from edgecnn.commands.progress import rich_progress
-    from edgecnn.core.errors import EdgecnnError
-    from edgecnn.exporting import ExportConfig, QuantizationConfig, export
+    from edgecnn.exporting import export
 
-    config = ExportConfig(**fields, quantization=QuantizationConfig(**quantization))
     with rich_progress() as progress:
-        result = export(config, progress=progress)
-    console = console_for(as_json)
+        return export(config, progress=progress)
+
+
+def show(result: ExportResult, console: Console) -> None:
+    """The INT8 search's attempts, the side-by-side table, the summary lines and notes."""
     if result.attempts:
         console.print(attempts_table(result))
     console.print(result_table(result))
@@ -201,10 +214,11 @@ def run_export(fields: dict[str, Any], quantization: dict[str, Any], as_json: bo
     for line in result.warnings:
         console.print(f"[yellow]warning:[/] {line}")
     console.print(f"saved {result.json_path}")
-    if as_json:
-        emit_json(result.to_document())
-    if result.failure:
-        raise EdgecnnError(result.failure)
+
+
+def export_failure(result: ExportResult) -> str | None:
+    """The parity gate's verdict: the bundle and its JSON are written, and the command exits 1."""
+    return result.failure
 
 
 def register(app: typer.Typer) -> None:

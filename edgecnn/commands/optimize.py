@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands._common import run_command
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption
 
 if TYPE_CHECKING:
-    from edgecnn.runtime import OptimizeResult
+    from edgecnn.runtime import OptimizeConfig, OptimizeResult
 
 
 ModelArgument = Annotated[
@@ -59,18 +59,20 @@ def optimize_command(
 ) -> None:
     """Save the graph ONNX Runtime runs on THIS CPU, with edgecnn's layout fusion; it runs only here."""
 
-    def body() -> None:
-        from edgecnn.runtime import OptimizeConfig, optimize
+    def config() -> OptimizeConfig:
+        from edgecnn.runtime import OptimizeConfig
 
-        config = OptimizeConfig(
+        return OptimizeConfig(
             model=model, output=output, force=force, check_images=check_images, data_dir=data_dir
         )
-        result = optimize(config)
-        show(result, console_for(as_json))
-        if as_json:
-            emit_json(result.to_document())
 
-    run_guarded(body)
+    run_command(config, run_optimize, show, as_json=as_json)
+
+
+def run_optimize(config: OptimizeConfig) -> OptimizeResult:
+    from edgecnn.runtime import optimize
+
+    return optimize(config)
 
 
 def register(app: typer.Typer) -> None:

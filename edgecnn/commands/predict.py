@@ -12,7 +12,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands._common import run_command
 from edgecnn.commands.options import (
     AllowCpuNodesOption,
     DeviceOption,
@@ -23,7 +23,7 @@ from edgecnn.commands.options import (
 )
 
 if TYPE_CHECKING:
-    from edgecnn.prediction import PredictResult
+    from edgecnn.prediction import PredictConfig, PredictResult
 
 ModelArgument = Annotated[
     Path,
@@ -97,10 +97,10 @@ def predict_command(
 ) -> None:
     """Classify images with an ONNX model: top-k classes with probabilities."""
 
-    def body() -> None:
-        from edgecnn.prediction import PredictConfig, predict
+    def config() -> PredictConfig:
+        from edgecnn.prediction import PredictConfig
 
-        config = PredictConfig(
+        return PredictConfig(
             model=model,
             inputs=tuple(inputs),
             top_k=top_k,
@@ -112,12 +112,14 @@ def predict_command(
             intra_op_threads=threads,
             allow_cpu_nodes=allow_cpu_nodes,
         )
-        result = predict(config)
-        show(result, console_for(as_json))
-        if as_json:
-            emit_json(result.to_document())
 
-    run_guarded(body)
+    run_command(config, run_predict, show, as_json=as_json)
+
+
+def run_predict(config: PredictConfig) -> PredictResult:
+    from edgecnn.prediction import predict
+
+    return predict(config)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
-from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr_console
+from edgecnn.commands._common import run_command, stderr_console
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption, output_option
 from edgecnn.commands.progress import rich_progress
+
+if TYPE_CHECKING:
+    from edgecnn.training import TrainConfig, TrainResult
 
 
 def _summary_table(doc: dict[str, Any]) -> Table:
@@ -156,10 +160,10 @@ def train_cmd(
 ) -> None:
     """Train a CNN on real data; writes model.keras, train.json and plots into the run directory."""
 
-    def body() -> None:
-        from edgecnn.training import TrainConfig, train
+    def config() -> TrainConfig:
+        from edgecnn.training import TrainConfig
 
-        config = TrainConfig(
+        return TrainConfig(
             model=model,
             dataset=dataset,
             epochs=epochs,
@@ -178,17 +182,35 @@ def train_cmd(
             ema=ema,
             plots=plots,
         )
-        with rich_progress(stderr_console) as on_progress:
-            result = train(config, progress=on_progress if progress else None)
-        doc = result.to_dict()
-        if doc["strategy"].get("note"):
-            stderr_console.print(f"note: {doc['strategy']['note']}", soft_wrap=True)
-        if as_json:
-            emit_json(doc)
-        else:
-            console_for(as_json).print(_summary_table(doc))
 
-    run_guarded(body)
+    engine = run_train_with_progress if progress else run_train_quietly
+    run_command(config, engine, show, as_json=as_json, document=train_document)
+
+
+def run_train_with_progress(config: TrainConfig) -> TrainResult:
+    from edgecnn.training import train
+
+    with rich_progress(stderr_console) as on_progress:
+        return train(config, progress=on_progress)
+
+
+def run_train_quietly(config: TrainConfig) -> TrainResult:
+    from edgecnn.training import train
+
+    return train(config, progress=None)
+
+
+def train_document(result: TrainResult) -> dict[str, Any]:
+    return result.to_dict()
+
+
+def show(result: TrainResult, console: Console) -> None:
+    """The strategy's note on stderr; the summary table unless --json (then the document is the output)."""
+    doc = result.to_dict()
+    if doc["strategy"].get("note"):
+        stderr_console.print(f"note: {doc['strategy']['note']}", soft_wrap=True)
+    if console is not stderr_console:  # with --json the document alone is train's output
+        console.print(_summary_table(doc))
 
 
 def register(app: typer.Typer) -> None:

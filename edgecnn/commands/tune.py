@@ -10,11 +10,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands._common import run_command
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption
 
 if TYPE_CHECKING:
-    from edgecnn.benchmarking.tune import TuneResult
+    from edgecnn.benchmarking.tune import TuneConfig, TuneResult
 
 BundleArgument = Annotated[
     Path, typer.Argument(help="Export bundle directory (model.onnx, model.int8*.onnx).")
@@ -76,11 +76,11 @@ def tune_command(
 ) -> None:
     """Measure the bundle's FP32 and INT8 files on THIS device; record the fastest accurate one."""
 
-    def body() -> None:
+    def config() -> TuneConfig:
         from edgecnn.benchmarking.config import parse_batch_sizes, parse_thread_counts
-        from edgecnn.benchmarking.tune import TuneConfig, tune
+        from edgecnn.benchmarking.tune import TuneConfig
 
-        config = TuneConfig(
+        return TuneConfig(
             bundle=bundle,
             batch_sizes=parse_batch_sizes(batch),
             thread_counts=parse_thread_counts(threads) if threads else (),
@@ -90,12 +90,14 @@ def tune_command(
             data_dir=data_dir,
             force=force,
         )
-        result = tune(config)
-        show(result, console_for(as_json))
-        if as_json:
-            emit_json(result.to_document())
 
-    run_guarded(body)
+    run_command(config, run_tune, show, as_json=as_json)
+
+
+def run_tune(config: TuneConfig) -> TuneResult:
+    from edgecnn.benchmarking.tune import tune
+
+    return tune(config)
 
 
 def register(app: typer.Typer) -> None:
