@@ -16,7 +16,71 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.errors import EdgecnnError, EdgecnnTypeError
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def _matches(value: Any, hint: Any) -> bool | None:
+    """Whether `value` fits the annotation `hint` (None: a type this check does not judge)."""
+    import os
+    import types
+    import typing
+
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        verdicts = [_matches(value, h) for h in typing.get_args(hint)]
+        return None if None in verdicts and not any(verdicts) else any(v for v in verdicts if v)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if hint is Path:
+        return isinstance(value, (str, os.PathLike))
+    if origin is tuple or hint is tuple:
+        return isinstance(value, (tuple, list))
+    return None
+
+
+def _check_types(cls: type, values: dict[str, Any]) -> None:
+    """Refuse an option of the wrong type by name, as the CLI refuses `--top-k x`, before the config's
+    own checks compare it with numbers (which would raise a bare TypeError deep inside)."""
+    import typing
+
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # noqa: BLE001 - an annotation this Python cannot resolve: the config checks
+        return
+    for name, value in values.items():
+        if name in hints and _matches(value, hints[name]) is False:
+            raise EdgecnnTypeError(
+                f"{name} must be {_describe(hints[name])}, not {value!r} ({_type_name(value)})"[:240]
+            )
+
+
+def _describe(hint: Any) -> str:
+    import typing
+
+    names = {int: "an integer", float: "a number", bool: "True or False", str: "a string", Path: "a path"}
+    parts = [names.get(h, getattr(h, "__name__", str(h))) for h in (typing.get_args(hint) or (hint,))]
+    return " or ".join("None" if p == "NoneType" else p for p in parts)
+
+
+def _path(value: Any, what: str) -> Path:
+    """A str or os.PathLike as a Path; anything else a TypeError naming `what`."""
+    import os
+
+    if isinstance(value, (str, os.PathLike)):
+        return Path(value)
+    raise EdgecnnTypeError(f"{what} must be a file path (str or pathlib.Path), not {_type_name(value)}")
 
 
 def _build(cls: type, config: Any, required: dict[str, Any], options: dict[str, Any]) -> Any:
@@ -34,6 +98,7 @@ def _build(cls: type, config: Any, required: dict[str, Any], options: dict[str, 
             f"unknown option {unknown[0]!r} for {cls.__name__}; "
             f"known: {', '.join(sorted(known - set(required)))}"
         )
+    _check_types(cls, {**required, **options})
     return cls(**required, **options)
 
 
@@ -43,7 +108,11 @@ def _as_tuple(value: Any) -> tuple[Any, ...]:
         return ()
     if isinstance(value, str):
         return tuple(v.strip() for v in value.split(",") if v.strip())
-    return tuple(value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return tuple(value)
+    raise EdgecnnTypeError(
+        f"expected a comma-separated string or a list, not {value!r} ({_type_name(value)})"
+    )
 
 
 def _is_keras_model(model: Any) -> bool:
@@ -76,11 +145,11 @@ def export(
     if quant:
         options["quantization"] = QuantizationConfig(**quant)
     if "quantize" in options:
-        options["quantize"] = _as_tuple(options["quantize"])
+        options["quantize"] = _as_tuple_named(options["quantize"], "quantize")
     if "labels" in options and options["labels"] is not None:
-        options["labels"] = _as_tuple(options["labels"])
+        options["labels"] = _as_tuple_named(options["labels"], "labels")
     if not _is_keras_model(model):
-        path = Path(model)
+        path = _path(model, "export's model (a .keras file or a keras.Model)")
         out = Path(output_dir) if output_dir is not None else path.parent / "bundle"
         cfg = _build(ExportConfig, None, {"model_path": path, "output_dir": out}, options)
         return run_export(cfg, progress=progress)
@@ -126,12 +195,18 @@ def train(model: str | None = None, *, config: Any = None, progress: Any = None,
 def bench(models: Any = None, *, config: Any = None, progress: Any = None, **options: Any) -> Any:
     """Benchmark one or more .onnx files (`BenchConfig` fields as options, e.g. batch_sizes=(1, 8));
     returns the `BenchResult` (or the thread-sweep result for several thread_counts)."""
+    import os
+
     from edgecnn.benchmarking import BenchConfig
     from edgecnn.benchmarking import bench as run_bench
 
-    if isinstance(models, (str, Path)):
+    if models is None and config is None:
+        raise EdgecnnTypeError("bench needs at least one .onnx model path")
+    if isinstance(models, (str, os.PathLike)):
         models = [models]
-    required = {} if models is None else {"models": _as_tuple(models)}
+    if models is not None and not isinstance(models, (list, tuple)):
+        raise EdgecnnTypeError(f"bench's models must be a path or a list of paths, not {_type_name(models)}")
+    required = {} if models is None else {"models": tuple(_path(m, "each bench model") for m in models)}
     for key in ("batch_sizes", "thread_counts"):
         if isinstance(options.get(key), int):
             options[key] = (options[key],)
@@ -144,7 +219,7 @@ def evaluate(model: Any = None, *, config: Any = None, progress: Any = None, **o
     from edgecnn.evaluation import EvalConfig
     from edgecnn.evaluation import evaluate as run_evaluate
 
-    required = {} if model is None else {"model": Path(model)}
+    required = {} if model is None else {"model": _path(model, "evaluate's model (an .onnx file)")}
     return run_evaluate(_build(EvalConfig, config, required, options), progress=progress)
 
 
@@ -155,9 +230,25 @@ def predict(model: Any = None, inputs: Any = None, *, config: Any = None, **opti
     from edgecnn.prediction import predict as run_predict
 
     required: dict[str, Any] = {}
+    import os
+
     if model is not None:
-        required["model"] = Path(model)
+        required["model"] = _path(model, "predict's model (an .onnx file)")
     if inputs is not None:
-        items = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
-        required["inputs"] = tuple(Path(i) for i in items)
+        if not isinstance(inputs, (str, os.PathLike, list, tuple)):
+            raise EdgecnnTypeError(
+                f"predict's inputs must be image file or folder paths, not {_type_name(inputs)} (save an "
+                "array with numpy.save and pass the .npy path)"
+            )
+        items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+        required["inputs"] = tuple(_path(i, "each predict input") for i in items)
     return run_predict(_build(PredictConfig, config, required, options))
+
+
+def _as_tuple_named(value: Any, name: str) -> tuple[Any, ...]:
+    try:
+        return _as_tuple(value)
+    except EdgecnnTypeError:
+        raise EdgecnnTypeError(
+            f"{name} must be a comma-separated string or a list of names, not {value!r} ({_type_name(value)})"
+        ) from None

@@ -121,7 +121,7 @@ def compare(config: CompareConfig) -> CompareResult:
     from edgecnn.core import environment as sysinfo
 
     if config.output_dir is not None:
-        refuse_overwrite(Path(config.output_dir), config.force)
+        refuse_overwrite(Path(config.output_dir), config.force, inputs=config.results, kind="compare")
     docs = [load_document(p) for p in config.results]
     infos = [_run_info(_resolve(p), d) for p, d in zip(config.results, docs, strict=True)]
     labels = _labels(infos, config.labels)
@@ -192,7 +192,7 @@ def _write_outputs(result: CompareResult, out: Path) -> CompareResult:
 
     files = {"json": out / "compare.json", "csv": out / "compare.csv", "plot": out / "compare.png"}
     document = dict(result.document, files={k: str(v) for k, v in files.items()})
-    with atomic_dir(out, force=result.config.force) as tmp:
+    with atomic_dir(out, force=result.config.force, kind="compare") as tmp:
         (tmp / "compare.json").write_text(dumps_json(document), encoding="utf-8")
         (tmp / "compare.csv").write_text(to_csv(document), encoding="utf-8")
         plot_compare(document, tmp / "compare.png")

@@ -25,6 +25,9 @@ from edgecnn.runtime.session_config import SessionConfig
 DEFAULT_ROUNDS = 10
 MAX_ROUNDS = 10_000
 MAX_THREADS = 1024
+# Larger batches than this are a typo: one batch of 28x28 floats would already be 200 MB.
+MAX_BATCH = 1 << 16
+MAX_SEED = 2**32 - 1  # what numpy's generators accept
 BLOCK_WARMUP = 1  # untimed calls at the start of each interleaved block (after switching models)
 # ORT runs a graph id uncaptured first (allocations), captures on a later run, then replays: this many
 # warmup runs per batch size keep the capture out of the timed samples.
@@ -44,6 +47,8 @@ def parse_batch_sizes(text: str) -> tuple[int, ...]:
             raise EdgecnnError(
                 f"--batch must be a comma-separated list of positive integers; {p!r} is not one"
             )
+        if not 0 < int(p) <= MAX_BATCH:
+            raise EdgecnnError(f"--batch sizes go from 1 to {MAX_BATCH}; {p[:30]} is not one")
         sizes.append(int(p))
     return tuple(sizes)
 
@@ -104,6 +109,8 @@ class BenchConfig:
         self._check_batch_sizes()
         if self.warmup < 0:
             raise EdgecnnError("--warmup must be >= 0")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise EdgecnnError(f"--seed must be an integer from 0 to {MAX_SEED}, got {self.seed!r}"[:200])
         self._settle_iterations_and_rounds()
         if isinstance(self.op_profile_runs, bool) or not 0 < self.op_profile_runs <= MAX_PROFILE_RUNS:
             raise EdgecnnError(
@@ -122,8 +129,8 @@ class BenchConfig:
         if not self.batch_sizes:
             raise EdgecnnError("give at least one batch size")
         for b in self.batch_sizes:
-            if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b <= 0:
-                raise EdgecnnError(f"batch sizes must be positive integers, got {b!r}")
+            if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 0 < b <= MAX_BATCH:
+                raise EdgecnnError(f"batch sizes must be integers from 1 to {MAX_BATCH}, got {b!r}"[:200])
         if len(set(self.batch_sizes)) != len(self.batch_sizes):
             raise EdgecnnError(f"batch sizes repeat: {','.join(map(str, self.batch_sizes))}")
 

@@ -15,6 +15,7 @@ from edgecnn.benchmarking.config import BLOCK_WARMUP, BenchConfig
 from edgecnn.benchmarking.op_profile import OpProfile
 from edgecnn.benchmarking.timing import LatencyStats
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.inputs import check_input_file, show_path
 from edgecnn.core.outputs import to_jsonable
 
 SCHEMA = "edgecnn.bench"
@@ -195,14 +196,12 @@ def to_csv(document: dict[str, Any]) -> str:
 
 def load_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A bench result JSON, validated enough that compare and plots can trust its shape."""
-    path = Path(path)
-    if not path.exists():
-        raise EdgecnnError(f"result file {path} does not exist")
+    path = check_input_file(path, "result file", allow_dir=True)
     if path.is_dir():
         candidate = path / "bench.json"
         if not candidate.exists():
-            raise EdgecnnError(f"{path} is a directory without a bench.json")
-        path = candidate
+            raise EdgecnnError(f"{show_path(path)} is a directory without a bench.json")
+        path = check_input_file(candidate, "result file")
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):

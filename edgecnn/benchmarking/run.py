@@ -106,7 +106,9 @@ def bench_in_process(config: BenchConfig, *, progress: Progress | None = None) -
     for path in config.models:
         check_model_file(path)
     if config.output_dir is not None:
-        refuse_overwrite(Path(config.output_dir), config.force)  # before minutes of timing, not after
+        refuse_overwrite(
+            Path(config.output_dir), config.force, inputs=config.models, kind="bench"
+        )  # before minutes of timing, not after
     env = environment_info()
     ort = import_ort()
     shared = shares_thread_pool(config, threads)
@@ -148,7 +150,7 @@ def _write_outputs(result: BenchResult, out: Path) -> BenchResult:
     final = {"json": out / "bench.json", "csv": out / "bench.csv", "plot": out / "bench.png"}
     result = replace(result, files=final)
     document = result.to_document()
-    with atomic_dir(out, force=result.config.force) as tmp:
+    with atomic_dir(out, force=result.config.force, kind="bench") as tmp:
         (tmp / "bench.json").write_text(dumps_json(document), encoding="utf-8")
         (tmp / "bench.csv").write_text(to_csv(document), encoding="utf-8")
         plot_bench(document, tmp / "bench.png")

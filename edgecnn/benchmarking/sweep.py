@@ -111,8 +111,10 @@ def bench_thread_sweep(config: BenchConfig, *, progress: Progress | None = None)
             _announce(progress, i, config)
             runs.append(run_in_child(replace(config, thread_counts=(t,))))
         return ThreadSweepResult(counts, tuple(runs), fastest_by_model_and_batch(counts, tuple(runs)), None)
-    refuse_overwrite(out, config.force)  # before minutes of timing, not after
-    with atomic_dir(out, force=config.force) as tmp:
+    refuse_overwrite(
+        out, config.force, inputs=config.models, kind="bench"
+    )  # before minutes of timing, not after
+    with atomic_dir(out, force=config.force, kind="bench") as tmp:
         runs = []
         for i, t in enumerate(counts):
             _announce(progress, i, config)

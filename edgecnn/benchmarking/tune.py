@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.inputs import check_input_file, show_path
 from edgecnn.core.metadata import ModelMetadata, read_metadata
 from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
 from edgecnn.core.ownership import add_to_marker
@@ -46,8 +47,9 @@ class TuneConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bundle", Path(self.bundle))
+        check_input_file(self.bundle, "bundle", allow_dir=True)
         if not self.bundle.is_dir() or not (self.bundle / FP32_FILE).is_file():
-            raise EdgecnnError(f"{self.bundle} is not an export bundle (no {FP32_FILE} in it)")
+            raise EdgecnnError(f"{show_path(self.bundle)} is not an export bundle (no {FP32_FILE} in it)")
         if not self.batch_sizes or any(isinstance(b, bool) or b < 1 for b in self.batch_sizes):
             raise EdgecnnError("--batch takes positive batch sizes, like 1,64")
         if any(isinstance(t, bool) or not 1 <= t <= MAX_THREADS for t in self.thread_counts):
@@ -58,7 +60,7 @@ class TuneConfig:
             raise EdgecnnError("--tolerance is in percentage points, between 0 and 5")
         if self.max_accuracy_drop is not None and not 0 <= self.max_accuracy_drop <= 100:
             raise EdgecnnError("--max-accuracy-drop is in percentage points, between 0 and 100")
-        refuse_overwrite(self.bundle / DEVICE_JSON, self.force, what="device record")
+        refuse_overwrite(self.bundle / DEVICE_JSON, self.force, what="device record", kind="device_pick")
 
     def threads(self) -> tuple[int, ...]:
         if self.thread_counts:
@@ -151,6 +153,9 @@ def find_candidates(bundle: Path) -> tuple[list[Candidate], ModelMetadata, int |
         variant = m.variant + (" (optimized)" if path.name.endswith(".cpu.onnx") else "")
         out.append(Candidate(variant, path.name, suits, float(m.extra["export_accuracy"])))
         images = int(m.extra.get("export_eval_images", 0)) or images
+    if images is None:  # no INT8 file records it: FP32's accuracy was measured on export's --eval-limit
+        limit = (_export_doc(bundle).get("config") or {}).get("eval_limit")
+        images = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
     return out, meta, images
 
 

@@ -10,8 +10,10 @@ from typing import Any, Protocol, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.inputs import literal
 from edgecnn.core.outputs import dumps_json, os_error_line
 
 T = TypeVar("T")
@@ -19,9 +21,22 @@ ConfigT = TypeVar("ConfigT")
 ResultT = TypeVar("ResultT")
 
 # Human-readable output goes to stdout; with --json stdout carries only the JSON document,
-# so tables and progress go to stderr instead.
-stdout_console = Console(highlight=False)
-stderr_console = Console(stderr=True, highlight=False)
+# so tables and progress go to stderr instead. Markup is off: paths, labels and every other user
+# string print literally (a file named `[red]x` or `a[/x]`); colour comes only from `styled`.
+stdout_console = Console(highlight=False, markup=False)
+stderr_console = Console(stderr=True, highlight=False, markup=False)
+
+
+def plain_console(console: Console, min_width: int = 0) -> Console:
+    """A console on the same stream with markup off, at least `min_width` wide when not a terminal
+    (a pipe or log file has no width to respect; rich's 80-column default would fold every number)."""
+    width = console.width if console.is_terminal else max(console.width, min_width)
+    return Console(file=console.file, width=width, highlight=False, markup=False)
+
+
+def styled(label: str, style: str, rest: str = "") -> Text:
+    """`label` in `style` followed by `rest`, both literal text (never parsed as markup)."""
+    return Text.assemble((label, style), rest)
 
 
 def console_for(as_json: bool) -> Console:
@@ -30,7 +45,7 @@ def console_for(as_json: bool) -> Console:
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print `error: message` on one line to stderr and return an Exit to raise."""
-    first_line = " ".join(str(message).split())
+    first_line = literal(" ".join(str(message).split()))
     print(f"error: {first_line}", file=sys.stderr)
     return typer.Exit(code)
 

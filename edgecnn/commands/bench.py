@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgecnn.commands._common import console_for, run_command, stderr_console
+from edgecnn.commands._common import console_for, plain_console, run_command, stderr_console, styled
 from edgecnn.commands.options import (
     AllowCpuNodesOption,
     DataDirOption,
@@ -36,9 +36,7 @@ def _num(x: float | None, fmt: str) -> str:
 
 def render(document: dict[str, Any], console: Console) -> None:
     """The models side by side per batch size, then what each model costs to load, then the floor."""
-    if not console.is_terminal:
-        # A pipe or log file has no width to respect; rich's 80-column default would fold every number.
-        console = Console(file=console.file, width=max(console.width, 150), highlight=False)
+    console = plain_console(console, min_width=150)
     console.print(_latency_table(document))
     console.print(_models_table(document["models"]))
     _print_footer(document, console)
@@ -277,7 +275,7 @@ def _announce_thread_counts(console: Console) -> Progress:
 
     def on_event(event: ProgressEvent) -> None:
         if event.task == SWEEP_TASK:
-            console.print(f"[bold]{event.description}[/] (own process)")
+            console.print(styled(event.description, "bold", " (own process)"))
 
     return on_event
 
@@ -288,7 +286,7 @@ def show(document: dict[str, Any], console: Console) -> None:
         render(document, console)
         return
     for run in document["runs"]:
-        console.print(f"[bold]intra-op threads: {run['config']['intra_op_threads']}[/]")
+        console.print(styled(f"intra-op threads: {run['config']['intra_op_threads']}", "bold"))
         render(run, console)
     render_thread_sweep(document, console)
 

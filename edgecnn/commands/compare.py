@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgecnn.commands._common import run_command
+from edgecnn.commands._common import plain_console, run_command
 from edgecnn.commands.options import ForceOption, JsonOption, output_option
 
 if TYPE_CHECKING:
@@ -17,8 +17,7 @@ if TYPE_CHECKING:
 
 
 def render(document: dict[str, Any], console: Console) -> None:
-    if not console.is_terminal:
-        console = Console(file=console.file, width=max(console.width, 150), highlight=False)
+    console = plain_console(console, min_width=150)
     metric = document["metric"]
     unit = "images/s" if metric == "throughput" else metric.replace("_ms", " ms")
     runs = document["runs"]

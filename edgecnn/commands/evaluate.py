@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from edgecnn.commands._common import run_command, stderr_console
+from edgecnn.commands._common import run_command, stderr_console, styled
 from edgecnn.commands.options import (
     AllowCpuNodesOption,
     DataDirOption,
@@ -62,14 +63,14 @@ def result_table(result: EvalResult) -> Table:
             c.label, str(c.support), str(c.correct), "-" if c.accuracy is None else f"{c.accuracy:.4f}"
         )
     table.add_section()
-    table.add_row("all", str(result.num_images), str(result.correct), f"[bold]{result.accuracy:.4f}[/]")
+    table.add_row("all", str(result.num_images), str(result.correct), Text(f"{result.accuracy:.4f}", "bold"))
     return table
 
 
 def show(result: EvalResult, console: Console) -> None:
     console.print(result_table(result))
     for line in result.assumptions:
-        console.print(f"[yellow]note:[/] {line}")
+        console.print(styled("note:", "yellow", f" {line}"))
     console.print(f"placement: {(result.model.get('placement') or {}).get('summary', '-')}")
     console.print(
         f"accuracy {result.accuracy:.4f} ({result.correct}/{result.num_images}) on "

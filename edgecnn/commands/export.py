@@ -12,8 +12,9 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from edgecnn.commands._common import run_command
+from edgecnn.commands._common import run_command, styled
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption, output_option
 from edgecnn.core.metadata import INPUT_NAME
 
@@ -210,9 +211,9 @@ def show(result: ExportResult, console: Console) -> None:
     for line in result.notes:
         console.print(f"note: {line}")
     for line in result.assumptions:
-        console.print(f"[yellow]assumed:[/] {line}")
+        console.print(styled("assumed:", "yellow", f" {line}"))
     for line in result.warnings:
-        console.print(f"[yellow]warning:[/] {line}")
+        console.print(styled("warning:", "yellow", f" {line}"))
     console.print(f"saved {result.json_path}")
 
 
@@ -278,10 +279,10 @@ def attempts_table(result: ExportResult) -> Table:
     for a in result.attempts:
         table.add_row(
             str(a.index),
-            a.settings + (f" [red]{a.note}[/]" if a.note else ""),
+            Text.assemble(a.settings, (f" {a.note}", "red") if a.note else ""),
             "-" if a.accuracy is None else f"{a.accuracy * 100:.2f}%",
             "-" if a.accuracy_drop_pp is None else f"{a.accuracy_drop_pp:.2f} pp",
-            "[green]yes[/]" if a.within_bound else "no",
+            Text("yes", "green") if a.within_bound else "no",
         )
     return table
 
@@ -298,7 +299,7 @@ def contract_line(result: ExportResult) -> str:
     return f"{pixels}; output {result.output_kind}"
 
 
-def summary_lines(result: ExportResult) -> list[str]:
+def summary_lines(result: ExportResult) -> list[str | Text]:
     """The lines under the table: route, node counts, parity, and what is slow, dropped or selected."""
     parity = ", ".join(
         f"batch {p.batch_size}: max |Δ| {p.max_abs_diff:.2g}, "
@@ -306,7 +307,7 @@ def summary_lines(result: ExportResult) -> list[str]:
         for p in result.parity
     )
     nodes = result.node_counts
-    lines = [
+    lines: list[str | Text] = [
         f"route {result.route}, opset {result.opset}, input {result.layout} named {INPUT_NAME!r}",
         f"nodes {nodes['converted']} converted -> {nodes['simplified']} simplified -> {nodes['final']} final"
         + (f" (rewrites: {', '.join(result.graph_rewrites)})" if result.graph_rewrites else ""),
@@ -321,11 +322,15 @@ def summary_lines(result: ExportResult) -> list[str]:
         if r.slower_than_fp32
     ]
     if slow:
-        lines.append(f"[red]slower than FP32 on this CPU:[/] {', '.join(slow)}")
+        lines.append(styled("slower than FP32 on this CPU:", "red", f" {', '.join(slow)}"))
     dropped = [r.name for r in result.variants.values() if not r.kept]
     if dropped:
         lines.append(
-            f"[red]✗ not kept, accuracy drop over {result.max_accuracy_drop:g} pp:[/] {', '.join(dropped)}"
+            styled(
+                f"✗ not kept, accuracy drop over {result.max_accuracy_drop:g} pp:",
+                "red",
+                f" {', '.join(dropped)}",
+            )
         )
     if result.selected:
         lines.append(

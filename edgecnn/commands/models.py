@@ -8,7 +8,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands._common import console_for, emit_json, run_guarded, styled
 from edgecnn.commands.options import JsonOption
 
 
@@ -79,7 +79,7 @@ def _list_all(as_json: bool) -> None:
     for row in rows:  # sources are long; a table column would squeeze everything else
         sched = "" if row["recipe"]["lr_schedule"] == "constant" else f"; {row['recipe']['lr_schedule']} LR"
         console.print(
-            f"[bold]{row['name']}[/bold] ({row['dataset']}{sched}): {row['source']}", soft_wrap=True
+            styled(row["name"], "bold", f" ({row['dataset']}{sched}): {row['source']}"), soft_wrap=True
         )
 
 

@@ -11,8 +11,9 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from edgecnn.commands._common import run_command
+from edgecnn.commands._common import run_command, styled
 from edgecnn.commands.options import (
     AllowCpuNodesOption,
     DeviceOption,
@@ -60,7 +61,11 @@ def result_table(result: PredictResult) -> Table:
         if result.config.top_k > 1:
             row.append("  ".join(f"{s.label} {s.probability:.3f}" for s in p.top[1:]))
         if has_truth:
-            mark = "" if p.correct is None else ("[green]yes[/]" if p.correct else "[red]WRONG[/]")
+            mark = (
+                Text("")
+                if p.correct is None
+                else (Text("yes", "green") if p.correct else Text("WRONG", "red"))
+            )
             row += [p.true_label or "-", mark]
         table.add_row(*row)
     return table
@@ -72,9 +77,9 @@ def show(result: PredictResult, console: Console) -> None:
     for note, count in notes.items():
         console.print(f"preprocessing: {note} ({count} of {len(result.predictions)} images)")
     for line in result.assumptions:
-        console.print(f"[yellow]note:[/] {line}")
+        console.print(styled("note:", "yellow", f" {line}"))
     for line in result.hints:
-        console.print(f"[yellow]hint:[/] {line}")
+        console.print(styled("hint:", "yellow", f" {line}"))
     labelled = result.labelled
     if labelled:
         console.print(f"{result.n_correct}/{len(labelled)} correct where the file name gives the true label")

@@ -19,12 +19,12 @@ def rich_progress(console: Console | None = None) -> Iterator[ProgressCallback]:
     The display starts with the first event, so a command refused before its work begins prints only
     its one error line (rich writes a blank line when a live display stops)."""
     bars = Progress(
-        TextColumn("[progress.description]{task.description}"),
+        TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("{task.fields[metrics]}"),
-        console=console or Console(stderr=True, highlight=False),
+        TextColumn("{task.fields[metrics]}", markup=False),
+        console=console or Console(stderr=True, highlight=False, markup=False),
         transient=True,
     )
     tasks: dict[str, TaskID] = {}

@@ -10,7 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from edgecnn.commands._common import run_command
+from edgecnn.commands._common import run_command, styled
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def show(result: TuneResult, console: Console) -> None:
     console.print(table)
     for c in result.candidates:
         if c.reason:
-            console.print(f"[yellow]{c.file}:[/] {c.reason}")
+            console.print(styled(f"{c.file}:", "yellow", f" {c.reason}"))
     for b, p in result.picks.items():
         console.print(
             f"batch {b}: {p['file']} with {p['threads']} thread(s), {p['p50_ms']:.3f} ms "

@@ -8,3 +8,12 @@ class EdgecnnError(Exception):
     """
 
     exit_code = 1
+
+
+class EdgecnnTypeError(EdgecnnError, TypeError):
+    """An argument of the wrong type (the Python API's boundary): also a TypeError for callers who
+    catch that."""
+
+
+class EdgecnnValueError(EdgecnnError, ValueError):
+    """An argument of the right type and a wrong value: also a ValueError."""

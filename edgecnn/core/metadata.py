@@ -119,26 +119,32 @@ class ModelMetadata:
 
     @classmethod
     def from_props(cls, props: dict[str, str]) -> ModelMetadata | None:
-        """Parse edgecnn's metadata; None when the model was not exported by edgecnn."""
+        """Parse edgecnn's metadata; None when the model was not exported by edgecnn. Every value is
+        checked like an option (types, counts, channels); an error names the metadata key."""
         ours = {k[len(PREFIX) :]: v for k, v in props.items() if k.startswith(PREFIX)}
         if "input_shape" not in ours:
             return None
+        known = {f.name for f in dataclasses.fields(cls)}
+        shape = _meta_value(ours, "input_shape", _parse_shape)
+        labels = _meta_value(ours, "class_labels", _parse_labels, ())
+        norm = _meta_value(ours, "normalization", _parse_normalization, Normalization())
+        if len(norm.mean) not in (1, shape[2]):
+            raise _malformed(
+                "normalization", f"{len(norm.mean)} mean/std values for a model with {shape[2]} channel(s)"
+            )
+        macs = _meta_value(ours, "macs_per_image", _parse_count, None)
         try:
-            known = {f.name for f in dataclasses.fields(cls)}
-            macs = ours.get("macs_per_image")
             return cls(
-                input_shape=tuple(int(v) for v in json.loads(ours["input_shape"])),  # type: ignore[arg-type]
+                input_shape=shape,
                 layout=ours.get("layout", "NHWC"),
-                class_labels=tuple(json.loads(ours.get("class_labels", "[]"))),
-                normalization=Normalization.from_dict(json.loads(ours["normalization"]))
-                if "normalization" in ours
-                else Normalization(),
+                class_labels=labels,
+                normalization=norm,
                 dataset=ours.get("dataset"),
                 model_name=ours.get("model_name"),
                 variant=ours.get("variant", "fp32"),
                 source_sha256=ours.get("source_sha256"),
                 export_route=ours.get("export_route"),
-                macs_per_image=int(macs) if macs else None,
+                macs_per_image=macs,
                 edgecnn_version=ours.get("version"),
                 output=ours.get("output"),
                 in_model_preprocessing=ours.get("in_model_preprocessing"),
@@ -148,8 +154,59 @@ class ModelMetadata:
                     if k not in known and k not in ("version", "input_shape", "normalization")
                 },
             )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise EdgecnnError(f"model metadata is malformed ({exc}); re-export the model") from None
+        except EdgecnnError as exc:
+            raise EdgecnnError(f"model metadata is malformed: {exc}; re-export the model") from None
+
+
+def _malformed(key: str, why: str) -> EdgecnnError:
+    return EdgecnnError(f"model metadata {PREFIX}{key} is malformed ({why}); re-export the model")
+
+
+def _meta_value(ours: dict[str, str], key: str, parse: Any, default: Any = ...) -> Any:
+    """`parse(json value of key)`, or `default` when absent; any error names the key."""
+    if key not in ours:
+        if default is ...:
+            raise _malformed(key, "missing")
+        return default
+    try:
+        raw = ours[key] if parse is _parse_count else json.loads(ours[key])
+        return parse(raw)
+    except (ValueError, TypeError, KeyError, EdgecnnError) as exc:
+        raise _malformed(key, str(exc) or type(exc).__name__) from None
+
+
+def _parse_shape(raw: Any) -> tuple[int, int, int]:
+    if not isinstance(raw, list) or len(raw) != 3 or not all(type(v) is int and v > 0 for v in raw):
+        raise ValueError(f"expected [height, width, channels] of positive integers, got {raw!r}"[:160])
+    return (raw[0], raw[1], raw[2])
+
+
+def _parse_labels(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
+        raise ValueError("expected a list of strings")
+    repeated = sorted({v for v in raw if raw.count(v) > 1})
+    if repeated:
+        # Identical labels make every answer look right ("all labels '0'": 10/10 correct).
+        raise ValueError(f"labels repeat ({', '.join(map(repr, repeated[:3]))}): every class needs its own")
+    return tuple(raw)
+
+
+def _parse_normalization(raw: Any) -> Normalization:
+    if not isinstance(raw, dict):
+        raise ValueError("expected an object with scale, mean and std")
+    numbers = [raw.get("scale"), *(raw.get("mean") or [None]), *(raw.get("std") or [None])]
+    if not isinstance(raw.get("mean"), list) or not isinstance(raw.get("std"), list):
+        raise ValueError("mean and std must be lists of numbers")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v == v for v in numbers):
+        raise ValueError("scale, mean and std must be numbers")
+    return Normalization.from_dict(raw)
+
+
+def _parse_count(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(f"{value} is negative")
+    return value
 
 
 def write_metadata(model: Any, meta: ModelMetadata) -> Any:
@@ -169,6 +226,9 @@ def read_metadata(source: Any) -> ModelMetadata | None:
     if isinstance(source, (str, Path)):
         import onnx
 
+        from edgecnn.core.inputs import check_input_file
+
+        check_input_file(source, "model file")
         try:
             model = onnx.load(str(source), load_external_data=False)
         except Exception as exc:  # noqa: BLE001 - onnx raises many types for garbage input

@@ -13,14 +13,15 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.faults import OUTPUT_WRITE, pause_point
-from edgecnn.core.ownership import check_replaceable, claim_output, write_marker
-from edgecnn.core.scratch import TMP_PREFIX, sweep_stale, tmp_prefix
+from edgecnn.core.inputs import show_path
+from edgecnn.core.ownership import check_not_an_input, check_replaceable, claim_output, write_marker
+from edgecnn.core.scratch import TMP_PREFIX, remove_entry, sweep_stale, tmp_prefix
 
 __all__ = [
     "TMP_PREFIX",
@@ -77,14 +78,24 @@ def _ensure_parent(path: Path, created: list[Path] | None = None) -> Path:
     return parent
 
 
-def refuse_overwrite(path: Path, force: bool, what: str = "output") -> None:
-    """Raise unless `path` is free, or the user asked to replace it and edgecnn wrote it; then claim
-    it for this process so a concurrent run cannot write it too. Call it before long work starts."""
+def refuse_overwrite(
+    path: Path,
+    force: bool,
+    what: str = "output",
+    *,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+    kind: str | None = None,
+) -> None:
+    """The one output-path check, before long work starts: `path` may not be, contain or sit inside
+    any of `inputs` (even with --force); an existing `path` is replaced only with `force` and only
+    when the same command (`kind`: bench, eval, ...) wrote it. Then claim it for this process so a
+    concurrent run cannot write it too."""
     path = Path(path)
+    check_not_an_input(path, inputs, what)
     if path.exists() or path.is_symlink():
         if not force:
-            raise EdgecnnError(f"{what} {path} already exists; pass --force to overwrite it")
-        check_replaceable(path, what)
+            raise EdgecnnError(f"{what} {show_path(path)} already exists; pass --force to overwrite it")
+        check_replaceable(path, what, kind)
     claim_output(path)
 
 
@@ -188,7 +199,7 @@ def atomic_dir(path: str | os.PathLike[str], *, force: bool = False, kind: str =
     replaced only after the new one is complete, so a failed run never destroys the previous result.
     The finished directory carries edgecnn's ownership marker."""
     path = Path(path)
-    refuse_overwrite(path, force)
+    refuse_overwrite(path, force, kind=None if kind == "edgecnn" else kind)
     created: list[Path] = []
     parent = _ensure_parent(path, created)
     try:
@@ -201,7 +212,7 @@ def atomic_dir(path: str | os.PathLike[str], *, force: bool = False, kind: str =
         yield tmp
         pause_point(OUTPUT_WRITE)
         write_marker(tmp, kind)
-        _swap_dir(tmp, path, parent, force)
+        _swap_dir(tmp, path, parent, force, kind)
     except OSError as exc:
         raise EdgecnnError(os_error_line(exc, path)) from None
     finally:
@@ -211,7 +222,7 @@ def atomic_dir(path: str | os.PathLike[str], *, force: bool = False, kind: str =
             _remove_empty(created)
 
 
-def _swap_dir(tmp: Path, path: Path, parent: Path, force: bool) -> None:
+def _swap_dir(tmp: Path, path: Path, parent: Path, force: bool, kind: str) -> None:
     if not path.exists():
         try:
             os.rename(tmp, path)  # an empty directory made meanwhile is replaced; a full one raises
@@ -224,9 +235,13 @@ def _swap_dir(tmp: Path, path: Path, parent: Path, force: bool) -> None:
         return
     if not force:
         raise EdgecnnError(f"output {path} already exists; pass --force to overwrite it")
-    check_replaceable(path)
+    check_replaceable(path, kind=None if kind == "edgecnn" else kind)
     old = Path(tempfile.mkdtemp(prefix=tmp_prefix("old-"), dir=parent))
     old.rmdir()
     os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        os.replace(old, path)  # the previous result stays where it was
+        raise
+    remove_entry(old)  # a file or a directory: nothing named .edgecnn-tmp-* is left behind

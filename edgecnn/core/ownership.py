@@ -16,10 +16,12 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.inputs import show_path
 
 try:
     import fcntl
@@ -94,27 +96,109 @@ def foreign_entries(directory: Path) -> list[str]:
     return [str(f.relative_to(directory)) for f in files if f.suffix not in _LEGACY_SUFFIXES]
 
 
-def check_replaceable(path: Path, what: str = "output") -> None:
-    """Refuse `--force` over something edgecnn did not write: a user's directory, or a directory
-    of edgecnn's that now also holds a user's files. Files are replaced only when they are edgecnn
-    result documents or model files."""
+# The result document that names which command wrote a directory without a kind in its marker.
+_DOCUMENT_KIND = {
+    "bench.json": "bench",
+    "threads.json": "bench",
+    "eval.json": "eval",
+    "compare.json": "compare",
+    "export.json": "export",
+    "model.onnx": "export",
+}
+
+
+def output_kind(directory: Path) -> str | None:
+    """Which command wrote `directory`: its marker's kind, else the result document it holds."""
+    try:
+        kind = json.loads((directory / MARKER).read_text(encoding="utf-8")).get("kind")
+    except (OSError, ValueError, AttributeError):
+        kind = None
+    if isinstance(kind, str) and kind != "edgecnn":
+        return kind
+    for name, command in _DOCUMENT_KIND.items():
+        if (directory / name).is_file():
+            return command
+    return None
+
+
+def _file_kind(path: Path) -> str | None:
+    """The command that wrote a result file: a JSON document's kind / command, or for an .onnx file
+    `optimize` when its metadata carries the CPU target optimize records (None: not edgecnn's)."""
+    if path.suffix == ".json":
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(doc, dict) or not _is_result_document(path):
+            return None
+        kind = str(doc.get("kind") or doc.get("command") or "")
+        return kind.removeprefix("edgecnn.").split(" ")[0] or "edgecnn"
+    if path.suffix == ".onnx":
+        try:
+            with open(path, "rb") as fh:
+                return "optimize" if b"edgecnn.ort_target" in fh.read() else None
+        except OSError:
+            return None
+    return None
+
+
+def check_replaceable(path: Path, what: str = "output", kind: str | None = None) -> None:
+    """Refuse `--force` over something edgecnn did not write (a user's directory or file, or a
+    directory of edgecnn's that now also holds a user's files) and, given the command's `kind`, over
+    another command's output (a tuned bundle is never replaced by a bench result)."""
+    shown = show_path(path)
     if path.is_dir() and not path.is_symlink():
         foreign = foreign_entries(path)
         if foreign == ["<not an edgecnn output>"]:
             raise EdgecnnError(
-                f"refusing to replace {path}: it is not an edgecnn output (--force only replaces what "
+                f"refusing to replace {shown}: it is not an edgecnn output (--force only replaces what "
                 "edgecnn wrote); choose another --output or remove it yourself"
             )
         if foreign:
-            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            listed = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
             raise EdgecnnError(
-                f"refusing to replace {what} {path}: it holds files edgecnn did not write ({shown}); "
+                f"refusing to replace {what} {shown}: it holds files edgecnn did not write ({listed}); "
                 "move them or choose another --output"
             )
-    elif path.is_file() and path.suffix == ".json" and not _is_result_document(path):
+        found = output_kind(path)
+        if kind is not None and found is not None and found != kind:
+            raise EdgecnnError(
+                f"refusing to replace {shown}: it is the output of `edgecnn {found}`, not of `edgecnn "
+                f"{kind}` (--force replaces only the same command's output); choose another --output"
+            )
+        return
+    if not path.exists() and not path.is_symlink():
+        return
+    written_by = _file_kind(path) if path.is_file() and not path.is_symlink() else None
+    if written_by is None:
         raise EdgecnnError(
-            f"refusing to replace {path}: it is not an edgecnn result (--force only replaces what edgecnn "
+            f"refusing to replace {shown}: it is not an edgecnn result (--force only replaces what edgecnn "
             "wrote); choose another --output"
+        )
+    if kind is not None and written_by not in (kind, "edgecnn"):
+        raise EdgecnnError(
+            f"refusing to replace {shown}: it is the output of `edgecnn {written_by}`, not of `edgecnn "
+            f"{kind}` (--force replaces only the same command's output); choose another --output"
+        )
+
+
+def check_not_an_input(output: Path, inputs: Iterable[str | os.PathLike[str]], what: str = "output") -> None:
+    """An output may never be, contain or sit inside one of the command's inputs (whatever --force
+    says): writing it would destroy what the command reads. Checked before any work starts."""
+    out = Path(os.path.abspath(output)).resolve()
+    for item in inputs:
+        src = Path(os.path.abspath(item)).resolve()
+        if out == src:
+            relation = "is"
+        elif out in src.parents:
+            relation = "contains"
+        elif src in out.parents:
+            relation = "is inside"
+        else:
+            continue
+        raise EdgecnnError(
+            f"{what} {show_path(output)} {relation} the input {show_path(item)}; choose another --output "
+            "(the input is never replaced)"
         )
 
 

@@ -51,7 +51,8 @@ def is_stale(entry: Path) -> bool:
         return False
 
 
-def _remove(entry: Path) -> None:
+def remove_entry(entry: Path) -> None:
+    """Remove a file, link or directory tree; quietly nothing when it is gone or cannot go."""
     with contextlib.suppress(FileNotFoundError, PermissionError, OSError):
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
@@ -65,7 +66,7 @@ def sweep_stale(directory: Path) -> list[Path]:
     with contextlib.suppress(OSError):
         for entry in directory.iterdir():
             if entry.name.startswith(TMP_PREFIX) and is_stale(entry):
-                _remove(entry)
+                remove_entry(entry)
                 removed.append(entry)
     return removed
 
@@ -77,7 +78,7 @@ def sweep_stale_scratch(kind: str) -> list[Path]:
     with contextlib.suppress(OSError):
         for entry in root.glob(f"{SCRATCH_PREFIX}{kind}-*"):
             if _PID_IN_NAME.match(entry.name) and is_stale(entry):
-                _remove(entry)
+                remove_entry(entry)
                 removed.append(entry)
     return removed
 

@@ -65,7 +65,12 @@ class EvalConfig:
         if self.data_dir is not None and not self.data_dir.is_dir():
             raise EdgecnnError(f"--data-dir {self.data_dir} is not a directory")
         if self.output_dir is not None:
-            refuse_overwrite(self.output_dir, self.force)
+            refuse_overwrite(self.output_dir, self.force, inputs=self.inputs(), kind="eval")
+
+    def inputs(self) -> tuple[Path, ...]:
+        """What eval reads: the model, the data directory and a folder dataset (never an output)."""
+        folder = self.data[len("folder:") :] if self.data and self.data.startswith("folder:") else None
+        return tuple(Path(p) for p in (self.model, self.data_dir, folder) if p)
 
 
 @dataclass(frozen=True)
@@ -317,7 +322,7 @@ def _plot_title(result: EvalResult) -> str:
 
 def _save(result: EvalResult, y_true: np.ndarray, y_pred: np.ndarray, out_dir: Path) -> EvalResult:
     config = result.config
-    with atomic_dir(out_dir, force=config.force) as tmp:
+    with atomic_dir(out_dir, force=config.force, kind="eval") as tmp:
         plot_path = None
         if config.plot:
             labels = [c.label for c in result.per_class]

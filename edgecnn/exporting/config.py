@@ -130,6 +130,10 @@ class ExportConfig:
             if "int8" not in self.variants:
                 raise EdgecnnError("--int8-recipes needs --quantize int8, all or auto")
 
+    def input_paths(self) -> tuple[Path, ...]:
+        """What export reads (the model, the data directory): the bundle may never be or hold them."""
+        return tuple(Path(p) for p in (self.model_path, self.data_dir) if p is not None)
+
     def _check_target(self) -> None:
         if self.target not in TARGETS:
             raise EdgecnnError(f"unknown --target {self.target!r}; choose one of {', '.join(TARGETS)}")

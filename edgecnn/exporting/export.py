@@ -69,7 +69,7 @@ def export(config: ExportConfig, *, progress: Progress | None = None) -> ExportR
     """Run the whole export; see the module docstring. Raises EdgecnnError with one line on bad input."""
     started = time.perf_counter()
     file_format = check_keras_file(config.model_path)
-    refuse_overwrite(config.output_dir, config.force, "bundle")
+    refuse_overwrite(config.output_dir, config.force, "bundle", inputs=config.input_paths(), kind="export")
     record = TrainRecord.beside(config.model_path)  # read early: a broken train.json fails fast
     timings: dict[str, float] = {}
     with Tracker(progress, "export", config.step_count, "export") as tracker:
@@ -93,7 +93,7 @@ def build_bundle(
     """Write, gate and measure everything in a temporary bundle that replaces `output_dir` at the end."""
     images = prepare_eval_images(parts.data, parts.metadata)
     with (
-        atomic_dir(config.output_dir, force=config.force) as bundle,
+        atomic_dir(config.output_dir, force=config.force, kind="export") as bundle,
         scratch_dir("export") as work,
     ):
         fp32_path = write_fp32(parts, bundle)

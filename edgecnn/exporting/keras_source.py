@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.inputs import check_input_file, show_path
 from edgecnn.core.metadata import Normalization
 from edgecnn.core.quiet import quiet_libraries
 from edgecnn.core.text import one_line
@@ -43,10 +44,9 @@ class KerasSource:
 
 def check_keras_file(path: Path) -> str:
     """Refuse what is not a Keras model file before TensorFlow is even imported; returns the format."""
-    if not path.exists():
-        raise EdgecnnError(f"model file {path} does not exist")
     if path.is_dir():
-        raise EdgecnnError(f"{path} is a directory; pass the .keras file (e.g. RUN/model.keras)")
+        raise EdgecnnError(f"{show_path(path)} is a directory; pass the .keras file (e.g. RUN/model.keras)")
+    check_input_file(path, "model file")
     with open(path, "rb") as fh:
         head = fh.read(8)
     if head.startswith(b"\x89HDF"):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.inputs import check_input_file
 from edgecnn.models.layers import ACTIVATIONS, FLATTEN, LayerSpec
 from edgecnn.models.spec import DATASETS, ModelSpec, Recipe
 
@@ -40,8 +41,7 @@ _DEFAULT_RECIPE = Recipe("adam", 1e-3, epochs=5, batch_size=64)
 
 def load_spec_file(path: Path) -> ModelSpec:
     """Parse and validate a user's TOML/JSON architecture; every error names the file and the field."""
-    if not path.is_file():
-        raise EdgecnnError(f"model spec file {path} does not exist")
+    check_input_file(path, "model spec file")
     suffix = path.suffix.lower()
     try:
         raw = path.read_bytes()

@@ -64,7 +64,7 @@ class PredictConfig:
                     f"--output {self.output} does not end in .json; predict writes one JSON file: "
                     "give its name"
                 )
-            refuse_overwrite(self.output, self.force)
+            refuse_overwrite(self.output, self.force, inputs=(self.model, *self.inputs), kind="predict")
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.inputs import check_input_file, show_path
+from edgecnn.core.text import one_line
+from edgecnn.runtime.session_config import check_thread_count, usable_cores
 from edgecnn.runtime.target import current_cpu_target, target_mismatch
 
 DEVICE_JSON = "device.json"
@@ -41,48 +45,99 @@ class DevicePick:
         )
 
 
+def _bad(path: Path, key: str, why: str) -> EdgecnnError:
+    bundle = path.parent
+    return EdgecnnError(
+        f"{show_path(path)}: {key} {why}; run `edgecnn tune {show_path(bundle)} --force` to measure it again"
+    )
+
+
 def read_device_record(bundle: Path) -> dict[str, Any]:
-    """The bundle's device.json, checked to be well-formed and made on this machine."""
+    """The bundle's device.json, read through its schema (every value checked like an option, every
+    error naming device.json and the key) and made on this machine. Returns {"picks": {batch: DevicePick
+    fields}} with the batch keys as integers."""
     path = Path(bundle) / DEVICE_JSON
-    if not path.is_file():
+    if not path.exists():
         raise EdgecnnError(
-            f"{bundle} is a directory without {DEVICE_JSON}: run `edgecnn tune {bundle}` on this device "
-            "first, or pass one of its .onnx files"
+            f"{show_path(bundle)} is a directory without {DEVICE_JSON}: run `edgecnn tune "
+            f"{show_path(bundle)}` on this device first, or pass one of its .onnx files"
         )
+    check_input_file(path, DEVICE_JSON)
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        if record.get("kind") != DEVICE_SCHEMA or not isinstance(record.get("picks"), dict):
-            raise ValueError("not an edgecnn tune record")
-    except (ValueError, OSError, AttributeError) as exc:
-        raise EdgecnnError(f"{path} is malformed ({exc}); run `edgecnn tune {bundle} --force`") from None
-    why = target_mismatch(record.get("target") or {}, current_cpu_target())
+    except (ValueError, OSError) as exc:
+        raise _bad(path, "the file", f"is not readable JSON ({one_line(exc, 100)})") from None
+    if not isinstance(record, dict) or record.get("kind") != DEVICE_SCHEMA:
+        raise _bad(path, "kind", f"is not {DEVICE_SCHEMA!r} (not an edgecnn tune record)")
+    target = record.get("target")
+    if not isinstance(target, dict):
+        raise _bad(path, "target", "is missing or not an object")
+    why = target_mismatch(target, current_cpu_target())
     if why:
         raise EdgecnnError(
-            f"{path} was measured on another machine ({why}); run `edgecnn tune {bundle} --force` here"
+            f"{show_path(path)} was measured on another machine ({why}); run `edgecnn tune "
+            f"{show_path(bundle)} --force` here"
         )
-    return record
+    picks = record.get("picks")
+    if not isinstance(picks, dict) or not picks:
+        raise _bad(path, "picks", "is missing, empty or not an object of batch size -> pick")
+    return {**record, "picks": {_batch_key(path, k): _pick_fields(path, k, v) for k, v in picks.items()}}
+
+
+def _batch_key(path: Path, key: str) -> int:
+    if not (key.isascii() and key.isdigit()) or not 0 < int(key) <= 1 << 16:
+        raise _bad(path, f"picks key {key[:20]!r}", "is not a batch size (an integer from 1 to 65536)")
+    return int(key)
+
+
+def _pick_fields(path: Path, key: str, pick: Any) -> dict[str, Any]:
+    """One pick checked: file a plain name inside the bundle, threads within the usable cores, times > 0."""
+    where = f"picks[{key!r}]"
+    if not isinstance(pick, dict):
+        raise _bad(path, where, "is not an object")
+    file = pick.get("file")
+    if not isinstance(file, str) or not file or file in (".", "..") or os.path.basename(file) != file:
+        raise _bad(path, f"{where}.file", f"must be a plain file name inside the bundle, not {file!r}"[:160])
+    if "\\" in file or os.path.isabs(file) or not file.endswith(".onnx"):
+        raise _bad(
+            path, f"{where}.file", f"must be the name of a .onnx file in the bundle, not {file!r}"[:160]
+        )
+    variant = pick.get("variant")
+    if not isinstance(variant, str):
+        raise _bad(path, f"{where}.variant", f"must be a string, not {variant!r}"[:120])
+    try:
+        threads = check_thread_count(pick.get("threads"), "threads", limit=usable_cores())
+    except EdgecnnError as exc:
+        raise _bad(path, f"{where}.threads", f"is invalid ({exc})") from None
+    times = {}
+    for name in ("p50_ms", "fp32_p50_ms"):
+        value = pick.get(name)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise _bad(
+                path, f"{where}.{name}", f"must be a positive number of milliseconds, not {value!r}"[:120]
+            )
+        times[name] = float(value)
+    return {"file": file, "variant": variant, "threads": threads, **times}
 
 
 def pick_for(bundle: Path, batch_size: int) -> DevicePick:
     """The record's pick for the tuned batch size nearest to `batch_size` (on a log scale)."""
     bundle = Path(bundle)
     picks = read_device_record(bundle)["picks"]
-    if not picks:
-        raise EdgecnnError(f"{bundle / DEVICE_JSON} has no picks; run `edgecnn tune {bundle} --force`")
-    nearest = min(picks, key=lambda b: (abs(math.log(int(b)) - math.log(max(batch_size, 1))), int(b)))
+    nearest = min(picks, key=lambda b: (abs(math.log(b) - math.log(max(batch_size, 1))), b))
     p = picks[nearest]
     path = bundle / p["file"]
-    if not path.is_file():
-        raise EdgecnnError(f"{bundle / DEVICE_JSON} picks {p['file']}, which is not in the bundle any more")
-    return DevicePick(
-        bundle,
-        int(nearest),
-        p["variant"],
-        path,
-        int(p["threads"]),
-        float(p["p50_ms"]),
-        float(p["fp32_p50_ms"]),
-    )
+    if not path.exists():
+        raise EdgecnnError(
+            f"{show_path(bundle / DEVICE_JSON)} picks {p['file']}, which is not in the bundle any more"
+        )
+    check_input_file(path, f"{DEVICE_JSON}'s pick")
+    return DevicePick(bundle, nearest, p["variant"], path, p["threads"], p["p50_ms"], p["fp32_p50_ms"])
 
 
 def resolve_model(model: Path, batch_size: int, threads: int) -> tuple[Path, int, list[str]]:

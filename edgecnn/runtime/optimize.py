@@ -251,10 +251,8 @@ def optimize(config: OptimizeConfig) -> OptimizeResult:
 
     source = check_model_file(config.model)
     output = config.output_path
-    if output.resolve() == source.resolve():
-        raise EdgecnnError("--output must differ from the model: the portable model is kept")
-    refuse_overwrite(output, config.force)
-    refuse_overwrite(config.report_path, config.force, what="report")
+    refuse_overwrite(output, config.force, inputs=(source,), kind="optimize")
+    refuse_overwrite(config.report_path, config.force, what="report", inputs=(source,), kind="optimize")
     src_model = onnx.load(str(source), load_external_data=False)
     props = {p.key: p.value for p in src_model.metadata_props}
     if TARGET_KEY in props:

@@ -11,6 +11,34 @@ DEVICES = ("cpu", "cuda", "tensorrt", "auto")
 GRAPH_OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask), at least 1."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+# Oversubscribing the cores is a legitimate experiment; beyond this many threads per core only the
+# memory grows (100000 threads: 1.8 GB and no end).
+THREADS_PER_CORE_LIMIT = 4
+
+
+def check_thread_count(value: object, name: str, limit: int | None = None) -> int:
+    """A thread count as an option or a file gives it: an integer from 0 (ONNX Runtime's default) to
+    `limit` (default: THREADS_PER_CORE_LIMIT per usable core)."""
+    limit = limit if limit is not None else THREADS_PER_CORE_LIMIT * usable_cores()
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise EdgecnnError(f"{name} must be a whole number of threads, not {value!r}"[:200])
+    if not 0 <= value <= limit:
+        raise EdgecnnError(
+            f"{name} {value} is out of range: 0 (ONNX Runtime's default) to {limit} on this machine"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class SessionConfig:
     device: str = "cpu"
@@ -40,8 +68,8 @@ class SessionConfig:
             )
         if self.device not in DEVICES:
             raise EdgecnnError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
-        if self.intra_op_threads < 0 or self.inter_op_threads < 0:
-            raise EdgecnnError("thread counts must be >= 0 (0 = ONNX Runtime's default)")
+        check_thread_count(self.intra_op_threads, "--threads")
+        check_thread_count(self.inter_op_threads, "--inter-threads")
         if self.graph_optimization not in GRAPH_OPTIMIZATION_LEVELS:
             raise EdgecnnError("graph optimization must be one of disable, basic, extended, all")
         if self.cuda_graphs and self.device not in ("cuda", "tensorrt", "auto"):

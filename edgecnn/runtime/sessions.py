@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import edgecnn.runtime.thread_pool as thread_pool
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.inputs import check_input_file, path_text_for_library, show_path
 from edgecnn.runtime.ort import available_providers, import_ort, preload_gpu_libraries
 from edgecnn.runtime.ort_errors import ort_load_error_line
 from edgecnn.runtime.ort_log import OrtLog, captured_ort_log, clean_ort_message
@@ -101,8 +102,9 @@ def _open_on(path: Path, config: SessionConfig, device: str) -> Any:
     with captured_ort_log() as log, contextlib.redirect_stdout(io.StringIO()):
         try:
             session = ort.InferenceSession(
-                str(path), sess_options=session_options(config), providers=providers, enable_fallback=0
-            )
+                model_source(path), sess_options=session_options(config), providers=providers,
+                enable_fallback=0,
+            )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - ORT raises Fail/InvalidGraph/RuntimeError...
             failure = exc
     if failure is not None:
@@ -147,17 +149,21 @@ def run_first(session: Any, device: str, run: Callable[[], T]) -> T:
 
 
 def check_model_file(path: str | os.PathLike[str]) -> Path:
-    path = Path(path)
-    if not path.exists():
-        raise EdgecnnError(f"model file {path} does not exist")
-    if path.is_dir():
-        raise EdgecnnError(f"{path} is a directory, not an .onnx file")
+    """`path` if it is a readable regular file that could be an ONNX model (checked before opening)."""
+    path = check_input_file(path, "model file")
     with open(path, "rb") as fh:
         head = fh.read(64)
     # An ONNX file is a protobuf ModelProto; text, zip (.keras) and HDF5 files are refused early.
     if not head or head.startswith((b"PK", b"\x89HDF", b"{", b"<")) or head.isascii() and head.isalnum():
-        raise EdgecnnError(f"{path} is not an ONNX model")
+        raise EdgecnnError(f"{show_path(path)} is not an ONNX model")
     return path
+
+
+def model_source(path: Path) -> str | bytes:
+    """What ONNX Runtime's constructor is given: the path, or for a name that is not UTF-8 (which its
+    constructor cannot take) the model's bytes."""
+    text = path_text_for_library(path)
+    return text if text is not None else path.read_bytes()
 
 
 def open_session(

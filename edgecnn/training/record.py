@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.inputs import check_input_file
 from edgecnn.core.metadata import Normalization
 from edgecnn.core.text import one_line
 
@@ -85,8 +86,9 @@ class TrainRecord:
     def beside(cls, model_path: Path) -> TrainRecord | None:
         """The record in the train.json next to a model file; None when there is none."""
         path = model_path.parent / TRAIN_JSON
-        if not path.is_file():
+        if not path.exists():
             return None
+        check_input_file(path, TRAIN_JSON)
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
