@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.inputs import literal
+from edgecnn.core.interrupt import mark_reported
 from edgecnn.core.outputs import dumps_json, os_error_line
 
 T = TypeVar("T")
@@ -47,6 +49,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print `error: message` on one line to stderr and return an Exit to raise."""
     first_line = literal(" ".join(str(message).split()))
     print(f"error: {first_line}", file=sys.stderr)
+    mark_reported()
     return typer.Exit(code)
 
 
@@ -113,3 +116,11 @@ def run_command(
             raise EdgecnnError(problem)
 
     run_guarded(body)
+
+
+def add_name_column(table: Table, header: str, names: Iterable[str], **options: Any) -> None:
+    """A column of file or model names that is never cut: at least as wide as its longest name, so at
+    80 columns (a pipe, a CI log) the other columns wrap or fold first (`no_wrap` alone lets rich
+    truncate it to `model.int8…`)."""
+    width = max([len(header), *(len(n) for n in names)])
+    table.add_column(header, no_wrap=True, min_width=width, **options)

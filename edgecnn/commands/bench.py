@@ -10,7 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgecnn.commands._common import console_for, plain_console, run_command, stderr_console, styled
+from edgecnn.commands._common import (
+    add_name_column,
+    console_for,
+    plain_console,
+    run_command,
+    stderr_console,
+    styled,
+)
 from edgecnn.commands.options import (
     AllowCpuNodesOption,
     DataDirOption,
@@ -71,7 +78,10 @@ def _latency_table(document: dict[str, Any]) -> Table:
         # Speedup over the first model: > 1 is faster. The per-round median pairs rounds run back to back.
         columns[3:3] = [("x base (rounds)" if interleaved else "x base", "right")]
     for col, justify in columns:
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        if col == "model":
+            add_name_column(table, col, [m["name"] for m in models])
+        else:
+            table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
     batches = sorted({r["batch"] for m in models for r in m["results"]})
     for bi, batch in enumerate(batches):
         for m in models:
@@ -95,9 +105,10 @@ def _latency_table(document: dict[str, Any]) -> Table:
 
 def _models_table(models: list[dict[str, Any]]) -> Table:
     load = Table(title="models", title_justify="left")
-    for col in ("model", "variant", "size MB", "MMACs/image", "cold start ms", "= create", "+ first run",
+    add_name_column(load, "model", [m["name"] for m in models])
+    for col in ("variant", "size MB", "MMACs/image", "cold start ms", "= create", "+ first run",
                 "session RSS MB", "inputs", "provider"):  # fmt: skip
-        load.add_column(col)
+        load.add_column(col, overflow="fold")
     for m in models:
         macs = m.get("macs_per_image")
         first = m["results"][0]["input_source"] if m["results"] else "-"

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from edgecnn.commands._common import run_command, styled
+from edgecnn.commands._common import add_name_column, run_command, styled
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption, output_option
 from edgecnn.core.metadata import INPUT_NAME
 
@@ -235,17 +235,21 @@ def result_table(result: ExportResult) -> Table:
     batches = sorted({b for r in result.variants.values() for b in r.latency_ms})
     table = Table(title=f"export {result.output_dir}", title_justify="left", box=box.SIMPLE_HEAD)
     labelled = result.labelled_data
-    table.add_column("variant", no_wrap=True)
+    names = {
+        r.name: r.name + ("" if r.kept else " ✗") + (" ★" if result.selected == r.name else "")
+        for r in result.variants.values()
+    }
+    add_name_column(table, "variant", names.values())
     # Without labels there is no accuracy and no drop: one column says so instead of two numbers.
-    table.add_column("acc %" if labelled else "accuracy", justify="right", no_wrap=True)
+    table.add_column("acc %" if labelled else "accuracy", justify="right", overflow="fold")
     if labelled:
-        table.add_column("Δ pp", justify="right", no_wrap=True)
-    table.add_column("agree %", justify="right", no_wrap=True)
-    table.add_column("size", justify="right", no_wrap=True)
+        table.add_column("Δ pp", justify="right", overflow="fold")
+    table.add_column("agree %", justify="right", overflow="fold")
+    table.add_column("size", justify="right", overflow="fold")
     for b in batches:
-        table.add_column(f"b{b} ms", justify="right", no_wrap=True)
+        table.add_column(f"b{b} ms", justify="right", overflow="fold")
     for r in result.variants.values():
-        row = [r.name + ("" if r.kept else " ✗") + (" ★" if result.selected == r.name else "")]
+        row = [names[r.name]]
         if r.accuracy is None:
             row.append(NO_LABELS)
         else:

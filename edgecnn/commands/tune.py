@@ -10,7 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from edgecnn.commands._common import run_command, styled
+from edgecnn.commands._common import add_name_column, run_command, styled
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption
 
 if TYPE_CHECKING:
@@ -39,8 +39,9 @@ MaxDropOption = Annotated[
 def show(result: TuneResult, console: Console) -> None:
     batches = list(result.config.batch_sizes)
     table = Table(title=f"{result.config.bundle} on this {result.isa_class} CPU", box=box.SIMPLE)
-    for col in ("file", "suits", "export acc", "acc here", *[f"b{b} ms (threads)" for b in batches]):
-        table.add_column(col, justify="left" if col in ("file", "suits") else "right")
+    add_name_column(table, "file", [c.file for c in result.candidates])
+    for col in ("suits", "export acc", "acc here", *[f"b{b} ms (threads)" for b in batches]):
+        table.add_column(col, justify="left" if col == "suits" else "right", overflow="fold")
     for c in result.candidates:
         acc = "-" if c.device_accuracy is None else f"{c.device_accuracy:.2%}"
         exp = "-" if c.export_accuracy is None else f"{c.export_accuracy:.2%}"

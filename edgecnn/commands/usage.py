@@ -10,6 +10,8 @@ from typing import Any
 
 from typer import Abort, Exit
 
+from edgecnn.core.interrupt import mark_reported
+
 try:  # typer >= 0.20 vendors click; older releases (pyproject allows >= 0.12) depend on it
     from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover - depends on the installed typer
@@ -45,6 +47,7 @@ def run_cli(command: Any, argv: list[str] | None) -> int:
         return exc.exit_code
     except (Abort, KeyboardInterrupt):
         print("error: interrupted", file=sys.stderr)
+        mark_reported()
         return 130
     except Exit as exc:
         return exc.exit_code

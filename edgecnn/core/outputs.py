@@ -20,6 +20,7 @@ from typing import Any
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.faults import OUTPUT_WRITE, pause_point
 from edgecnn.core.inputs import show_path
+from edgecnn.core.interrupt import forget_temporary, interrupted, register_temporary
 from edgecnn.core.ownership import check_not_an_input, check_replaceable, claim_output, write_marker
 from edgecnn.core.scratch import TMP_PREFIX, remove_entry, sweep_stale, tmp_prefix
 
@@ -119,6 +120,7 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = True) -> Iterator
         raise EdgecnnError(os_error_line(exc, path)) from None
     os.close(fd)
     tmp = Path(tmp_name)
+    register_temporary(tmp)
     os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         yield tmp
@@ -128,6 +130,7 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = True) -> Iterator
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        forget_temporary(tmp)
         if not path.exists():
             _remove_empty(created)
 
@@ -140,6 +143,8 @@ def _remove_empty(created: list[Path]) -> None:
 
 
 def _move_into_place(tmp: Path, path: Path, replace: bool) -> None:
+    if interrupted():  # Ctrl-C/SIGTERM arrived (maybe swallowed by a library): not this output
+        raise KeyboardInterrupt
     if replace:
         os.replace(tmp, path)
         return
@@ -207,6 +212,7 @@ def atomic_dir(path: str | os.PathLike[str], *, force: bool = False, kind: str =
     except OSError as exc:
         _remove_empty(created)
         raise EdgecnnError(os_error_line(exc, path)) from None
+    register_temporary(tmp)
     os.chmod(tmp, 0o777 & ~_UMASK)
     try:
         yield tmp
@@ -218,11 +224,14 @@ def atomic_dir(path: str | os.PathLike[str], *, force: bool = False, kind: str =
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        forget_temporary(tmp)
         if not path.exists():
             _remove_empty(created)
 
 
 def _swap_dir(tmp: Path, path: Path, parent: Path, force: bool, kind: str) -> None:
+    if interrupted():  # Ctrl-C/SIGTERM arrived (maybe swallowed by a library): not this output
+        raise KeyboardInterrupt
     if not path.exists():
         try:
             os.rename(tmp, path)  # an empty directory made meanwhile is replaced; a full one raises

@@ -183,8 +183,9 @@ def check_replaceable(path: Path, what: str = "output", kind: str | None = None)
 
 
 def check_not_an_input(output: Path, inputs: Iterable[str | os.PathLike[str]], what: str = "output") -> None:
-    """An output may never be, contain or sit inside one of the command's inputs (whatever --force
-    says): writing it would destroy what the command reads. Checked before any work starts."""
+    """An output may never be or contain one of the command's inputs, nor sit inside an input that is
+    itself an edgecnn output (whatever --force says): writing it would destroy or alter what the
+    command reads. Checked before any work starts."""
     out = Path(os.path.abspath(output)).resolve()
     for item in inputs:
         src = Path(os.path.abspath(item)).resolve()
@@ -192,7 +193,9 @@ def check_not_an_input(output: Path, inputs: Iterable[str | os.PathLike[str]], w
             relation = "is"
         elif out in src.parents:
             relation = "contains"
-        elif src in out.parents:
+        elif src in out.parents and (src / MARKER).is_file():
+            # Inside an edgecnn output given as input (a bundle, a bench result): it would no longer
+            # be only edgecnn's. A folder of images may hold a result file.
             relation = "is inside"
         else:
             continue

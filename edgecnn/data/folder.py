@@ -20,6 +20,7 @@ Decisions (documented in the README):
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.inputs import show_path
 from edgecnn.data.dataset import FOLDER_PREFIX, Dataset
 from edgecnn.data.images import IMAGE_KINDS, is_image_file, load_image, probe_image
 from edgecnn.data.normalization import UNIT_SCALE_NORMALIZATION
@@ -53,7 +55,8 @@ class FolderSplit:
         """Identifies the held-out files (class and path relative to the root), whatever machine."""
         digest = hashlib.sha256()
         for path, label in self.test:
-            digest.update(f"{self.class_labels[label]}\t{path.relative_to(self.root).as_posix()}\n".encode())
+            line = f"{self.class_labels[label]}\t{path.relative_to(self.root).as_posix()}\n"
+            digest.update(line.encode("utf-8", "surrogateescape"))  # non-UTF-8 names hash by their bytes
         return digest.hexdigest()[:16]
 
     def notes(self) -> list[str]:
@@ -88,6 +91,14 @@ def _collect(
         directory = root / label
         listed = directory.iterdir() if directory.is_dir() else iter(())
         entries = sorted(p for p in listed if not p.name.startswith("."))
+        broken = [p for p in entries if p.is_symlink() and not p.exists()]
+        if broken:
+            # Ignoring it would train or evaluate on fewer images than the folder shows, silently.
+            raise EdgecnnError(
+                f"class folder {show_path(directory)} holds {len(broken)} broken symbolic link(s) "
+                f"({', '.join(show_path(p.name) for p in broken[:3])}): their targets are missing; "
+                "fix or remove them"
+            )
         files = [p for p in entries if is_image_file(p)]
         skipped += [p for p in entries if p.is_file() and not is_image_file(p)]
         if not files and not allow_empty:
@@ -107,7 +118,9 @@ def _split_items(items: LabelledFiles, fraction: float) -> tuple[LabelledFiles, 
     for p, label in items:
         by_class.setdefault(label, []).append(p)
     for label, paths in sorted(by_class.items()):
-        paths = sorted(paths, key=lambda p: hashlib.sha1(p.name.encode(), usedforsecurity=False).hexdigest())
+        paths = sorted(
+            paths, key=lambda p: hashlib.sha1(os.fsencode(p.name), usedforsecurity=False).hexdigest()
+        )
         n_test = max(1, int(round(len(paths) * fraction))) if len(paths) > 1 and fraction > 0 else 0
         test += [(p, label) for p in sorted(paths[:n_test])]
         train += [(p, label) for p in sorted(paths[n_test:])]

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.inputs import check_input_file, show_path
 from edgecnn.core.text import one_line
 
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -61,12 +62,8 @@ def expand_inputs(inputs: tuple[Path, ...] | list[Path]) -> list[Path]:
         raise EdgecnnError("no input images given; pass image files or directories")
     files: list[Path] = []
     for raw in inputs:
-        path = Path(raw)
-        if not path.exists():
-            raise EdgecnnError(f"input {path} does not exist")
-        if not path.is_dir() and not path.is_file():
-            # A FIFO or device would block the read forever (or never end): only regular files.
-            raise EdgecnnError(f"input {path} is not a regular file or a directory (a pipe or device?)")
+        # A FIFO or device would block the read forever (or never end): only regular files.
+        path = check_input_file(raw, "input", allow_dir=True)
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if is_image_file(p))
             if not found:
@@ -79,7 +76,48 @@ def expand_inputs(inputs: tuple[Path, ...] | list[Path]) -> list[Path]:
     return files
 
 
+# One image's pixels at most (Pillow's decompression-bomb limit, times channels): a header that claims
+# more is refused before anything is allocated.
+MAX_NPY_VALUES = 4 * 89_478_485
+
+
+def check_npy_header(path: Path) -> None:
+    """Refuse what is not one plain .npy array before allocating it: a zip (.npz renamed .npy), a
+    header whose shape is larger than an image can be or than the file holds."""
+    from numpy.lib import format as npy_format
+
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+        if head.startswith(b"PK"):
+            raise EdgecnnError(
+                f"{show_path(path)} is a .npz archive (zip), not a .npy array; save one image with np.save"
+            )
+        fh.seek(0)
+        try:
+            version = npy_format.read_magic(fh)
+            read = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+            shape, _, dtype = read(fh, max_header_size=10_000)
+        except (ValueError, OSError, EOFError, TypeError) as exc:
+            raise EdgecnnError(
+                f"cannot read {show_path(path)} as a numpy array: {one_line(exc, 300)}"
+            ) from None
+        offset = fh.tell()
+    values = int(np.prod(shape, dtype=object)) if shape else 1
+    if values > MAX_NPY_VALUES:
+        raise EdgecnnError(
+            f"{show_path(path)} claims an array shaped {shape} ({values:,} values): more than one image can "
+            f"hold ({MAX_NPY_VALUES:,}); nothing was loaded"
+        )
+    need, have = values * dtype.itemsize, path.stat().st_size - offset
+    if dtype.hasobject or need > have:
+        raise EdgecnnError(
+            f"{show_path(path)} claims an array shaped {shape} of {dtype} ({need:,} bytes) but holds "
+            f"{max(have, 0):,} bytes: truncated or not a plain array"
+        )
+
+
 def _decode_npy(path: Path, notes: list[str]) -> np.ndarray:
+    check_npy_header(path)
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:

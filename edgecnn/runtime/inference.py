@@ -111,6 +111,7 @@ def as_probabilities(scores: np.ndarray, output_kind: str | None = None) -> tupl
     softmax, "probabilities" is taken as is; None (a model that does not say) is judged from the values."""
     scores = np.asarray(scores, dtype=np.float64)
     if output_kind == OUTPUT_NAME:
+        require_distribution(scores)
         return scores, False
     if output_kind == LOGITS_NAME:
         return softmax(scores), True
@@ -123,6 +124,23 @@ def as_probabilities(scores: np.ndarray, output_kind: str | None = None) -> tupl
     if looks_like_probs:
         return scores, False
     return softmax(scores), True
+
+
+def require_distribution(scores: np.ndarray) -> None:
+    """Refuse outputs that claim to be probabilities (the model's metadata says so) but are not a
+    distribution: negative values or rows that do not sum to 1 mean the graph is not the model its
+    metadata describes, and an arg-max over them would be a probably-wrong answer."""
+    rows = scores.reshape(len(scores), -1)
+    negative = np.any(rows < -PROB_TOLERANCE, axis=1) | np.any(rows > 1.0 + PROB_TOLERANCE, axis=1)
+    off_sum = np.abs(rows.sum(axis=1) - 1.0) > PROB_SUM_TOLERANCE
+    bad = negative | off_sum
+    if np.any(bad):
+        first = int(np.argmax(bad))
+        raise EdgecnnError(
+            f"the model's metadata says its outputs are probabilities, but {int(bad.sum())} of {len(rows)} "
+            f"rows are not a distribution (row {first}: min {rows[first].min():.3g}, sum "
+            f"{rows[first].sum():.3g}); the graph does not match its metadata, so no result is reported"
+        )
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:

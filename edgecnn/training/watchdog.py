@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import TextIO
 
+from edgecnn.core.interrupt import INTERRUPT_EXIT
 from edgecnn.training.cluster import ClusterSpec
 from edgecnn.training.rendezvous import missing_workers
 
@@ -134,7 +135,7 @@ class Watchdog:
                 self._exit(
                     f"stopped by {name}; this worker was waiting on the other workers and ended "
                     "without finishing (the last finished epoch's checkpoint stays for --resume)",
-                    128 + int(self.signal_received or signal.SIGTERM),
+                    INTERRUPT_EXIT,  # as Ctrl-C and SIGTERM end every command (README: exit 130)
                 )
             with self._lock:
                 phase, stalled = self._phase, now - self._last_beat
