@@ -221,19 +221,27 @@ def write_metadata(model: Any, meta: ModelMetadata) -> Any:
     return model
 
 
+def load_onnx(path: str | Path) -> Any:
+    """The onnx.ModelProto of a model file (weights in external files are not loaded), after the file
+    argument check; a garbage or truncated file is one line, not onnx's DecodeError."""
+    import onnx
+
+    from edgecnn.core.inputs import check_input_file, show_path
+
+    check_input_file(path, "model file")
+    try:
+        with open(path, "rb") as fh:  # bytes: a file name that is not UTF-8 works too
+            return onnx.load_model_from_string(fh.read())
+    except Exception as exc:  # noqa: BLE001 - onnx raises many types for garbage input
+        raise EdgecnnError(
+            f"{show_path(path)} is not an ONNX model (it does not parse: {type(exc).__name__})"
+        ) from None
+
+
 def read_metadata(source: Any) -> ModelMetadata | None:
     """Metadata from a path, an onnx.ModelProto or an onnxruntime.InferenceSession."""
     if isinstance(source, (str, Path)):
-        import onnx
-
-        from edgecnn.core.inputs import check_input_file
-
-        check_input_file(source, "model file")
-        try:
-            model = onnx.load(str(source), load_external_data=False)
-        except Exception as exc:  # noqa: BLE001 - onnx raises many types for garbage input
-            raise EdgecnnError(f"{source} is not a readable ONNX model ({type(exc).__name__})") from None
-        props = {p.key: p.value for p in model.metadata_props}
+        props = {p.key: p.value for p in load_onnx(source).metadata_props}
     elif hasattr(source, "get_modelmeta"):  # onnxruntime.InferenceSession
         props = dict(source.get_modelmeta().custom_metadata_map)
     else:

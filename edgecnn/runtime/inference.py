@@ -14,6 +14,7 @@ import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import LOGITS_NAME, OUTPUT_NAME, PREFIX
+from edgecnn.runtime.inputs import fixed_batch
 
 PROB_TOLERANCE = 1e-3
 PROB_SUM_TOLERANCE = 0.1
@@ -47,15 +48,22 @@ def run_batches(
 ) -> BatchedRun:
     """Run `x` (already prepared for the graph) through `session` in batches of `batch_size` (the last
     one partial); the scores and the time spent in the session."""
-    input_name = session.get_inputs()[0].name
+    graph_input = session.get_inputs()[0]
+    input_name = graph_input.name
     out_name = score_output_name(session)
+    fixed = fixed_batch(graph_input)
+    if fixed is not None:  # a graph with a fixed batch dimension runs in batches of exactly that size
+        batch_size = fixed
     chunks, seconds = [], 0.0
     for start in range(0, len(x), batch_size):
         batch = x[start : start + batch_size]
+        n = len(batch)
+        if fixed is not None and n < fixed:  # the last batch, padded with copies of its last image
+            batch = np.concatenate([batch, np.repeat(batch[-1:], fixed - n, axis=0)])
         t0 = time.perf_counter()
         (scores,) = session.run([out_name], {input_name: batch})
         seconds += time.perf_counter() - t0
-        chunks.append(np.asarray(scores, dtype=np.float32))
+        chunks.append(np.asarray(scores, dtype=np.float32)[:n])
         if on_batch is not None:
             on_batch(len(batch))
     if not chunks:

@@ -79,11 +79,24 @@ def random_feeds(args: list[Any], batch: int, rng: np.random.Generator) -> dict[
     return feeds
 
 
+def fixed_batch(arg: Any) -> int | None:
+    """The batch size a graph input is fixed to (its first dimension is a number), else None."""
+    shape = getattr(arg, "shape", None) or []
+    first = shape[0] if shape else None
+    return first if isinstance(first, int) and first > 0 else None
+
+
 def real_feed(arg: Any, meta: ModelMetadata, images: np.ndarray, batch: int) -> np.ndarray:
     """`batch` real images prepared for the graph input `arg` (batches larger than the set repeat it)."""
     idx = np.arange(batch) % len(images)
     x = prepare_batch(images[idx], meta)
     expected = concrete_shape(arg, batch)
+    fixed = fixed_batch(arg)
+    if fixed is not None and fixed != batch:
+        raise EdgecnnError(
+            f"the model input {arg.name!r} takes batches of exactly {fixed} (a fixed batch dimension); "
+            f"run it with --batch {fixed}, or re-export it with a dynamic batch"
+        )
     if tuple(x.shape) != expected:
         raise EdgecnnError(
             f"the model input {arg.name!r} wants {expected} but its metadata makes images "

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.metadata import read_metadata
+from edgecnn.core.metadata import load_onnx, read_metadata
 from edgecnn.core.outputs import atomic_path, atomic_write_json, refuse_overwrite
 from edgecnn.core.scratch import scratch_dir
 from edgecnn.core.text import one_line
@@ -253,7 +253,7 @@ def optimize(config: OptimizeConfig) -> OptimizeResult:
     output = config.output_path
     refuse_overwrite(output, config.force, inputs=(source,), kind="optimize")
     refuse_overwrite(config.report_path, config.force, what="report", inputs=(source,), kind="optimize")
-    src_model = onnx.load(str(source), load_external_data=False)
+    src_model = load_onnx(source)
     props = {p.key: p.value for p in src_model.metadata_props}
     if TARGET_KEY in props:
         raise EdgecnnError(f"{source} is already optimized for a CPU; optimize the portable model instead")

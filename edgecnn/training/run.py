@@ -34,6 +34,7 @@ from edgecnn.training.resolved import ResolvedConfig, resolve
 from edgecnn.training.run_dir import (
     ResumeState,
     RunState,
+    discard_unstarted_run,
     precheck_run_dir,
     prepare_run_dir,
     read_resume_state,
@@ -137,14 +138,20 @@ def train(
     keras = import_keras()  # loaded outside the build timing, as the model build is what build_s measures
     with timed(timings, "build_s"):
         built = _build(resolved, spec, data.n_train, resume)
+    created = not run_dir.exists()
     prepare_run_dir(run_dir, clear=config.force and resume is None)
 
     state = RunState.start(resume)
     cbs = [epoch_checkpoint(keras, run_dir, resolved, state), *callbacks]
     if progress is not None:
         cbs.append(progress_reporter(keras, progress, resolved.epochs))
-    with timed(timings, "train_s"):
-        _fit(built.model, data, resolved, state, run_dir, cbs)
+    try:
+        with timed(timings, "train_s"):
+            _fit(built.model, data, resolved, state, run_dir, cbs)
+    except BaseException:
+        if state.epoch == 0:  # nothing checkpointed: no run folder is left behind (an old run returns)
+            discard_unstarted_run(run_dir, created)
+        raise
     timings["epoch_seconds"] = state.epoch_seconds
     trained = Trained(
         model=built.model,

@@ -17,7 +17,7 @@ from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.faults import CHECKPOINT_WRITE, pause_point
 from edgecnn.core.outputs import atomic_path, atomic_write_json
 from edgecnn.core.ownership import claim_output
-from edgecnn.core.scratch import sweep_stale
+from edgecnn.core.scratch import TMP_PREFIX, sweep_stale
 from edgecnn.training.config import CHECKPOINT_PATTERN, STATE_FILE, TrainConfig
 from edgecnn.training.record import TRAIN_JSON
 from edgecnn.training.resolved import RESUME_KEYS, RESUME_OPTIONS, ResolvedConfig
@@ -170,6 +170,19 @@ def prepare_run_dir(run_dir: Path, *, clear: bool) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise EdgecnnError(f"cannot create the run directory {run_dir}: {exc.strerror or exc}") from None
+
+
+def discard_unstarted_run(run_dir: Path, created: bool) -> None:
+    """A run that failed before its first checkpoint (a truncated image in epoch 1, a full disk at the
+    first checkpoint): the run it replaced goes back in place, and a run directory this run created is
+    removed when nothing but temporaries is in it, so a failure never leaves an empty run folder."""
+    with contextlib.suppress(OSError):
+        restore_previous_run(run_dir)
+        sweep_stale(run_dir)
+        if created and run_dir.is_dir():
+            leftovers = [p for p in run_dir.iterdir() if not p.name.startswith(TMP_PREFIX)]
+            if not leftovers:
+                shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def save_keras_atomically(model: Any, path: Path) -> None:
