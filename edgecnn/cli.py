@@ -44,10 +44,12 @@ for _name in COMMAND_MODULES:
 def main(argv: list[str] | None = None) -> None:
     """Run one command; exits 0, 1 (error), 2 (usage error) or 130 (Ctrl-C or SIGTERM), errors as one line."""
     from edgecnn.commands.usage import run_cli
+    from edgecnn.core.inputs import install_literal_streams
     from edgecnn.core.interrupt import install_handlers
     from edgecnn.runtime.thread_pool import allow_shared_thread_pool
 
     install_handlers()  # SIGTERM ends a command like Ctrl-C: one line, exit 130
+    install_literal_streams()  # a non-UTF-8 file name prints as \xNN, never a UnicodeEncodeError
     allow_shared_thread_pool()  # one command per process: `bench` may own ORT's shared pool
     raise SystemExit(run_cli(typer.main.get_command(app), argv))
 

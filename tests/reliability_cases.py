@@ -151,6 +151,124 @@ def _bomb_png(path: Path) -> None:
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
 
 
+def _with_props(src: Path, dst: Path, **props: str) -> None:
+    """A copy of `src` whose edgecnn metadata keys are set to the raw values given (tampered metadata)."""
+    m = onnx.load(str(src))
+    for key, value in props.items():
+        key = f"edgecnn.{key}"
+        kept = [p for p in m.metadata_props if p.key != key]
+        del m.metadata_props[:]
+        m.metadata_props.extend(kept)
+        m.metadata_props.add(key=key, value=value)
+    onnx.save(m, str(dst))
+
+
+def _negated_probabilities(src: Path, dst: Path) -> None:
+    """A model whose metadata says "probabilities" but whose graph negates its softmax."""
+    m = onnx.load(str(src))
+    out = m.graph.output[0].name
+    for node in m.graph.node:
+        node.output[:] = [o if o != out else "softmax_out" for o in node.output]
+    m.graph.node.append(helper.make_node("Neg", ["softmax_out"], [out]))
+    onnx.save(m, str(dst))
+    _with_props(dst, dst, output="probabilities")
+
+
+def _fixed_batch(src: Path, dst: Path, batch: int) -> None:
+    m = onnx.load(str(src))
+    for value in [*m.graph.input, *m.graph.output]:
+        dim = value.type.tensor_type.shape.dim[0]
+        dim.ClearField("dim_param")
+        dim.dim_value = batch
+    onnx.save(m, str(dst))
+
+
+def _tuned_bundle(ws: Path, name: str, model: Path, **pick: object) -> None:
+    """A bundle with a device.json made on this machine, one pick tampered with `pick`."""
+    from edgecnn.runtime.target import current_cpu_target
+
+    bundle = ws / name
+    bundle.mkdir()
+    (bundle / "model.onnx").write_bytes(model.read_bytes())
+    picks = {"1": {"variant": "fp32", "file": "model.onnx", "threads": 1, "p50_ms": 0.1, "fp32_p50_ms": 0.1}}
+    key = str(pick.pop("key", "1"))
+    picks = {key: {**picks["1"], **pick}}
+    record = {
+        "kind": "edgecnn.device_pick",
+        "schema_version": 1,
+        "target": current_cpu_target(),
+        "picks": picks,
+    }
+    (bundle / "device.json").write_text(json.dumps(record))
+    (bundle / ".edgecnn-output").write_text(
+        json.dumps({"kind": "export", "entries": ["model.onnx", "device.json"]})
+    )
+
+
+def _fake_keras(path: Path) -> None:
+    """A zip that passes export's file check (config.json inside): enough to reach the output check."""
+    import zipfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("config.json", "{}")
+        zf.writestr("model.weights.h5", b"")
+
+
+def _data_faults(ws: Path, digit: np.ndarray) -> None:
+    """Image folders with one bad entry each, and .npy files that lie about what they hold."""
+    from PIL import Image
+
+    for name in ("dangling", "truncated"):
+        for cls in "01":
+            (ws / name / cls).mkdir(parents=True)
+            for i in range(6):
+                Image.fromarray(digit).save(ws / name / cls / f"{i}.png")
+    (ws / "dangling" / "1" / "gone.png").symlink_to(ws / "no-such-file.png")
+    data = (ws / "truncated" / "1" / "5.png").read_bytes()
+    (ws / "truncated" / "1" / "5.png").write_bytes(data[: len(data) // 2])
+    np.savez(ws / "archive.npz", x=digit)
+    (ws / "archive.npz").rename(ws / "renamed.npy")
+    with open(ws / "huge_header.npy", "wb") as fh:
+        from numpy.lib import format as npy_format
+
+        npy_format.write_array_header_1_0(
+            fh, {"descr": "<f4", "fortran_order": False, "shape": (100000, 100000)}
+        )
+        fh.write(b"\0" * 64)
+    (ws / "garbage.onnx").write_bytes(hashlib.sha256(b"x").digest() * 20)
+
+
+def build_round3(ws: Path, model: Path) -> None:
+    """The files of issue 21's classes: outputs that are inputs, other commands' outputs, markup and
+    non-UTF-8 names, FIFOs, tampered device.json and metadata, and lying data."""
+    from PIL import Image
+
+    digit = np.asarray(Image.open(ROOT / "samples" / "digit_7_idx0.png"))
+    os.mkfifo(ws / "pipe.onnx")
+    os.mkfifo(ws / "pipe.json")
+    (ws / "user.onnx").write_text("my notes, not a model\n")
+    _fake_keras(ws / "run" / "model.keras")
+    _tuned_bundle(ws, "tuned_ok", model)
+    _tuned_bundle(ws, "tuned_threads", model, threads=100000)
+    _tuned_bundle(ws, "tuned_escape", model, file="../centroid.onnx")
+    _tuned_bundle(ws, "tuned_file_int", model, file=123)
+    _tuned_bundle(ws, "tuned_threads_text", model, threads="two")
+    _tuned_bundle(ws, "tuned_key", model, key="abc")
+    _with_props(
+        model,
+        ws / "rgb_norm.onnx",
+        normalization=json.dumps({"scale": 1 / 255, "mean": [0, 0, 0], "std": [1, 1, 1]}),
+    )
+    _with_props(model, ws / "same_labels.onnx", class_labels=json.dumps(["0"] * 10))
+    _negated_probabilities(model, ws / "negated.onnx")
+    _fixed_batch(model, ws / "fixed1.onnx", 1)
+    (ws / os.fsdecode(b"m\xff\xfe.onnx")).write_bytes(model.read_bytes())
+    (ws / "odd_names").mkdir()
+    Image.fromarray(digit).save(ws / "odd_names" / os.fsdecode(b"digit_7_\xff.png"))
+    _data_faults(ws, digit)
+
+
 def _real_bench_variants(model: Path, ws: Path) -> None:
     """A real bench.json, and two broken copies: one with no models, one whose times are 0 ms."""
     out = ws / "bench_ok"
@@ -205,6 +323,7 @@ def build_workspace(ws: Path, mnist_dir: Path) -> None:
         Image.fromarray(digit).save(ws / "empty_test" / "train" / cls / "x.png")
     _real_bench_variants(model, ws)
     (ws / "not_a_dir").write_text("a file\n")
+    build_round3(ws, model)
 
 
 def cases() -> list[Case]:
@@ -248,6 +367,60 @@ def cases() -> list[Case]:
         Case("--epochs 1.5", 16, ("train", "--epochs", "1.5"), code=2, says="epochs", block_tf=False),
         Case("unknown command", 16, ("frobnicate",), code=2, says="frobnicate"),
         Case("unknown option", 16, ("bench", m, "--iterationz", "3"), code=2, says="iterationz"),
+        *round3_cases(),
+    ]  # fmt: skip
+
+
+def round3_cases() -> list[Case]:
+    """Issue 21's classes (item 21): one or two inputs per class, not the probe's exact inputs."""
+    ws = "{ws}"
+    m = f"{ws}/centroid.onnx"
+    odd = os.fsdecode(b"m\xff\xfe.onnx")
+    return [
+        # an output may never be, contain or sit inside an input, --force or not
+        Case("bench -o the model --force", 21, ("bench", m, "-n", "3", "-o", m, "--force"), says="input", fast=True),
+        Case("eval -o the model --force", 21, ("eval", m, "--data-dir", "MNIST", "--limit", "20", "-o", m, "--force"), says="input"),
+        Case("compare -o its input --force", 21, ("compare", f"{ws}/bench_ok", "-o", f"{ws}/bench_ok", "--force"), says="input"),
+        Case("export -o the folder holding the model --force", 21, ("export", f"{ws}/run/model.keras", "-o", f"{ws}/run", "--force"), says="input", block_tf=False),
+        Case("bench -o inside a tuned bundle it reads", 21, ("bench", f"{ws}/tuned_ok", "-n", "3", "-o", f"{ws}/tuned_ok/res"), says="inside"),
+        # --force replaces only the same command's output
+        Case("doctor -o a model --force", 21, ("doctor", "-o", m, "--force"), says="not an edgecnn result"),
+        Case("optimize --force over a user's file", 21, ("optimize", m, "--data-dir", "MNIST", "-o", f"{ws}/user.onnx", "--force"), says="not an edgecnn result", fast=True),
+        Case("bench --force over a tuned bundle", 21, ("bench", m, "-n", "3", "-o", f"{ws}/tuned_ok", "--force"), says="edgecnn export"),
+        # every file argument a regular file, checked before it is opened
+        Case("eval a FIFO as the model", 21, ("eval", f"{ws}/pipe.onnx", "--data-dir", "MNIST", "-o", f"{ws}/o21a"), says="FIFO", fast=True),
+        Case("optimize a FIFO", 21, ("optimize", f"{ws}/pipe.onnx", "-o", f"{ws}/o21b.onnx"), says="FIFO"),
+        Case("compare a FIFO", 21, ("compare", f"{ws}/pipe.json", "-o", f"{ws}/o21c"), says="FIFO"),
+        Case("export a FIFO", 21, ("export", f"{ws}/pipe.onnx", "-o", f"{ws}/o21d"), says="FIFO", block_tf=False),
+        # device.json read through a schema that names the file and the key
+        Case("device.json threads 100000", 21, ("predict", f"{ws}/tuned_threads", "samples", "-o", f"{ws}/o21e.json"), says="threads", fast=True),
+        Case("device.json file outside the bundle", 21, ("bench", f"{ws}/tuned_escape", "-n", "3", "-o", f"{ws}/o21f"), says="device.json"),
+        Case("device.json file: 123", 21, ("eval", f"{ws}/tuned_file_int", "--data-dir", "MNIST", "-o", f"{ws}/o21g"), says="file"),
+        Case("device.json threads: two", 21, ("predict", f"{ws}/tuned_threads_text", "samples", "-o", f"{ws}/o21h.json"), says="threads"),
+        Case("device.json batch key abc", 21, ("predict", f"{ws}/tuned_key", "samples", "-o", f"{ws}/o21i.json"), says="abc"),
+        # values read from model metadata validated, the key named
+        Case("3-channel mean/std on a grey model", 21, ("predict", f"{ws}/rgb_norm.onnx", "samples", "-o", f"{ws}/o21j.json"), says="normalization", fast=True),
+        Case("every label '0'", 21, ("predict", f"{ws}/same_labels.onnx", "samples", "-o", f"{ws}/o21k.json"), says="class_labels"),
+        # probably-wrong results refused
+        Case("probabilities that are not a distribution", 21, ("eval", f"{ws}/negated.onnx", "--data-dir", "MNIST", "--limit", "20", "-o", f"{ws}/o21l"), says="distribution", fast=True),
+        Case("a dangling symlink in a class folder", 21, ("data", "info", f"folder:{ws}/dangling"), says="broken symbolic link"),
+        Case("export --labels ''", 21, ("export", f"{ws}/run/model.keras", "--labels", "", "-o", f"{ws}/o21m"), says="empty", block_tf=False),
+        # no "unexpected X": each is named
+        Case("optimize a garbage file", 21, ("optimize", f"{ws}/garbage.onnx", "-o", f"{ws}/o21n.onnx"), says="not an ONNX model", fast=True),
+        Case("bench --batch 99999999999999999999", 21, ("bench", m, "--batch", "99999999999999999999", "-o", f"{ws}/o21o"), says="batch"),
+        Case("bench --seed -1", 21, ("bench", m, "--seed", "-1", "-o", f"{ws}/o21p"), says="seed"),
+        Case(".npz renamed .npy", 21, ("predict", m, f"{ws}/renamed.npy", "-o", f"{ws}/o21q.json"), says="npz"),
+        Case(".npy header claiming 100000x100000", 21, ("predict", m, f"{ws}/huge_header.npy", "-o", f"{ws}/o21r.json"), says="claims", fast=True),
+        Case("bench a fixed-batch-1 model at batch 4", 21, ("bench", f"{ws}/fixed1.onnx", "--batch", "4", "-n", "3", "-o", f"{ws}/o21s"), says="fixed"),
+        Case("tune a path that does not exist", 21, ("tune", f"{ws}/no-such-bundle"), says="does not exist"),
+        # valid inputs that must work, their paths printed literally
+        Case("a model at a non-UTF-8 path", 21, ("predict", f"{ws}/{odd}", "samples", "-o", f"{ws}/o21t.json"), code=0, says="saved", fast=True),
+        Case("an image with a non-UTF-8 name", 21, ("predict", m, f"{ws}/odd_names", "-o", f"{ws}/o21u.json"), code=0, says="\\xff"),
+        Case("eval a fixed-batch-1 model", 21, ("eval", f"{ws}/fixed1.onnx", "--data-dir", "MNIST", "--limit", "20", "-o", f"{ws}/o21v"), code=0, says="accuracy"),
+        Case("markup in the output path", 21, ("bench", m, "-n", "3", "--warmup", "1", "-o", f"{ws}/o21[/x]"), code=0, says="o21[/x]", may_write=("o21[",), fast=True),
+        Case("[red] in the output path", 21, ("bench", m, "-n", "3", "--warmup", "1", "-o", f"{ws}/o21[red]w"), code=0, says="o21[red]w"),
+        # a failed run leaves no run folder behind
+        Case("train on a folder with a truncated PNG", 21, ("train", "--model", "mnist-fast", "--dataset", f"folder:{ws}/truncated", "--epochs", "1", "--no-plots", "-o", f"{ws}/o21x"), says="5.png", block_tf=False),
     ]  # fmt: skip
 
 
@@ -258,6 +431,7 @@ class Outcome:
     stderr: str
     changed: tuple[str, ...]  # workspace entries created, changed or removed outside may_write
     tf_attempts: tuple[str, ...]
+    stdout: str = ""
 
     @property
     def lines(self) -> list[str]:
@@ -269,6 +443,12 @@ class Outcome:
             return "hang"
         if "Traceback" in self.stderr:
             return "traceback"
+        if self.case.code == 0:  # a valid input: it must work and print what it names literally
+            if self.code != 0:
+                return "refused a valid input"
+            if self.changed or self.tf_attempts:
+                return "damaged files" if self.changed else "imported TensorFlow"
+            return "clean" if self.case.says in self.stdout + self.stderr else "unclear"
         if self.code == 0:
             return "silent success"
         if self.changed:
@@ -330,11 +510,18 @@ def run_case(case: Case, ws: Path, mnist_dir: Path, log_dir: Path) -> Outcome:
 
     try:
         proc = subprocess.run(
-            cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, preexec_fn=set_limits
+            cmd,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            errors="surrogateescape",
+            timeout=TIMEOUT_S,
+            preexec_fn=set_limits,
         )
-        code, stderr = proc.returncode, proc.stderr
+        code, stderr, stdout = proc.returncode, proc.stderr, proc.stdout
     except subprocess.TimeoutExpired as exc:
-        code, stderr = -9, str(exc.stderr or "")
+        code, stderr, stdout = -9, str(exc.stderr or ""), ""
     after = snapshot(ws)
     # A refused command writes nothing at all; a silent success may write its own -o output.
     outputs = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "-o"] if code == 0 else []
@@ -345,7 +532,7 @@ def run_case(case: Case, ws: Path, mnist_dir: Path, log_dir: Path) -> Outcome:
         if before.get(k) != after.get(k) and not any(k == a or k.startswith(a + "/") for a in allowed)
     )
     attempts = tuple(line for line in log.read_text().splitlines() if line.startswith("attempt"))
-    return Outcome(case, code, stderr, changed, attempts)
+    return Outcome(case, code, stderr, changed, attempts, stdout)
 
 
 def main() -> None:

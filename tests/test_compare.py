@@ -84,7 +84,7 @@ def test_labels_and_validation(results: tuple[Path, Path], tmp_path: Path) -> No
         CompareConfig(results=(a, b), labels=("x", "x"))
     with pytest.raises(EdgecnnError, match="--metric"):
         CompareConfig(results=(a,), metric="speed")
-    with pytest.raises(EdgecnnError, match="already exists"):
+    with pytest.raises(EdgecnnError, match="contains the input"):  # issue 21: never over an input
         compare(CompareConfig(results=(a,), output_dir=a.parent))
 
 

@@ -208,7 +208,7 @@ def test_bundle_without_a_record_and_bad_options_are_one_line_errors(recipe_bund
     res = runner.invoke(app, ["predict", str(recipe_bundle), str(ROOT / "samples")])
     assert res.exit_code == 1 and "run `edgecnn tune" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["tune", str(recipe_bundle / "nope")])
-    assert res.exit_code == 1 and "not an export bundle" in res.output
+    assert res.exit_code == 1 and "does not exist" in res.output  # issue 21: says what is wrong
     res = runner.invoke(app, ["tune", str(recipe_bundle), "--tolerance", "-1"])
     assert res.exit_code == 1 and "percentage points" in res.output
 

@@ -316,3 +316,85 @@ def test_optimize_a_model_with_external_data(workspace: Path, mnist_dir: Path, t
     parity = json.loads(proc.stdout)["parity"]
     assert parity["inputs"] == "real:mnist" and parity["top1_agreement"] == 1.0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ext.cpu.json", "ext.cpu.onnx"]
+
+
+# --- issue 21: signals, the API's boundary, tables at 80 columns ---------------------------------
+
+
+def test_sigterm_is_one_line_exit_130_and_no_output(model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    args = _cli("bench", str(model), "-n", "3", "--warmup", "1", "-o", str(out))
+    proc = _start_paused(args, "output-write", tmp_path / "paused")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert proc.returncode == 130, err[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("error: interrupted"), err[-2000:]
+    assert not out.exists(), "the output of an interrupted run never appears"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".edgecnn-tmp-")]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "export(123)",
+        "evaluate(123)",
+        "predict(MODEL, np.zeros((28, 28)))",
+        "bench(None)",
+        "predict(MODEL, 'samples', top_k='x')",
+        "evaluate(MODEL, limit='5')",
+        "export('model.keras', quantize=8)",
+    ],
+)
+def test_api_refuses_wrong_types_at_the_boundary(call: str, model: Path) -> None:
+    import numpy as np
+
+    import edgecnn
+    from edgecnn.core.errors import EdgecnnError
+
+    scope = {
+        "np": np,
+        "MODEL": str(model),
+        **{n: getattr(edgecnn, n) for n in ("export", "evaluate", "predict", "bench")},
+    }
+    with pytest.raises(EdgecnnError) as info:
+        eval(call, scope)  # noqa: S307 - the calls above, spelled as a user would
+    assert isinstance(info.value, TypeError)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 240
+
+
+def _tune_result_with(files: list[str]) -> object:
+    from types import SimpleNamespace
+
+    candidates = [
+        SimpleNamespace(
+            file=f, suits=["vnni"], device_accuracy=0.99, export_accuracy=0.99,
+            latency_ms={1: {1: 0.123, 2: 0.1}, 64: {1: 1.5, 2: 0.9}}, reason=None,
+        )
+        for f in files
+    ]  # fmt: skip
+    config = SimpleNamespace(batch_sizes=(1, 64), bundle=Path("runs/some-model/bundle"))
+    return SimpleNamespace(config=config, isa_class="avx512-vnni", candidates=candidates, picks={},
+                           record_path=Path("runs/some-model/bundle/device.json"))  # fmt: skip
+
+
+def test_tables_never_cut_file_names_at_80_columns() -> None:
+    import io
+
+    from rich.console import Console
+
+    from edgecnn.commands.tune import show
+
+    files = [
+        "model.onnx",
+        "model.int8.onnx",
+        "model.int8-vnni-pc.onnx",
+        "model.int8-avx2.onnx",
+        "model.int8-arm.onnx",
+    ]
+    buffer = io.StringIO()
+    show(_tune_result_with(files), Console(file=buffer, width=80, markup=False))  # type: ignore[arg-type]
+    text = buffer.getvalue()
+    assert "…" not in text
+    for name in files:
+        assert name in text, text

@@ -22,6 +22,7 @@ from edgecnn.commands.options import (
     ThreadsOption,
     output_option,
 )
+from edgecnn.core.inputs import show_path
 
 if TYPE_CHECKING:
     from edgecnn.prediction import PredictConfig, PredictResult
@@ -57,7 +58,7 @@ def result_table(result: PredictResult) -> Table:
         table.add_column("true", justify="right")
         table.add_column("ok", justify="center")
     for p in result.predictions:
-        row = [p.path.name, p.predicted.label, f"{p.predicted.probability:.3f}"]
+        row = [show_path(p.path.name), p.predicted.label, f"{p.predicted.probability:.3f}"]
         if result.config.top_k > 1:
             row.append("  ".join(f"{s.label} {s.probability:.3f}" for s in p.top[1:]))
         if has_truth:

@@ -7,6 +7,7 @@ any terminal: bytes that are not UTF-8 (a file name from another system) appear 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -20,6 +21,25 @@ _SURROGATE = re.compile("[\udc80-\udcff]")
 def literal(text: str) -> str:
     """`text` with the bytes Python could not decode (lone surrogates, from os.fsdecode) as \\xNN."""
     return _SURROGATE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text)
+
+
+def _literal_errors(exc: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: undecodable file-name bytes (lone surrogates) written as \\xNN."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    return literal(exc.object[exc.start : exc.end]).encode("ascii", "backslashreplace").decode(), exc.end
+
+
+def install_literal_streams() -> None:
+    """Make stdout and stderr print any text: a non-UTF-8 file name inside a table or a note appears
+    with \\xNN escapes instead of ending the command with UnicodeEncodeError (called once by the CLI)."""
+    import codecs
+    import sys
+
+    codecs.register_error("edgecnn-literal", _literal_errors)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="edgecnn-literal")  # type: ignore[union-attr]
 
 
 def show_path(path: str | os.PathLike[str]) -> str:

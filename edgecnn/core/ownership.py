@@ -200,8 +200,8 @@ def check_not_an_input(output: Path, inputs: Iterable[str | os.PathLike[str]], w
         else:
             continue
         raise EdgecnnError(
-            f"{what} {show_path(output)} {relation} the input {show_path(item)}; choose another --output "
-            "(the input is never replaced)"
+            f"{what} {show_path(output)} {relation} the input {show_path(item)}: an output must differ from "
+            "every input (never replaced, even with --force); choose another --output"
         )
 
 
