@@ -219,8 +219,8 @@ def _data_faults(ws: Path, digit: np.ndarray) -> None:
     """Image folders with one bad entry each, and .npy files that lie about what they hold."""
     from PIL import Image
 
-    for name in ("dangling", "truncated"):
-        for cls in "01":
+    for name, classes in (("dangling", "01"), ("truncated", "0123456789")):
+        for cls in classes:
             (ws / name / cls).mkdir(parents=True)
             for i in range(6):
                 Image.fromarray(digit).save(ws / name / cls / f"{i}.png")
@@ -248,6 +248,8 @@ def build_round3(ws: Path, model: Path) -> None:
     os.mkfifo(ws / "pipe.onnx")
     os.mkfifo(ws / "pipe.json")
     (ws / "user.onnx").write_text("my notes, not a model\n")
+    for victim in ("victim_bench", "victim_eval", "victim_doctor"):  # the cases that once destroyed a model
+        (ws / f"{victim}.onnx").write_bytes(model.read_bytes())
     _fake_keras(ws / "run" / "model.keras")
     _tuned_bundle(ws, "tuned_ok", model)
     _tuned_bundle(ws, "tuned_threads", model, threads=100000)
@@ -378,13 +380,13 @@ def round3_cases() -> list[Case]:
     odd = os.fsdecode(b"m\xff\xfe.onnx")
     return [
         # an output may never be, contain or sit inside an input, --force or not
-        Case("bench -o the model --force", 21, ("bench", m, "-n", "3", "-o", m, "--force"), says="input", fast=True),
-        Case("eval -o the model --force", 21, ("eval", m, "--data-dir", "MNIST", "--limit", "20", "-o", m, "--force"), says="input"),
+        Case("bench -o the model --force", 21, ("bench", f"{ws}/victim_bench.onnx", "-n", "3", "-o", f"{ws}/victim_bench.onnx", "--force"), says="input", fast=True),
+        Case("eval -o the model --force", 21, ("eval", f"{ws}/victim_eval.onnx", "--data-dir", "MNIST", "--limit", "20", "-o", f"{ws}/victim_eval.onnx", "--force"), says="input"),
         Case("compare -o its input --force", 21, ("compare", f"{ws}/bench_ok", "-o", f"{ws}/bench_ok", "--force"), says="input"),
         Case("export -o the folder holding the model --force", 21, ("export", f"{ws}/run/model.keras", "-o", f"{ws}/run", "--force"), says="input", block_tf=False),
         Case("bench -o inside a tuned bundle it reads", 21, ("bench", f"{ws}/tuned_ok", "-n", "3", "-o", f"{ws}/tuned_ok/res"), says="inside"),
         # --force replaces only the same command's output
-        Case("doctor -o a model --force", 21, ("doctor", "-o", m, "--force"), says="not an edgecnn result"),
+        Case("doctor -o a model --force", 21, ("doctor", "-o", f"{ws}/victim_doctor.onnx", "--force"), says="not an edgecnn result"),
         Case("optimize --force over a user's file", 21, ("optimize", m, "--data-dir", "MNIST", "-o", f"{ws}/user.onnx", "--force"), says="not an edgecnn result", fast=True),
         Case("bench --force over a tuned bundle", 21, ("bench", m, "-n", "3", "-o", f"{ws}/tuned_ok", "--force"), says="edgecnn export"),
         # every file argument a regular file, checked before it is opened

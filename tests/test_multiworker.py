@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -360,3 +361,23 @@ def test_sigterm_ends_a_worker_stuck_waiting_on_a_frozen_peer(tmp_path: Path, mn
     finally:
         procs[1].kill()
         procs[1].communicate()
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_worker_waiting_for_its_peers_with_130(tmp_path: Path, mnist_dir: Path) -> None:
+    """Issue 21: before it met its peers a worker had no handler and died from the signal (-15)."""
+    ports = _free_ports(2)
+    proc = _start(ports, 0, tmp_path / "run", mnist_dir, tmp_path / "scratch0", "--connect-timeout", "300")
+    deadline = time.monotonic() + 180
+    while True:  # worker 0 listens for its peers once it waits for them
+        assert proc.poll() is None and time.monotonic() < deadline, "worker 0 never started waiting"
+        with contextlib.suppress(OSError), socket.create_connection(("localhost", ports[0]), timeout=1):
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    rc, _, err = _finish(proc, timeout=60)
+    assert time.monotonic() - t0 < 10
+    assert rc == 130, err[-1500:]
+    assert len(_errors(err)) == 1, err[-2000:]
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())

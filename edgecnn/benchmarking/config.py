@@ -48,7 +48,9 @@ def parse_batch_sizes(text: str) -> tuple[int, ...]:
                 f"--batch must be a comma-separated list of positive integers; {p!r} is not one"
             )
         if not 0 < int(p) <= MAX_BATCH:
-            raise EdgecnnError(f"--batch sizes must be positive integers up to {MAX_BATCH}; {p[:30]} is not one")
+            raise EdgecnnError(
+                f"--batch sizes must be positive integers up to {MAX_BATCH}; {p[:30]} is not one"
+            )
         sizes.append(int(p))
     return tuple(sizes)
 
@@ -130,7 +132,9 @@ class BenchConfig:
             raise EdgecnnError("give at least one batch size")
         for b in self.batch_sizes:
             if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 0 < b <= MAX_BATCH:
-                raise EdgecnnError(f"batch sizes must be positive integers up to {MAX_BATCH}, got {b!r}"[:200])
+                raise EdgecnnError(
+                    f"batch sizes must be positive integers up to {MAX_BATCH}, got {b!r}"[:200]
+                )
         if len(set(self.batch_sizes)) != len(self.batch_sizes):
             raise EdgecnnError(f"batch sizes repeat: {','.join(map(str, self.batch_sizes))}")
 

@@ -86,13 +86,14 @@ def refuse_overwrite(
     *,
     inputs: Iterable[str | os.PathLike[str]] = (),
     kind: str | None = None,
+    beside_ok: bool = False,
 ) -> None:
     """The one output-path check, before long work starts: `path` may not be, contain or sit inside
     any of `inputs` (even with --force); an existing `path` is replaced only with `force` and only
     when the same command (`kind`: bench, eval, ...) wrote it. Then claim it for this process so a
-    concurrent run cannot write it too."""
+    concurrent run cannot write it too. `beside_ok`: see ownership.check_not_an_input."""
     path = Path(path)
-    check_not_an_input(path, inputs, what)
+    check_not_an_input(path, inputs, what, beside_ok=beside_ok)
     if path.exists() or path.is_symlink():
         if not force:
             raise EdgecnnError(f"{what} {show_path(path)} already exists; pass --force to overwrite it")

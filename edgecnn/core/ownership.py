@@ -182,21 +182,26 @@ def check_replaceable(path: Path, what: str = "output", kind: str | None = None)
         )
 
 
-def check_not_an_input(output: Path, inputs: Iterable[str | os.PathLike[str]], what: str = "output") -> None:
+def check_not_an_input(
+    output: Path, inputs: Iterable[str | os.PathLike[str]], what: str = "output", *, beside_ok: bool = False
+) -> None:
     """An output may never be or contain one of the command's inputs, nor sit inside an input that is
     itself an edgecnn output (whatever --force says): writing it would destroy or alter what the
-    command reads. Checked before any work starts."""
+    command reads. Checked before any work starts. `beside_ok`: a file next to the input in its
+    bundle is the command's design (optimize's <stem>.cpu.onnx, recorded in the bundle's marker)."""
     out = Path(os.path.abspath(output)).resolve()
     for item in inputs:
         src = Path(os.path.abspath(item)).resolve()
+        # An edgecnn output that is or holds an input (a bundle, a bench result) is read as a whole.
+        holder = next((d for d in (src, src.parent) if (d / MARKER).is_file()), None)
         if out == src:
             relation = "is"
         elif out in src.parents:
             relation = "contains"
-        elif src in out.parents and (src / MARKER).is_file():
-            # Inside an edgecnn output given as input (a bundle, a bench result): it would no longer
-            # be only edgecnn's. A folder of images may hold a result file.
-            relation = "is inside"
+        elif holder is not None and holder in out.parents and not (beside_ok and out.parent == src.parent):
+            # Inside it, the output would make that edgecnn output no longer only edgecnn's. A folder
+            # of images may hold a result file.
+            relation, item = "is inside", holder
         else:
             continue
         raise EdgecnnError(

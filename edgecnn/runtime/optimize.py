@@ -251,8 +251,11 @@ def optimize(config: OptimizeConfig) -> OptimizeResult:
 
     source = check_model_file(config.model)
     output = config.output_path
-    refuse_overwrite(output, config.force, inputs=(source,), kind="optimize")
-    refuse_overwrite(config.report_path, config.force, what="report", inputs=(source,), kind="optimize")
+    # Its default outputs sit beside the portable model in its bundle (recorded in the bundle's marker).
+    refuse_overwrite(output, config.force, inputs=(source,), kind="optimize", beside_ok=True)
+    refuse_overwrite(
+        config.report_path, config.force, what="report", inputs=(source,), kind="optimize", beside_ok=True
+    )
     src_model = load_onnx(source)
     props = {p.key: p.value for p in src_model.metadata_props}
     if TARGET_KEY in props:
