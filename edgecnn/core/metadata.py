@@ -234,7 +234,7 @@ def load_onnx(path: str | Path) -> Any:
             return onnx.load_model_from_string(fh.read())
     except Exception as exc:  # noqa: BLE001 - onnx raises many types for garbage input
         raise EdgecnnError(
-            f"{show_path(path)} is not an ONNX model (it does not parse: {type(exc).__name__})"
+            f"{show_path(path)} is not a readable ONNX model (it does not parse: {type(exc).__name__})"
         ) from None
 
 
