@@ -627,7 +627,7 @@ def test_interleaved_cpu_sessions_share_one_thread_pool(tiny: Path, tmp_path: Pa
     monkeypatch.setattr(thread_pool.POOL, "sizes", (3, 1))
     assert not shares_thread_pool(BenchConfig(models=two, iterations=4), 0)
     with pytest.raises(EdgecnnError, match="cannot be resized"):
-        sessions.session_options(SessionConfig(intra_op_threads=2))
+        sessions.session_options(SessionConfig(threads=2))
     # A library caller's process (like this test's) keeps per-session pools, and the result says so.
     monkeypatch.setattr(thread_pool.POOL, "may_share", False)
     monkeypatch.setattr(thread_pool.POOL, "sizes", None)

@@ -193,7 +193,7 @@ class BenchConfig:
     def session_config(self, intra_op_threads: int, shared_thread_pool: bool = False) -> SessionConfig:
         return SessionConfig(
             device=self.device,
-            intra_op_threads=intra_op_threads,
+            threads=intra_op_threads,
             inter_op_threads=self.inter_op_threads,
             allow_spinning=self.allow_spinning,
             cuda_graphs=self.cuda_graphs,

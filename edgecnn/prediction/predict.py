@@ -183,7 +183,7 @@ def predict(config: PredictConfig) -> PredictResult:
     t0 = time.perf_counter()
     model = load_model(
         config.model,
-        SessionConfig(device=config.device, intra_op_threads=config.intra_op_threads),
+        SessionConfig(device=config.device, threads=config.intra_op_threads),
         allow_cpu_nodes=config.allow_cpu_nodes,
         batch_size=config.batch_size,
     )
