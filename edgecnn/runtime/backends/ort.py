@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import PREFIX
 from edgecnn.runtime.backends.base import Backend, OpenedModel, static_dims
 from edgecnn.runtime.checked_session import CheckedSession, open_checked
@@ -20,7 +21,7 @@ from edgecnn.runtime.session_config import SessionConfig
 
 
 class OrtModel(OpenedModel):
-    def __init__(self, checked: CheckedSession, config: SessionConfig) -> None:
+    def __init__(self, path: Path, checked: CheckedSession, config: SessionConfig) -> None:
         self.checked = checked
         self.session = checked.session
         self.runtime = "ort"
@@ -31,7 +32,13 @@ class OrtModel(OpenedModel):
         self.device_id = config.device_id
         props = self.session.get_modelmeta().custom_metadata_map
         self.metadata = {k: v for k, v in props.items() if k.startswith(PREFIX)}
-        graph_in = self.session.get_inputs()[0]
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            names = ", ".join(i.name for i in inputs)
+            raise EdgecnnError(f"{path} takes {len(inputs)} inputs ({names}); edgecnn feeds one image input")
+        graph_in = inputs[0]
+        if graph_in.type != "tensor(float)":
+            raise EdgecnnError(f"{path} takes {graph_in.type} input; edgecnn feeds float32 images")
         self.input_name, self.input_shape = graph_in.name, static_dims(graph_in.shape)
         self.input_type = graph_in.type
         self.output_name = score_output_name(self.session)
@@ -64,4 +71,4 @@ class OrtBackend(Backend):
 
     def open(self, path: Path, config: SessionConfig, *, allow_cpu_nodes: bool = False) -> OrtModel:
         checked = open_checked(path, config, lambda s: zero_feeds(s, 1), allow_cpu_nodes=allow_cpu_nodes)
-        return OrtModel(checked, config)
+        return OrtModel(path, checked, config)

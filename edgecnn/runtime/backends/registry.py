@@ -53,12 +53,12 @@ def for_file(config: SessionConfig, path: str | Path) -> SessionConfig:
     return config if runtime == config.runtime else replace(config, runtime=runtime)
 
 
-def open_model_file(path: str | Path, config: SessionConfig) -> OpenedModel:
+def open_model_file(path: str | Path, config: SessionConfig, *, allow_cpu_nodes: bool = False) -> OpenedModel:
     """Open `path` with `config.runtime` (checked against the file kind); one line when not installed."""
     config = for_file(config, path)
     backend = get_backend(str(config.runtime))
     backend.require()
-    return backend.open(Path(path), config)
+    return backend.open(Path(path), config, allow_cpu_nodes=allow_cpu_nodes)
 
 
 __all__ = [
