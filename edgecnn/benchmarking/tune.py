@@ -23,6 +23,7 @@ from edgecnn.core.metadata import ModelMetadata, read_metadata
 from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
 from edgecnn.core.ownership import add_to_marker
 from edgecnn.runtime.device_record import DEVICE_JSON, DEVICE_SCHEMA
+from edgecnn.runtime.session_config import SessionConfig
 
 FP32_FILE = "model.onnx"
 EXPORT_JSON = "export.json"
@@ -43,9 +44,13 @@ class TuneConfig:
     max_accuracy_drop: float | None = None
     data_dir: Path | None = None
     force: bool = False
+    # The runtime options candidates are timed with (threads come from thread_counts); tune is CPU-only.
+    session: SessionConfig = field(default_factory=SessionConfig)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bundle", Path(self.bundle))
+        if self.session.device != "cpu" or self.session.threads:
+            raise EdgecnnError("tune picks for the CPU with its own thread counts (--threads 1,2)")
         if not self.bundle.is_dir() or not (self.bundle / FP32_FILE).is_file():
             raise EdgecnnError(f"{self.bundle} is not an export bundle (no {FP32_FILE} in it)")
         if not self.batch_sizes or any(isinstance(b, bool) or b < 1 for b in self.batch_sizes):
@@ -215,6 +220,7 @@ def time_candidates(bundle: Path, cands: list[Candidate], cfg: TuneConfig) -> No
             warmup=3,
             duration_s=cfg.rounds * cfg.round_seconds,
             rounds=cfg.rounds,
+            session=cfg.session,
             thread_counts=(threads,),
             inputs="real",
             data_dir=cfg.data_dir,

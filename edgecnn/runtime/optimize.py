@@ -50,9 +50,15 @@ class OptimizeConfig:
     check_images: int = 256  # real test images when the metadata names a dataset on disk, else random
     data_dir: Path | None = None
     seed: int = 0
+    # The sessions that check the optimized graph against the portable one (ORT on this CPU only).
+    session: SessionConfig = field(default_factory=SessionConfig)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))
+        if self.session.runtime not in (None, "ort") or self.session.device != "cpu":
+            raise EdgecnnError(
+                "optimize saves the graph ONNX Runtime runs on this CPU: it takes --device cpu, ort"
+            )
         if self.output is not None:
             object.__setattr__(self, "output", Path(self.output))
         if isinstance(self.check_images, bool) or not 1 <= self.check_images <= 10_000:
@@ -216,9 +222,9 @@ def _require_one_numeric_input(session: Any, model: Path) -> None:
 def _parity(config: OptimizeConfig, candidate: Path) -> dict[str, Any]:
     """The portable and the optimized graph on the same images: real test images where the metadata
     names a dataset on disk, random ones otherwise (they still prove both compute the same function)."""
-    portable, _ = open_session(config.model, SessionConfig())
+    portable, _ = open_session(config.model, config.session)
     _require_one_numeric_input(portable, config.model)
-    optimized, _ = open_session(candidate, SessionConfig())
+    optimized, _ = open_session(candidate, config.session)
     feeds, source, _ = make_feeds(
         portable,
         read_metadata(config.model),
