@@ -228,14 +228,19 @@ class BenchConfig:
         """The session that runs model `index`: `base` with that model's runtime (model_runtimes) and the
         runtime its file needs settled (.tflite -> litert). A bundle directory stays as given (it becomes
         its device pick's file before anything opens, see with_device_picks)."""
-        from edgecnn.runtime.backends.registry import for_file
+        from edgecnn.runtime.backends.registry import runtime_for_file
 
         path = Path(self.models[index])
         entry = self.model_runtimes[index] if self.model_runtimes else ""
-        if entry:
-            runtime, _, precision = entry.partition(":")
-            base = replace(base, runtime=runtime, precision=precision or None)
-        return base if path.is_dir() else for_file(base, path)
+        runtime, _, precision = entry.partition(":")
+        if path.is_dir():
+            return replace(base, runtime=runtime, precision=precision or None) if entry else base
+        runtime = runtime_for_file(path, runtime or base.runtime)
+        if runtime == base.runtime and not entry:
+            return base
+        # ORT's process-wide pool is for the ORT sessions of the run; other runtimes keep their own.
+        pool = base.shared_thread_pool and runtime == "ort"
+        return replace(base, runtime=runtime, precision=precision or None, shared_thread_pool=pool)
 
     def to_json(self) -> str:
         return dumps_json(to_jsonable(self))
