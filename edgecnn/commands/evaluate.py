@@ -20,6 +20,7 @@ from edgecnn.commands.options import (
     output_option,
 )
 from edgecnn.commands.progress import rich_progress
+from edgecnn.data.registry import names_help
 
 if TYPE_CHECKING:
     from edgecnn.evaluation import EvalResult
@@ -29,7 +30,7 @@ ModelArgument = Annotated[
 ]
 DataOption = Annotated[
     str | None,
-    typer.Option(help="mnist | fashion_mnist | cifar10 | folder:PATH (default: the model's own dataset)."),
+    typer.Option(help=f"{names_help(sep=' | ', last=' | ')} (default: the model's own dataset)."),
 ]
 BatchSizeOption = Annotated[int, typer.Option("--batch-size", help="Images per inference call.")]
 LimitOption = Annotated[

@@ -18,13 +18,13 @@ from edgecnn.core.files import timestamped_path
 from edgecnn.core.metadata import ModelMetadata
 from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
 from edgecnn.data.images import FittedImage, expand_inputs, fit_image, label_from_filename
+from edgecnn.data.registry import DATASETS
 from edgecnn.runtime.inference import as_probabilities, run_batches
 from edgecnn.runtime.loaded_model import load_model
 from edgecnn.runtime.preprocess import prepare_batch
 from edgecnn.runtime.session_config import DEVICES, SessionConfig
 
 # Datasets whose images are light content on black, where a bright image is probably inverted.
-DARK_BACKGROUND_DATASETS = ("mnist", "fashion_mnist")
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def _hints(fitted: list[FittedImage], config: PredictConfig, meta: ModelMetadata
         return []
     names = ", ".join(f.path.name for f in inverted[:3]) + (" ..." if len(inverted) > 3 else "")
     head = f"{len(inverted)} of {len(fitted)} image(s) have a bright background ({names})"
-    if meta.dataset in DARK_BACKGROUND_DATASETS:
+    if meta.dataset in DATASETS and DATASETS[meta.dataset].dark_background:
         return [
             f"{head}; this {meta.dataset} model was trained on light shapes on a dark background: "
             "if these are dark on white, rerun with --invert"
