@@ -88,10 +88,14 @@ SOURCES: dict[str, UserSource] = {
 DATASETS: dict[str, DatasetSpec] = {}
 
 
+def _canonical(name: str) -> str:
+    return name.lower().replace("-", "_")
+
+
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     """Add `spec` to the table (a name or alias already taken, or an unknown format, is refused)."""
-    taken = {n for s in DATASETS.values() for n in (s.name, *s.aliases)}
-    clash = [n for n in (spec.name, *spec.aliases) if n in taken or n in SOURCES]
+    taken = {_canonical(n) for s in DATASETS.values() for n in (s.name, *s.aliases)}
+    clash = [n for n in (spec.name, *spec.aliases) if _canonical(n) in taken or n in SOURCES]
     if clash:
         raise EdgecnnError(f"dataset name {clash[0]!r} is taken")
     unknown = [f for f in spec.formats if f not in FORMATS]
@@ -218,9 +222,9 @@ def parse_name(text: str) -> DatasetRef:
             if not path:
                 raise EdgecnnError(f"{source.prefix} needs a path, e.g. {source.example}")
             return DatasetRef(kind, path=Path(path).expanduser())
-    canonical = text.lower().replace("-", "_")
+    canonical = _canonical(text)
     for spec in DATASETS.values():
-        if canonical == spec.name or canonical in spec.aliases:
+        if canonical in {_canonical(n) for n in (spec.name, *spec.aliases)}:
             return DatasetRef("dataset", name=spec.name)
     raise EdgecnnError(f"unknown dataset {text!r}; choose one of {names_help()}")
 
