@@ -133,9 +133,23 @@ def check_drop(candidates: list[Candidate], bound_pp: float) -> None:
             cand.reason = f"{drop:.2f} pp below FP32 here, over the {bound_pp:g} pp bound"
 
 
-def find_candidates(bundle: Path) -> tuple[list[Candidate], ModelMetadata, int | None]:
+def _foreign(path: Path) -> str | None:
+    """Why an `edgecnn optimize`d copy made on another machine cannot be a candidate here, or None."""
+    from edgecnn.runtime.target import check_target, file_props
+
+    try:
+        check_target(path, file_props(path), "cpu")
+    except EdgecnnError as exc:
+        return f"skipped {path.name}: {exc}"
+    return None
+
+
+def find_candidates(
+    bundle: Path, notes: list[str] | None = None
+) -> tuple[list[Candidate], ModelMetadata, int | None]:
     """FP32 plus every file with export's accuracy stamped in its metadata; (candidates, FP32's
-    metadata, the number of test images export evaluated on, when recorded)."""
+    metadata, the number of test images export evaluated on, when recorded). `optimize`d copies made
+    on another machine are skipped, with why appended to `notes`."""
     import json
 
     meta = read_metadata(bundle / FP32_FILE)
@@ -146,6 +160,11 @@ def find_candidates(bundle: Path) -> tuple[list[Candidate], ModelMetadata, int |
     for path in sorted(bundle.glob("*.onnx")):
         m = read_metadata(path)
         if path.name == FP32_FILE or m is None or "export_accuracy" not in m.extra:
+            continue
+        foreign = _foreign(path) if path.name.endswith(".cpu.onnx") else None
+        if foreign:
+            if notes is not None:
+                notes.append(foreign)
             continue
         suits = json.loads(m.extra.get("int8_suits", "[]"))
         variant = m.variant + (" (optimized)" if path.name.endswith(".cpu.onnx") else "")
