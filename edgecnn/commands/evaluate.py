@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr_console
@@ -70,7 +71,7 @@ def result_table(result: EvalResult) -> Table:
 def show(result: EvalResult, console: Console) -> None:
     console.print(result_table(result))
     for line in result.assumptions:
-        console.print(f"[yellow]note:[/] {line}")
+        console.print(f"[yellow]note:[/] {escape(line)}")
     console.print(f"placement: {(result.model.get('placement') or {}).get('summary', '-')}")
     console.print(
         f"accuracy {result.accuracy:.4f} ({result.correct}/{result.num_images}) on "

@@ -17,6 +17,7 @@ from edgecnn.core import environment as sysinfo
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.files import timestamped_path
 from edgecnn.core.outputs import atomic_dir, atomic_write_json, refuse_overwrite, to_jsonable
+from edgecnn.core.plotting import NO_MATPLOTLIB, plotting_available
 from edgecnn.core.progress import Progress, Tracker
 from edgecnn.evaluation.confusion import confusion_counts, plot_confusion_matrix
 from edgecnn.runtime.inference import as_probabilities, run_batches
@@ -320,7 +321,9 @@ def _save(result: EvalResult, y_true: np.ndarray, y_pred: np.ndarray, out_dir: P
     config = result.config
     with atomic_dir(out_dir, force=config.force) as tmp:
         plot_path = None
-        if config.plot:
+        if config.plot and not plotting_available():
+            result = replace(result, assumptions=(*result.assumptions, NO_MATPLOTLIB))
+        elif config.plot:
             labels = [c.label for c in result.per_class]
             plot_confusion_matrix(y_true, y_pred, labels, tmp / CONFUSION_PNG, title=_plot_title(result))
             plot_path = out_dir / CONFUSION_PNG
