@@ -205,11 +205,18 @@ def test_auto_skips_gpus_for_a_cpu_optimized_graph(fake_ort, tiny: Path) -> None
 
     from edgecnn.runtime.target import TARGET_KEY, current_cpu_target
 
+    import onnx
+
     fake_ort.works = {"CUDAExecutionProvider", "CPUExecutionProvider"}
     fake_ort.metadata = {TARGET_KEY: json.dumps(current_cpu_target())}
+    # The target is read from the file itself, before any session is created.
+    model = onnx.load(str(tiny))
+    onnx.helper.set_model_props(model, fake_ort.metadata)
+    optimized = tiny.with_name("tiny.cpu.onnx")
+    onnx.save(model, str(optimized))
     notes: list[str] = []
-    _, provider = runtime.open_session(tiny, SessionConfig(device="auto"), notes)
+    _, provider = runtime.open_session(optimized, SessionConfig(device="auto"), notes)
     assert provider == "CPUExecutionProvider"
     assert "optimized for one CPU" in notes[0]
     with pytest.raises(EdgecnnError, match="cannot run on device 'cuda'"):
-        runtime.open_session(tiny, SessionConfig(device="cuda"))
+        runtime.open_session(optimized, SessionConfig(device="cuda"))
