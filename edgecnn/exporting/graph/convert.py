@@ -49,7 +49,61 @@ def convert_tf2onnx(
     bad = unsupported_ops(onnx_model)
     if bad:
         raise EdgecnnError(f"tf2onnx has no ONNX equivalent for TensorFlow op(s) {', '.join(bad[:3])}")
+    freeze_captured_inputs(onnx_model, captured_constants(serve.get_concrete_function()))
+    check_single_input(onnx_model)
     return onnx_model
+
+
+def captured_constants(concrete_function: Any) -> dict[str, Any]:
+    """Placeholder name -> value of every constant tensor (not a variable) the traced call captured.
+
+    Keras 3 layers keep some state as eager tensors rather than variables: Normalization's mean and
+    variance (adapted or given with mean=/variance=) are `ops.cast(...)` results. A tf.function
+    captures them as extra placeholders, and tf2onnx, which takes every non-resource input of the
+    concrete function as a graph input, writes them as inputs the caller would have to feed. Whether
+    one shows depends on TensorFlow's constant folding: in EfficientNet (Rescaling before
+    Normalization) grappler merges both into one Mul/Add on new constants and the placeholders end up
+    unused; after a plain input, Sub(input, mean) keeps the placeholder alive."""
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    for external, internal in concrete_function.graph.captures:
+        dtype = getattr(external, "dtype", None)
+        if dtype is None or dtype.name == "resource" or not hasattr(external, "numpy"):
+            continue
+        out[internal.name] = np.asarray(external.numpy())
+    return out
+
+
+def freeze_captured_inputs(model: Any, constants: dict[str, Any]) -> list[str]:
+    """Turn graph inputs that are captured constants into initializers holding their values (unused
+    ones are just dropped). Returns the names frozen."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    used = {name for node in graph.node for name in node.input}
+    frozen = []
+    for vi in list(graph.input):
+        if vi.name not in constants:
+            continue
+        graph.input.remove(vi)
+        if vi.name in used:
+            graph.initializer.append(numpy_helper.from_array(constants[vi.name], vi.name))
+        frozen.append(vi.name)
+    return frozen
+
+
+def check_single_input(model: Any) -> None:
+    """An edgecnn model has one graph input, the image batch: anything else would be a tensor nobody
+    feeds (the runtime, the parity gate and every device feed the image alone)."""
+    inits = {t.name for t in model.graph.initializer}
+    extra = [vi.name for vi in model.graph.input[1:] if vi.name not in inits]
+    if extra:
+        raise EdgecnnError(
+            f"the converted graph needs {len(extra)} input(s) besides the image "
+            f"({', '.join(extra[:3])}); edgecnn exports single-input image classifiers whose weights "
+            "and statistics are constants"
+        )
 
 
 def unsupported_ops(model: Any) -> list[str]:
@@ -83,6 +137,7 @@ def convert_keras_export(
     if bad:
         raise EdgecnnError(f"unsupported op(s) {', '.join(bad[:3])}")
     rename_io(onnx_model, output_name)
+    check_single_input(onnx_model)
     return onnx_model
 
 
