@@ -135,5 +135,3 @@ def raw_mnist(data_dir: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         return a[..., None] if a.ndim == 3 else a
 
     return f(ds.x_train), ds.y_train, f(ds.x_test), ds.y_test
-
-

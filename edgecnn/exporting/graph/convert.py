@@ -3,6 +3,8 @@ keras' own ONNX export as the fallback. TensorFlow and tf2onnx are imported here
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +44,50 @@ def convert_tf2onnx(
     import tf2onnx
 
     serve, spec = keras_call(model, input_shape, output_name)
-    with quiet_libraries():
+    with quiet_libraries(), traced_without_xla():
         onnx_model, _ = tf2onnx.convert.from_function(
             serve, input_signature=spec, opset=opset, inputs_as_nchw=[INPUT_NAME] if nchw else None
         )
     bad = unsupported_ops(onnx_model)
     if bad:
         raise EdgecnnError(f"tf2onnx has no ONNX equivalent for TensorFlow op(s) {', '.join(bad[:3])}")
-    freeze_captured_inputs(onnx_model, captured_constants(serve.get_concrete_function()))
+    with traced_without_xla():  # the same (cached) trace tf2onnx converted
+        constants = captured_constants(serve.get_concrete_function())
+    freeze_captured_inputs(onnx_model, constants)
     check_single_input(onnx_model)
     return onnx_model
+
+
+@contextlib.contextmanager
+def traced_without_xla() -> Iterator[None]:
+    """Trace Keras' TensorFlow ops without their `tf.function(jit_compile=True)` wrappers.
+
+    Keras 3 runs a grouped convolution (Conv2D(groups=...)) through an XLA-compiled inner function
+    because TensorFlow's CPU kernel lacks it; TensorFlow never inlines such a function, so tf2onnx
+    meets an opaque StatefulPartitionedCall. Traced without the XLA flag, the same Conv2D op is
+    inlined and tf2onnx writes an ONNX Conv with `group`. Only the trace for conversion is affected:
+    Keras itself (the parity gate) still runs the XLA path."""
+    try:
+        from keras.src.backend.tensorflow import nn as keras_tf_nn
+    except ImportError:  # another Keras layout: nothing to undo
+        yield
+        return
+    real_tf = keras_tf_nn.tf
+
+    class _NoXla:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_tf, name)
+
+        @staticmethod
+        def function(*args: Any, **kwargs: Any) -> Any:
+            kwargs.pop("jit_compile", None)
+            return real_tf.function(*args, **kwargs)
+
+    keras_tf_nn.tf = _NoXla()
+    try:
+        yield
+    finally:
+        keras_tf_nn.tf = real_tf
 
 
 def captured_constants(concrete_function: Any) -> dict[str, Any]:
