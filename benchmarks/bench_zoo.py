@@ -212,7 +212,7 @@ def run_trained(name: str, work: Path, args: argparse.Namespace) -> dict[str, An
 
 def markdown_trained(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| model | params | parity b1 / b64 max abs diff | input contract | Keras | FP32 | INT8 (drop) "
+        "| model | params | parity b1 / b64 max abs diff | input contract | Keras | FP32 | INT8 (Δ vs FP32) "
         "| FP16 | INT8 setting that kept accuracy |",
         "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
@@ -230,7 +230,7 @@ def markdown_trained(rows: list[dict[str, Any]]) -> str:
             f"| {r['model']} | {r['params']:,} | {p['1']:.1e} / {p['64']:.1e} "
             f"{'ok' if r['parity_ok'] else 'FAIL'} | raw 0-255 ({r['contract']}: "
             f"{(r['in_model_preprocessing'] or '').split('(')[0]}) | {r['keras_accuracy'] * 100:.2f}% | "
-            f"{acc['fp32'] * 100:.2f}% | {acc['int8'] * 100:.2f}% ({drop:+.2f} pp){mark} | "
+            f"{acc['fp32'] * 100:.2f}% | {acc['int8'] * 100:.2f}% ({-drop:+.2f} pp){mark} | "
             f"{acc['fp16'] * 100:.2f}% | {setting} (of {r['int8_attempts']} tried) |"
         )
     return "\n".join(lines) + "\n"
