@@ -186,7 +186,8 @@ def test_bound_not_met_keeps_fp32_and_exits_non_zero(
     out = tmp_path / "bundle"
     result = CliRunner().invoke(
         app,
-        ["export", str(outlier_model), "-o", str(out), "--data-dir", str(mnist_dir), "--quantize", "int8",
+        ["export", str(outlier_model), "-o", str(out), "--data-dir", str(mnist_dir), "--dataset", "mnist",
+         "--quantize", "int8",
          "--max-accuracy-drop", "0.5", "--search-limit", "2", "--no-latency", "--eval-limit", "2000"],
     )  # fmt: skip
     assert result.exit_code == 1, result.output
@@ -217,7 +218,8 @@ def test_default_bound_marks_int8_outside_it_with_worst_layers(
     out = tmp_path / "bundle"
     result = CliRunner().invoke(
         app,
-        ["export", str(outlier_model), "-o", str(out), "--data-dir", str(mnist_dir), "--quantize", "int8",
+        ["export", str(outlier_model), "-o", str(out), "--data-dir", str(mnist_dir), "--dataset", "mnist",
+         "--quantize", "int8",
          "--int8-recipes", "avx2", "--search-limit", "2", "--no-latency", "--eval-limit", "2000"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -245,6 +247,7 @@ def test_search_recovers_an_outlier_model(outlier_model: Path, mnist_dir: Path, 
     result = export(
         ExportConfig(
             model_path=outlier_model, output_dir=tmp_path / "b", quantize=("int8",), data_dir=mnist_dir,
+            dataset="mnist",
             max_accuracy_drop=0.3, latency=False, eval_limit=2000,
         )
     )  # fmt: skip
