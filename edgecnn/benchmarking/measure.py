@@ -28,11 +28,13 @@ from edgecnn.core.metadata import PREFIX as METADATA_PREFIX
 from edgecnn.core.metadata import ModelMetadata, read_metadata
 from edgecnn.runtime import io_binding, sessions
 from edgecnn.runtime.checked_session import open_checked
-from edgecnn.runtime.graph_stats import count_macs, count_qdq_nodes
+from edgecnn.runtime.graph_replay import REPLAY_RUNS, check_replay
+from edgecnn.runtime.graph_stats import count_macs
 from edgecnn.runtime.inputs import DatasetSamples, make_feeds
 from edgecnn.runtime.placement import Placement
 from edgecnn.runtime.session_config import SessionConfig
 from edgecnn.runtime.target import TARGET_KEY
+from edgecnn.runtime.trt_qdq import check_trt_int8
 
 HARNESS_MIN_ITERATIONS = 2_000
 
@@ -161,12 +163,8 @@ def open_model(path: Path, name: str, ctx: MeasureContext) -> OpenedModel:
         )
         return feeds
 
-    if config.trt_int8 and count_qdq_nodes(path) == 0:
-        raise EdgecnnError(
-            f"{name} has no QuantizeLinear/DequantizeLinear nodes: --trt-int8 would have no INT8 scales, "
-            "and TensorRT would run FP32/FP16 kernels while the result said INT8; export it with "
-            "`edgecnn export MODEL --quantize int8 --target tensorrt`"
-        )
+    if config.trt_int8:
+        check_trt_int8(path, name)  # TensorRT's explicit-quantization rules (runtime.trt_qdq)
     cache_before = EngineCacheSnapshot.take(config.trt_engine_cache)
     # Cold start = session creation + the first inference a user would make (plain run, host arrays).
     # That run is profiled for placement; the profiler is off for every later (timed) run.
@@ -208,6 +206,14 @@ def prepare(m: OpenedModel, index: int, batch: int, ctx: MeasureContext) -> Prep
         feeds, source, _ = make_feeds(m.session, m.meta, batch, config.inputs, ctx.samples, m.rng)
     graph_id = index + 1 if config.cuda_graphs else None  # one captured graph per batch size
     fn, bound = bound_runner(m.session, m.provider, feeds, config.io_binding, config.device_id, graph_id)
+    if graph_id is not None and bound is not None:
+        # A plain run (no capture) is the reference; the replay must match it before it is timed.
+        reference = m.session.run(m.output_names, feeds, io_binding.run_options(-1))
+        for _ in range(REPLAY_RUNS):
+            fn()
+        fp16 = m.meta is not None and m.meta.variant == "fp16" or config.trt_fp16
+        m.notes.append(f"{m.name} batch {batch}: CUDA-graph replay matches a normal run (max |diff| "
+                       f"{check_replay(reference, bound.output_arrays(), m.name, fp16):.2g})")  # fmt: skip
     return PreparedBatch(fn=fn, call="iobinding" if config.io_binding else "run", source=source, bound=bound)
 
 

@@ -87,3 +87,12 @@ def count_qdq_nodes(path: str | Path) -> int:
 
     graph = onnx.load(str(path), load_external_data=False).graph
     return sum(node.op_type in QDQ_OP_TYPES for node in graph.node)
+
+
+def count_compute_nodes(path: str | Path) -> int:
+    """Conv/ConvTranspose/Gemm/MatMul nodes in the main graph: what TensorRT must take for a run to be
+    a TensorRT result (placement.check_placement)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return sum(node.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul") for node in graph.node)

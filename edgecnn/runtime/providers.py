@@ -82,9 +82,11 @@ def ort_device(provider: str) -> str:
 
 def trt_profile_shapes(path: Path, config: SessionConfig) -> dict[str, str] | None:
     """Explicit TensorRT optimization-profile shapes from the batch sizes that will run
-    (`config.trt_profile_batches`): min = smallest, opt = max = largest. Without them the TRT EP
-    builds an engine for the first shape it sees and rebuilds it, mid-benchmark, for each new batch
-    size; with them it builds one engine, up front, that covers every batch size asked for."""
+    (`config.trt_profile_batches`): min = smallest, max = largest, opt = `config.trt_opt_batch` (the
+    batch being timed; default the smallest). TensorRT picks its kernels for the opt shape and only
+    guarantees the others run, so bench opens one session per timed batch, each tuned for its batch.
+    Without explicit shapes the TRT EP builds an engine for the first shape it sees and rebuilds it,
+    mid-run, for each new batch size."""
     if not config.trt_profile_batches:
         return None
     import onnx
@@ -95,6 +97,7 @@ def trt_profile_shapes(path: Path, config: SessionConfig) -> dict[str, str] | No
         raise EdgecnnError(f"cannot read the inputs of {path}: {type(exc).__name__}") from None
     initializers = {i.name for i in graph.initializer}
     low, high = min(config.trt_profile_batches), max(config.trt_profile_batches)
+    opt = config.trt_opt_batch if config.trt_opt_batch is not None else low
     shapes: dict[str, list[str]] = {"min": [], "opt": [], "max": []}
     for arg in graph.input:
         if arg.name in initializers:
@@ -106,6 +109,6 @@ def trt_profile_shapes(path: Path, config: SessionConfig) -> dict[str, str] | No
                 "dimension but the batch fixed"
             )
         rest = "x".join(str(d) for d in dims[1:])
-        for key, batch in (("min", low), ("opt", high), ("max", high)):
+        for key, batch in (("min", low), ("opt", opt), ("max", high)):
             shapes[key].append(f"{arg.name}:{batch}" + (f"x{rest}" if rest else ""))
     return {f"trt_profile_{key}_shapes": ",".join(value) for key, value in shapes.items()}

@@ -24,6 +24,12 @@ class SessionConfig:
     trt_engine_cache: Path | None = None
     # Batch sizes the session will run (TensorRT): explicit min/opt/max profile shapes, see providers.
     trt_profile_batches: tuple[int, ...] = ()
+    # The batch TensorRT tunes its kernels for (the profile's opt shape): the batch being timed.
+    # None = the smallest of trt_profile_batches (the latency case).
+    trt_opt_batch: int | None = None
+    # TensorRT placement: the share of compute nodes (Conv/Gemm/MatMul) TensorRT must take, else the
+    # run is refused (nodes it declined run one by one on CUDA; see placement.check_placement).
+    trt_min_compute_share: float = 0.5
     device_id: int = 0  # which GPU, for cuda/tensorrt
     enable_profiling: bool = False
     profile_prefix: str | None = None
@@ -50,6 +56,10 @@ class SessionConfig:
             raise EdgecnnError("TensorRT options (fp16/int8/engine cache) need --device tensorrt")
         if any(isinstance(b, bool) or b < 1 for b in self.trt_profile_batches):
             raise EdgecnnError("TensorRT profile batch sizes must be >= 1")
+        if self.trt_opt_batch is not None and self.trt_opt_batch not in self.trt_profile_batches:
+            raise EdgecnnError("the TensorRT opt batch must be one of the profile batch sizes")
+        if not 0.0 <= self.trt_min_compute_share <= 1.0:
+            raise EdgecnnError("the TensorRT compute share must be between 0 and 1")
         if self.device_id < 0:
             raise EdgecnnError("device id must be >= 0")
         if self.trt_engine_cache is not None and Path(self.trt_engine_cache).is_file():
