@@ -17,6 +17,7 @@ import numpy as np
 
 import edgecnn.benchmarking.memory as memory
 from edgecnn.benchmarking.config import BLOCK_WARMUP, BenchConfig
+from edgecnn.benchmarking.gpu_memory import DeviceMemory
 from edgecnn.benchmarking.notes import cpu_notes, gpu_notes, noisy_timing_note
 from edgecnn.benchmarking.op_profile import OpProfile, profile_session_ops
 from edgecnn.benchmarking.results import BatchResult, HarnessOverhead, ModelResult
@@ -78,6 +79,7 @@ class OpenedModel:
     first_source: str
     placement: Placement
     trt_engine: dict[str, Any] | None
+    device_memory: DeviceMemory
 
 
 @dataclass
@@ -194,7 +196,7 @@ def open_model(path: Path, name: str, ctx: MeasureContext) -> OpenedModel:
         output_names=output_names, notes=notes, macs=macs, macs_source=macs_source, rng=rng,
         rss_before=rss_before, rss_after=rss_after, session_create_ns=checked.session_create_ns,
         first_run_ns=checked.first_run_ns, first_feeds=checked.first_feeds, first_source=made["source"],
-        placement=checked.placement, trt_engine=trt_engine,
+        placement=checked.placement, trt_engine=trt_engine, device_memory=DeviceMemory(checked.device),
     )  # fmt: skip
 
 
@@ -274,6 +276,7 @@ def model_result(m: OpenedModel, results: list[BatchResult]) -> ModelResult:
         notes=tuple(dict.fromkeys(m.notes)),
         placement=m.placement.to_dict(),
         trt_engine=m.trt_engine,
+        gpu_memory=m.device_memory.to_dict(),
     )
 
 
@@ -288,6 +291,7 @@ def bench_model(path: Path, name: str, ctx: MeasureContext, step: Step = _no_ste
         peak_resettable = memory.reset_peak_rss()
         samples_ns = timed_loop(prepared.fn, config.warmup, config.iterations, config.duration_s)
         peak = memory.peak_rss_bytes() if peak_resettable or not results else None
+        m.device_memory.sample()
         results.append(batch_result(m, batch, prepared, config, [samples_ns], peak))
         del prepared
     return model_result(m, results)
@@ -332,6 +336,8 @@ def bench_interleaved(
             on_round=lambda r, b=batch: step(f"batch {b} round {r + 1}/{rounds}"),
         )
         shared_peak = memory.peak_rss_bytes() if resettable or index == 0 else None
+        for m in opened:
+            m.device_memory.sample()  # one process: every model sees the same device total
         for i, (m, p) in enumerate(zip(opened, prepared, strict=True)):
             peak = peaks[i] if peaks[i] is not None else shared_peak
             results[i].append(batch_result(m, batch, p, config, rounds_ns[i], peak))

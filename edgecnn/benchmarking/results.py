@@ -82,6 +82,9 @@ class ModelResult:
     placement: dict[str, Any] = field(default_factory=dict)  # of the model's session (first batch)
     # TensorRT only: whether the engine was built or loaded from the cache, and the build's cold start.
     trt_engine: dict[str, Any] | None = None
+    # Peak device memory of this process over the model's timed batches (benchmarking.gpu_memory):
+    # {"peak_bytes", "method", "reason"}; peak_bytes None on CPU runs, with the reason.
+    gpu_memory: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

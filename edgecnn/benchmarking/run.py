@@ -102,7 +102,10 @@ def _measure_all(ctx: MeasureContext, progress: Progress | None) -> tuple[list[M
     parts = [_measure_batches(c, progress) for c in per_batch_contexts(ctx)]
     models = [
         replace(first, results=tuple(r for part in parts for r in part[0][i].results),
-                notes=tuple(dict.fromkeys(n for part in parts for n in part[0][i].notes)))
+                notes=tuple(dict.fromkeys(n for part in parts for n in part[0][i].notes)),
+                op_profiles=tuple(p for part in parts for p in part[0][i].op_profiles),
+                gpu_memory=max((part[0][i].gpu_memory or {} for part in parts),
+                               key=lambda g: g.get("peak_bytes") or 0) or first.gpu_memory)
         for i, first in enumerate(parts[0][0])
     ]  # fmt: skip
     models = with_speedups(models, paired=ctx.config.interleave)
