@@ -312,3 +312,42 @@ def test_bench_json_documents_are_json(quantized: dict[str, Path], tmp_path: Pat
     bench(BenchConfig(models=(quantized["fp32"],), iterations=3, warmup=1, output_dir=out))
     doc = json.loads((out / "bench.json").read_text())
     assert doc["models"][0]["gpu_memory"]["reason"] == "CPU run: no device memory"
+
+
+# ------------------------------------------------------------------ 4: eval/predict on TensorRT
+
+
+def test_eval_predict_tensorrt_session(quantized: dict[str, Path], tmp_path: Path, monkeypatch) -> None:
+    from edgecnn.core.files import sha256_file
+    from edgecnn.runtime.trt_session import inference_session_config
+
+    monkeypatch.setenv("EDGECNN_TRT_CACHE_DIR", str(tmp_path / "engines"))
+    tiny = quantized["fp32"]
+    fp16 = inference_session_config(tiny, "tensorrt", 0, 256, "fp16")
+    assert fp16.trt_fp16 and not fp16.trt_int8
+    assert trt_profile_shapes(tiny, fp16) == {
+        "trt_profile_min_shapes": "input:1x28x28x1",  # the last, shorter batch fits
+        "trt_profile_opt_shapes": "input:256x28x28x1",
+        "trt_profile_max_shapes": "input:256x28x28x1",
+    }
+    cache = fp16.trt_engine_cache
+    assert cache is not None and cache.parent == tmp_path / "engines"
+    assert cache.name.startswith(
+        sha256_file(tiny)[:16] + f"-ort{ort.__version__}-trt"
+    ) and cache.name.endswith("-fp16")
+    int8 = inference_session_config(quantized["trt"], "tensorrt", 0, 32, "int8")
+    assert (
+        int8.trt_int8 and int8.trt_engine_cache is not None and int8.trt_engine_cache.name.endswith("-int8")
+    )
+    with pytest.raises(EdgecnnError, match="--target tensorrt"):
+        inference_session_config(quantized["cpu"], "tensorrt", 0, 32, "int8")
+    assert inference_session_config(tiny, "cpu", 0, 32) == SessionConfig(device="cpu")
+
+
+@pytest.mark.parametrize("command", ["eval", "predict"])
+def test_precision_needs_tensorrt_one_line(quantized: dict[str, Path], tmp_path: Path, command: str) -> None:
+    args = [command, str(quantized["fp32"])] + ([str(tmp_path)] if command == "predict" else [])
+    res = CliRunner().invoke(app, [*args, "--precision", "fp16"])
+    assert res.exit_code == 1 and "need --device tensorrt" in res.stderr and "Traceback" not in res.stderr
+    res = CliRunner().invoke(app, [*args, "--device", "tensorrt", "--precision", "int4"])
+    assert res.exit_code == 1 and "unknown --precision 'int4'" in res.stderr

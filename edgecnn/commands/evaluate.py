@@ -16,7 +16,9 @@ from edgecnn.commands.options import (
     DeviceOption,
     ForceOption,
     JsonOption,
+    PrecisionOption,
     ThreadsOption,
+    TrtEngineCacheOption,
     output_option,
 )
 from edgecnn.commands.progress import rich_progress
@@ -87,6 +89,8 @@ def eval_command(
     limit: LimitOption = None,
     threads: ThreadsOption = 0,
     allow_cpu_nodes: AllowCpuNodesOption = False,
+    precision: PrecisionOption = "fp32",
+    trt_engine_cache: TrtEngineCacheOption = None,
     output: EvalOutputOption = None,
     force: ForceOption = False,
     download: DownloadOption = False,
@@ -111,6 +115,8 @@ def eval_command(
             download=download,
             intra_op_threads=threads,
             allow_cpu_nodes=allow_cpu_nodes,
+            precision=precision,
+            trt_engine_cache=trt_engine_cache,
         )
         with rich_progress(stderr_console) as progress:
             result = evaluate(config, progress=progress)

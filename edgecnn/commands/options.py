@@ -23,6 +23,20 @@ DataDirOption = Annotated[
 ]
 DeviceOption = Annotated[str, typer.Option(help="cpu | cuda | tensorrt | auto.")]
 ThreadsOption = Annotated[int, typer.Option(help="Intra-op threads (0 = ONNX Runtime's default).")]
+PrecisionOption = Annotated[
+    str,
+    typer.Option(
+        help="TensorRT's own precision on --device tensorrt: fp32 | fp16 (TensorRT FP16 kernels) | int8 "
+        "(from the file's Q/DQ scales: an `export --target tensorrt` file)."
+    ),
+]
+TrtEngineCacheOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--trt-engine-cache",
+        help="TensorRT engine cache folder (default: the user cache dir, per model, versions and precision).",
+    ),
+]
 AllowCpuNodesOption = Annotated[
     bool,
     typer.Option(

@@ -18,7 +18,9 @@ from edgecnn.commands.options import (
     DeviceOption,
     ForceOption,
     JsonOption,
+    PrecisionOption,
     ThreadsOption,
+    TrtEngineCacheOption,
     output_option,
 )
 
@@ -91,6 +93,8 @@ def predict_command(
     invert: InvertOption = False,
     threads: ThreadsOption = 0,
     allow_cpu_nodes: AllowCpuNodesOption = False,
+    precision: PrecisionOption = "fp32",
+    trt_engine_cache: TrtEngineCacheOption = None,
     output: PredictOutputOption = None,
     force: ForceOption = False,
     as_json: JsonOption = False,
@@ -111,6 +115,8 @@ def predict_command(
             force=force,
             intra_op_threads=threads,
             allow_cpu_nodes=allow_cpu_nodes,
+            precision=precision,
+            trt_engine_cache=trt_engine_cache,
         )
         result = predict(config)
         show(result, console_for(as_json))

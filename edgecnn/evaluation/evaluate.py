@@ -22,7 +22,8 @@ from edgecnn.evaluation.confusion import confusion_counts, plot_confusion_matrix
 from edgecnn.runtime.inference import as_probabilities, run_batches
 from edgecnn.runtime.loaded_model import LoadedModel, load_model
 from edgecnn.runtime.preprocess import prepare_batch
-from edgecnn.runtime.session_config import DEVICES, SessionConfig
+from edgecnn.runtime.session_config import DEVICES
+from edgecnn.runtime.trt_session import check_precision, inference_session_config
 
 RESULT_JSON = "eval.json"
 CONFUSION_PNG = "confusion_matrix.png"
@@ -42,6 +43,8 @@ class EvalConfig:
     download: bool = False  # eval never downloads: that is Keras, and runtime commands never import TF
     intra_op_threads: int = 0
     allow_cpu_nodes: bool = False  # on cuda/tensorrt: accept nodes ORT ran on the CPU
+    precision: str = "fp32"  # TensorRT's own fp16 | int8 (runtime.trt_session): device tensorrt only
+    trt_engine_cache: Path | None = None  # None = user cache dir, keyed by model, versions, precision
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))
@@ -55,6 +58,7 @@ class EvalConfig:
             raise EdgecnnError(f"--limit must be >= 1, got {self.limit}")
         if self.device not in DEVICES:
             raise EdgecnnError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
+        check_precision(self.device, self.precision, self.trt_engine_cache)
         if self.intra_op_threads < 0:
             raise EdgecnnError("--threads must be >= 0 (0 = ONNX Runtime's default)")
         if self.download:
@@ -253,7 +257,14 @@ def evaluate(config: EvalConfig, *, progress: Progress | None = None) -> EvalRes
     t0 = time.perf_counter()
     model = load_model(
         config.model,
-        SessionConfig(device=config.device, intra_op_threads=config.intra_op_threads),
+        inference_session_config(
+            config.model,
+            config.device,
+            config.intra_op_threads,
+            config.batch_size,
+            config.precision,
+            config.trt_engine_cache,
+        ),  # fmt: skip
         allow_cpu_nodes=config.allow_cpu_nodes,
         batch_size=config.batch_size,
     )

@@ -21,7 +21,8 @@ from edgecnn.data.images import FittedImage, expand_inputs, fit_image, label_fro
 from edgecnn.runtime.inference import as_probabilities, run_batches
 from edgecnn.runtime.loaded_model import load_model
 from edgecnn.runtime.preprocess import prepare_batch
-from edgecnn.runtime.session_config import DEVICES, SessionConfig
+from edgecnn.runtime.session_config import DEVICES
+from edgecnn.runtime.trt_session import check_precision, inference_session_config
 
 # Datasets whose images are light content on black, where a bright image is probably inverted.
 DARK_BACKGROUND_DATASETS = ("mnist", "fashion_mnist")
@@ -39,6 +40,8 @@ class PredictConfig:
     force: bool = False
     intra_op_threads: int = 0
     allow_cpu_nodes: bool = False  # on cuda/tensorrt: accept nodes ORT ran on the CPU
+    precision: str = "fp32"  # TensorRT's own fp16 | int8 (runtime.trt_session): device tensorrt only
+    trt_engine_cache: Path | None = None  # None = user cache dir, keyed by model, versions, precision
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))
@@ -53,6 +56,7 @@ class PredictConfig:
             raise EdgecnnError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.device not in DEVICES:
             raise EdgecnnError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
+        check_precision(self.device, self.precision, self.trt_engine_cache)
         if self.intra_op_threads < 0:
             raise EdgecnnError("--threads must be >= 0 (0 = ONNX Runtime's default)")
         if self.output is not None:
@@ -183,7 +187,14 @@ def predict(config: PredictConfig) -> PredictResult:
     t0 = time.perf_counter()
     model = load_model(
         config.model,
-        SessionConfig(device=config.device, intra_op_threads=config.intra_op_threads),
+        inference_session_config(
+            config.model,
+            config.device,
+            config.intra_op_threads,
+            config.batch_size,
+            config.precision,
+            config.trt_engine_cache,
+        ),  # fmt: skip
         allow_cpu_nodes=config.allow_cpu_nodes,
         batch_size=config.batch_size,
     )
