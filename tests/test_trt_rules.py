@@ -351,3 +351,22 @@ def test_precision_needs_tensorrt_one_line(quantized: dict[str, Path], tmp_path:
     assert res.exit_code == 1 and "need --device tensorrt" in res.stderr and "Traceback" not in res.stderr
     res = CliRunner().invoke(app, [*args, "--device", "tensorrt", "--precision", "int4"])
     assert res.exit_code == 1 and "unknown --precision 'int4'" in res.stderr
+
+
+# ------------------------------------------------------------------ 10: enable_fallback=0 and the floor
+
+
+def test_enable_fallback_is_read_by_the_installed_onnxruntime_and_the_floor_says_so() -> None:
+    import inspect
+
+    from onnxruntime.capi import onnxruntime_inference_collection as collection
+
+    from edgecnn.runtime.sessions import FALLBACK_HONOURED, check_fallback_honoured
+
+    assert "enable_fallback" in inspect.signature(collection.Session.__init__).parameters
+    check_fallback_honoured(ort.__version__)
+    with pytest.raises(EdgecnnError, match="ignores enable_fallback=0"):
+        check_fallback_honoured("1.22.0")
+    deps = (ROOT / "pyproject.toml").read_text()
+    floor = ".".join(map(str, FALLBACK_HONOURED))
+    assert f'"onnxruntime-gpu>={floor},<2;' in deps and f'"onnxruntime>={floor},<2;' in deps
