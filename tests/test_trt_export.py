@@ -66,7 +66,9 @@ def test_trt_int8_follows_tensorrt_explicit_quantization(trt_bundle) -> None:
         weight = inits[w_q.input[0]]
         assert w_q.op_type == "QuantizeLinear" and weight.dtype == np.float32  # float weight + Q/DQ pair
         axis = next((a.i for a in w_dq.attribute if a.name == "axis"), 1)
-        assert axis == 0 and inits[w_dq.input[1]].size == weight.shape[0] > 1, f"{node.name}: not per channel"
+        trans_b = any(a.name == "transB" and a.i for a in node.attribute)
+        out_axis = 0 if node.op_type == "Conv" or (node.op_type == "Gemm" and trans_b) else 1
+        assert axis == out_axis and inits[w_dq.input[1]].size == weight.shape[axis] > 1, node.name
         if len(node.input) > 2:
             assert node.input[2] in inits and inits[node.input[2]].dtype == np.float32  # bias stays float
         # The output stays float: TensorRT fuses the input Q/DQ into the kernel.
