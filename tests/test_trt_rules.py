@@ -370,3 +370,50 @@ def test_enable_fallback_is_read_by_the_installed_onnxruntime_and_the_floor_says
     deps = (ROOT / "pyproject.toml").read_text()
     floor = ".".join(map(str, FALLBACK_HONOURED))
     assert f'"onnxruntime-gpu>={floor},<2;' in deps and f'"onnxruntime>={floor},<2;' in deps
+
+
+# ------------------------------------------------------------------ 8: tune on a GPU
+
+
+def test_gpu_tune_candidates(tmp_path: Path, quantized: dict[str, Path]) -> None:
+    import shutil
+
+    from edgecnn.benchmarking.gpu_tune import gpu_options
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    shutil.copy(quantized["fp32"], bundle / "model.onnx")
+    shutil.copy(quantized["fp32"], bundle / "model.fp16.onnx")
+    (tmp_path / "bundle-trt").mkdir()
+    shutil.copy(quantized["trt"], tmp_path / "bundle-trt" / "model.int8-trt.onnx")
+    cuda = [(o.file.name, o.precision, o.cuda_graphs) for o in gpu_options(bundle, "cuda")]
+    assert cuda == [("model.onnx", "fp32", False), ("model.fp16.onnx", "fp16", False),
+                    ("model.onnx", "fp32", True), ("model.fp16.onnx", "fp16", True)]  # fmt: skip
+    trt = gpu_options(bundle, "tensorrt")
+    assert [(o.file.name, o.precision, o.cuda_graphs) for o in trt[:3]] == [
+        ("model.onnx", "fp32", False), ("model.onnx", "fp16", False), ("model.int8-trt.onnx", "int8", False)
+    ]  # fmt: skip
+    assert len(trt) == 6 and trt[5].label == "int8 + cuda graphs"
+    assert trt[5].bench_options("tensorrt") == {
+        "cuda_graphs": True, "io_binding": True, "trt_fp16": False, "trt_int8": True
+    }  # fmt: skip
+    # Each option is a valid bench run (TensorRT + CUDA graphs take one batch: tune times one at a time).
+    for option in trt:
+        BenchConfig(
+            models=(option.file,), device="tensorrt", batch_sizes=(8,), **option.bench_options("tensorrt")
+        )
+
+
+def test_tune_device_is_validated_and_gpu_records_are_not_applied_on_cpu(tmp_path: Path) -> None:
+    from edgecnn.benchmarking.tune import TuneConfig
+    from edgecnn.runtime.device_record import DEVICE_JSON, DEVICE_SCHEMA, read_device_record
+
+    bundle = tmp_path / "b"
+    bundle.mkdir()
+    tiny_cnn(bundle / "model.onnx")
+    with pytest.raises(EdgecnnError, match="tune --device takes cpu, cuda or tensorrt"):
+        TuneConfig(bundle=bundle, device="tpu")
+    record = {"kind": DEVICE_SCHEMA, "picks": {}, "config": {"device": "tensorrt"}}
+    (bundle / DEVICE_JSON).write_text(json.dumps(record))
+    with pytest.raises(EdgecnnError, match="tuned for --device tensorrt"):
+        read_device_record(bundle)

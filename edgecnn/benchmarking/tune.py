@@ -43,9 +43,12 @@ class TuneConfig:
     max_accuracy_drop: float | None = None
     data_dir: Path | None = None
     force: bool = False
+    device: str = "cpu"  # cuda | tensorrt: FP32/FP16 (+ INT8-TRT), with and without CUDA graphs (gpu_tune)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bundle", Path(self.bundle))
+        if self.device not in ("cpu", "cuda", "tensorrt"):
+            raise EdgecnnError(f"tune --device takes cpu, cuda or tensorrt, not {self.device!r}")
         if not self.bundle.is_dir() or not (self.bundle / FP32_FILE).is_file():
             raise EdgecnnError(f"{self.bundle} is not an export bundle (no {FP32_FILE} in it)")
         if not self.batch_sizes or any(isinstance(b, bool) or b < 1 for b in self.batch_sizes):
@@ -254,15 +257,21 @@ def tune(config: TuneConfig) -> TuneResult:
     bundle = config.bundle
     cands, meta, n = find_candidates(bundle)
     x, y = _test_images(meta, n, config.data_dir)
-    check_accuracy(bundle, cands, x, y, config.tolerance_pp)
-    fp32 = cands[0]
-    if not fp32.accepted:
-        raise EdgecnnError(
-            f"FP32 scores {fp32.device_accuracy or 0:.2%} here but {fp32.export_accuracy or 0:.2%} at export "
-            "on the same images: the test images differ from export's (--data-dir?); nothing recorded"
-        )
-    check_drop(cands, accuracy_bound(config))
-    time_candidates(bundle, cands, config)
+    if config.device != "cpu":
+        from edgecnn.benchmarking.gpu_tune import gpu_candidates
+
+        cands = gpu_candidates(config, x, y, accuracy_bound(config), Candidate)
+    else:
+        check_accuracy(bundle, cands, x, y, config.tolerance_pp)
+        fp32 = cands[0]
+        if not fp32.accepted:
+            raise EdgecnnError(
+                f"FP32 scores {fp32.device_accuracy or 0:.2%} here but {fp32.export_accuracy or 0:.2%} at "
+                "export on the same images: the test images differ from export's (--data-dir?); "
+                "nothing recorded"
+            )
+        check_drop(cands, accuracy_bound(config))
+        time_candidates(bundle, cands, config)
     result = TuneResult(
         config=config,
         isa_class=this_isa_class(),
