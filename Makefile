@@ -8,7 +8,7 @@ export EDGECNN_DATA_DIR ?= $(if $(wildcard $(SHARED_MNIST)/train-images-idx3-uby
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 DEMO_DIR ?= demo
 
-.PHONY: install demo test test-all lint data bench bench-train bench-peers bench-folder-rss bench-zoo gpu-check gpu-bundle clean
+.PHONY: install demo test test-all lint docs docs-serve data bench bench-train bench-peers bench-folder-rss bench-zoo gpu-check gpu-bundle clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -40,6 +40,14 @@ lint: install
 	$(VENV)/bin/ruff check edgecnn tests benchmarks
 	$(VENV)/bin/ruff format --check edgecnn tests benchmarks
 
+# The documentation site (mkdocs.yml): strict, so a broken link or anchor, or a page missing from the nav,
+# fails the build. NO_MKDOCS_2_WARNING mutes the Material theme's end-of-life banner, not warnings.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+docs-serve: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
+
 data: install
 	$(EDGECNN) data fetch mnist
 
@@ -55,7 +63,7 @@ bench-peers: install
 bench-folder-rss: install
 	$(PY) benchmarks/bench_folder_rss.py
 
-# On a CUDA machine: install, train a tiny model, export, and check CUDA/TensorRT end to end (< 8 min).
+# On a CUDA machine or a Jetson: check CUDA/TensorRT end to end on an exported bundle (< 8 min).
 # Without a GPU it stops at once with "no CUDA device found (...)" and exit 1, before installing anything.
 # The device side only (no TensorFlow/OpenVINO/LiteRT on the GPU box): runtime deps + the bundle that
 # `make gpu-bundle` exported on a workstation. On a Jetson (/etc/nv_tegra_release) the venv sees the
@@ -77,7 +85,7 @@ gpu-bundle: install
 	$(EDGECNN) export $(BUNDLE)-run/model.keras --quantize int8 --target tensorrt -o $(BUNDLE)-trt --force
 
 clean:
-	rm -rf $(DEMO_DIR) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(DEMO_DIR) site build dist *.egg-info .pytest_cache .ruff_cache
 
 # keras.applications (weights=None, usual sizes) + two hand-built nets through export: parity, INT8/FP16,
 # input contract, size and latency on this CPU -> results/bench_zoo.{json,md}. Slow (many minutes).
