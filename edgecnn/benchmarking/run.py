@@ -180,12 +180,17 @@ def bench_in_process(config: BenchConfig, *, progress: Progress | None = None) -
 
 def _write_outputs(result: BenchResult, out: Path) -> BenchResult:
     from edgecnn.benchmarking.plots import plot_bench
+    from edgecnn.core.plotting import NO_MATPLOTLIB, plotting_available
 
-    final = {"json": out / "bench.json", "csv": out / "bench.csv", "plot": out / "bench.png"}
-    result = replace(result, files=final)
+    plot = plotting_available()
+    final = {"json": out / "bench.json", "csv": out / "bench.csv"} | (
+        {"plot": out / "bench.png"} if plot else {}
+    )
+    result = replace(result, files=final, notes=result.notes if plot else (*result.notes, NO_MATPLOTLIB))
     document = result.to_document()
     with atomic_dir(out, force=result.config.force) as tmp:
         (tmp / "bench.json").write_text(dumps_json(document), encoding="utf-8")
         (tmp / "bench.csv").write_text(to_csv(document), encoding="utf-8")
-        plot_bench(document, tmp / "bench.png")
+        if plot:
+            plot_bench(document, tmp / "bench.png")
     return result

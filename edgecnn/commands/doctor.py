@@ -53,6 +53,20 @@ def render(report: Any, console: Console) -> None:
     cpu = report.cpu
     flags = " ".join(cpu.get("flags") or []) or "-"
     console.print(f"[bold]CPU[/] {cpu.get('model')} ({cpu.get('arch')}): {flags}")
+    int8 = report.int8
+    cpu_table = Table(title="CPU and INT8", box=box.SIMPLE_HEAD, pad_edge=False, show_header=False)
+    cpu_table.add_column("what", no_wrap=True)
+    cpu_table.add_column("value", overflow="fold")
+    cpu_table.add_row("ISA class", int8.get("isa_class") or "-")
+    if int8.get("recipe"):
+        how = (
+            "export's default INT8"
+            if int8["variant"] == "int8"
+            else f"export --int8-recipes {int8['recipe']}"
+        )
+        cpu_table.add_row("INT8 recipe", f"{int8['recipe']} ({int8['types']}): {int8['file']}, {how}")
+    cpu_table.add_row("why", int8.get("why") or "-")
+    console.print(cpu_table)
     ready = ", ".join(device for device, ok in report.devices_ready.items() if ok)
     console.print(f"[bold]ready[/] --device {ready}")
     for hint in report.hints:

@@ -90,6 +90,7 @@ class DoctorReport:
     cpu: dict[str, Any]
     hints: tuple[str, ...]
     environment: dict[str, Any] = field(default_factory=dict)
+    int8: dict[str, Any] = field(default_factory=dict)  # int8_fit(): ISA class and the recipe it suits
 
     @property
     def devices_ready(self) -> dict[str, bool]:
@@ -120,7 +121,9 @@ class DoctorReport:
                 "model": self.cpu.get("model"),
                 "arch": self.cpu.get("arch"),
                 "flags": self.cpu.get("flags"),
+                "isa_class": self.int8.get("isa_class"),
             },
+            "int8": self.int8,
             "hints": list(self.hints),
             "environment": self.environment,
         }
@@ -222,6 +225,28 @@ def provider_libraries() -> dict[str, Path]:
     return {p: capi / name for p, name in PROVIDER_LIBRARY.items() if (capi / name).is_file()}
 
 
+def int8_fit(cpu: dict[str, Any]) -> dict[str, Any]:
+    """This CPU's ISA class (core.isa) and the INT8 recipe export builds for it (`--int8-recipes`), so a
+    user sees before exporting which file will suit the board; `edgecnn tune` measures the final word."""
+    from edgecnn.core.isa import isa_class
+    from edgecnn.exporting.quantization.recipes import recipe_for
+
+    flags, arch = cpu.get("flags") or (), str(cpu.get("arch") or platform.machine())
+    try:
+        cls = isa_class(flags, arch)
+    except EdgecnnError as exc:
+        return {"isa_class": None, "recipe": None, "variant": None, "file": None, "why": str(exc)}
+    recipe = recipe_for(flags, arch)
+    return {
+        "isa_class": cls,
+        "recipe": recipe.name,
+        "variant": recipe.variant,
+        "file": f"model.{recipe.variant}.onnx",
+        "types": recipe.to_dict()["types"],
+        "why": recipe.why,
+    }
+
+
 def doctor(config: DoctorConfig = DoctorConfig()) -> DoctorReport:
     """Inspect this device. Never raises for a missing GPU or library: that is what it reports."""
     build = ort_build()
@@ -264,4 +289,5 @@ def doctor(config: DoctorConfig = DoctorConfig()) -> DoctorReport:
         cpu=cpu_info(),
         hints=tuple(install_hints(facts)),
         environment=environment_info(),
+        int8=int8_fit(cpu_info()),
     )

@@ -34,7 +34,7 @@ from edgecnn.runtime.inputs import DatasetSamples, make_feeds
 from edgecnn.runtime.ort_errors import external_data_files
 from edgecnn.runtime.session_config import SessionConfig
 from edgecnn.runtime.sessions import check_model_file, open_session
-from edgecnn.runtime.target import TARGET_KEY, current_cpu_target
+from edgecnn.runtime.target import TARGET_KEY, check_target, current_cpu_target
 
 SCHEMA = "edgecnn.optimize"
 PARITY_MAX_ABS = 1e-5  # the rewrites are exact and ORT runs the same kernels: any real change is a bug
@@ -257,6 +257,7 @@ def optimize(config: OptimizeConfig) -> OptimizeResult:
     refuse_overwrite(config.report_path, config.force, what="report")
     src_model = onnx.load(str(source), load_external_data=False)
     props = {p.key: p.value for p in src_model.metadata_props}
+    check_target(source, props, "cpu")  # another machine's graph: its own line, the way back in it
     if TARGET_KEY in props:
         raise EdgecnnError(f"{source} is already optimized for a CPU; optimize the portable model instead")
     target = current_cpu_target()
