@@ -249,7 +249,8 @@ def run_all(run: Runner, bundle: Path | None = None) -> None:
             "bench tensorrt fp16",
             [variants["fp32"]],
             "tensorrt",
-            "--trt-fp16",
+            "--precision",
+            "fp16",
             "--trt-engine-cache",
             str(cache),
         )
@@ -258,14 +259,24 @@ def run_all(run: Runner, bundle: Path | None = None) -> None:
             "bench tensorrt fp16 (cached)",
             [variants["fp32"]],
             "tensorrt",
-            "--trt-fp16",
+            "--precision",
+            "fp16",
             "--trt-engine-cache",
             str(cache),
         )
         check_engine_cache(run, cached)
     int8 = variants.get("trt-int8", variants.get("int8"))
     if int8 is not None:
-        bench(run, "bench tensorrt int8", [int8], "tensorrt", "--trt-int8", "--trt-engine-cache", str(cache))
+        bench(
+            run,
+            "bench tensorrt int8",
+            [int8],
+            "tensorrt",
+            "--precision",
+            "int8",
+            "--trt-engine-cache",
+            str(cache),
+        )
     if "fp32" in variants:
         accuracy_parity(run, variants["fp32"])
     t0 = time.monotonic()

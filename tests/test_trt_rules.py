@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from test_bench import tiny_cnn
+from test_bench import _bench_config, tiny_cnn
 from typer.testing import CliRunner
 
 import edgecnn.benchmarking.gpu_memory as gpu_memory
@@ -38,7 +38,7 @@ from edgecnn.runtime.placement import (
     placement_from_events,
     placement_from_profile,
 )
-from edgecnn.runtime.providers import provider_list, trt_profile_shapes
+from edgecnn.runtime.providers import provider_list, trt_opt_batch, trt_profile_shapes
 from edgecnn.runtime.trt_qdq import check_trt_int8, trt_int8_problems
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,9 +91,10 @@ def test_the_previous_trt_settings_and_the_cpu_int8_break_them(quantized: dict[s
 def test_bench_trt_int8_refuses_a_file_that_breaks_them(quantized: dict[str, Path], which: str) -> None:
     """Refused before any provider starts, with one line naming the export that makes the right file."""
     with pytest.raises(EdgecnnError, match="not a TensorRT INT8 graph") as err:
-        bench(BenchConfig(models=(quantized[which],), device="tensorrt", trt_int8=True, iterations=2))
+        bench(_bench_config((quantized[which],), device="tensorrt", precision="int8", iterations=2))
     assert "\n" not in str(err.value) and "--target tensorrt" in str(err.value)
-    res = CliRunner().invoke(app, ["bench", str(quantized[which]), "--device", "tensorrt", "--trt-int8"])
+    args = ["bench", str(quantized[which]), "--device", "tensorrt", "--precision", "int8"]
+    res = CliRunner().invoke(app, args)
     assert res.exit_code == 1 and "--target tensorrt" in res.stderr and "Traceback" not in res.stderr
 
 
@@ -116,8 +117,8 @@ def test_profile_opt_is_the_timed_batch(quantized: dict[str, Path]) -> None:
 
 
 def test_bench_opens_one_tensorrt_session_per_timed_batch(quantized: dict[str, Path], tmp_path: Path) -> None:
-    config = BenchConfig(models=(quantized["fp32"],), device="tensorrt", batch_sizes=(1, 8, 64),
-                         trt_engine_cache=tmp_path / "cache")  # fmt: skip
+    config = _bench_config((quantized["fp32"],), device="tensorrt", precision="fp16", batch_sizes=(1, 8, 64),
+                    trt_engine_cache=tmp_path / "cache")  # fmt: skip
     ctx = MeasureContext(config, config.session_config(0), DatasetSamples(None), {})
     parts = per_batch_contexts(ctx)
     assert [p.config.batch_sizes for p in parts] == [(1,), (8,), (64,)]
@@ -128,8 +129,9 @@ def test_bench_opens_one_tensorrt_session_per_timed_batch(quantized: dict[str, P
             "trt_profile_opt_shapes": f"input:{batch}x28x28x1",
             "trt_profile_max_shapes": "input:64x28x28x1",
         }
-        # An engine tuned for another batch is never loaded from the cache.
-        assert part.session_config.trt_engine_cache == tmp_path / "cache" / f"opt-batch-{batch}"
+        # An engine tuned for another batch (or built at another precision) is never loaded from the cache.
+        assert part.session_config.trt_engine_cache == tmp_path / "cache" / f"fp16-opt-batch-{batch}"
+        assert trt_opt_batch(part.session_config) == batch  # what bench.json records per result
     cpu = BenchConfig(models=(quantized["fp32"],), batch_sizes=(1, 8))
     assert len(per_batch_contexts(MeasureContext(cpu, cpu.session_config(0), DatasetSamples(None), {}))) == 1
 
@@ -180,7 +182,7 @@ def test_tensorrt_check_needs_a_majority_of_compute_nodes() -> None:
         check_placement(mostly_cuda, "tensorrt", model_compute_nodes=4)
     check_placement(mostly_cuda, "tensorrt", model_compute_nodes=4, trt_min_compute_share=0.25)
     check_placement(placement_from_events(_trt_events(1)), "tensorrt", model_compute_nodes=4)
-    with pytest.raises(EdgecnnError, match="compute share"):
+    with pytest.raises(EdgecnnError, match="--trt-min-compute-share must be between 0 and 1"):
         SessionConfig(device="tensorrt", trt_min_compute_share=1.5)
 
 
@@ -312,6 +314,7 @@ def test_bench_json_documents_are_json(quantized: dict[str, Path], tmp_path: Pat
     bench(BenchConfig(models=(quantized["fp32"],), iterations=3, warmup=1, output_dir=out))
     doc = json.loads((out / "bench.json").read_text())
     assert doc["models"][0]["gpu_memory"]["reason"] == "CPU run: no device memory"
+    assert [r["trt_opt_batch"] for r in doc["models"][0]["results"]] == [None]  # TensorRT runs only
 
 
 # ------------------------------------------------------------------ 4: eval/predict on TensorRT
@@ -319,12 +322,12 @@ def test_bench_json_documents_are_json(quantized: dict[str, Path], tmp_path: Pat
 
 def test_eval_predict_tensorrt_session(quantized: dict[str, Path], tmp_path: Path, monkeypatch) -> None:
     from edgecnn.core.files import sha256_file
-    from edgecnn.runtime.trt_session import inference_session_config
+    from edgecnn.runtime.trt_session import inference_session
 
     monkeypatch.setenv("EDGECNN_TRT_CACHE_DIR", str(tmp_path / "engines"))
     tiny = quantized["fp32"]
-    fp16 = inference_session_config(tiny, "tensorrt", 0, 256, "fp16")
-    assert fp16.trt_fp16 and not fp16.trt_int8
+    fp16 = inference_session(tiny, SessionConfig(device="tensorrt", precision="fp16"), 256)
+    assert fp16.trt_precision == "fp16" and fp16.trt_opt_batch == 256
     assert trt_profile_shapes(tiny, fp16) == {
         "trt_profile_min_shapes": "input:1x28x28x1",  # the last, shorter batch fits
         "trt_profile_opt_shapes": "input:256x28x28x1",
@@ -335,22 +338,39 @@ def test_eval_predict_tensorrt_session(quantized: dict[str, Path], tmp_path: Pat
     assert cache.name.startswith(
         sha256_file(tiny)[:16] + f"-ort{ort.__version__}-trt"
     ) and cache.name.endswith("-fp16")
-    int8 = inference_session_config(quantized["trt"], "tensorrt", 0, 32, "int8")
-    assert (
-        int8.trt_int8 and int8.trt_engine_cache is not None and int8.trt_engine_cache.name.endswith("-int8")
-    )
+    fp32 = inference_session(tiny, SessionConfig(device="tensorrt"), 256)
+    assert fp32.trt_engine_cache is not None and fp32.trt_engine_cache.name.endswith("-fp32")
+    int8 = inference_session(quantized["trt"], SessionConfig(device="tensorrt", precision="int8"), 32)
+    assert int8.trt_engine_cache is not None and int8.trt_engine_cache.name.endswith("-int8")
+    given = inference_session(tiny, SessionConfig(device="tensorrt", trt_engine_cache=tmp_path / "mine"), 8)
+    assert given.trt_engine_cache == tmp_path / "mine"
     with pytest.raises(EdgecnnError, match="--target tensorrt"):
-        inference_session_config(quantized["cpu"], "tensorrt", 0, 32, "int8")
-    assert inference_session_config(tiny, "cpu", 0, 32) == SessionConfig(device="cpu")
+        inference_session(quantized["cpu"], SessionConfig(device="tensorrt", precision="int8"), 32)
+    cpu = SessionConfig(device="cpu", threads=2)
+    assert inference_session(tiny, cpu, 32) is cpu
+    # auto may land on CUDA or the CPU: profiled for the batch, but no cache folder pinning it to TensorRT.
+    auto = inference_session(tiny, SessionConfig(device="auto"), 32)
+    assert auto.trt_opt_batch == 32 and auto.trt_engine_cache is None
+    assert auto.candidate_devices() == ("tensorrt", "cuda", "cpu")
 
 
 @pytest.mark.parametrize("command", ["eval", "predict"])
-def test_precision_needs_tensorrt_one_line(quantized: dict[str, Path], tmp_path: Path, command: str) -> None:
+def test_precision_is_one_option_in_each_runtimes_terms(
+    quantized: dict[str, Path], tmp_path: Path, command: str
+) -> None:
     args = [command, str(quantized["fp32"])] + ([str(tmp_path)] if command == "predict" else [])
-    res = CliRunner().invoke(app, [*args, "--precision", "fp16"])
-    assert res.exit_code == 1 and "need --device tensorrt" in res.stderr and "Traceback" not in res.stderr
-    res = CliRunner().invoke(app, [*args, "--device", "tensorrt", "--precision", "int4"])
-    assert res.exit_code == 1 and "unknown --precision 'int4'" in res.stderr
+    cases = {
+        ("--precision", "fp16"): "--precision is OpenVINO's hint (--runtime openvino) or TensorRT's",
+        ("--device", "tensorrt", "--precision", "int4"): "unknown precision 'int4'; choose one of fp32",
+        ("--device", "tensorrt", "--precision", "bf16"): "TensorRT takes fp32, fp16, int8",
+        ("--runtime", "openvino", "--precision", "int8"): "int8 is TensorRT's",
+        ("--trt-engine-cache", str(tmp_path)): "--trt-engine-cache needs --device tensorrt",
+        ("--device", "tensorrt", "--trt-min-compute-share", "2"): "--trt-min-compute-share must be",
+    }
+    for extra, line in cases.items():
+        res = CliRunner().invoke(app, [*args, *extra])
+        assert res.exit_code == 1 and line in res.stderr, (extra, res.stderr)
+        assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
 
 # ------------------------------------------------------------------ 10: enable_fallback=0 and the floor
@@ -394,14 +414,14 @@ def test_gpu_tune_candidates(tmp_path: Path, quantized: dict[str, Path]) -> None
         ("model.onnx", "fp32", False), ("model.onnx", "fp16", False), ("model.int8-trt.onnx", "int8", False)
     ]  # fmt: skip
     assert len(trt) == 6 and trt[5].label == "int8 + cuda graphs"
-    assert trt[5].bench_options("tensorrt") == {
-        "cuda_graphs": True, "io_binding": True, "trt_fp16": False, "trt_int8": True
-    }  # fmt: skip
+    session = trt[5].session("tensorrt")
+    assert session.precision == "int8" and session.cuda_graphs and session.device == "tensorrt"
+    # CUDA runs each file at its own precision: model.fp16.onnx is its FP16, no TensorRT option.
+    assert gpu_options(bundle, "cuda")[1].session("cuda").precision is None
     # Each option is a valid bench run (TensorRT + CUDA graphs take one batch: tune times one at a time).
     for option in trt:
-        BenchConfig(
-            models=(option.file,), device="tensorrt", batch_sizes=(8,), **option.bench_options("tensorrt")
-        )
+        BenchConfig(models=(option.file,), session=option.session("tensorrt"), batch_sizes=(8,),
+                    io_binding=option.cuda_graphs)  # fmt: skip
 
 
 def test_tune_device_is_validated_and_gpu_records_are_not_applied_on_cpu(tmp_path: Path) -> None:
@@ -412,8 +432,11 @@ def test_tune_device_is_validated_and_gpu_records_are_not_applied_on_cpu(tmp_pat
     bundle.mkdir()
     tiny_cnn(bundle / "model.onnx")
     with pytest.raises(EdgecnnError, match="tune --device takes cpu, cuda or tensorrt"):
-        TuneConfig(bundle=bundle, device="tpu")
-    record = {"kind": DEVICE_SCHEMA, "picks": {}, "config": {"device": "tensorrt"}}
+        TuneConfig(bundle=bundle, session=SessionConfig(device="auto"))
+    with pytest.raises(EdgecnnError, match="set neither on its session"):
+        TuneConfig(bundle=bundle, session=SessionConfig(device="tensorrt", precision="fp16"))
+    TuneConfig(bundle=bundle, session=SessionConfig(device="tensorrt"))
+    record = {"kind": DEVICE_SCHEMA, "picks": {}, "config": {"session": {"device": "tensorrt"}}}
     (bundle / DEVICE_JSON).write_text(json.dumps(record))
     with pytest.raises(EdgecnnError, match="tuned for --device tensorrt"):
         read_device_record(bundle)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +36,13 @@ class GpuOption:
     def label(self) -> str:
         return f"{self.precision}{' + cuda graphs' if self.cuda_graphs else ''}"
 
-    def bench_options(self, device: str) -> dict[str, Any]:
-        trt = device == "tensorrt"
-        return {
-            "cuda_graphs": self.cuda_graphs,
-            "io_binding": self.cuda_graphs,
-            "trt_fp16": trt and self.precision == "fp16",
-            "trt_int8": trt and self.precision == "int8",
-        }
+    def session(self, device: str) -> Any:
+        """The SessionConfig this option runs with: TensorRT's precision on tensorrt (CUDA runs each
+        file at its own: model.fp16.onnx is the FP16 option there)."""
+        from edgecnn.runtime.session_config import SessionConfig
+
+        precision = self.precision if device == "tensorrt" else None
+        return SessionConfig(device=device, precision=precision, cuda_graphs=self.cuda_graphs)
 
 
 def gpu_options(bundle: Path, device: str) -> list[GpuOption]:
@@ -67,10 +66,9 @@ def device_accuracy(option: GpuOption, device: str, x: np.ndarray, y: np.ndarray
     from edgecnn.runtime.inference import accuracy, predict_probabilities
     from edgecnn.runtime.placement import zero_feeds
     from edgecnn.runtime.preprocess import prepare_batch
-    from edgecnn.runtime.trt_session import inference_session_config
+    from edgecnn.runtime.trt_session import inference_session
 
-    precision = option.precision if device == "tensorrt" else "fp32"
-    config = inference_session_config(option.file, device, 0, batch, precision)
+    config = inference_session(option.file, replace(option.session(device), cuda_graphs=False), batch)
     checked = open_checked(option.file, config, lambda s: zero_feeds(s, 1))
     return accuracy(predict_probabilities(checked.session, prepare_batch(x, read_metadata(option.file))), y)
 
@@ -79,9 +77,9 @@ def time_option(option: GpuOption, device: str, batch: int, seconds: float, data
     from edgecnn.benchmarking.config import BenchConfig
     from edgecnn.benchmarking.sweep import run_in_child
 
-    config = BenchConfig(models=(option.file,), device=device, batch_sizes=(batch,), warmup=10,
-                         duration_s=seconds, inputs="real", data_dir=data_dir,
-                         **option.bench_options(device))  # fmt: skip
+    config = BenchConfig(models=(option.file,), session=option.session(device), batch_sizes=(batch,),
+                         warmup=10, duration_s=seconds, inputs="real", data_dir=data_dir,
+                         io_binding=option.cuda_graphs)  # fmt: skip
     return float(run_in_child(config)["models"][0]["results"][0]["p50_ms"])
 
 
@@ -90,20 +88,21 @@ def gpu_candidates(
 ) -> list[Any]:
     """tune's Candidates (`candidate`), one per option, scored on the device and timed per batch
     (latency_ms[batch][0]: threads do not apply)."""
-    options = gpu_options(config.bundle, config.device)
+    device = config.session.device
+    options = gpu_options(config.bundle, device)
     scores: dict[tuple[Path, str], float] = {}
     cands = []
     for option in options:
         key = (option.file, option.precision)
         if key not in scores:
-            scores[key] = device_accuracy(option, config.device, x, y, max(config.batch_sizes))
+            scores[key] = device_accuracy(option, device, x, y, max(config.batch_sizes))
         rel = os.path.relpath(option.file, config.bundle)
         cand = candidate(option.label, rel, [], None, scores[key], True)
         drop = (scores[(options[0].file, "fp32")] - scores[key]) * 100
         if drop > bound_pp:
-            cand.accepted, cand.reason = False, f"{drop:.2f} pp below FP32 on {config.device}"
+            cand.accepted, cand.reason = False, f"{drop:.2f} pp below FP32 on {device}"
         for batch in config.batch_sizes if cand.accepted else ():
             seconds = config.rounds * config.round_seconds
-            cand.latency_ms[batch] = {0: time_option(option, config.device, batch, seconds, config.data_dir)}
+            cand.latency_ms[batch] = {0: time_option(option, device, batch, seconds, config.data_dir)}
         cands.append(cand)
     return cands

@@ -53,11 +53,11 @@ def bench(config: BenchConfig, *, progress: Progress | None = None) -> BenchResu
     return bench_in_process(config, progress=progress)
 
 
-def shares_thread_pool(config: BenchConfig, intra_op_threads: int) -> bool:
+def shares_thread_pool(config: BenchConfig, threads: int) -> bool:
     """Whether this run's sessions share ORT's process-wide pool: the config wants it and this process
     may still create (or already has) a pool of these sizes."""
     return config.wants_shared_thread_pool() and can_share_thread_pool(
-        intra_op_threads, config.inter_op_threads
+        threads, config.session.inter_op_threads
     )
 
 
@@ -79,19 +79,20 @@ def _stepper(tracker: Tracker) -> Step:
 def per_batch_contexts(ctx: MeasureContext) -> list[MeasureContext]:
     """TensorRT tunes an engine for one batch (its profile's opt shape): one session per timed batch,
     each tuned for the batch it is timed at, each covering every batch asked (min/max), each with its
-    own engine-cache folder (a cached engine tuned for another batch must not be reused)."""
+    own engine-cache folder per precision and batch (a cached engine built for another precision or
+    tuned for another batch must not be reused)."""
     config, session = ctx.config, ctx.session_config
-    if session.device != "tensorrt" or len(config.batch_sizes) < 2:
+    if session.device != "tensorrt":
         return [ctx]
     out = []
     for batch in config.batch_sizes:
-        cache = (
-            None if config.trt_engine_cache is None else Path(config.trt_engine_cache) / f"opt-batch-{batch}"
-        )
+        cache = session.trt_engine_cache
+        if cache is not None:
+            cache = Path(cache) / f"{session.trt_precision}-opt-batch-{batch}"
         out.append(
             replace(
                 ctx,
-                config=replace(config, batch_sizes=(batch,), trt_engine_cache=cache),
+                config=replace(config, batch_sizes=(batch,)),
                 session_config=replace(session, trt_opt_batch=batch, trt_engine_cache=cache),
             )
         )
@@ -139,8 +140,9 @@ def _measure_batches(ctx: MeasureContext, progress: Progress | None) -> tuple[li
 def bench_in_process(config: BenchConfig, *, progress: Progress | None = None) -> BenchResult:
     """One thread count (`config.thread_counts[0]`), measured in this process."""
     (threads,) = config.thread_counts
-    for path in config.models:
-        check_model_file(path)
+    for i, path in enumerate(config.models):
+        if config.model_session(i, config.session).runtime == "ort":
+            check_model_file(path)  # other runtimes check their files when they open them
     if config.output_dir is not None:
         refuse_overwrite(Path(config.output_dir), config.force)  # before minutes of timing, not after
     env = environment_info()
@@ -153,7 +155,10 @@ def bench_in_process(config: BenchConfig, *, progress: Progress | None = None) -
         environment=env,
     )
     overhead = measure_harness_overhead(config)
-    run_notes = [PER_SESSION_POOLS] if config.interleave and len(config.models) > 1 and not shared else []
+    ort_models = sum(
+        config.model_session(i, config.session).runtime == "ort" for i in range(len(config.models))
+    )
+    run_notes = [PER_SESSION_POOLS] if config.interleave and ort_models > 1 and not shared else []
     run_notes = [*config.device_picks, *run_notes]
     models, measure_notes = _measure_all(ctx, progress)
     result = BenchResult(

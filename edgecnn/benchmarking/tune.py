@@ -28,6 +28,7 @@ from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonabl
 from edgecnn.core.ownership import add_to_marker
 from edgecnn.core.progress import Progress, Tracker
 from edgecnn.runtime.device_record import DEVICE_JSON, DEVICE_SCHEMA
+from edgecnn.runtime.session_config import SessionConfig
 
 FP32_FILE = "model.onnx"
 EXPORT_JSON = "export.json"
@@ -48,13 +49,21 @@ class TuneConfig:
     max_accuracy_drop: float | None = None
     data_dir: Path | None = None
     force: bool = False
-    device: str = "cpu"  # cuda | tensorrt: FP32/FP16 (+ INT8-TRT), with and without CUDA graphs (gpu_tune)
+    # The device (cpu; cuda | tensorrt: FP32/FP16 (+ INT8-TRT), with and without CUDA graphs, see
+    # gpu_tune) and runtime options candidates are timed with; threads come from thread_counts and
+    # the precision is what tune tries, so neither is set here.
+    session: SessionConfig = field(default_factory=SessionConfig)
     images: int | None = None  # accuracy check on a random sample of export's images; None = all of them
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bundle", Path(self.bundle))
-        if self.device not in ("cpu", "cuda", "tensorrt"):
-            raise EdgecnnError(f"tune --device takes cpu, cuda or tensorrt, not {self.device!r}")
+        if self.session.device not in ("cpu", "cuda", "tensorrt"):
+            raise EdgecnnError(f"tune --device takes cpu, cuda or tensorrt, not {self.session.device!r}")
+        if self.session.threads or self.session.precision is not None:
+            raise EdgecnnError(
+                "tune tries its own thread counts (--threads 1,2) and, on a GPU, precisions: "
+                "set neither on its session"
+            )
         if not self.bundle.is_dir() or not (self.bundle / FP32_FILE).is_file():
             raise EdgecnnError(f"{self.bundle} is not an export bundle (no {FP32_FILE} in it)")
         if not self.batch_sizes or any(isinstance(b, bool) or b < 1 for b in self.batch_sizes):
@@ -273,6 +282,7 @@ def time_candidates(
             warmup=3,
             duration_s=cfg.rounds * cfg.round_seconds,
             rounds=cfg.rounds,
+            session=cfg.session,
             thread_counts=(threads,),
             inputs="real",
             data_dir=cfg.data_dir,
@@ -358,7 +368,7 @@ def tune(config: TuneConfig, progress: Progress | None = None, plan: TunePlan | 
     bundle = config.bundle
     plan = plan or plan_tune(config)
     cands, y = plan.candidates, plan.y
-    if config.device != "cpu":
+    if config.session.device != "cpu":
         from edgecnn.benchmarking.gpu_tune import gpu_candidates
 
         cands = gpu_candidates(config, plan.x, y, accuracy_bound(config), Candidate)

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgecnn.commands._common import console_for, emit_json, run_guarded
@@ -53,6 +54,7 @@ def render(report: Any, console: Console) -> None:
     cpu = report.cpu
     flags = " ".join(cpu.get("flags") or []) or "-"
     console.print(f"[bold]CPU[/] {cpu.get('model')} ({cpu.get('arch')}): {flags}")
+    render_runtimes(report, console)
     int8 = report.int8
     cpu_table = Table(title="CPU and INT8", box=box.SIMPLE_HEAD, pad_edge=False, show_header=False)
     cpu_table.add_column("what", no_wrap=True)
@@ -73,13 +75,25 @@ def render(report: Any, console: Console) -> None:
         console.print(f"[yellow]hint:[/] {hint}", soft_wrap=True)
 
 
+def render_runtimes(report: Any, console: Console) -> None:
+    table = Table(title="runtimes (--runtime)", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("runtime", no_wrap=True)
+    for column in ("files", "installed", "version", "devices it sees / what to install"):
+        table.add_column(column, overflow="fold")
+    for r in report.runtimes:
+        seen = ", ".join(r.devices) if r.installed else escape(r.missing or "")
+        version = (r.version or "-").split("-")[0]  # OpenVINO's build suffix is in --json
+        table.add_row(r.runtime, " ".join(r.file_suffixes), _status(r.installed), version, seen)
+    console.print(table)
+
+
 def doctor_command(
     as_json: JsonOption = False,
     output: DoctorOutputOption = None,  # type: ignore[valid-type]
     force: ForceOption = False,
 ) -> None:
-    """Check what this device can run: ONNX Runtime build, providers that really start, CUDA/cuDNN/TensorRT
-    libraries, GPU, CPU instruction sets, and what to install for what is missing."""
+    """Check what this device can run: runtimes (ONNX Runtime, OpenVINO, LiteRT), ORT providers that
+    really start, CUDA/cuDNN/TensorRT libraries, GPU, CPU instruction sets, and what to install."""
 
     def body() -> None:
         from edgecnn.core.outputs import atomic_write_json, refuse_overwrite

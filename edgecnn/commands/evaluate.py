@@ -14,13 +14,11 @@ from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr
 from edgecnn.commands.options import (
     AllowCpuNodesOption,
     DataDirOption,
-    DeviceOption,
     ForceOption,
     JsonOption,
-    PrecisionOption,
     ThreadsOption,
-    TrtEngineCacheOption,
     output_option,
+    session_options,
 )
 from edgecnn.commands.progress import rich_progress
 from edgecnn.data.registry import names_help
@@ -82,43 +80,40 @@ def show(result: EvalResult, console: Console) -> None:
     )
 
 
+@session_options
 def eval_command(
     model: ModelArgument,
     data: DataOption = None,
     data_dir: DataDirOption = None,
-    device: DeviceOption = "cpu",
     batch_size: BatchSizeOption = 256,
     limit: LimitOption = None,
     threads: ThreadsOption = 0,
     allow_cpu_nodes: AllowCpuNodesOption = False,
-    precision: PrecisionOption = "fp32",
-    trt_engine_cache: TrtEngineCacheOption = None,
     output: EvalOutputOption = None,
     force: ForceOption = False,
     download: DownloadOption = False,
     plot: PlotOption = True,
     as_json: JsonOption = False,
+    session: dict | None = None,
 ) -> None:
     """Accuracy, per-class accuracy and confusion matrix of an ONNX model on the real test set."""
 
     def body() -> None:
         from edgecnn.evaluation import EvalConfig, evaluate
+        from edgecnn.runtime.session_config import SessionConfig
 
         config = EvalConfig(
             model=model,
             data=data,
             data_dir=data_dir,
-            device=device,
             batch_size=batch_size,
             limit=limit,
             output_dir=output,
             force=force,
             plot=plot,
             download=download,
-            intra_op_threads=threads,
+            session=SessionConfig(**(session or {}), threads=threads),
             allow_cpu_nodes=allow_cpu_nodes,
-            precision=precision,
-            trt_engine_cache=trt_engine_cache,
         )
         with rich_progress(stderr_console) as progress:
             result = evaluate(config, progress=progress)

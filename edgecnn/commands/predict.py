@@ -15,13 +15,11 @@ from rich.table import Table
 from edgecnn.commands._common import console_for, emit_json, fail, run_guarded
 from edgecnn.commands.options import (
     AllowCpuNodesOption,
-    DeviceOption,
     ForceOption,
     JsonOption,
-    PrecisionOption,
     ThreadsOption,
-    TrtEngineCacheOption,
     output_option,
+    session_options,
 )
 
 if TYPE_CHECKING:
@@ -96,21 +94,20 @@ def show(result: PredictResult, console: Console) -> None:
         console.print(f"[red]failed:[/] {f.error}", soft_wrap=True)
 
 
+@session_options
 def predict_command(
     model: ModelArgument,
     inputs: InputsArgument,
     top_k: TopKOption = 3,
-    device: DeviceOption = "cpu",
     batch_size: BatchSizeOption = 32,
     invert: InvertOption = False,
     threads: ThreadsOption = 0,
     allow_cpu_nodes: AllowCpuNodesOption = False,
-    precision: PrecisionOption = "fp32",
-    trt_engine_cache: TrtEngineCacheOption = None,
     output: PredictOutputOption = None,
     force: ForceOption = False,
     strict: StrictOption = False,
     as_json: JsonOption = False,
+    session: dict | None = None,
 ) -> None:
     """Classify images with an ONNX model: top-k classes with probabilities. Exit status: 0 all images
     classified, 1 nothing done (error), 3 some images could not be read (the rest are saved)."""
@@ -118,20 +115,18 @@ def predict_command(
     def body() -> None:
         from edgecnn.prediction import PredictConfig, predict
         from edgecnn.prediction.predict import PARTIAL_EXIT
+        from edgecnn.runtime.session_config import SessionConfig
 
         config = PredictConfig(
             model=model,
             inputs=tuple(inputs),
             top_k=top_k,
-            device=device,
             batch_size=batch_size,
             invert=invert,
             output=output,
             force=force,
-            intra_op_threads=threads,
+            session=SessionConfig(**(session or {}), threads=threads),
             allow_cpu_nodes=allow_cpu_nodes,
-            precision=precision,
-            trt_engine_cache=trt_engine_cache,
             strict=strict,
         )
         result = predict(config)

@@ -123,6 +123,7 @@ def tune_command(
     def body() -> None:
         from edgecnn.benchmarking.config import parse_batch_sizes, parse_thread_counts
         from edgecnn.benchmarking.tune import TuneConfig, plan_tune, tune
+        from edgecnn.runtime.session_config import SessionConfig
 
         config = TuneConfig(
             bundle=bundle,
@@ -133,7 +134,7 @@ def tune_command(
             max_accuracy_drop=max_accuracy_drop,
             data_dir=data_dir,
             force=force,
-            device=device,
+            session=SessionConfig(device=device),
             images=images,
         )
         plan = plan_tune(config)

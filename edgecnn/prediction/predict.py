@@ -20,10 +20,9 @@ from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonabl
 from edgecnn.data.images import FittedImage, expand_inputs, fit_image, label_from_filename
 from edgecnn.data.registry import DATASETS
 from edgecnn.runtime.inference import as_probabilities, run_batches
-from edgecnn.runtime.loaded_model import load_model
+from edgecnn.runtime.loaded_model import RUNTIME_KEYS, load_model
 from edgecnn.runtime.preprocess import prepare_batch
-from edgecnn.runtime.session_config import DEVICES
-from edgecnn.runtime.trt_session import check_precision, inference_session_config
+from edgecnn.runtime.session_config import SessionConfig
 
 # The exit status of `edgecnn predict` when some images could not be read but the others were classified
 # and their results saved (1 stays "nothing done": bad option, model, or no readable image at all).
@@ -36,15 +35,12 @@ class PredictConfig:
     model: Path
     inputs: tuple[Path, ...]
     top_k: int = 3
-    device: str = "cpu"
     batch_size: int = 32
     invert: bool = False
     output: Path | None = None  # JSON file; None = predict-<timestamp>.json in the working directory
     force: bool = False
-    intra_op_threads: int = 0
+    session: SessionConfig = field(default_factory=SessionConfig)  # runtime, device, threads, precision
     allow_cpu_nodes: bool = False  # on cuda/tensorrt: accept nodes ORT ran on the CPU
-    precision: str = "fp32"  # TensorRT's own fp16 | int8 (runtime.trt_session): device tensorrt only
-    trt_engine_cache: Path | None = None  # None = user cache dir, keyed by model, versions, precision
     strict: bool = False  # stop at the first image that cannot be read (default: classify the others)
 
     def __post_init__(self) -> None:
@@ -58,11 +54,6 @@ class PredictConfig:
             raise EdgecnnError(f"--top-k must be >= 1, got {self.top_k}")
         if self.batch_size < 1:
             raise EdgecnnError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if self.device not in DEVICES:
-            raise EdgecnnError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
-        check_precision(self.device, self.precision, self.trt_engine_cache)
-        if self.intra_op_threads < 0:
-            raise EdgecnnError("--threads must be >= 0 (0 = ONNX Runtime's default)")
         if self.output is not None:
             if self.output.is_dir():
                 raise EdgecnnError(f"--output {self.output} is a directory; give a .json file name")
@@ -141,6 +132,7 @@ class PredictResult:
                 "config": self.config,
                 "model": self.model,
                 "provider": self.provider,
+                "runtime": {k: self.model.get(k) for k in RUNTIME_KEYS},
                 "placement": self.model.get("placement"),
                 "assumptions": list(self.assumptions),
                 "hints": list(self.hints),
@@ -221,14 +213,7 @@ def predict(config: PredictConfig) -> PredictResult:
     t0 = time.perf_counter()
     model = load_model(
         config.model,
-        inference_session_config(
-            config.model,
-            config.device,
-            config.intra_op_threads,
-            config.batch_size,
-            config.precision,
-            config.trt_engine_cache,
-        ),  # fmt: skip
+        config.session,
         allow_cpu_nodes=config.allow_cpu_nodes,
         batch_size=config.batch_size,
     )

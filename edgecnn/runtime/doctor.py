@@ -11,13 +11,14 @@ from __future__ import annotations
 import platform
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from edgecnn.core.environment import cpu_info, environment_info
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.jetson import jetson_info, ort_wheel_hint
+from edgecnn.core.text import one_line
 from edgecnn.runtime.doctor_hints import HintFacts, install_hints, missing_summary, shorten_ort_error
 from edgecnn.runtime.placement import PlacementConfig, measure_placement
 from edgecnn.runtime.providers import DEVICE_FOR_PROVIDER
@@ -73,6 +74,53 @@ class ProviderCheck:
 
 
 @dataclass(frozen=True)
+class RuntimeCheck:
+    """One runtime of runtime.backends: installed or not (with the extra that installs it)."""
+
+    runtime: str
+    title: str
+    installed: bool
+    version: str | None
+    devices: tuple[str, ...]
+    file_suffixes: tuple[str, ...]
+    missing: str | None  # the one line naming the extra to install, or why it does not start
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "runtime": self.runtime,
+            "title": self.title,
+            "installed": self.installed,
+            "version": self.version,
+            "devices": list(self.devices),
+            "files": list(self.file_suffixes),
+            "missing": self.missing,
+        }
+
+
+def runtime_checks(ort_devices: tuple[str, ...] | None = None) -> tuple[RuntimeCheck, ...]:
+    """Every runtime edgecnn can run models with: version and devices it sees, or what to install.
+    `ort_devices`: the --device values ONNX Runtime really started here (providers it merely lists
+    may not)."""
+    from edgecnn.runtime.backends.registry import BACKENDS
+
+    checks = []
+    for name, backend in BACKENDS.items():
+        why = backend.missing()
+        version, devices = None, ()
+        if why is None:
+            try:
+                version, devices = backend.version(), tuple(backend.devices())
+                if name == "ort" and ort_devices is not None:
+                    devices = ort_devices
+            except Exception as exc:  # noqa: BLE001 - a runtime that imports but does not start
+                why = f"{backend.title} is installed but does not start: {one_line(exc, 200)}"
+        checks.append(
+            RuntimeCheck(name, backend.title, why is None, version, devices, backend.file_suffixes, why)
+        )
+    return tuple(checks)
+
+
+@dataclass(frozen=True)
 class GpuInfo:
     name: str
     compute_capability: str | None
@@ -90,6 +138,7 @@ class DoctorReport:
     cpu: dict[str, Any]
     hints: tuple[str, ...]
     environment: dict[str, Any] = field(default_factory=dict)
+    runtimes: tuple[RuntimeCheck, ...] = ()
     int8: dict[str, Any] = field(default_factory=dict)  # int8_fit(): ISA class and the recipe it suits
 
     @property
@@ -113,6 +162,7 @@ class DoctorReport:
                 "providers_available": list(build.providers_available),
             },
             "devices_ready": self.devices_ready,
+            "runtimes": [r.to_dict() for r in self.runtimes],
             "providers": [p.to_dict() for p in self.providers],
             "libraries": [lib.to_dict() for lib in self.libraries],
             "gpus": [vars(g) for g in self.gpus],
@@ -280,7 +330,7 @@ def doctor(config: DoctorConfig = DoctorConfig()) -> DoctorReport:
         library_errors=tuple(lib.error for lib in libraries if not lib.found and lib.error),
         jetson_wheel=ort_wheel_hint(jetson_facts) if jetson_facts else None,
     )
-    return DoctorReport(
+    report = DoctorReport(
         onnxruntime=build,
         providers=tuple(checks),
         libraries=libraries,
@@ -291,3 +341,5 @@ def doctor(config: DoctorConfig = DoctorConfig()) -> DoctorReport:
         environment=environment_info(),
         int8=int8_fit(cpu_info()),
     )
+    ready = tuple(device for device, ok in report.devices_ready.items() if ok)
+    return replace(report, runtimes=runtime_checks(ready))

@@ -45,12 +45,14 @@ def provider_list(
 
 def _tensorrt_options(config: SessionConfig) -> dict[str, Any]:
     # Provider options travel as strings through the C API; "True"/"False" is what the TRT EP parses.
+    # SessionConfig's precision in TensorRT's terms (its checks refused anything TensorRT does not take).
+    precision = config.trt_precision
     trt_opts: dict[str, Any] = {
         "device_id": str(config.device_id),
-        "trt_fp16_enable": str(config.trt_fp16),
-        "trt_int8_enable": str(config.trt_int8),
+        "trt_fp16_enable": str(precision == "fp16"),
+        "trt_int8_enable": str(precision == "int8"),
     }
-    if config.trt_int8:
+    if precision == "int8":
         # Our INT8 exports are QDQ graphs: TensorRT takes the scales from the Q/DQ nodes, no calibration.
         trt_opts["trt_int8_use_native_calibration_table"] = "False"
     if config.cuda_graphs:
@@ -80,6 +82,13 @@ def ort_device(provider: str) -> str:
         raise EdgecnnError(f"no IOBinding device known for {provider}; run without --io-binding") from None
 
 
+def trt_opt_batch(config: SessionConfig) -> int | None:
+    """The batch TensorRT tunes its kernels for (the profile's opt shape); None without a profile."""
+    if not config.trt_profile_batches:
+        return None
+    return config.trt_opt_batch if config.trt_opt_batch is not None else min(config.trt_profile_batches)
+
+
 def trt_profile_shapes(path: Path, config: SessionConfig) -> dict[str, str] | None:
     """Explicit TensorRT optimization-profile shapes from the batch sizes that will run
     (`config.trt_profile_batches`): min = smallest, max = largest, opt = `config.trt_opt_batch` (the
@@ -97,7 +106,7 @@ def trt_profile_shapes(path: Path, config: SessionConfig) -> dict[str, str] | No
         raise EdgecnnError(f"cannot read the inputs of {path}: {type(exc).__name__}") from None
     initializers = {i.name for i in graph.initializer}
     low, high = min(config.trt_profile_batches), max(config.trt_profile_batches)
-    opt = config.trt_opt_batch if config.trt_opt_batch is not None else low
+    opt = trt_opt_batch(config)
     shapes: dict[str, list[str]] = {"min": [], "opt": [], "max": []}
     for arg in graph.input:
         if arg.name in initializers:

@@ -1,6 +1,6 @@
 """TensorRT's explicit-quantization rules for an ONNX Q/DQ graph, checked on the file: the one check
-used by `export --target tensorrt` (its self-check) and by `bench --trt-int8` / `--precision int8`
-on TensorRT (which refuse a file that breaks them).
+used by `export --target tensorrt` (its self-check) and by `--device tensorrt --precision int8` (bench,
+eval, predict: they refuse a file that breaks them).
 
 The rules, and where they come from:
 
@@ -90,7 +90,10 @@ def trt_int8_problems(path: str | Path) -> list[str]:
     """Every way the Q/DQ graph at `path` breaks the rules above, one short line each ([] = none)."""
     import onnx
 
-    graph = onnx.load(str(path), load_external_data=False).graph
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError and friends
+        raise EdgecnnError(f"{path} is not a readable ONNX model ({type(exc).__name__})") from None
     consts = _constants(graph)
     consumers: dict[str, list[tuple[Any, int]]] = {}
     for node in graph.node:

@@ -1,21 +1,20 @@
 """The session `eval` and `predict` open on TensorRT: the same explicit profile as bench (min 1, opt =
-max = the command's batch size, so the last short batch fits), TensorRT's own precision (`--precision
-fp16|int8`: its FP16 kernels, or INT8 from the file's Q/DQ scales) and an engine cache, by default under
-the user cache dir, one folder per model hash + ONNX Runtime version + TensorRT version + precision, so
-a second eval loads the engine instead of building it and no engine is reused across any of those."""
+max = the command's batch size, so the last short batch fits), TensorRT's own precision (SessionConfig's
+`precision` fp16|int8: its FP16 kernels, or INT8 from the file's Q/DQ scales) and an engine cache, by
+default under the user cache dir, one folder per model hash + ONNX Runtime version + TensorRT version +
+precision, so a second eval loads the engine instead of building it and no engine is reused across any
+of those."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
-from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.files import sha256_file
-from edgecnn.runtime.session_config import SessionConfig
+from edgecnn.runtime.session_config import TRT_DEVICES, SessionConfig
 from edgecnn.runtime.trt_qdq import check_trt_int8
-
-PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def engine_cache_root() -> Path:
@@ -44,33 +43,17 @@ def default_engine_cache(model: Path, precision: str) -> Path:
     return engine_cache_root() / key
 
 
-def check_precision(device: str, precision: str, engine_cache: Path | None) -> None:
-    if precision not in PRECISIONS:
-        raise EdgecnnError(f"unknown --precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if device != "tensorrt" and (precision != "fp32" or engine_cache is not None):
-        raise EdgecnnError("--precision fp16|int8 and --trt-engine-cache need --device tensorrt")
-
-
-def inference_session_config(
-    model: Path,
-    device: str,
-    intra_op_threads: int,
-    batch_size: int,
-    precision: str = "fp32",
-    engine_cache: Path | None = None,
-) -> SessionConfig:
-    """The SessionConfig of an eval/predict run; TensorRT's options only on device tensorrt."""
-    check_precision(device, precision, engine_cache)
-    if device != "tensorrt":
-        return SessionConfig(device=device, intra_op_threads=intra_op_threads)
-    if precision == "int8":
+def inference_session(model: Path, session: SessionConfig, batch_size: int) -> SessionConfig:
+    """The session of an eval/predict run: `session` as asked, plus on TensorRT (device tensorrt, or auto
+    with a TensorRT option) the profile (min 1, opt = max = `batch_size`), the INT8 file check and the
+    engine cache (default: one folder per model hash, versions and precision). The precision itself is
+    checked by SessionConfig, the one home of session options."""
+    if session.runtime not in (None, "ort") or session.device not in TRT_DEVICES:
+        return session
+    profiled = replace(session, trt_profile_batches=tuple(sorted({1, batch_size})), trt_opt_batch=batch_size)
+    if session.candidate_devices() != ("tensorrt",):
+        return profiled  # auto may land on CUDA/CPU: no cache folder (it would pin auto to TensorRT)
+    if session.trt_precision == "int8":
         check_trt_int8(model)  # TensorRT's INT8 reads the file's Q/DQ scales: they must follow its rules
-    return SessionConfig(
-        device="tensorrt",
-        intra_op_threads=intra_op_threads,
-        trt_fp16=precision == "fp16",
-        trt_int8=precision == "int8",
-        trt_engine_cache=engine_cache or default_engine_cache(model, precision),
-        trt_profile_batches=tuple(sorted({1, batch_size})),
-        trt_opt_batch=batch_size,
-    )
+    cache = session.trt_engine_cache or default_engine_cache(model, session.trt_precision)
+    return replace(profiled, trt_engine_cache=cache)

@@ -19,7 +19,7 @@ to follow TensorRT's explicit-quantization rules (written down, with their sourc
 - QDQ format, standard ONNX ops only: no edgecnn INT8 graph rewrites, no com.microsoft QGemm.
 
 It is validated on the CPU for accuracy like every other variant (the export.json row); its latency
-there says nothing about TensorRT (`edgecnn bench --device tensorrt --trt-int8` measures that)."""
+there says nothing about TensorRT (`edgecnn bench --device tensorrt --precision int8` measures that)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def build_int8_trt(ctx: VariantContext, config: ExportConfig, x_train: np.ndarra
     )
     check_calibration_images(x_cal, ctx.metadata.graph_input_shape)
     out = quantize_int8(ctx.fp32_path, ctx.work / "model.int8-trt.onnx", x_cal, INPUT_NAME, qcfg)
-    check_trt_int8(out)  # the rules bench --trt-int8 enforces: a file that breaks them is never kept
+    check_trt_int8(out)  # the rules bench --precision int8 enforces: a file that breaks them is never kept
     settings: dict[str, Any] = {**qcfg.to_dict(), "target": TARGET}
     notes = [
         f"TensorRT Q/DQ: signed symmetric INT8, per-channel weights, {qcfg.calibration_method} on "
