@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.benchmarking.tune_plan import CONFIDENCE, TuneEstimate, difference_interval_pp
+from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import ModelMetadata, read_metadata
 from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
@@ -33,7 +34,6 @@ from edgecnn.runtime.session_config import SessionConfig
 FP32_FILE = "model.onnx"
 EXPORT_JSON = "export.json"
 MAX_THREADS = 64
-DEFAULT_MAX_DROP_PP = 0.5  # as export's --quantize auto (exporting.config.DEFAULT_AUTO_MAX_DROP_PP)
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def accuracy_bound(config: TuneConfig) -> float:
     if config.max_accuracy_drop is not None:
         return config.max_accuracy_drop
     recorded = _export_doc(config.bundle).get("max_accuracy_drop")
-    return float(recorded) if isinstance(recorded, (int, float)) else DEFAULT_MAX_DROP_PP
+    return float(recorded) if isinstance(recorded, (int, float)) else DEFAULT_MAX_ACCURACY_DROP_PP
 
 
 def check_drop(candidates: list[Candidate], bound_pp: float) -> None:

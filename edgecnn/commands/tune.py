@@ -13,6 +13,7 @@ from rich.table import Table
 from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr_console
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption
 from edgecnn.commands.progress import rich_progress
+from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
 
 if TYPE_CHECKING:
     from edgecnn.benchmarking.tune import TuneResult
@@ -48,7 +49,8 @@ MaxDropOption = Annotated[
     float | None,
     typer.Option(
         "--max-accuracy-drop",
-        help="Largest accuracy drop vs FP32 (pp, measured here) a pick may have (default: export's or 0.5).",
+        help="Largest accuracy drop vs FP32 (pp, measured here) a pick may have "
+        f"(default: export's, else the INT8 bound {DEFAULT_MAX_ACCURACY_DROP_PP:g}).",
     ),
 ]
 
