@@ -468,14 +468,15 @@ def _record_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     from edgecnn.runtime import io_binding
 
     real_bind = io_binding.bind_io
-    sessions: list[int] = []
+    # The sessions themselves, not their ids: a closed model's id can be reused by the next session.
+    sessions: list[object] = []
     log: list[int] = []
 
     def bind(session, provider, feeds, device_id=0, graph_id=None):
         bound = real_bind(session, provider, feeds, device_id, graph_id)
-        if id(session) not in sessions:
-            sessions.append(id(session))
-        index = sessions.index(id(session))
+        if not any(s is session for s in sessions):
+            sessions.append(session)
+        index = next(i for i, s in enumerate(sessions) if s is session)
         real_run = bound.run
 
         def run() -> None:
