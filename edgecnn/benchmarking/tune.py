@@ -49,14 +49,21 @@ class TuneConfig:
     max_accuracy_drop: float | None = None
     data_dir: Path | None = None
     force: bool = False
-    # The runtime options candidates are timed with (threads come from thread_counts); tune is CPU-only.
+    # The device (cpu; cuda | tensorrt: FP32/FP16 (+ INT8-TRT), with and without CUDA graphs, see
+    # gpu_tune) and runtime options candidates are timed with; threads come from thread_counts and
+    # the precision is what tune tries, so neither is set here.
     session: SessionConfig = field(default_factory=SessionConfig)
     images: int | None = None  # accuracy check on a random sample of export's images; None = all of them
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bundle", Path(self.bundle))
-        if self.session.device != "cpu" or self.session.threads:
-            raise EdgecnnError("tune picks for the CPU with its own thread counts (--threads 1,2)")
+        if self.session.device not in ("cpu", "cuda", "tensorrt"):
+            raise EdgecnnError(f"tune --device takes cpu, cuda or tensorrt, not {self.session.device!r}")
+        if self.session.threads or self.session.precision is not None:
+            raise EdgecnnError(
+                "tune tries its own thread counts (--threads 1,2) and, on a GPU, precisions: "
+                "set neither on its session"
+            )
         if not self.bundle.is_dir() or not (self.bundle / FP32_FILE).is_file():
             raise EdgecnnError(f"{self.bundle} is not an export bundle (no {FP32_FILE} in it)")
         if not self.batch_sizes or any(isinstance(b, bool) or b < 1 for b in self.batch_sizes):
@@ -361,15 +368,21 @@ def tune(config: TuneConfig, progress: Progress | None = None, plan: TunePlan | 
     bundle = config.bundle
     plan = plan or plan_tune(config)
     cands, y = plan.candidates, plan.y
-    check_accuracy(bundle, cands, plan.x, y, config.tolerance_pp, plan.export_images, progress)
-    fp32 = cands[0]
-    if not fp32.accepted:
-        raise EdgecnnError(
-            f"FP32 scores {fp32.device_accuracy or 0:.2%} here but {fp32.export_accuracy or 0:.2%} at export "
-            "on the same images: the test images differ from export's (--data-dir?); nothing recorded"
-        )
-    check_drop(cands, accuracy_bound(config))
-    time_candidates(bundle, cands, config, progress)
+    if config.session.device != "cpu":
+        from edgecnn.benchmarking.gpu_tune import gpu_candidates
+
+        cands = gpu_candidates(config, plan.x, y, accuracy_bound(config), Candidate)
+    else:
+        check_accuracy(bundle, cands, plan.x, y, config.tolerance_pp, plan.export_images, progress)
+        fp32 = cands[0]
+        if not fp32.accepted:
+            raise EdgecnnError(
+                f"FP32 scores {fp32.device_accuracy or 0:.2%} here but {fp32.export_accuracy or 0:.2%} at "
+                "export on the same images: the test images differ from export's (--data-dir?); "
+                "nothing recorded"
+            )
+        check_drop(cands, accuracy_bound(config))
+        time_candidates(bundle, cands, config, progress)
     result = TuneResult(
         config=config,
         isa_class=this_isa_class(),

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 BundleArgument = Annotated[
     Path, typer.Argument(help="Export bundle directory (model.onnx, model.int8*.onnx).")
 ]
+TuneDeviceOption = Annotated[
+    str, typer.Option("--device", help="cpu | cuda | tensorrt (GPU: FP32/FP16/INT8-TRT x CUDA graphs).")
+]
 BatchOption = Annotated[str, typer.Option("--batch", help="Batch sizes to tune for, e.g. 1,64.")]
 ThreadsListOption = Annotated[
     str | None, typer.Option("--threads", help="Thread counts to try, e.g. 1,2 (default 1..cores, max 4).")
@@ -114,6 +117,7 @@ def tune_command(
     max_accuracy_drop: MaxDropOption = None,
     data_dir: DataDirOption = None,
     force: ForceOption = False,
+    device: TuneDeviceOption = "cpu",
     as_json: JsonOption = False,
 ) -> None:
     """Measure the bundle's FP32 and INT8 files on THIS device; record the fastest accurate one."""
@@ -121,6 +125,7 @@ def tune_command(
     def body() -> None:
         from edgecnn.benchmarking.config import parse_batch_sizes, parse_thread_counts
         from edgecnn.benchmarking.tune import TuneConfig, plan_tune, tune
+        from edgecnn.runtime.session_config import SessionConfig
 
         config = TuneConfig(
             bundle=bundle,
@@ -131,6 +136,7 @@ def tune_command(
             max_accuracy_drop=max_accuracy_drop,
             data_dir=data_dir,
             force=force,
+            session=SessionConfig(device=device),
             images=images,
         )
         plan = plan_tune(config)
