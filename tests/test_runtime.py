@@ -76,6 +76,7 @@ def fake_ort(monkeypatch: pytest.MonkeyPatch):
         ({"runtime": "openvino", "precision": "int8"}, "int8 is TensorRT's"),
         ({"device": "cuda", "trt_engine_cache": Path("cache")}, "--trt-engine-cache needs --device tensorrt"),
         ({"device": "tensorrt", "trt_min_compute_share": 1.5}, "--trt-min-compute-share"),
+        ({"device": "cpu", "trt_min_compute_share": 0.9}, "--trt-min-compute-share needs --device tensorrt"),
         ({"device": "cuda", "device_id": -1}, "device id"),
     ],
 )

@@ -64,6 +64,9 @@ def _all_cpu_flags() -> set[str]:
     return set()
 
 
+DEFAULT_TRT_MIN_COMPUTE_SHARE = 0.5
+
+
 @dataclass(frozen=True)
 class SessionConfig:
     # ort | openvino | litert (see runtime.backends); None: the file's own (ort for .onnx, litert for .tflite)
@@ -87,7 +90,7 @@ class SessionConfig:
     trt_opt_batch: int | None = None
     # TensorRT placement: the share of compute nodes (Conv/Gemm/MatMul) TensorRT must take, else the
     # run is refused (nodes it declined run one by one on CUDA; see placement.check_placement).
-    trt_min_compute_share: float = 0.5
+    trt_min_compute_share: float = DEFAULT_TRT_MIN_COMPUTE_SHARE
     device_id: int = 0  # which GPU, for cuda/tensorrt
     enable_profiling: bool = False
     profile_prefix: str | None = None
@@ -127,6 +130,9 @@ class SessionConfig:
         share = self.trt_min_compute_share
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
             raise EdgecnnError(f"--trt-min-compute-share must be between 0 and 1, got {share!r}")
+        if share != DEFAULT_TRT_MIN_COMPUTE_SHARE and self.device not in TRT_DEVICES:
+            # Only a TensorRT run has a compute share to check: an ignored option is refused, not dropped.
+            raise EdgecnnError("--trt-min-compute-share needs --device tensorrt (or auto)")
         if self.device_id < 0:
             raise EdgecnnError("device id must be >= 0")
         if self.trt_engine_cache is not None and Path(self.trt_engine_cache).is_file():
