@@ -9,7 +9,9 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-ACCURACY_BOUND_PP = 0.3  # the bound for "edgecnn's best export"
+from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
+
+ACCURACY_BOUND_PP = DEFAULT_MAX_ACCURACY_DROP_PP  # edgecnn's one INT8 bound, for "edgecnn's best export"
 PEERS = ("tflite-fp32", "tflite-int8", "openvino-fp32", "openvino-int8")
 PICK_TAG = "onnx-pick"
 LABELS = {

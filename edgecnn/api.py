@@ -102,6 +102,23 @@ def _build(cls: type, config: Any, required: dict[str, Any], options: dict[str, 
     return cls(**required, **options)
 
 
+def _with_session(cls: type, options: dict[str, Any]) -> dict[str, Any]:
+    """Session keywords (device=, threads=, runtime=, precision=, cuda_graphs=...) gathered into the
+    `session` SessionConfig the step's config holds, so callers keep passing them flat."""
+    from edgecnn.runtime.session_config import SessionConfig
+
+    names = {f.name for f in dataclasses.fields(SessionConfig)}
+    own = {f.name for f in dataclasses.fields(cls)}
+    if "intra_op_threads" in options:  # the name the thread count had before it had one name
+        options["threads"] = options.pop("intra_op_threads")
+    session = {k: options.pop(k) for k in list(options) if k in names and k not in own}
+    if session:
+        if options.get("session") is not None:
+            raise EdgecnnError("pass session= or its options (device=, threads=, ...), not both")
+        options["session"] = SessionConfig(**session)
+    return options
+
+
 def _as_tuple(value: Any) -> tuple[Any, ...]:
     """ "int8,fp16" or ["int8", "fp16"] -> ("int8", "fp16"), as the CLI accepts both."""
     if value is None:
@@ -193,7 +210,8 @@ def train(model: str | None = None, *, config: Any = None, progress: Any = None,
 
 
 def bench(models: Any = None, *, config: Any = None, progress: Any = None, **options: Any) -> Any:
-    """Benchmark one or more .onnx files (`BenchConfig` fields as options, e.g. batch_sizes=(1, 8));
+    """Benchmark .onnx/.tflite files (`BenchConfig` fields and session options as keywords, e.g.
+    batch_sizes=(1, 8), threads=(1, 2), runtime="openvino");
     returns the `BenchResult` (or the thread-sweep result for several thread_counts)."""
     import os
 
@@ -207,19 +225,24 @@ def bench(models: Any = None, *, config: Any = None, progress: Any = None, **opt
     if models is not None and not isinstance(models, (list, tuple)):
         raise EdgecnnTypeError(f"bench's models must be a path or a list of paths, not {_type_name(models)}")
     required = {} if models is None else {"models": tuple(_path(m, "each bench model") for m in models)}
+    if "threads" in options:  # bench sweeps thread counts: threads= is its thread_counts
+        options["thread_counts"] = options.pop("threads")
     for key in ("batch_sizes", "thread_counts"):
         if isinstance(options.get(key), int):
             options[key] = (options[key],)
+    options = _with_session(BenchConfig, options)
     return run_bench(_build(BenchConfig, config, required, options), progress=progress)
 
 
 def evaluate(model: Any = None, *, config: Any = None, progress: Any = None, **options: Any) -> Any:
-    """Accuracy of an .onnx model on its dataset's test set (`EvalConfig` fields as options: data,
-    data_dir, limit, output_dir, ...); returns the `EvalResult`."""
+    """Accuracy of an .onnx/.tflite model on its dataset's test set (`EvalConfig` fields as options: data,
+    data_dir, limit, output_dir, ...; session options: device, threads, runtime, precision, ...);
+    returns the `EvalResult`."""
     from edgecnn.evaluation import EvalConfig
     from edgecnn.evaluation import evaluate as run_evaluate
 
     required = {} if model is None else {"model": _path(model, "evaluate's model (an .onnx file)")}
+    options = _with_session(EvalConfig, options)
     return run_evaluate(_build(EvalConfig, config, required, options), progress=progress)
 
 
@@ -242,6 +265,7 @@ def predict(model: Any = None, inputs: Any = None, *, config: Any = None, **opti
             )
         items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
         required["inputs"] = tuple(_path(i, "each predict input") for i in items)
+    options = _with_session(PredictConfig, options)
     return run_predict(_build(PredictConfig, config, required, options))
 
 

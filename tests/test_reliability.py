@@ -369,12 +369,13 @@ def _tune_result_with(files: list[str]) -> object:
     candidates = [
         SimpleNamespace(
             file=f, suits=["vnni"], device_accuracy=0.99, export_accuracy=0.99,
-            latency_ms={1: {1: 0.123, 2: 0.1}, 64: {1: 1.5, 2: 0.9}}, reason=None,
+            latency_ms={1: {1: 0.123, 2: 0.1}, 64: {1: 1.5, 2: 0.9}}, reason=None, difference_pp=None,
         )
         for f in files
     ]  # fmt: skip
     config = SimpleNamespace(batch_sizes=(1, 64), bundle=Path("runs/some-model/bundle"))
-    return SimpleNamespace(config=config, isa_class="avx512-vnni", candidates=candidates, picks={},
+    return SimpleNamespace(config=config, isa_class="avx512-vnni", candidates=candidates, picks={}, notes=[],
+                           accuracy_check={},
                            record_path=Path("runs/some-model/bundle/device.json"))  # fmt: skip
 
 

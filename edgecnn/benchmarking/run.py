@@ -53,11 +53,11 @@ def bench(config: BenchConfig, *, progress: Progress | None = None) -> BenchResu
     return bench_in_process(config, progress=progress)
 
 
-def shares_thread_pool(config: BenchConfig, intra_op_threads: int) -> bool:
+def shares_thread_pool(config: BenchConfig, threads: int) -> bool:
     """Whether this run's sessions share ORT's process-wide pool: the config wants it and this process
     may still create (or already has) a pool of these sizes."""
     return config.wants_shared_thread_pool() and can_share_thread_pool(
-        intra_op_threads, config.inter_op_threads
+        threads, config.session.inter_op_threads
     )
 
 
@@ -76,7 +76,45 @@ def _stepper(tracker: Tracker) -> Step:
     return step
 
 
+def per_batch_contexts(ctx: MeasureContext) -> list[MeasureContext]:
+    """TensorRT tunes an engine for one batch (its profile's opt shape): one session per timed batch,
+    each tuned for the batch it is timed at, each covering every batch asked (min/max), each with its
+    own engine-cache folder per precision and batch (a cached engine built for another precision or
+    tuned for another batch must not be reused)."""
+    config, session = ctx.config, ctx.session_config
+    if session.device != "tensorrt":
+        return [ctx]
+    out = []
+    for batch in config.batch_sizes:
+        cache = session.trt_engine_cache
+        if cache is not None:
+            cache = Path(cache) / f"{session.trt_precision}-opt-batch-{batch}"
+        out.append(
+            replace(
+                ctx,
+                config=replace(config, batch_sizes=(batch,)),
+                session_config=replace(session, trt_opt_batch=batch, trt_engine_cache=cache),
+            )
+        )
+    return out
+
+
 def _measure_all(ctx: MeasureContext, progress: Progress | None) -> tuple[list[ModelResult], list[str]]:
+    parts = [_measure_batches(c, progress) for c in per_batch_contexts(ctx)]
+    models = [
+        replace(first, results=tuple(r for part in parts for r in part[0][i].results),
+                notes=tuple(dict.fromkeys(n for part in parts for n in part[0][i].notes)),
+                op_profiles=tuple(p for part in parts for p in part[0][i].op_profiles),
+                gpu_memory=max((part[0][i].gpu_memory or {} for part in parts),
+                               key=lambda g: g.get("peak_bytes") or 0) or first.gpu_memory)
+        for i, first in enumerate(parts[0][0])
+    ]  # fmt: skip
+    models = with_speedups(models, paired=ctx.config.interleave)
+    notes = list(dict.fromkeys(n for part in parts for n in part[1]))
+    return models, notes
+
+
+def _measure_batches(ctx: MeasureContext, progress: Progress | None) -> tuple[list[ModelResult], list[str]]:
     config = ctx.config
     names = display_names(config.models)
     notes: list[str] = []
@@ -92,7 +130,6 @@ def _measure_all(ctx: MeasureContext, progress: Progress | None) -> tuple[list[M
             ]
         if len(models) > 1:
             notes.append(SEQUENTIAL_MODELS)
-    models = with_speedups(models, paired=config.interleave)
     if config.op_profile:
         with Tracker(progress, PROGRESS_TASK, len(models) * len(config.batch_sizes)) as tracker:
             step = _stepper(tracker)
@@ -103,8 +140,9 @@ def _measure_all(ctx: MeasureContext, progress: Progress | None) -> tuple[list[M
 def bench_in_process(config: BenchConfig, *, progress: Progress | None = None) -> BenchResult:
     """One thread count (`config.thread_counts[0]`), measured in this process."""
     (threads,) = config.thread_counts
-    for path in config.models:
-        check_model_file(path)
+    for i, path in enumerate(config.models):
+        if config.model_session(i, config.session).runtime == "ort":
+            check_model_file(path)  # other runtimes check their files when they open them
     if config.output_dir is not None:
         refuse_overwrite(
             Path(config.output_dir), config.force, inputs=config.models, kind="bench"
@@ -119,7 +157,10 @@ def bench_in_process(config: BenchConfig, *, progress: Progress | None = None) -
         environment=env,
     )
     overhead = measure_harness_overhead(config)
-    run_notes = [PER_SESSION_POOLS] if config.interleave and len(config.models) > 1 and not shared else []
+    ort_models = sum(
+        config.model_session(i, config.session).runtime == "ort" for i in range(len(config.models))
+    )
+    run_notes = [PER_SESSION_POOLS] if config.interleave and ort_models > 1 and not shared else []
     run_notes = [*config.device_picks, *run_notes]
     models, measure_notes = _measure_all(ctx, progress)
     result = BenchResult(
@@ -146,12 +187,17 @@ def bench_in_process(config: BenchConfig, *, progress: Progress | None = None) -
 
 def _write_outputs(result: BenchResult, out: Path) -> BenchResult:
     from edgecnn.benchmarking.plots import plot_bench
+    from edgecnn.core.plotting import NO_MATPLOTLIB, plotting_available
 
-    final = {"json": out / "bench.json", "csv": out / "bench.csv", "plot": out / "bench.png"}
-    result = replace(result, files=final)
+    plot = plotting_available()
+    final = {"json": out / "bench.json", "csv": out / "bench.csv"} | (
+        {"plot": out / "bench.png"} if plot else {}
+    )
+    result = replace(result, files=final, notes=result.notes if plot else (*result.notes, NO_MATPLOTLIB))
     document = result.to_document()
     with atomic_dir(out, force=result.config.force, kind="bench") as tmp:
         (tmp / "bench.json").write_text(dumps_json(document), encoding="utf-8")
         (tmp / "bench.csv").write_text(to_csv(document), encoding="utf-8")
-        plot_bench(document, tmp / "bench.png")
+        if plot:
+            plot_bench(document, tmp / "bench.png")
     return result

@@ -7,28 +7,34 @@ that carries export's measured accuracy in its metadata (model.int8.onnx, model.
 used: on CPUs without VNNI, ORT's U8S8 kernels can saturate (VPMADDUBSW) and silently lose accuracy, so
 a file more than `tolerance_pp` away from export's number is rejected with the reason. The survivors
 are timed by `edgecnn bench` (interleaved rounds, so load from other processes hits every candidate
-alike; one child process per thread count). Runtime side: never TensorFlow.
+alike; one child process per thread count). `plan_tune` measures the work first (the command prints
+the estimate), progress goes to an optional callback, and `--images` / `--rounds` trade time for
+certainty (benchmarking.tune_plan: the sample and the interval it gives). Runtime side: never TensorFlow.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgecnn.benchmarking.tune_plan import CONFIDENCE, TuneEstimate, difference_interval_pp
+from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.inputs import check_input_file, show_path
 from edgecnn.core.metadata import ModelMetadata, read_metadata
 from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
 from edgecnn.core.ownership import add_to_marker
+from edgecnn.core.progress import Progress, Tracker
 from edgecnn.runtime.device_record import DEVICE_JSON, DEVICE_SCHEMA
+from edgecnn.runtime.session_config import SessionConfig
 
 FP32_FILE = "model.onnx"
 EXPORT_JSON = "export.json"
 MAX_THREADS = 64
-DEFAULT_MAX_DROP_PP = 0.5  # as export's --quantize auto (exporting.config.DEFAULT_AUTO_MAX_DROP_PP)
 
 
 @dataclass(frozen=True)
@@ -44,16 +50,30 @@ class TuneConfig:
     max_accuracy_drop: float | None = None
     data_dir: Path | None = None
     force: bool = False
+    # The device (cpu; cuda | tensorrt: FP32/FP16 (+ INT8-TRT), with and without CUDA graphs, see
+    # gpu_tune) and runtime options candidates are timed with; threads come from thread_counts and
+    # the precision is what tune tries, so neither is set here.
+    session: SessionConfig = field(default_factory=SessionConfig)
+    images: int | None = None  # accuracy check on a random sample of export's images; None = all of them
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bundle", Path(self.bundle))
         check_input_file(self.bundle, "bundle", allow_dir=True)
+        if self.session.device not in ("cpu", "cuda", "tensorrt"):
+            raise EdgecnnError(f"tune --device takes cpu, cuda or tensorrt, not {self.session.device!r}")
+        if self.session.threads or self.session.precision is not None:
+            raise EdgecnnError(
+                "tune tries its own thread counts (--threads 1,2) and, on a GPU, precisions: "
+                "set neither on its session"
+            )
         if not self.bundle.is_dir() or not (self.bundle / FP32_FILE).is_file():
             raise EdgecnnError(f"{show_path(self.bundle)} is not an export bundle (no {FP32_FILE} in it)")
         if not self.batch_sizes or any(isinstance(b, bool) or b < 1 for b in self.batch_sizes):
             raise EdgecnnError("--batch takes positive batch sizes, like 1,64")
         if any(isinstance(t, bool) or not 1 <= t <= MAX_THREADS for t in self.thread_counts):
             raise EdgecnnError(f"--threads takes counts from 1 to {MAX_THREADS}")
+        if self.images is not None and (isinstance(self.images, bool) or self.images < 1):
+            raise EdgecnnError(f"--images must be a positive number of images, got {self.images}")
         if self.rounds < 1 or self.round_seconds <= 0:
             raise EdgecnnError("--rounds and --round-seconds must be positive")
         if not 0 <= self.tolerance_pp <= 5:
@@ -80,6 +100,8 @@ class Candidate:
     accepted: bool = False
     reason: str = ""
     latency_ms: dict[int, dict[int, float]] = field(default_factory=dict)  # batch -> threads -> median
+    # 95% interval (pp) of (accuracy here on all export's images) - (export's): a point when all were used
+    difference_pp: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +115,10 @@ class TuneResult:
     record_path: Path
     target: dict[str, Any]
     environment: dict[str, Any]
+    accuracy_check: dict[str, Any] = field(default_factory=dict)  # images, of how many, confidence
+    estimate: dict[str, Any] = field(default_factory=dict)  # TuneEstimate.to_dict(): what was expected
+    wall_s: float | None = None  # what it took (accuracy check and timing)
+    notes: tuple[str, ...] = ()
 
     def to_document(self) -> dict[str, Any]:
         doc = {"kind": DEVICE_SCHEMA, "schema_version": 1, **to_jsonable(self)}
@@ -122,7 +148,7 @@ def accuracy_bound(config: TuneConfig) -> float:
     if config.max_accuracy_drop is not None:
         return config.max_accuracy_drop
     recorded = _export_doc(config.bundle).get("max_accuracy_drop")
-    return float(recorded) if isinstance(recorded, (int, float)) else DEFAULT_MAX_DROP_PP
+    return float(recorded) if isinstance(recorded, (int, float)) else DEFAULT_MAX_ACCURACY_DROP_PP
 
 
 def check_drop(candidates: list[Candidate], bound_pp: float) -> None:
@@ -135,9 +161,23 @@ def check_drop(candidates: list[Candidate], bound_pp: float) -> None:
             cand.reason = f"{drop:.2f} pp below FP32 here, over the {bound_pp:g} pp bound"
 
 
-def find_candidates(bundle: Path) -> tuple[list[Candidate], ModelMetadata, int | None]:
+def _foreign(path: Path) -> str | None:
+    """Why an `edgecnn optimize`d copy made on another machine cannot be a candidate here, or None."""
+    from edgecnn.runtime.target import check_target, file_props
+
+    try:
+        check_target(path, file_props(path), "cpu")
+    except EdgecnnError as exc:
+        return f"skipped {path.name}: {exc}"
+    return None
+
+
+def find_candidates(
+    bundle: Path, notes: list[str] | None = None
+) -> tuple[list[Candidate], ModelMetadata, int | None]:
     """FP32 plus every file with export's accuracy stamped in its metadata; (candidates, FP32's
-    metadata, the number of test images export evaluated on, when recorded)."""
+    metadata, the number of test images export evaluated on, when recorded). `optimize`d copies made
+    on another machine are skipped, with why appended to `notes`."""
     import json
 
     meta = read_metadata(bundle / FP32_FILE)
@@ -148,6 +188,11 @@ def find_candidates(bundle: Path) -> tuple[list[Candidate], ModelMetadata, int |
     for path in sorted(bundle.glob("*.onnx")):
         m = read_metadata(path)
         if path.name == FP32_FILE or m is None or "export_accuracy" not in m.extra:
+            continue
+        foreign = _foreign(path) if path.name.endswith(".cpu.onnx") else None
+        if foreign:
+            if notes is not None:
+                notes.append(foreign)
             continue
         suits = json.loads(m.extra.get("int8_suits", "[]"))
         variant = m.variant + (" (optimized)" if path.name.endswith(".cpu.onnx") else "")
@@ -174,35 +219,55 @@ def _test_images(meta: ModelMetadata, n: int | None, data_dir: Path | None) -> t
 
 
 def check_accuracy(
-    bundle: Path, candidates: list[Candidate], x: np.ndarray, y: np.ndarray, tol: float
+    bundle: Path,
+    candidates: list[Candidate],
+    x: np.ndarray,
+    y: np.ndarray,
+    tol: float,
+    population: int | None = None,
+    progress: Progress | None = None,
 ) -> None:
-    """The saturation check: each file's accuracy here vs export's on the same images (in place)."""
+    """The saturation check: each file's accuracy here vs export's on the same images (in place). With
+    a sample of export's `population` images, a file is rejected only when the whole 95% interval of
+    the difference lies beyond `tol`; with all of them the interval is the measured difference."""
     from edgecnn.runtime.inference import accuracy, predict_probabilities
     from edgecnn.runtime.preprocess import prepare_batch
     from edgecnn.runtime.sessions import open_cpu_session
 
-    for cand in candidates:
-        try:
-            session, _ = open_cpu_session(bundle / cand.file)
-        except EdgecnnError as exc:
-            cand.reason = f"does not open here: {exc}"
-            continue
-        meta = read_metadata(bundle / cand.file)
-        cand.device_accuracy = accuracy(predict_probabilities(session, prepare_batch(x, meta)), y)
-        if cand.export_accuracy is None:
-            cand.accepted, cand.reason = cand.variant == "fp32", "no accuracy recorded by export"
-            continue
-        diff = (cand.device_accuracy - cand.export_accuracy) * 100
-        cand.accepted = abs(diff) <= tol
-        if not cand.accepted:
-            cand.reason = (
-                f"accuracy here {cand.device_accuracy:.2%} vs {cand.export_accuracy:.2%} at export "
-                f"({diff:+.2f} pp, over {tol:g} pp): this CPU's INT8 kernels compute something else "
-                "(U8S8 saturation without VNNI?)"
+    n = len(y)
+    with Tracker(progress, "tune accuracy", n * len(candidates), "accuracy check") as bar:
+        for cand in candidates:
+            bar.describe(f"accuracy {cand.file}")
+            try:
+                session, _ = open_cpu_session(bundle / cand.file)
+            except EdgecnnError as exc:
+                cand.reason = f"does not open here: {exc}"
+                bar.advance(n)
+                continue
+            meta = read_metadata(bundle / cand.file)
+            probs = predict_probabilities(session, prepare_batch(x, meta), on_batch=bar.advance)
+            cand.device_accuracy = accuracy(probs, y)
+            if cand.export_accuracy is None:
+                cand.accepted, cand.reason = cand.variant == "fp32", "no accuracy recorded by export"
+                continue
+            lo, hi = difference_interval_pp(
+                round(cand.device_accuracy * n), n, population or n, cand.export_accuracy
             )
+            cand.difference_pp = (lo, hi)
+            cand.accepted = lo <= tol and hi >= -tol
+            if not cand.accepted:
+                diff = (cand.device_accuracy - cand.export_accuracy) * 100
+                sampled = f", 95% interval {lo:+.2f}..{hi:+.2f} pp on {n} images" if lo != hi else ""
+                cand.reason = (
+                    f"accuracy here {cand.device_accuracy:.2%} vs {cand.export_accuracy:.2%} at export "
+                    f"({diff:+.2f} pp{sampled}, over {tol:g} pp): this CPU's INT8 kernels compute "
+                    "something else (U8S8 saturation without VNNI?)"
+                )
 
 
-def time_candidates(bundle: Path, cands: list[Candidate], cfg: TuneConfig) -> None:
+def time_candidates(
+    bundle: Path, cands: list[Candidate], cfg: TuneConfig, progress: Progress | None = None
+) -> None:
     """Median ms of every accepted candidate at every (batch, threads), timed by `edgecnn bench` itself:
     one child process per thread count (benchmarking.sweep.run_in_child), the candidates interleaved
     in rounds on real test images. Each child owns ORT's process-wide pool at its size, so the timing
@@ -213,13 +278,16 @@ def time_candidates(bundle: Path, cands: list[Candidate], cfg: TuneConfig) -> No
     from edgecnn.benchmarking.sweep import run_in_child
 
     accepted = [c for c in cands if c.accepted]
+    bar = Tracker(progress, "tune timing", len(cfg.threads()), "timing")
     for threads in cfg.threads():
+        bar.describe(f"timing {len(accepted)} files, --threads {threads}")
         config = BenchConfig(
             models=tuple(bundle / c.file for c in accepted),
             batch_sizes=cfg.batch_sizes,
             warmup=3,
             duration_s=cfg.rounds * cfg.round_seconds,
             rounds=cfg.rounds,
+            session=cfg.session,
             thread_counts=(threads,),
             inputs="real",
             data_dir=cfg.data_dir,
@@ -228,6 +296,8 @@ def time_candidates(bundle: Path, cands: list[Candidate], cfg: TuneConfig) -> No
         for cand, model in zip(accepted, document["models"], strict=True):
             for row in model["results"]:
                 cand.latency_ms.setdefault(int(row["batch"]), {})[threads] = float(row["p50_ms"])
+        bar.advance()
+    bar.finish()
 
 
 def choose(cands: list[Candidate], batches: tuple[int, ...]) -> dict[int, dict[str, Any]]:
@@ -251,23 +321,73 @@ def choose(cands: list[Candidate], batches: tuple[int, ...]) -> dict[int, dict[s
     return picks
 
 
-def tune(config: TuneConfig) -> TuneResult:
+@dataclass(frozen=True)
+class TunePlan:
+    """What `tune` will do, measured before it starts: the candidates, the accuracy images (all of
+    export's or a sample) and the estimate from one short FP32 timing."""
+
+    candidates: list[Candidate]
+    x: np.ndarray
+    y: np.ndarray
+    export_images: int
+    estimate: TuneEstimate
+    notes: tuple[str, ...]
+    started: float  # time.perf_counter() when planning began: the result's wall_s counts from here
+
+
+def plan_tune(config: TuneConfig) -> TunePlan:
+    from edgecnn.benchmarking.tune_plan import probe, sample_indices
+
+    started = time.perf_counter()
+    notes: list[str] = []
+    cands, meta, n = find_candidates(config.bundle, notes)
+    loading = time.perf_counter()
+    x, y = _test_images(meta, n, config.data_dir)
+    data_load_s = time.perf_counter() - loading
+    total = len(y)  # the images export evaluated on (the whole test set when it did not say)
+    if config.images is not None and config.images > total:
+        raise EdgecnnError(f"--images {config.images} exceeds the {total} images export evaluated on")
+    keep = sample_indices(total, config.images)
+    x, y = x[keep], y[keep]
+    measured = probe(config.bundle / FP32_FILE, x, data_load_s)
+    estimate = TuneEstimate(
+        images=len(y),
+        export_images=total,
+        candidates=len(cands),
+        thread_counts=len(config.threads()),
+        batch_sizes=config.batch_sizes,
+        rounds=config.rounds,
+        round_seconds=config.round_seconds,
+        fp32_ms_per_image=measured.ms_per_image,
+        open_s=measured.open_s,
+        child_start_s=measured.child_start_s,
+    )
+    return TunePlan(cands, x, y, total, estimate, tuple(notes), started)
+
+
+def tune(config: TuneConfig, progress: Progress | None = None, plan: TunePlan | None = None) -> TuneResult:
     from edgecnn.core.environment import environment_info
     from edgecnn.core.isa import this_isa_class
     from edgecnn.runtime.target import current_cpu_target
 
     bundle = config.bundle
-    cands, meta, n = find_candidates(bundle)
-    x, y = _test_images(meta, n, config.data_dir)
-    check_accuracy(bundle, cands, x, y, config.tolerance_pp)
-    fp32 = cands[0]
-    if not fp32.accepted:
-        raise EdgecnnError(
-            f"FP32 scores {fp32.device_accuracy or 0:.2%} here but {fp32.export_accuracy or 0:.2%} at export "
-            "on the same images: the test images differ from export's (--data-dir?); nothing recorded"
-        )
-    check_drop(cands, accuracy_bound(config))
-    time_candidates(bundle, cands, config)
+    plan = plan or plan_tune(config)
+    cands, y = plan.candidates, plan.y
+    if config.session.device != "cpu":
+        from edgecnn.benchmarking.gpu_tune import gpu_candidates
+
+        cands = gpu_candidates(config, plan.x, y, accuracy_bound(config), Candidate)
+    else:
+        check_accuracy(bundle, cands, plan.x, y, config.tolerance_pp, plan.export_images, progress)
+        fp32 = cands[0]
+        if not fp32.accepted:
+            raise EdgecnnError(
+                f"FP32 scores {fp32.device_accuracy or 0:.2%} here but {fp32.export_accuracy or 0:.2%} at "
+                "export on the same images: the test images differ from export's (--data-dir?); "
+                "nothing recorded"
+            )
+        check_drop(cands, accuracy_bound(config))
+        time_candidates(bundle, cands, config, progress)
     result = TuneResult(
         config=config,
         isa_class=this_isa_class(),
@@ -278,6 +398,16 @@ def tune(config: TuneConfig) -> TuneResult:
         record_path=bundle / DEVICE_JSON,
         target=current_cpu_target(),
         environment=environment_info(),
+        accuracy_check={
+            "images": len(y),
+            "of": plan.export_images,
+            "sample": "all" if len(y) >= plan.export_images else "seeded random (tune_plan.SAMPLE_SEED)",
+            "confidence": CONFIDENCE,
+            "rule": "rejected when the whole interval of the difference from export is beyond the tolerance",
+        },
+        estimate=plan.estimate.to_dict(),
+        wall_s=time.perf_counter() - plan.started,
+        notes=plan.notes,
     )
     atomic_write_json(result.record_path, result.to_document(), force=config.force)
     add_to_marker(result.record_path)  # the bundle stays replaceable by `export --force`

@@ -98,7 +98,7 @@ def run_command(
     *,
     as_json: bool,
     document: Callable[[ResultT], Any] = result_document,
-    failure: Callable[[ResultT], str | None] | None = None,
+    failure: Callable[[ResultT], EdgecnnError | str | None] | None = None,
 ) -> None:
     """The one shape of every command: build its typed config from the options (checks raise
     EdgecnnError there), run the engine, render the result, print the JSON document with --json, and
@@ -112,6 +112,8 @@ def run_command(
         if as_json:
             emit_json(document(result))
         problem = failure(result) if failure is not None else None
+        if isinstance(problem, EdgecnnError):  # with its own exit status (predict's partial result: 3)
+            raise problem
         if problem:
             raise EdgecnnError(problem)
 

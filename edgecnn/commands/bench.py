@@ -21,10 +21,10 @@ from edgecnn.commands._common import (
 from edgecnn.commands.options import (
     AllowCpuNodesOption,
     DataDirOption,
-    DeviceOption,
     ForceOption,
     JsonOption,
     output_option,
+    session_options,
 )
 from edgecnn.commands.progress import rich_progress
 from edgecnn.core.progress import Progress, ProgressEvent
@@ -238,11 +238,6 @@ IoBindingOption = Annotated[
     ),
 ]
 CudaGraphsOption = Annotated[bool, typer.Option("--cuda-graphs", help="Capture and replay CUDA graphs.")]
-TrtFp16Option = Annotated[bool, typer.Option("--trt-fp16", help="Let TensorRT build FP16 kernels.")]
-TrtInt8Option = Annotated[bool, typer.Option("--trt-int8", help="Let TensorRT build INT8 kernels.")]
-TrtEngineCacheOption = Annotated[
-    Path | None, typer.Option("--trt-engine-cache", help="Directory to cache TensorRT engines in.")
-]
 DeviceIdOption = Annotated[int, typer.Option("--device-id", help="GPU index for cuda/tensorrt.")]
 InputsOption = Annotated[
     str,
@@ -302,21 +297,18 @@ def show(document: dict[str, Any], console: Console) -> None:
     render_thread_sweep(document, console)
 
 
+@session_options
 def bench_command(
     models: ModelsArgument,
     batch: BatchOption = "1",
     warmup: WarmupOption = 10,
     iterations: IterationsOption = None,
     duration: DurationOption = None,
-    device: DeviceOption = "cpu",
     threads: ThreadCountsOption = "0",
     inter_threads: InterThreadsOption = 0,
     spin: SpinOption = None,
     io_binding: IoBindingOption = True,
     cuda_graphs: CudaGraphsOption = False,
-    trt_fp16: TrtFp16Option = False,
-    trt_int8: TrtInt8Option = False,
-    trt_engine_cache: TrtEngineCacheOption = None,
     device_id: DeviceIdOption = 0,
     inputs: InputsOption = "auto",
     data_dir: DataDirOption = None,
@@ -329,19 +321,26 @@ def bench_command(
     profile_runs: ProfileRunsOption = 200,
     allow_cpu_nodes: AllowCpuNodesOption = False,
     as_json: JsonOption = False,
+    session: dict | None = None,
 ) -> None:
     """Latency percentiles, throughput, cold start, memory and GFLOP/s on this device."""
 
     def config() -> BenchConfig:
         from edgecnn.benchmarking import BenchConfig, parse_batch_sizes, parse_thread_counts
         from edgecnn.core.files import timestamped_path
+        from edgecnn.runtime.session_config import SessionConfig
 
+        sessions = SessionConfig(
+            **(session or {}),
+            inter_op_threads=inter_threads,
+            allow_spinning=spin,
+            cuda_graphs=cuda_graphs,
+            device_id=device_id,
+        )
         return BenchConfig(
             models=tuple(models), batch_sizes=parse_batch_sizes(batch), warmup=warmup,
-            iterations=iterations, duration_s=duration, device=device,
-            thread_counts=parse_thread_counts(threads), inter_op_threads=inter_threads,
-            allow_spinning=spin, io_binding=io_binding, cuda_graphs=cuda_graphs, trt_fp16=trt_fp16,
-            trt_int8=trt_int8, trt_engine_cache=trt_engine_cache, device_id=device_id, inputs=inputs,
+            iterations=iterations, duration_s=duration, session=sessions,
+            thread_counts=parse_thread_counts(threads), io_binding=io_binding, inputs=inputs,
             data_dir=data_dir, output_dir=output if output is not None else timestamped_path("bench"),
             force=force, seed=seed, interleave=interleave, rounds=rounds, op_profile=op_profile,
             op_profile_runs=profile_runs, allow_cpu_nodes=allow_cpu_nodes,

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgecnn.commands._common import plain_console, run_command
+from edgecnn.commands._common import plain_console, run_command, styled
 from edgecnn.commands.options import ForceOption, JsonOption, output_option
 
 if TYPE_CHECKING:
@@ -50,6 +50,8 @@ def render(document: dict[str, Any], console: Console) -> None:
             f"onnxruntime {run.get('onnxruntime')} | {', '.join(run.get('providers') or [])} | "
             f"{run.get('created_at')}"
         )
+    for note in document.get("notes") or []:
+        console.print(styled("note:", "yellow", f" {note}"))
     files = document.get("files") or {}
     if files:
         console.print("saved " + ", ".join(str(p) for p in files.values()))

@@ -14,13 +14,14 @@ from edgecnn.commands._common import run_command, stderr_console, styled
 from edgecnn.commands.options import (
     AllowCpuNodesOption,
     DataDirOption,
-    DeviceOption,
     ForceOption,
     JsonOption,
     ThreadsOption,
     output_option,
+    session_options,
 )
 from edgecnn.commands.progress import rich_progress
+from edgecnn.data.registry import names_help
 
 if TYPE_CHECKING:
     from edgecnn.evaluation import EvalConfig, EvalResult
@@ -30,7 +31,7 @@ ModelArgument = Annotated[
 ]
 DataOption = Annotated[
     str | None,
-    typer.Option(help="mnist | fashion_mnist | cifar10 | folder:PATH (default: the model's own dataset)."),
+    typer.Option(help=f"{names_help(sep=' | ', last=' | ')} (default: the model's own dataset)."),
 ]
 BatchSizeOption = Annotated[int, typer.Option("--batch-size", help="Images per inference call.")]
 LimitOption = Annotated[
@@ -79,11 +80,11 @@ def show(result: EvalResult, console: Console) -> None:
     )
 
 
+@session_options
 def eval_command(
     model: ModelArgument,
     data: DataOption = None,
     data_dir: DataDirOption = None,
-    device: DeviceOption = "cpu",
     batch_size: BatchSizeOption = 256,
     limit: LimitOption = None,
     threads: ThreadsOption = 0,
@@ -93,24 +94,25 @@ def eval_command(
     download: DownloadOption = False,
     plot: PlotOption = True,
     as_json: JsonOption = False,
+    session: dict | None = None,
 ) -> None:
     """Accuracy, per-class accuracy and confusion matrix of an ONNX model on the real test set."""
 
     def config() -> EvalConfig:
         from edgecnn.evaluation import EvalConfig
+        from edgecnn.runtime.session_config import SessionConfig
 
         return EvalConfig(
             model=model,
             data=data,
             data_dir=data_dir,
-            device=device,
             batch_size=batch_size,
             limit=limit,
             output_dir=output,
             force=force,
             plot=plot,
             download=download,
-            intra_op_threads=threads,
+            session=SessionConfig(**(session or {}), threads=threads),
             allow_cpu_nodes=allow_cpu_nodes,
         )
 

@@ -16,7 +16,9 @@ from rich.text import Text
 
 from edgecnn.commands._common import add_name_column, run_command, styled
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption, output_option
+from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
 from edgecnn.core.metadata import INPUT_NAME
+from edgecnn.data.registry import names_help
 
 if TYPE_CHECKING:
     from edgecnn.exporting import ExportConfig
@@ -34,7 +36,9 @@ MaxAccuracyDropOption = Annotated[
     float | None,
     typer.Option(
         "--max-accuracy-drop",
-        help="Largest accuracy drop vs FP32 in percentage points; INT8 searches settings to meet it.",
+        help="Largest accuracy drop vs FP32 in percentage points, enforced: files over it are not written "
+        f"(default {DEFAULT_MAX_ACCURACY_DROP_PP:g}: files over it are kept and marked); INT8 searches "
+        "settings to meet it.",
     ),
 ]
 SearchLimitOption = Annotated[
@@ -64,7 +68,10 @@ CalibrationSamplesOption = Annotated[
 ]
 DatasetOption = Annotated[
     str | None,
-    typer.Option(help="Dataset for parity/calibration/eval (default: from train.json, else mnist)."),
+    typer.Option(
+        help=f"Dataset for parity/calibration/eval: {names_help()} (default: from train.json, else none: "
+        "no accuracy measured)."
+    ),
 ]
 LabelsOption = Annotated[
     str | None, typer.Option(help="Comma-separated class labels (default: train.json / dataset).")
@@ -236,7 +243,10 @@ def result_table(result: ExportResult) -> Table:
     table = Table(title=f"export {result.output_dir}", title_justify="left", box=box.SIMPLE_HEAD)
     labelled = result.labelled_data
     names = {
-        r.name: r.name + ("" if r.kept else " ✗") + (" ★" if result.selected == r.name else "")
+        r.name: r.name
+        + ("" if r.kept else " ✗")
+        + (" ⚠" if r.kept and r.within_bound is False else "")
+        + (" ★" if result.selected == r.name else "")
         for r in result.variants.values()
     }
     add_name_column(table, "variant", names.values())
@@ -303,6 +313,23 @@ def contract_line(result: ExportResult) -> str:
     return f"{pixels}; output {result.output_kind}"
 
 
+def bound_lines(result: ExportResult) -> list[str | Text]:
+    """One line per variant outside the accuracy bound: kept and marked (the default bound) or not
+    written (an explicit --max-accuracy-drop), with the layers INT8 hurts most (per-layer SQNR)."""
+    lines: list[str | Text] = []
+    for r in result.outside_bound:
+        how = ("⚠ kept, marked within_bound false", "yellow") if r.kept else ("✗ not written", "red")
+        bound = f"{result.max_accuracy_drop:g} pp" + (
+            " (default)" if result.bound_source == "default" else ""
+        )
+        line = f": {r.name} loses {r.accuracy_drop_pp:.2f} pp, over the bound {bound}"
+        if r.worst_layers:
+            worst = ", ".join(f"{w['layer']} {w['sqnr_db']:.1f} dB" for w in r.worst_layers)
+            line += f"; lowest SQNR: {worst}"
+        lines.append(styled(*how, line))
+    return lines
+
+
 def summary_lines(result: ExportResult) -> list[str | Text]:
     """The lines under the table: route, node counts, parity, and what is slow, dropped or selected."""
     parity = ", ".join(
@@ -327,15 +354,7 @@ def summary_lines(result: ExportResult) -> list[str | Text]:
     ]
     if slow:
         lines.append(styled("slower than FP32 on this CPU:", "red", f" {', '.join(slow)}"))
-    dropped = [r.name for r in result.variants.values() if not r.kept]
-    if dropped:
-        lines.append(
-            styled(
-                f"✗ not kept, accuracy drop over {result.max_accuracy_drop:g} pp:",
-                "red",
-                f" {', '.join(dropped)}",
-            )
-        )
+    lines += bound_lines(result)
     if result.selected:
         lines.append(
             f"★ auto: selected {result.selected} (fastest at batch 1 within {result.max_accuracy_drop:g} pp)"

@@ -16,12 +16,13 @@ from rich.text import Text
 from edgecnn.commands._common import run_command, styled
 from edgecnn.commands.options import (
     AllowCpuNodesOption,
-    DeviceOption,
     ForceOption,
     JsonOption,
     ThreadsOption,
     output_option,
+    session_options,
 )
+from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.inputs import show_path
 
 if TYPE_CHECKING:
@@ -42,6 +43,14 @@ InvertOption = Annotated[
     bool, typer.Option("--invert", help="Invert pixels (dark ink on white -> MNIST's white on black).")
 ]
 PredictOutputOption = output_option("predict-<timestamp>.json")
+StrictOption = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Stop at the first image that cannot be read. Without it, the others are classified and "
+        "saved, each bad one is named, and the exit status is 3.",
+    ),
+]
 
 
 def result_table(result: PredictResult) -> Table:
@@ -69,6 +78,9 @@ def result_table(result: PredictResult) -> Table:
             )
             row += [p.true_label or "-", mark]
         table.add_row(*row)
+    for f in result.failed:
+        blanks = [""] * (len(table.columns) - 3)
+        table.add_row(show_path(f.path.name), Text("unreadable", "red"), "-", *blanks)
     return table
 
 
@@ -86,46 +98,68 @@ def show(result: PredictResult, console: Console) -> None:
         console.print(f"{result.n_correct}/{len(labelled)} correct where the file name gives the true label")
     console.print(f"placement: {(result.model.get('placement') or {}).get('summary', '-')}")
     console.print(f"provider: {result.provider}; saved {result.output_path}")
+    for f in result.failed:
+        console.print(styled("failed:", "red", f" {f.error}"), soft_wrap=True)
 
 
+@session_options
 def predict_command(
     model: ModelArgument,
     inputs: InputsArgument,
     top_k: TopKOption = 3,
-    device: DeviceOption = "cpu",
     batch_size: BatchSizeOption = 32,
     invert: InvertOption = False,
     threads: ThreadsOption = 0,
     allow_cpu_nodes: AllowCpuNodesOption = False,
     output: PredictOutputOption = None,
     force: ForceOption = False,
+    strict: StrictOption = False,
     as_json: JsonOption = False,
+    session: dict | None = None,
 ) -> None:
-    """Classify images with an ONNX model: top-k classes with probabilities."""
+    """Classify images with an ONNX model: top-k classes with probabilities. Exit status: 0 all images
+    classified, 1 nothing done (error), 3 some images could not be read (the rest are saved)."""
 
     def config() -> PredictConfig:
         from edgecnn.prediction import PredictConfig
+        from edgecnn.runtime.session_config import SessionConfig
 
         return PredictConfig(
             model=model,
             inputs=tuple(inputs),
             top_k=top_k,
-            device=device,
             batch_size=batch_size,
             invert=invert,
             output=output,
             force=force,
-            intra_op_threads=threads,
+            session=SessionConfig(**(session or {}), threads=threads),
             allow_cpu_nodes=allow_cpu_nodes,
+            strict=strict,
         )
 
-    run_command(config, run_predict, show, as_json=as_json)
+    run_command(config, run_predict, show, as_json=as_json, failure=partial_failure)
 
 
 def run_predict(config: PredictConfig) -> PredictResult:
     from edgecnn.prediction import predict
 
     return predict(config)
+
+
+def partial_failure(result: PredictResult) -> EdgecnnError | None:
+    """Some images could not be read: the rest are classified and saved, and the exit status is 3."""
+    from edgecnn.prediction.predict import PARTIAL_EXIT
+
+    if not result.failed:
+        return None
+    n, total = len(result.failed), len(result.failed) + len(result.predictions)
+    error = EdgecnnError(
+        f"{n} of {total} images could not be read ({result.failed[0].path.name}"
+        f"{' ...' if n > 1 else ''}); the other {len(result.predictions)} were classified and saved "
+        f"in {result.output_path} (--strict stops at the first)"
+    )
+    error.exit_code = PARTIAL_EXIT
+    return error
 
 
 def register(app: typer.Typer) -> None:

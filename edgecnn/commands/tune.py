@@ -10,20 +10,38 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from edgecnn.commands._common import add_name_column, run_command, styled
+from edgecnn.commands._common import add_name_column, run_command, stderr_console, styled
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption
+from edgecnn.commands.progress import rich_progress
+from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
 
 if TYPE_CHECKING:
     from edgecnn.benchmarking.tune import TuneConfig, TuneResult
+    from edgecnn.benchmarking.tune_plan import TuneEstimate
 
 BundleArgument = Annotated[
     Path, typer.Argument(help="Export bundle directory (model.onnx, model.int8*.onnx).")
+]
+TuneDeviceOption = Annotated[
+    str, typer.Option("--device", help="cpu | cuda | tensorrt (GPU: FP32/FP16/INT8-TRT x CUDA graphs).")
 ]
 BatchOption = Annotated[str, typer.Option("--batch", help="Batch sizes to tune for, e.g. 1,64.")]
 ThreadsListOption = Annotated[
     str | None, typer.Option("--threads", help="Thread counts to try, e.g. 1,2 (default 1..cores, max 4).")
 ]
-RoundsOption = Annotated[int, typer.Option("--rounds", help="Interleaved timing rounds per batch size.")]
+RoundsOption = Annotated[
+    int,
+    typer.Option("--rounds", help="Interleaved timing rounds per batch size (fewer: faster, noisier picks)."),
+]
+ImagesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--images",
+        help="Check accuracy on a seeded random N of export's images instead of all (faster on a slow "
+        "board); the check then reports a 95% interval and rejects a file only when all of it is beyond "
+        "--tolerance.",
+    ),
+]
 ToleranceOption = Annotated[
     float, typer.Option("--tolerance", help="Largest accuracy difference (pp) from export's, same images.")
 ]
@@ -31,9 +49,22 @@ MaxDropOption = Annotated[
     float | None,
     typer.Option(
         "--max-accuracy-drop",
-        help="Largest accuracy drop vs FP32 (pp, measured here) a pick may have (default: export's or 0.5).",
+        help="Largest accuracy drop vs FP32 (pp, measured here) a pick may have "
+        f"(default: export's, else the INT8 bound {DEFAULT_MAX_ACCURACY_DROP_PP:g}).",
     ),
 ]
+
+
+def show_estimate(estimate: TuneEstimate, console: Console) -> None:
+    e = estimate
+    sample = "" if e.images >= e.export_images else f" (a sample of {e.export_images}: --images)"
+    console.print(
+        f"tune: {e.images} images{sample} x {e.candidates} files for accuracy, then {e.rounds} rounds x "
+        f"{e.candidates} files x {len(e.batch_sizes)} batch sizes x {e.thread_counts} thread counts; "
+        f"about {e.total_s:.0f} s here ({e.accuracy_s:.0f} s accuracy, {e.timing_s:.0f} s timing, from "
+        f"FP32's {e.fp32_ms_per_image:.3f} ms/image)",
+        soft_wrap=True,
+    )
 
 
 def show(result: TuneResult, console: Console) -> None:
@@ -51,16 +82,29 @@ def show(result: TuneResult, console: Console) -> None:
             cells.append(" ".join(f"{ms:.3f}({t})" for t, ms in sorted(per.items())) or "rejected")
         table.add_row(c.file, ",".join(c.suits) or "-", exp, acc, *cells)
     console.print(table)
+    check = result.accuracy_check
+    if check.get("images", 0) < check.get("of", 0):
+        console.print(
+            f"accuracy checked on {check['images']} of export's {check['of']} images; difference from "
+            f"export ({check['confidence']:.0%} interval, rejected only when all of it is beyond "
+            f"{result.config.tolerance_pp:g} pp):"
+        )
+        for c in result.candidates:
+            if c.difference_pp is not None:
+                console.print(f"  {c.file}: {c.difference_pp[0]:+.2f} .. {c.difference_pp[1]:+.2f} pp")
     for c in result.candidates:
         if c.reason:
             console.print(styled(f"{c.file}:", "yellow", f" {c.reason}"))
+    for note in result.notes:
+        console.print(styled("note:", "yellow", f" {note}"), soft_wrap=True)
     for b, p in result.picks.items():
         console.print(
             f"batch {b}: {p['file']} with {p['threads']} thread(s), {p['p50_ms']:.3f} ms "
             f"({p['speedup_vs_fp32']:.2f}x the bundle's FP32)"
         )
     console.print(
-        f"saved {result.record_path}; predict, eval and bench use it when given {result.config.bundle}"
+        f"saved {result.record_path} after {result.wall_s:.1f} s; predict, eval and bench use it when "
+        f"given {result.config.bundle}"
     )
 
 
@@ -69,10 +113,12 @@ def tune_command(
     batch: BatchOption = "1,64",
     threads: ThreadsListOption = None,
     rounds: RoundsOption = 7,
+    images: ImagesOption = None,
     tolerance: ToleranceOption = 0.1,
     max_accuracy_drop: MaxDropOption = None,
     data_dir: DataDirOption = None,
     force: ForceOption = False,
+    device: TuneDeviceOption = "cpu",
     as_json: JsonOption = False,
 ) -> None:
     """Measure the bundle's FP32 and INT8 files on THIS device; record the fastest accurate one."""
@@ -80,6 +126,7 @@ def tune_command(
     def config() -> TuneConfig:
         from edgecnn.benchmarking.config import parse_batch_sizes, parse_thread_counts
         from edgecnn.benchmarking.tune import TuneConfig
+        from edgecnn.runtime.session_config import SessionConfig
 
         return TuneConfig(
             bundle=bundle,
@@ -90,15 +137,21 @@ def tune_command(
             max_accuracy_drop=max_accuracy_drop,
             data_dir=data_dir,
             force=force,
+            session=SessionConfig(device=device),
+            images=images,
         )
 
     run_command(config, run_tune, show, as_json=as_json)
 
 
 def run_tune(config: TuneConfig) -> TuneResult:
-    from edgecnn.benchmarking.tune import tune
+    """Plan (the estimate goes to stderr first), then measure with progress bars."""
+    from edgecnn.benchmarking.tune import plan_tune, tune
 
-    return tune(config)
+    plan = plan_tune(config)
+    show_estimate(plan.estimate, stderr_console)
+    with rich_progress(stderr_console) as progress:
+        return tune(config, progress, plan)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ the one `export` measured for the same file (same test set, same metadata-driven
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,13 @@ from edgecnn.core import environment as sysinfo
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.files import timestamped_path
 from edgecnn.core.outputs import atomic_dir, atomic_write_json, refuse_overwrite, to_jsonable
+from edgecnn.core.plotting import NO_MATPLOTLIB, plotting_available
 from edgecnn.core.progress import Progress, Tracker
 from edgecnn.evaluation.confusion import confusion_counts, plot_confusion_matrix
 from edgecnn.runtime.inference import as_probabilities, run_batches
-from edgecnn.runtime.loaded_model import LoadedModel, load_model
+from edgecnn.runtime.loaded_model import RUNTIME_KEYS, LoadedModel, load_model
 from edgecnn.runtime.preprocess import prepare_batch
-from edgecnn.runtime.session_config import DEVICES, SessionConfig
+from edgecnn.runtime.session_config import SessionConfig
 
 RESULT_JSON = "eval.json"
 CONFUSION_PNG = "confusion_matrix.png"
@@ -33,14 +34,13 @@ class EvalConfig:
     model: Path
     data: str | None = None  # None = the dataset recorded in the model's metadata
     data_dir: Path | None = None
-    device: str = "cpu"
     batch_size: int = 256
     limit: int | None = None  # first N test images (deterministic), None = all
     output_dir: Path | None = None  # None = eval-<timestamp>/ in the working directory
     force: bool = False
     plot: bool = True
     download: bool = False  # eval never downloads: that is Keras, and runtime commands never import TF
-    intra_op_threads: int = 0
+    session: SessionConfig = field(default_factory=SessionConfig)  # runtime, device, threads, precision
     allow_cpu_nodes: bool = False  # on cuda/tensorrt: accept nodes ORT ran on the CPU
 
     def __post_init__(self) -> None:
@@ -53,10 +53,6 @@ class EvalConfig:
             raise EdgecnnError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.limit is not None and self.limit < 1:
             raise EdgecnnError(f"--limit must be >= 1, got {self.limit}")
-        if self.device not in DEVICES:
-            raise EdgecnnError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
-        if self.intra_op_threads < 0:
-            raise EdgecnnError("--threads must be >= 0 (0 = ONNX Runtime's default)")
         if self.download:
             raise EdgecnnError(
                 "eval does not download datasets (that needs TensorFlow, which runtime commands never "
@@ -129,6 +125,7 @@ class EvalResult:
                 "config": self.config_document(),
                 "model": self.model,
                 "provider": self.provider,
+                "runtime": {k: self.model.get(k) for k in RUNTIME_KEYS},
                 "placement": self.model.get("placement"),
                 "dataset": self.dataset,
                 "num_images": self.num_images,
@@ -154,34 +151,35 @@ class EvalResult:
 
 
 def _resolve_dataset_name(config: EvalConfig, model: LoadedModel) -> tuple[str, list[str]]:
-    from edgecnn.data import parse_name
+    from edgecnn.data import names_help, parse_name
 
     recorded = model.meta.dataset
     if config.data is None:
         if recorded is None:
-            raise EdgecnnError(f"{config.model} does not record its dataset; pass --data (e.g. --data mnist)")
+            # Never guessed from the input shape: a 28x28x1 10-class model is not necessarily MNIST.
+            raise EdgecnnError(
+                f"{config.model} does not record its dataset; pass --data with its test set "
+                f"({names_help(sep=' | ', last=' | ')})"
+            )
         return recorded, []
-    kind, folder = parse_name(config.data)
-    wanted = f"folder:{folder}" if kind == "folder" else kind
+    wanted = parse_name(config.data)
     if recorded is not None:
-        rec_kind, rec_folder = parse_name(recorded)
-        same = (rec_kind, rec_folder and rec_folder.resolve()) == (kind, folder and folder.resolve())
-        if not same:
+        if not parse_name(recorded).same_as(wanted):
             raise EdgecnnError(
                 f"{config.model} was trained on {recorded}, its class scores mean nothing on {config.data}; "
                 f"evaluate it with --data {recorded}"
             )
         return recorded, []
-    return wanted, [f"model does not record its dataset: evaluated on {wanted} as asked"]
+    return wanted.text, [f"model does not record its dataset: evaluated on {wanted.text} as asked"]
 
 
 def _load_test_set(
     name: str, config: EvalConfig, model: LoadedModel
 ) -> tuple[np.ndarray, np.ndarray, Any, list[str]]:
-    from edgecnn.data import convert_images, load_dataset
+    from edgecnn.data import convert_images, load_dataset, parse_name
 
     h, w, c = model.meta.input_shape
-    if name.startswith("folder:"):
+    if parse_name(name).any_image_size:
         # Folder images come in any size: load them at the model's input shape, as export did.
         ds = load_dataset(name, config.data_dir, image_size=(h, w), channels=c, download=config.download)
     else:
@@ -258,7 +256,7 @@ def evaluate(config: EvalConfig, *, progress: Progress | None = None) -> EvalRes
     t0 = time.perf_counter()
     model = load_model(
         config.model,
-        SessionConfig(device=config.device, intra_op_threads=config.intra_op_threads),
+        config.session,
         allow_cpu_nodes=config.allow_cpu_nodes,
         batch_size=config.batch_size,
     )
@@ -324,7 +322,9 @@ def _save(result: EvalResult, y_true: np.ndarray, y_pred: np.ndarray, out_dir: P
     config = result.config
     with atomic_dir(out_dir, force=config.force, kind="eval") as tmp:
         plot_path = None
-        if config.plot:
+        if config.plot and not plotting_available():
+            result = replace(result, assumptions=(*result.assumptions, NO_MATPLOTLIB))
+        elif config.plot:
             labels = [c.label for c in result.per_class]
             plot_confusion_matrix(y_true, y_pred, labels, tmp / CONFUSION_PNG, title=_plot_title(result))
             plot_path = out_dir / CONFUSION_PNG

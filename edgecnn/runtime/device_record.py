@@ -69,6 +69,15 @@ def read_device_record(bundle: Path) -> dict[str, Any]:
         raise _bad(path, "the file", f"is not readable JSON ({one_line(exc, 100)})") from None
     if not isinstance(record, dict) or record.get("kind") != DEVICE_SCHEMA:
         raise _bad(path, "kind", f"is not {DEVICE_SCHEMA!r} (not an edgecnn tune record)")
+    config = record.get("config") if isinstance(record.get("config"), dict) else {}
+    session = config.get("session") if isinstance(config.get("session"), dict) else {}
+    tuned_on = session.get("device", "cpu")
+    if tuned_on != "cpu":
+        # A GPU pick names a precision and CUDA graphs too: run its file with those options yourself.
+        raise EdgecnnError(
+            f"{show_path(path)} was tuned for --device {tuned_on}: pass the file it picks with --device "
+            f"{tuned_on} (its precision and CUDA-graph choice are in the record)"
+        )
     target = record.get("target")
     if not isinstance(target, dict):
         raise _bad(path, "target", "is missing or not an object")

@@ -11,12 +11,13 @@ from __future__ import annotations
 import platform
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from edgecnn.core.environment import cpu_info, environment_info
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.jetson import jetson_info, ort_wheel_hint
 from edgecnn.core.text import one_line
 from edgecnn.runtime.doctor_hints import HintFacts, install_hints, missing_summary, shorten_ort_error
 from edgecnn.runtime.placement import PlacementConfig, measure_placement
@@ -35,6 +36,7 @@ class DoctorConfig:
     # Start each GPU provider for real (loads CUDA libraries; TensorRT builds a tiny engine).
     probe_providers: bool = True
     nvidia_smi_timeout_s: float = 10.0
+    root: Path = Path("/")  # where /etc, /proc and /sys are read (Jetson detection; tests use a fake tree)
 
     def __post_init__(self) -> None:
         if self.nvidia_smi_timeout_s <= 0:
@@ -72,6 +74,53 @@ class ProviderCheck:
 
 
 @dataclass(frozen=True)
+class RuntimeCheck:
+    """One runtime of runtime.backends: installed or not (with the extra that installs it)."""
+
+    runtime: str
+    title: str
+    installed: bool
+    version: str | None
+    devices: tuple[str, ...]
+    file_suffixes: tuple[str, ...]
+    missing: str | None  # the one line naming the extra to install, or why it does not start
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "runtime": self.runtime,
+            "title": self.title,
+            "installed": self.installed,
+            "version": self.version,
+            "devices": list(self.devices),
+            "files": list(self.file_suffixes),
+            "missing": self.missing,
+        }
+
+
+def runtime_checks(ort_devices: tuple[str, ...] | None = None) -> tuple[RuntimeCheck, ...]:
+    """Every runtime edgecnn can run models with: version and devices it sees, or what to install.
+    `ort_devices`: the --device values ONNX Runtime really started here (providers it merely lists
+    may not)."""
+    from edgecnn.runtime.backends.registry import BACKENDS
+
+    checks = []
+    for name, backend in BACKENDS.items():
+        why = backend.missing()
+        version, devices = None, ()
+        if why is None:
+            try:
+                version, devices = backend.version(), tuple(backend.devices())
+                if name == "ort" and ort_devices is not None:
+                    devices = ort_devices
+            except Exception as exc:  # noqa: BLE001 - a runtime that imports but does not start
+                why = f"{backend.title} is installed but does not start: {one_line(exc, 200)}"
+        checks.append(
+            RuntimeCheck(name, backend.title, why is None, version, devices, backend.file_suffixes, why)
+        )
+    return tuple(checks)
+
+
+@dataclass(frozen=True)
 class GpuInfo:
     name: str
     compute_capability: str | None
@@ -89,6 +138,8 @@ class DoctorReport:
     cpu: dict[str, Any]
     hints: tuple[str, ...]
     environment: dict[str, Any] = field(default_factory=dict)
+    runtimes: tuple[RuntimeCheck, ...] = ()
+    int8: dict[str, Any] = field(default_factory=dict)  # int8_fit(): ISA class and the recipe it suits
 
     @property
     def devices_ready(self) -> dict[str, bool]:
@@ -111,6 +162,7 @@ class DoctorReport:
                 "providers_available": list(build.providers_available),
             },
             "devices_ready": self.devices_ready,
+            "runtimes": [r.to_dict() for r in self.runtimes],
             "providers": [p.to_dict() for p in self.providers],
             "libraries": [lib.to_dict() for lib in self.libraries],
             "gpus": [vars(g) for g in self.gpus],
@@ -119,7 +171,9 @@ class DoctorReport:
                 "model": self.cpu.get("model"),
                 "arch": self.cpu.get("arch"),
                 "flags": self.cpu.get("flags"),
+                "isa_class": self.int8.get("isa_class"),
             },
+            "int8": self.int8,
             "hints": list(self.hints),
             "environment": self.environment,
         }
@@ -169,17 +223,14 @@ def nvidia_gpus(timeout_s: float) -> tuple[GpuInfo, ...]:
     return tuple(gpus)
 
 
-def jetson_release() -> str | None:
-    """The L4T release line on an NVIDIA Jetson (no nvidia-smi there), None elsewhere."""
-    release = Path("/etc/nv_tegra_release")
-    if release.is_file():
-        return one_line(release.read_text(encoding="utf-8", errors="replace").splitlines()[0], 120)
-    model = Path("/proc/device-tree/model")
-    if model.is_file():
-        text = model.read_text(encoding="utf-8", errors="replace").strip("\0 \n")
-        if "jetson" in text.lower():
-            return text
-    return None
+def jetson_release(root: Path = Path("/")) -> str | None:
+    """The L4T/JetPack release, board and SoC on an NVIDIA Jetson (no nvidia-smi there), None elsewhere."""
+    info = jetson_info(root)
+    if info is None:
+        return None
+    parts = [f"L4T {info.l4t or 'unknown'} (JetPack {info.jetpack or 'unknown'})", info.model, info.soc,
+             "tegrastats" if info.tegrastats else "no tegrastats"]  # fmt: skip
+    return ", ".join(p for p in parts if p)
 
 
 def tiny_model() -> bytes:
@@ -224,6 +275,28 @@ def provider_libraries() -> dict[str, Path]:
     return {p: capi / name for p, name in PROVIDER_LIBRARY.items() if (capi / name).is_file()}
 
 
+def int8_fit(cpu: dict[str, Any]) -> dict[str, Any]:
+    """This CPU's ISA class (core.isa) and the INT8 recipe export builds for it (`--int8-recipes`), so a
+    user sees before exporting which file will suit the board; `edgecnn tune` measures the final word."""
+    from edgecnn.core.isa import isa_class
+    from edgecnn.exporting.quantization.recipes import recipe_for
+
+    flags, arch = cpu.get("flags") or (), str(cpu.get("arch") or platform.machine())
+    try:
+        cls = isa_class(flags, arch)
+    except EdgecnnError as exc:
+        return {"isa_class": None, "recipe": None, "variant": None, "file": None, "why": str(exc)}
+    recipe = recipe_for(flags, arch)
+    return {
+        "isa_class": cls,
+        "recipe": recipe.name,
+        "variant": recipe.variant,
+        "file": f"model.{recipe.variant}.onnx",
+        "types": recipe.to_dict()["types"],
+        "why": recipe.why,
+    }
+
+
 def doctor(config: DoctorConfig = DoctorConfig()) -> DoctorReport:
     """Inspect this device. Never raises for a missing GPU or library: that is what it reports."""
     build = ort_build()
@@ -241,7 +314,8 @@ def doctor(config: DoctorConfig = DoctorConfig()) -> DoctorReport:
                 ProviderCheck(provider, DEVICE_FOR_PROVIDER[provider], True, None, "not probed", None)
             )
     gpus = nvidia_gpus(config.nvidia_smi_timeout_s)
-    jetson = jetson_release()
+    jetson = jetson_release(config.root)
+    jetson_facts = jetson_info(config.root)
     facts = HintFacts(
         arch=platform.machine().lower(),
         system=platform.system(),
@@ -254,8 +328,9 @@ def doctor(config: DoctorConfig = DoctorConfig()) -> DoctorReport:
         providers_available=build.providers_available,
         missing_libraries=tuple(lib.soname for lib in libraries if not lib.found),
         library_errors=tuple(lib.error for lib in libraries if not lib.found and lib.error),
+        jetson_wheel=ort_wheel_hint(jetson_facts) if jetson_facts else None,
     )
-    return DoctorReport(
+    report = DoctorReport(
         onnxruntime=build,
         providers=tuple(checks),
         libraries=libraries,
@@ -264,4 +339,7 @@ def doctor(config: DoctorConfig = DoctorConfig()) -> DoctorReport:
         cpu=cpu_info(),
         hints=tuple(install_hints(facts)),
         environment=environment_info(),
+        int8=int8_fit(cpu_info()),
     )
+    ready = tuple(device for device, ok in report.devices_ready.items() if ok)
+    return replace(report, runtimes=runtime_checks(ready))

@@ -48,11 +48,10 @@ def run_batches(
 ) -> BatchedRun:
     """Run `x` (already prepared for the graph) through `session` in batches of `batch_size` (the last
     one partial); the scores and the time spent in the session."""
-    graph_input = session.get_inputs()[0]
-    input_name = graph_input.name
-    out_name = score_output_name(session)
-    fixed = fixed_batch(graph_input)
-    if fixed is not None:  # a graph with a fixed batch dimension runs in batches of exactly that size
+    score = _scorer(session)
+    # A graph with a fixed batch dimension runs in batches of exactly that size (the last one padded).
+    fixed = fixed_batch(session.get_inputs()[0]) if hasattr(session, "get_inputs") else None
+    if fixed is not None:
         batch_size = fixed
     chunks, seconds = [], 0.0
     for start in range(0, len(x), batch_size):
@@ -61,7 +60,7 @@ def run_batches(
         if fixed is not None and n < fixed:  # the last batch, padded with copies of its last image
             batch = np.concatenate([batch, np.repeat(batch[-1:], fixed - n, axis=0)])
         t0 = time.perf_counter()
-        (scores,) = session.run([out_name], {input_name: batch})
+        scores = score(batch)
         seconds += time.perf_counter() - t0
         chunks.append(np.asarray(scores, dtype=np.float32)[:n])
         if on_batch is not None:
@@ -71,6 +70,15 @@ def run_batches(
     scores = np.concatenate(chunks)
     require_finite(scores)
     return BatchedRun(scores=scores, inference_s=seconds)
+
+
+def _scorer(session: Any) -> Callable[[np.ndarray], Any]:
+    """batch -> class scores: an opened model of any runtime (runtime.backends) runs itself; an
+    onnxruntime session is asked for its class-score output."""
+    if hasattr(session, "runtime_version"):
+        return session.run
+    input_name, out_name = session.get_inputs()[0].name, score_output_name(session)
+    return lambda batch: session.run([out_name], {input_name: batch})[0]
 
 
 def require_finite(scores: np.ndarray) -> None:

@@ -20,16 +20,10 @@ from edgecnn.runtime.ort import available_providers, import_ort, preload_gpu_lib
 from edgecnn.runtime.ort_errors import ort_load_error_line
 from edgecnn.runtime.ort_log import OrtLog, captured_ort_log, clean_ort_message
 from edgecnn.runtime.providers import PROVIDER_FOR_DEVICE, provider_list, trt_profile_shapes
-from edgecnn.runtime.session_config import SessionConfig
-from edgecnn.runtime.target import check_target
+from edgecnn.runtime.session_config import ORT_OPTIMIZATION_LEVELS, SessionConfig
+from edgecnn.runtime.target import check_target, file_props
 
 T = TypeVar("T")
-_OPTIMIZATION_LEVEL_NAMES = {
-    "disable": "ORT_DISABLE_ALL",
-    "basic": "ORT_ENABLE_BASIC",
-    "extended": "ORT_ENABLE_EXTENDED",
-    "all": "ORT_ENABLE_ALL",
-}
 
 
 def session_options(config: SessionConfig) -> Any:
@@ -40,9 +34,9 @@ def session_options(config: SessionConfig) -> Any:
         thread_pool.check_fits_shared_pool(config)
         so.use_per_session_threads = False
     else:
-        so.intra_op_num_threads = config.intra_op_threads
+        so.intra_op_num_threads = config.threads
         so.inter_op_num_threads = config.inter_op_threads
-    level = _OPTIMIZATION_LEVEL_NAMES[config.graph_optimization]
+    level = ORT_OPTIMIZATION_LEVELS[config.graph_optimization]
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
     if config.allow_spinning is not None:
         flag = "1" if config.allow_spinning else "0"
@@ -89,7 +83,11 @@ def _open_on(path: Path, config: SessionConfig, device: str) -> Any:
             f"device {device!r} needs {wanted}, which this onnxruntime build "
             f"({ort.__version__}) does not include; available: {', '.join(ort.get_available_providers())}"
         )
+    # Before ORT sees the graph: a graph optimized for another CPU or ORT may not even load here (ORT's
+    # raw op error), or could compute with the wrong block layout.
+    check_target(path, file_props(path), device)
     if device != "cpu":
+        check_fallback_honoured(ort.__version__)
         preload_gpu_libraries()
     if config.shared_thread_pool or thread_pool.pool_exists():
         thread_pool.ensure_shared_thread_pool(config)
@@ -111,8 +109,6 @@ def _open_on(path: Path, config: SessionConfig, device: str) -> Any:
         if device != "cpu" and _is_provider_failure(failure, log):
             raise ProviderFailed(device, wanted, "to initialise", _ort_reason(failure, log)) from None
         raise EdgecnnError(ort_load_error_line(path, failure)) from None
-    # Before any run: a graph optimized for another CPU could compute with the wrong block layout.
-    check_target(path, session.get_modelmeta().custom_metadata_map, device)
     running = session.get_providers()
     if running[0] != wanted:
         # A provider library that fails to load does not raise: ORT logs why and registers the rest.
@@ -166,6 +162,21 @@ def model_source(path: Path) -> str | bytes:
     return text if text is not None else path.read_bytes()
 
 
+# InferenceSession(enable_fallback=0) is read from 1.23 on; 1.20-1.22 swallow the keyword and, when a GPU
+# provider fails at creation, print "Falling back" and re-create the session on CPU (checked in the
+# 1.20.1, 1.21.1, 1.22.0 and 1.23.2 wheels' onnxruntime_inference_collection.py; docs/tensorrt.md).
+FALLBACK_HONOURED = (1, 23)
+
+
+def check_fallback_honoured(version: str) -> None:
+    parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+    if parts < FALLBACK_HONOURED:
+        raise EdgecnnError(
+            f"onnxruntime {version} ignores enable_fallback=0 (read from 1.23 on): a GPU provider that fails "
+            "to start would silently run on the CPU; install onnxruntime-gpu >= 1.23"
+        )
+
+
 def open_session(
     path: str | os.PathLike[str], config: SessionConfig = SessionConfig(), notes: list[str] | None = None
 ) -> tuple[Any, str]:
@@ -207,4 +218,4 @@ def open_session(
 
 
 def open_cpu_session(path: Path, threads: int = 0) -> tuple[Any, str]:
-    return open_session(path, SessionConfig(device="cpu", intra_op_threads=threads))
+    return open_session(path, SessionConfig(device="cpu", threads=threads))
