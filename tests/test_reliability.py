@@ -375,7 +375,7 @@ def _tune_result_with(files: list[str]) -> object:
     ]  # fmt: skip
     config = SimpleNamespace(batch_sizes=(1, 64), bundle=Path("runs/some-model/bundle"))
     return SimpleNamespace(config=config, isa_class="avx512-vnni", candidates=candidates, picks={}, notes=[],
-                           accuracy_check={},
+                           wall_s=1.0, accuracy_check={},
                            record_path=Path("runs/some-model/bundle/device.json"))  # fmt: skip
 
 
