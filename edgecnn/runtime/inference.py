@@ -50,7 +50,7 @@ def run_batches(
     one partial); the scores and the time spent in the session."""
     score = _scorer(session)
     # A graph with a fixed batch dimension runs in batches of exactly that size (the last one padded).
-    fixed = fixed_batch(session.get_inputs()[0]) if hasattr(session, "get_inputs") else None
+    fixed = _fixed_batch_of(session)
     if fixed is not None:
         batch_size = fixed
     chunks, seconds = [], 0.0
@@ -70,6 +70,15 @@ def run_batches(
     scores = np.concatenate(chunks)
     require_finite(scores)
     return BatchedRun(scores=scores, inference_s=seconds)
+
+
+def _fixed_batch_of(session: Any) -> int | None:
+    """The batch size the model's input is fixed to (an opened model of any runtime, or an onnxruntime
+    session); None for a dynamic batch."""
+    if hasattr(session, "input_shape"):
+        first = session.input_shape[0] if session.input_shape else None
+        return first if isinstance(first, int) and first > 0 else None
+    return fixed_batch(session.get_inputs()[0]) if hasattr(session, "get_inputs") else None
 
 
 def _scorer(session: Any) -> Callable[[np.ndarray], Any]:
