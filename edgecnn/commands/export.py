@@ -88,6 +88,14 @@ Int8RecipesOption = Annotated[
         "or all; each is model.int8-<name>.onnx, for `edgecnn tune` to choose from on the device.",
     ),
 ]
+FormatsOption = Annotated[
+    str,
+    typer.Option(
+        "--formats",
+        help="Model formats: onnx (default) or onnx,tflite (also model.tflite, and model.int8.tflite / "
+        "model.fp16.tflite with the matching --quantize), each gated and measured like the ONNX files.",
+    ),
+]
 LatencyRoundsOption = Annotated[int, typer.Option("--latency-rounds", help="Timed rounds per batch.")]
 NormalizationOption = Annotated[
     str | None,
@@ -143,6 +151,7 @@ def export_command(
     latency_rounds: LatencyRoundsOption = 30,
     target: TargetOption = "cpu",
     int8_recipes: Int8RecipesOption = None,
+    formats: FormatsOption = "onnx",
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -168,6 +177,7 @@ def export_command(
         "latency_rounds": latency_rounds,
         "target": target,
         "int8_recipes": split_values([int8_recipes] if int8_recipes else None),
+        "formats": split_values([formats]),
         "force": force,
     }
     quantization = {
