@@ -162,7 +162,8 @@ def tflite_metadata(ctx: VariantContext, name: str, acc: float | None) -> ModelM
         else {"export_accuracy": repr(acc), "export_eval_images": str(len(ctx.y))}
     )
     extra = {**ctx.metadata.extra, "format": FORMAT, **measured}
-    return replace(ctx.metadata, variant=name, layout="NHWC", extra=extra)
+    route = "TFLiteConverter.from_concrete_functions"
+    return replace(ctx.metadata, variant=name, layout="NHWC", export_route=route, extra=extra)
 
 
 def build_tflite(

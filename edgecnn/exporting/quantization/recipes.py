@@ -69,6 +69,9 @@ class Int8Recipe:
     float_op_types: tuple[str, ...]
     why: str
     quant_format: str = "QDQ"
+    # Symmetric weights (zero point 0). None: the base config's choice (edgecnn's default is asymmetric,
+    # which ORT folds into its kernels but OpenVINO cannot; see the "openvino" recipe).
+    weight_symmetric: bool | None = None
 
     @property
     def variant(self) -> str:
@@ -85,6 +88,9 @@ class Int8Recipe:
             float_depthwise=self.float_depthwise,
             float_stem=self.float_stem,
             float_op_types=tuple(dict.fromkeys((*base.float_op_types, *self.float_op_types))),
+            extra_options=dict(base.extra_options)
+            if self.weight_symmetric is None
+            else {**base.extra_options, "WeightSymmetric": self.weight_symmetric},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,6 +105,7 @@ class Int8Recipe:
             "float_depthwise": self.float_depthwise,
             "float_stem": self.float_stem,
             "float_op_types": list(self.float_op_types),
+            "weight_symmetric": self.weight_symmetric,
             "why": self.why,
         }
 
@@ -157,6 +164,24 @@ RECIPES: dict[str, Int8Recipe] = {
         float_stem=False,
         float_op_types=FLOAT_ALWAYS,
         why="S8S8 runs on SDOT/SMMLA (MlasGemmS8S8DispatchSdot/Smmla) with int32 accumulation",
+    ),
+    # Not an instruction set but a runtime: OpenVINO's CPU plugin runs a conv in int8 only when its
+    # weights are symmetric (zero point 0). With edgecnn's default asymmetric weights it dequantizes
+    # them and runs every Conv in f32 (the compiled model's runtime graph says so), which is why issue 11
+    # saw its QDQ INT8 slower than its own FP32. Measured in benchmarks/openvino_int8.py.
+    "openvino": Int8Recipe(
+        name="openvino",
+        suits=("openvino",),
+        activation_type="quint8",
+        weight_type="qint8",
+        reduce_range=False,
+        per_channel=True,
+        float_depthwise=False,
+        float_stem=False,
+        float_op_types=FLOAT_ALWAYS,
+        why="symmetric per-channel weights: OpenVINO's CPU plugin runs those convs in int8 (AMX/VNNI); "
+        "with asymmetric weights it runs them in f32",
+        weight_symmetric=True,
     ),
 }
 
