@@ -7,6 +7,7 @@ the really exported keras-convnet bundle (FP32 and INT8) from the session fixtur
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -24,6 +25,15 @@ from edgecnn.cli import app
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import ModelMetadata, write_metadata
 from edgecnn.runtime.graph_stats import count_macs
+from edgecnn.runtime.session_config import SessionConfig
+
+
+def _bench_config(models: tuple, **kwargs: object) -> BenchConfig:
+    """A BenchConfig from flat keywords: the session's own (device, cuda_graphs...) go to SessionConfig."""
+    names = {f.name for f in dataclasses.fields(SessionConfig)}
+    session = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+    return BenchConfig(models=models, session=SessionConfig(**session), **kwargs)  # type: ignore[arg-type]
+
 
 # Conv 3x3 (1->4, valid) on 28x28 -> 4x26x26, MaxPool 2 -> 4x13x13 = 676, Gemm 676->10.
 TINY_MACS = 4 * 26 * 26 * 1 * 3 * 3 + 676 * 10
@@ -139,7 +149,7 @@ def test_timed_loop_counts_and_duration() -> None:
 )
 def test_config_refuses_bad_values(tiny: Path, kwargs: dict, message: str) -> None:
     with pytest.raises(EdgecnnError, match=message):
-        BenchConfig(models=(tiny,), **kwargs)
+        _bench_config((tiny,), **kwargs)
 
 
 # ------------------------------------------------------------------------------------ bench() itself
@@ -375,7 +385,7 @@ def test_cuda_graph_orchestration(tiny: Path, monkeypatch: pytest.MonkeyPatch) -
     )
     monkeypatch.setattr(io_binding, "bind_io", fake_bind)
     result = bench(
-        BenchConfig(models=(tiny,), batch_sizes=(1, 4, 16), iterations=3, device="cuda", cuda_graphs=True)
+        _bench_config((tiny,), batch_sizes=(1, 4, 16), iterations=3, device="cuda", cuda_graphs=True)
     )
     assert seen["graph_ids"] == [1, 2, 3]
     assert seen["plain"] == ["-1"]
@@ -543,7 +553,7 @@ def test_interleaved_duration_and_single_model(tiny: Path) -> None:
 )
 def test_config_refuses_bad_rounds(tiny: Path, kwargs: dict, message: str) -> None:
     with pytest.raises(EdgecnnError, match=message):
-        BenchConfig(models=(tiny,), **kwargs)
+        _bench_config((tiny,), **kwargs)
     assert BenchConfig(models=(tiny,), iterations=4).rounds == 4  # default: min(10, iterations)
     assert BenchConfig(models=(tiny,), interleave=False).rounds is None
 
@@ -622,12 +632,12 @@ def test_interleaved_cpu_sessions_share_one_thread_pool(tiny: Path, tmp_path: Pa
     assert not shares_thread_pool(BenchConfig(models=(tiny,), iterations=4), 0)
     assert not shares_thread_pool(BenchConfig(models=two, iterations=4, interleave=False), 0)
     # Spinning is a per-session option: asking for it keeps per-session pools instead of ignoring it.
-    assert not shares_thread_pool(BenchConfig(models=two, iterations=4, allow_spinning=False), 0)
+    assert not shares_thread_pool(_bench_config(two, iterations=4, allow_spinning=False), 0)
     # A pool of other sizes cannot be resized.
     monkeypatch.setattr(thread_pool.POOL, "sizes", (3, 1))
     assert not shares_thread_pool(BenchConfig(models=two, iterations=4), 0)
     with pytest.raises(EdgecnnError, match="cannot be resized"):
-        sessions.session_options(SessionConfig(intra_op_threads=2))
+        sessions.session_options(SessionConfig(threads=2))
     # A library caller's process (like this test's) keeps per-session pools, and the result says so.
     monkeypatch.setattr(thread_pool.POOL, "may_share", False)
     monkeypatch.setattr(thread_pool.POOL, "sizes", None)
@@ -666,7 +676,7 @@ def test_shared_pool_session_options_and_validation() -> None:
     from edgecnn.runtime.session_config import SessionConfig
     from edgecnn.runtime.sessions import session_options
 
-    so = session_options(SessionConfig(shared_thread_pool=True, intra_op_threads=2))
+    so = session_options(SessionConfig(shared_thread_pool=True, threads=2))
     assert so.use_per_session_threads is False
     assert session_options(SessionConfig()).use_per_session_threads is True
     with pytest.raises(EdgecnnError, match="spinning"):

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from test_bench import tiny_cnn
+from test_bench import _bench_config, tiny_cnn
 from typer.testing import CliRunner
 
-from edgecnn.benchmarking import BenchConfig, bench
+from edgecnn.benchmarking import bench
 from edgecnn.benchmarking.notes import int8_vs_fp32_notes
 from edgecnn.benchmarking.trt_engine import EngineCacheSnapshot, engine_cold_start
 from edgecnn.cli import app
@@ -66,6 +66,7 @@ def tiny_qdq(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_gpu_request_fails_with_the_reason_ort_gave(
     tiny: Path, device: str, provider: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
+
     with pytest.raises(ProviderFailed) as info:
         open_session(tiny, SessionConfig(device=device))
     message = str(info.value)
@@ -236,20 +237,20 @@ def test_checked_session_placement_is_the_real_one(tiny: Path) -> None:
 )
 def test_cuda_graph_rules(tiny: Path, kwargs: dict, message: str) -> None:
     with pytest.raises(EdgecnnError, match=message):
-        BenchConfig(models=(tiny,), **kwargs)
+        _bench_config((tiny,), **kwargs)
     # The CUDA EP keeps one graph per id: several batch sizes are fine there, and TensorRT takes one.
-    BenchConfig(models=(tiny,), device="cuda", cuda_graphs=True, batch_sizes=(1, 8))
-    BenchConfig(models=(tiny,), device="tensorrt", cuda_graphs=True, batch_sizes=(8,))
+    _bench_config((tiny,), device="cuda", cuda_graphs=True, batch_sizes=(1, 8))
+    _bench_config((tiny,), device="tensorrt", cuda_graphs=True, batch_sizes=(8,))
 
 
 def test_trt_int8_refused_without_qdq(tiny: Path, tiny_qdq: Path) -> None:
     with pytest.raises(EdgecnnError, match="no QuantizeLinear/DequantizeLinear nodes: --trt-int8"):
-        bench(BenchConfig(models=(tiny,), device="tensorrt", trt_int8=True, iterations=2))
+        bench(_bench_config((tiny,), device="tensorrt", trt_int8=True, iterations=2))
     if gpu_info():
         return
     # A QDQ model passes that check and meets the real provider, which cannot start here.
     with pytest.raises(ProviderFailed, match="TensorrtExecutionProvider"):
-        bench(BenchConfig(models=(tiny_qdq,), device="tensorrt", trt_int8=True, iterations=2))
+        bench(_bench_config((tiny_qdq,), device="tensorrt", trt_int8=True, iterations=2))
 
 
 def test_trt_profile_shapes_come_from_the_batch_sizes(tiny: Path) -> None:
@@ -262,7 +263,7 @@ def test_trt_profile_shapes_come_from_the_batch_sizes(tiny: Path) -> None:
     }
     name, options = provider_list(config, "tensorrt", shapes)[0]
     assert name == "TensorrtExecutionProvider" and options["trt_profile_max_shapes"] == "input:64x28x28x1"
-    assert BenchConfig(models=(tiny,), device="tensorrt", batch_sizes=(1, 8)).session_config(
+    assert _bench_config((tiny,), device="tensorrt", batch_sizes=(1, 8)).session_config(
         0
     ).trt_profile_batches == (1, 8)
     assert trt_profile_shapes(tiny, SessionConfig(device="tensorrt")) is None

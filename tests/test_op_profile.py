@@ -55,7 +55,7 @@ def test_profile_session_ops_names_the_nodes_ort_ran(tmp_path: Path) -> None:
     model = tiny_cnn(tmp_path / "tiny.onnx")
     x = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
     prof, provider = profile_session_ops(
-        model, SessionConfig(intra_op_threads=1), feeds_from_arrays({"input": x}), batch=8, runs=30, warmup=5
+        model, SessionConfig(threads=1), feeds_from_arrays({"input": x}), batch=8, runs=30, warmup=5
     )
     assert provider == "CPUExecutionProvider" and prof.runs == 30
     ops = [n.op_type for n in prof.nodes]

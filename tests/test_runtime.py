@@ -66,7 +66,7 @@ def fake_ort(monkeypatch: pytest.MonkeyPatch):
     "kwargs, message",
     [
         ({"device": "gpu"}, "unknown device"),
-        ({"intra_op_threads": -1}, "thread"),
+        ({"threads": -1}, "thread"),
         ({"graph_optimization": "max"}, "graph optimization"),
         ({"device": "cpu", "cuda_graphs": True}, "--cuda-graphs"),
         ({"device": "cuda", "trt_fp16": True}, "TensorRT"),
@@ -111,7 +111,7 @@ def test_provider_options(tmp_path: Path) -> None:
 
 
 def test_session_options_apply_threads_and_spinning() -> None:
-    so = runtime.session_options(SessionConfig(intra_op_threads=3, inter_op_threads=2, allow_spinning=False))
+    so = runtime.session_options(SessionConfig(threads=3, inter_op_threads=2, allow_spinning=False))
     assert so.intra_op_num_threads == 3 and so.inter_op_num_threads == 2
     assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 

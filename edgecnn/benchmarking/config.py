@@ -9,7 +9,7 @@ import math
 import re
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,18 +70,17 @@ class BenchConfig:
     warmup: int = 10
     iterations: int | None = None  # exactly one of iterations / duration_s; neither = DEFAULT_ITERATIONS
     duration_s: float | None = None
-    device: str = "cpu"
-    # Intra-op thread counts (0 = ORT's default). One runs in this process; several run one child
+    # Runtime, device, precision and provider options of every session (its `threads` stays 0: each
+    # run's count comes from thread_counts, see session_config()).
+    session: SessionConfig = field(default_factory=SessionConfig)
+    # Thread counts (0 = the runtime's default). One runs in this process; several run one child
     # process per count (ORT's shared pool is sized once per process) and report the fastest.
     thread_counts: tuple[int, ...] = (0,)
-    inter_op_threads: int = 0
-    allow_spinning: bool | None = None
+    # Per model (same order as `models`), the runtime that runs it: "ort", "openvino", "openvino:bf16",
+    # "litert"; "" or an empty tuple: the session's runtime (or the file's own). So one interleaved
+    # run can time the same .onnx in ORT and in OpenVINO side by side (what `tune` compares).
+    model_runtimes: tuple[str, ...] = ()
     io_binding: bool = True
-    cuda_graphs: bool = False
-    trt_fp16: bool = False
-    trt_int8: bool = False
-    trt_engine_cache: Path | None = None
-    device_id: int = 0
     inputs: str = "auto"  # auto: real samples when the metadata names a dataset that is on disk
     data_dir: Path | None = None
     output_dir: Path | None = None  # None: no files (the CLI always passes one)
@@ -111,12 +110,31 @@ class BenchConfig:
             )
         if self.inputs not in INPUT_SOURCES:
             raise EdgecnnError(f"--inputs must be one of {', '.join(INPUT_SOURCES)}, not {self.inputs!r}")
-        if self.cuda_graphs and not self.io_binding:
+        if self.session.threads:
+            raise EdgecnnError(
+                "bench takes its thread counts as thread_counts (--threads 1,2), not session.threads"
+            )
+        if self.session.cuda_graphs and not self.io_binding:
             raise EdgecnnError("--cuda-graphs needs --io-binding (graphs replay on fixed device buffers)")
         self._check_cuda_graphs()
         self._check_thread_counts()
+        self._check_runtimes()
         for threads in self.thread_counts:
-            self.session_config(threads)  # validates device and provider options with the runtime's rules
+            base = self.session_config(threads)  # validates device and provider options
+            for i in range(len(self.models)):
+                self.model_session(i, base)  # and each model's runtime against them
+
+    def _check_runtimes(self) -> None:
+        object.__setattr__(self, "model_runtimes", tuple(self.model_runtimes))
+        if self.model_runtimes and len(self.model_runtimes) != len(self.models):
+            raise EdgecnnError(
+                f"give one runtime per model: {len(self.model_runtimes)} runtimes for "
+                f"{len(self.models)} models"
+            )
+        if self.op_profile and any(
+            self.model_session(i, self.session).runtime != "ort" for i in range(len(self.models))
+        ):
+            raise EdgecnnError("--op-profile reads ONNX Runtime's profiler: it needs every model run by ort")
 
     def _check_batch_sizes(self) -> None:
         if not self.batch_sizes:
@@ -151,19 +169,20 @@ class BenchConfig:
             object.__setattr__(self, "rounds", rounds)
 
     def _check_cuda_graphs(self) -> None:
-        if not self.cuda_graphs:
+        if not self.session.cuda_graphs:
             return
         if self.warmup < CUDA_GRAPH_MIN_WARMUP:
             raise EdgecnnError(
                 f"--cuda-graphs needs --warmup >= {CUDA_GRAPH_MIN_WARMUP}: ONNX Runtime captures the graph "
                 "on a run after the first, and that capture must not land in the timed samples"
             )
-        if self.device in ("tensorrt", "auto") and len(self.batch_sizes) > 1:
+        if self.session.device in ("tensorrt", "auto") and len(self.batch_sizes) > 1:
             # The CUDA EP keeps one graph per gpu_graph_id; the TensorRT EP keeps one per session and
             # ignores the id, so batch 8 would replay batch 1's graph (or run uncaptured) as "batch 8".
             raise EdgecnnError(
-                f"--cuda-graphs on {self.device} takes one batch size per run (TensorRT keeps one CUDA graph "
-                f"per session and ignores graph ids); got --batch {','.join(map(str, self.batch_sizes))}: "
+                f"--cuda-graphs on {self.session.device} takes one batch size per run (TensorRT keeps one "
+                "CUDA graph per session and ignores graph ids); got --batch "
+                f"{','.join(map(str, self.batch_sizes))}: "
                 "run bench once per batch size, or use --device cuda"
             )
 
@@ -186,24 +205,37 @@ class BenchConfig:
         workers cannot steal a core from the one being timed. Not when the user set spinning (a
         per-session option), nor on GPUs. Whether this process can still create such a pool is the
         runtime's to say (thread_pool.can_share_thread_pool)."""
+        s = self.session
         return (
-            self.interleave and len(self.models) > 1 and self.device == "cpu" and self.allow_spinning is None
+            self.interleave
+            and len(self.models) > 1
+            and s.device == "cpu"
+            and s.allow_spinning is None
+            and s.runtime in (None, "ort")
         )
 
-    def session_config(self, intra_op_threads: int, shared_thread_pool: bool = False) -> SessionConfig:
-        return SessionConfig(
-            device=self.device,
-            intra_op_threads=intra_op_threads,
-            inter_op_threads=self.inter_op_threads,
-            allow_spinning=self.allow_spinning,
-            cuda_graphs=self.cuda_graphs,
-            trt_fp16=self.trt_fp16,
-            trt_int8=self.trt_int8,
-            trt_engine_cache=self.trt_engine_cache,
-            trt_profile_batches=self.batch_sizes if self.device in ("tensorrt", "auto") else (),
-            device_id=self.device_id,
+    def session_config(self, threads: int, shared_thread_pool: bool = False) -> SessionConfig:
+        """The session of a run at `threads` (and in ORT's shared pool when asked)."""
+        trt = self.session.device in ("tensorrt", "auto")
+        return replace(
+            self.session,
+            threads=threads,
             shared_thread_pool=shared_thread_pool,
+            trt_profile_batches=self.batch_sizes if trt else (),
         )
+
+    def model_session(self, index: int, base: SessionConfig) -> SessionConfig:
+        """The session that runs model `index`: `base` with that model's runtime (model_runtimes) and the
+        runtime its file needs settled (.tflite -> litert). A bundle directory stays as given (it becomes
+        its device pick's file before anything opens, see with_device_picks)."""
+        from edgecnn.runtime.backends.registry import for_file
+
+        path = Path(self.models[index])
+        entry = self.model_runtimes[index] if self.model_runtimes else ""
+        if entry:
+            runtime, _, precision = entry.partition(":")
+            base = replace(base, runtime=runtime, precision=precision or None)
+        return base if path.is_dir() else for_file(base, path)
 
     def to_json(self) -> str:
         return dumps_json(to_jsonable(self))
@@ -229,7 +261,7 @@ def with_device_picks(config: BenchConfig) -> BenchConfig:
 
     if not any(Path(m).is_dir() for m in config.models):
         return config
-    if config.device != "cpu":
+    if config.session.device != "cpu":
         raise EdgecnnError("a bundle's device pick is for the CPU; pass its .onnx files for other devices")
     models, notes, threads = [], list(config.device_picks), config.thread_counts
     batch = min(config.batch_sizes)
@@ -257,4 +289,10 @@ def _from_jsonable(hint: Any, value: Any) -> Any:
         return _from_jsonable(next(a for a in args if a is not type(None)), value)
     if origin is tuple:
         return tuple(_from_jsonable(args[0], v) for v in value)
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        hints = typing.get_type_hints(hint)
+        fields = {f.name for f in dataclasses.fields(hint)}
+        return hint(**{k: _from_jsonable(hints[k], v) for k, v in value.items() if k in fields})
+    if origin is dict or hint is dict:
+        return dict(value)
     return value

@@ -8,6 +8,7 @@ the two `perf_counter_ns` reads (see timing.py). Runtime side: numpy, onnx, onnx
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from edgecnn.benchmarking.config import BLOCK_WARMUP, BenchConfig
 from edgecnn.benchmarking.notes import cpu_notes, gpu_notes, noisy_timing_note
 from edgecnn.benchmarking.op_profile import OpProfile, profile_session_ops
 from edgecnn.benchmarking.results import BatchResult, HarnessOverhead, ModelResult
+from edgecnn.benchmarking.runtimes import BackendSession, open_in_runtime, runtime_record
 from edgecnn.benchmarking.speedup import median_round_ratio, ratio
 from edgecnn.benchmarking.timing import LatencyStats, block_sizes, bound_runner, interleave_ns, timed_loop
 from edgecnn.benchmarking.trt_engine import EngineCacheSnapshot, engine_cold_start, engine_note
@@ -30,7 +32,7 @@ from edgecnn.runtime import io_binding, sessions
 from edgecnn.runtime.checked_session import open_checked
 from edgecnn.runtime.graph_stats import count_macs, count_qdq_nodes
 from edgecnn.runtime.inputs import DatasetSamples, make_feeds
-from edgecnn.runtime.placement import Placement
+from edgecnn.runtime.ort import import_ort
 from edgecnn.runtime.session_config import SessionConfig
 from edgecnn.runtime.target import TARGET_KEY
 
@@ -74,8 +76,10 @@ class OpenedModel:
     first_run_ns: int
     first_feeds: dict[str, np.ndarray]
     first_source: str
-    placement: Placement
+    placement: dict[str, Any]  # where its ops ran, in its runtime's own terms
     trt_engine: dict[str, Any] | None
+    runtime: dict[str, Any]
+    backend: Any = None  # a non-ORT runtime's opened model (runtime.backends); None for ORT
 
 
 @dataclass
@@ -137,7 +141,10 @@ def _macs(path: Path, meta: ModelMetadata | None) -> tuple[int | None, str | Non
     return macs, ("graph" if macs else None)
 
 
-def open_model(path: Path, name: str, ctx: MeasureContext) -> OpenedModel:
+def open_model(path: Path, name: str, ctx: MeasureContext, index: int = 0) -> OpenedModel:
+    session_config = ctx.config.model_session(index, ctx.session_config)
+    if session_config.runtime != "ort":
+        return open_in_other_runtime(path, name, ctx, session_config)
     config = ctx.config
     sessions.check_model_file(path)
     meta = read_metadata(path)
@@ -161,23 +168,23 @@ def open_model(path: Path, name: str, ctx: MeasureContext) -> OpenedModel:
         )
         return feeds
 
-    if config.trt_int8 and count_qdq_nodes(path) == 0:
+    if config.session.trt_int8 and count_qdq_nodes(path) == 0:
         raise EdgecnnError(
             f"{name} has no QuantizeLinear/DequantizeLinear nodes: --trt-int8 would have no INT8 scales, "
             "and TensorRT would run FP32/FP16 kernels while the result said INT8; export it with "
             "`edgecnn export MODEL --quantize int8 --target tensorrt`"
         )
-    cache_before = EngineCacheSnapshot.take(config.trt_engine_cache)
+    cache_before = EngineCacheSnapshot.take(config.session.trt_engine_cache)
     # Cold start = session creation + the first inference a user would make (plain run, host arrays).
     # That run is profiled for placement; the profiler is off for every later (timed) run.
     # On a CUDA-graph session a plain run must not capture: the graph would bake in its temporary buffers.
     checked = open_checked(
         path,
-        ctx.session_config,
+        session_config,
         first_feeds,
         allow_cpu_nodes=config.allow_cpu_nodes,
         notes=notes,
-        run_options=io_binding.run_options(-1) if config.cuda_graphs else None,
+        run_options=io_binding.run_options(-1) if config.session.cuda_graphs else None,
     )
     session, provider = checked.session, checked.provider
     args = list(session.get_inputs())
@@ -196,7 +203,34 @@ def open_model(path: Path, name: str, ctx: MeasureContext) -> OpenedModel:
         output_names=output_names, notes=notes, macs=macs, macs_source=macs_source, rng=rng,
         rss_before=rss_before, rss_after=rss_after, session_create_ns=checked.session_create_ns,
         first_run_ns=checked.first_run_ns, first_feeds=checked.first_feeds, first_source=made["source"],
-        placement=checked.placement, trt_engine=trt_engine,
+        placement=checked.placement.to_dict(), trt_engine=trt_engine,
+        runtime={"runtime": "ort", "runtime_version": import_ort().__version__, "device": provider,
+                 "precision": None, "threads": session_config.threads},
+    )  # fmt: skip
+
+
+def open_in_other_runtime(path: Path, name: str, ctx: MeasureContext, session: SessionConfig) -> OpenedModel:
+    """A model in OpenVINO or LiteRT, opened through the runtime interface and measured like ORT's."""
+    config, batch = ctx.config, ctx.config.batch_sizes[0]
+    rng = np.random.default_rng(config.seed)
+    gc.collect()
+    rss_before = memory.rss_bytes()
+    opened = open_in_runtime(path, session)
+    rss_after = memory.rss_bytes()
+    view = BackendSession(opened.model)
+    feeds, source, note = make_feeds(view, opened.meta, batch, config.inputs, ctx.samples, rng)
+    t0 = time.perf_counter_ns()
+    first = opened.model.run(feeds[opened.model.input_name])
+    first_run_ns = time.perf_counter_ns() - t0
+    _check_outputs([first], batch, name)
+    macs = opened.meta.macs_per_image if opened.meta is not None else None
+    return OpenedModel(
+        path=path, name=name, meta=opened.meta, session=view, provider=opened.model.device,
+        args=view.get_inputs(), output_names=[opened.model.output_name], notes=[note] if note else [],
+        macs=macs, macs_source="metadata" if macs else None, rng=rng, rss_before=rss_before,
+        rss_after=rss_after, session_create_ns=opened.session_create_ns, first_run_ns=first_run_ns,
+        first_feeds=feeds, first_source=source, placement=opened.model.placement(), trt_engine=None,
+        runtime=runtime_record(opened.model), backend=opened.model,
     )  # fmt: skip
 
 
@@ -206,8 +240,14 @@ def prepare(m: OpenedModel, index: int, batch: int, ctx: MeasureContext) -> Prep
         feeds, source = m.first_feeds, m.first_source
     else:
         feeds, source, _ = make_feeds(m.session, m.meta, batch, config.inputs, ctx.samples, m.rng)
-    graph_id = index + 1 if config.cuda_graphs else None  # one captured graph per batch size
-    fn, bound = bound_runner(m.session, m.provider, feeds, config.io_binding, config.device_id, graph_id)
+    if m.backend is not None:  # another runtime: its own bound call (runtimes.BackendSession)
+        return PreparedBatch(
+            fn=m.backend.runner(feeds[m.args[0].name]), call="runner", source=source, bound=None
+        )
+    graph_id = index + 1 if config.session.cuda_graphs else None  # one captured graph per batch size
+    fn, bound = bound_runner(
+        m.session, m.provider, feeds, config.io_binding, config.session.device_id, graph_id
+    )
     return PreparedBatch(fn=fn, call="iobinding" if config.io_binding else "run", source=source, bound=bound)
 
 
@@ -240,7 +280,7 @@ def batch_result(
         peak_rss_delta_bytes=(peak - m.rss_before) if peak is not None and m.rss_before is not None else None,
         rounds=len(rounds_ns) if interleaved else 1,
         round_p50_ms=tuple(float(np.median(r)) / 1e6 for r in rounds_ns) if interleaved else (),
-        placement=m.placement.to_dict(),
+        placement=m.placement,
     )
 
 
@@ -266,8 +306,9 @@ def model_result(m: OpenedModel, results: list[BatchResult]) -> ModelResult:
         session_rss_delta_bytes=(m.rss_after - m.rss_before) if m.rss_after and m.rss_before else None,
         results=tuple(results),
         notes=tuple(dict.fromkeys(m.notes)),
-        placement=m.placement.to_dict(),
+        placement=m.placement,
         trt_engine=m.trt_engine,
+        runtime=m.runtime,
     )
 
 
@@ -307,7 +348,7 @@ def bench_interleaved(
     model runs its block (iterations / rounds calls, or duration / rounds seconds) in rotated order,
     each block after one untimed call (see `interleave_ns`)."""
     config = ctx.config
-    opened = [open_model(p, n, ctx) for p, n in zip(paths, names, strict=True)]
+    opened = [open_model(p, n, ctx, i) for i, (p, n) in enumerate(zip(paths, names, strict=True))]
     rounds = int(config.rounds or 1)
     per_round = block_sizes(config.iterations, rounds) if config.iterations is not None else None
     slice_s = None if config.iterations is not None else float(config.duration_s or 0) / rounds

@@ -82,6 +82,8 @@ class ModelResult:
     placement: dict[str, Any] = field(default_factory=dict)  # of the model's session (first batch)
     # TensorRT only: whether the engine was built or loaded from the cache, and the build's cold start.
     trt_engine: dict[str, Any] | None = None
+    # The runtime that ran it: runtime, runtime_version, device, precision (hint applied), threads.
+    runtime: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,10 @@ class BenchResult:
         under the name `intra_op_threads` always had, and whether progress was shown."""
         doc: dict[str, Any] = {}
         for key, value in to_jsonable(self.config).items():
-            if key == "thread_counts":
+            if key == "session":
+                # Flat, as bench.json always had them; the run's one thread count is intra_op_threads.
+                doc.update({k: v for k, v in value.items() if k != "threads"})
+            elif key == "thread_counts":
                 doc["intra_op_threads"] = self.intra_op_threads
             elif key == "interleave":
                 doc["progress"] = self.progress_reported

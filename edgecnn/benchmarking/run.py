@@ -57,7 +57,7 @@ def shares_thread_pool(config: BenchConfig, intra_op_threads: int) -> bool:
     """Whether this run's sessions share ORT's process-wide pool: the config wants it and this process
     may still create (or already has) a pool of these sizes."""
     return config.wants_shared_thread_pool() and can_share_thread_pool(
-        intra_op_threads, config.inter_op_threads
+        intra_op_threads, config.session.inter_op_threads
     )
 
 
@@ -103,8 +103,9 @@ def _measure_all(ctx: MeasureContext, progress: Progress | None) -> tuple[list[M
 def bench_in_process(config: BenchConfig, *, progress: Progress | None = None) -> BenchResult:
     """One thread count (`config.thread_counts[0]`), measured in this process."""
     (threads,) = config.thread_counts
-    for path in config.models:
-        check_model_file(path)
+    for i, path in enumerate(config.models):
+        if config.model_session(i, config.session).runtime == "ort":
+            check_model_file(path)  # other runtimes check their files when they open them
     if config.output_dir is not None:
         refuse_overwrite(Path(config.output_dir), config.force)  # before minutes of timing, not after
     env = environment_info()
@@ -117,7 +118,10 @@ def bench_in_process(config: BenchConfig, *, progress: Progress | None = None) -
         environment=env,
     )
     overhead = measure_harness_overhead(config)
-    run_notes = [PER_SESSION_POOLS] if config.interleave and len(config.models) > 1 and not shared else []
+    ort_models = sum(
+        config.model_session(i, config.session).runtime == "ort" for i in range(len(config.models))
+    )
+    run_notes = [PER_SESSION_POOLS] if config.interleave and ort_models > 1 and not shared else []
     run_notes = [*config.device_picks, *run_notes]
     models, measure_notes = _measure_all(ctx, progress)
     result = BenchResult(

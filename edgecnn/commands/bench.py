@@ -13,10 +13,10 @@ from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr
 from edgecnn.commands.options import (
     AllowCpuNodesOption,
     DataDirOption,
-    DeviceOption,
     ForceOption,
     JsonOption,
     output_option,
+    session_options,
 )
 from edgecnn.commands.progress import rich_progress
 from edgecnn.core.progress import Progress, ProgressEvent
@@ -289,13 +289,13 @@ def show(document: dict[str, Any], console: Console) -> None:
     render_thread_sweep(document, console)
 
 
+@session_options
 def bench_command(
     models: ModelsArgument,
     batch: BatchOption = "1",
     warmup: WarmupOption = 10,
     iterations: IterationsOption = None,
     duration: DurationOption = None,
-    device: DeviceOption = "cpu",
     threads: ThreadCountsOption = "0",
     inter_threads: InterThreadsOption = 0,
     spin: SpinOption = None,
@@ -316,19 +316,29 @@ def bench_command(
     profile_runs: ProfileRunsOption = 200,
     allow_cpu_nodes: AllowCpuNodesOption = False,
     as_json: JsonOption = False,
+    session: dict | None = None,
 ) -> None:
     """Latency percentiles, throughput, cold start, memory and GFLOP/s on this device."""
 
     def body() -> None:
         from edgecnn.benchmarking import BenchConfig, bench, parse_batch_sizes, parse_thread_counts
         from edgecnn.core.files import timestamped_path
+        from edgecnn.runtime.session_config import SessionConfig
 
+        sessions = SessionConfig(
+            **(session or {}),
+            inter_op_threads=inter_threads,
+            allow_spinning=spin,
+            cuda_graphs=cuda_graphs,
+            trt_fp16=trt_fp16,
+            trt_int8=trt_int8,
+            trt_engine_cache=trt_engine_cache,
+            device_id=device_id,
+        )
         config = BenchConfig(
             models=tuple(models), batch_sizes=parse_batch_sizes(batch), warmup=warmup,
-            iterations=iterations, duration_s=duration, device=device,
-            thread_counts=parse_thread_counts(threads), inter_op_threads=inter_threads,
-            allow_spinning=spin, io_binding=io_binding, cuda_graphs=cuda_graphs, trt_fp16=trt_fp16,
-            trt_int8=trt_int8, trt_engine_cache=trt_engine_cache, device_id=device_id, inputs=inputs,
+            iterations=iterations, duration_s=duration, session=sessions,
+            thread_counts=parse_thread_counts(threads), io_binding=io_binding, inputs=inputs,
             data_dir=data_dir, output_dir=output if output is not None else timestamped_path("bench"),
             force=force, seed=seed, interleave=interleave, rounds=rounds, op_profile=op_profile,
             op_profile_runs=profile_runs, allow_cpu_nodes=allow_cpu_nodes,

@@ -13,11 +13,11 @@ from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr
 from edgecnn.commands.options import (
     AllowCpuNodesOption,
     DataDirOption,
-    DeviceOption,
     ForceOption,
     JsonOption,
     ThreadsOption,
     output_option,
+    session_options,
 )
 from edgecnn.commands.progress import rich_progress
 
@@ -78,11 +78,11 @@ def show(result: EvalResult, console: Console) -> None:
     )
 
 
+@session_options
 def eval_command(
     model: ModelArgument,
     data: DataOption = None,
     data_dir: DataDirOption = None,
-    device: DeviceOption = "cpu",
     batch_size: BatchSizeOption = 256,
     limit: LimitOption = None,
     threads: ThreadsOption = 0,
@@ -92,24 +92,25 @@ def eval_command(
     download: DownloadOption = False,
     plot: PlotOption = True,
     as_json: JsonOption = False,
+    session: dict | None = None,
 ) -> None:
     """Accuracy, per-class accuracy and confusion matrix of an ONNX model on the real test set."""
 
     def body() -> None:
         from edgecnn.evaluation import EvalConfig, evaluate
+        from edgecnn.runtime.session_config import SessionConfig
 
         config = EvalConfig(
             model=model,
             data=data,
             data_dir=data_dir,
-            device=device,
             batch_size=batch_size,
             limit=limit,
             output_dir=output,
             force=force,
             plot=plot,
             download=download,
-            intra_op_threads=threads,
+            session=SessionConfig(**(session or {}), threads=threads),
             allow_cpu_nodes=allow_cpu_nodes,
         )
         with rich_progress(stderr_console) as progress:

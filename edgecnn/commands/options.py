@@ -4,8 +4,12 @@ A command writes `as_json: JsonOption = False`; the flag, its spelling and its h
 
 from __future__ import annotations
 
+import functools
+import inspect
+import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,7 +26,7 @@ DataDirOption = Annotated[
     ),
 ]
 DeviceOption = Annotated[str, typer.Option(help="cpu | cuda | tensorrt | auto.")]
-ThreadsOption = Annotated[int, typer.Option(help="Intra-op threads (0 = ONNX Runtime's default).")]
+ThreadsOption = Annotated[int, typer.Option(help="Intra-op threads (0 = the runtime's default).")]
 AllowCpuNodesOption = Annotated[
     bool,
     typer.Option(
@@ -38,3 +42,63 @@ def output_option(default: str) -> object:
     return Annotated[
         Path | None, typer.Option("--output", "-o", help=f"Where to save the result (default {default}).")
     ]
+
+
+RuntimeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--runtime",
+        help="ort | openvino | litert: which runtime runs the model (default: ort for .onnx, litert for "
+        ".tflite). OpenVINO and LiteRT are extras: pip install 'edgecnn\\[openvino]' / 'edgecnn\\[litert]'.",
+    ),
+]
+PrecisionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--precision",
+        help="OpenVINO's inference precision: f32 (its default here) | bf16 | f16 (bf16/f16 only on CPUs "
+        "that run them natively, e.g. AMX or AVX512_BF16). Accuracy changes: measure it with eval.",
+    ),
+]
+GraphOptimizationOption = Annotated[
+    str,
+    typer.Option(
+        "--graph-optimization", help="ONNX Runtime's graph optimizations: disable | basic | extended | all."
+    ),
+]
+
+# The session options every runtime command takes (eval, predict, bench): name -> (annotation, default).
+# A new runtime option is a SessionConfig field plus one line here; `session_options` puts it on each
+# command and hands the values to the body as `session` (a dict of SessionConfig keyword arguments).
+SESSION_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "runtime": (RuntimeOption, None),
+    "device": (DeviceOption, "cpu"),
+    "precision": (PrecisionOption, None),
+    "graph_optimization": (GraphOptimizationOption, "all"),
+}
+
+
+def session_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Add the SESSION_OPTIONS flags to a command whose last parameter is `session: dict`; the command
+    builds `SessionConfig(**session)` inside its guarded body (so a bad value is one `error:` line)."""
+    hints = typing.get_type_hints(command, include_extras=True)
+    params = [
+        p.replace(annotation=hints.get(p.name, p.annotation))
+        for p in inspect.signature(command).parameters.values()
+        if p.name != "session"
+    ]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, (annotation, default) in SESSION_OPTIONS.items()
+        if name not in {p.name for p in params}
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        session = {name: kwargs.pop(name) for name in SESSION_OPTIONS if name in kwargs}
+        command(*args, session=session, **kwargs)
+
+    wrapper.__signature__ = inspect.Signature([*params, *added])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in [*params, *added]}
+    del wrapper.__wrapped__  # typer must read the signature above, not the command's own
+    return wrapper

@@ -15,11 +15,11 @@ from rich.table import Table
 from edgecnn.commands._common import console_for, emit_json, run_guarded
 from edgecnn.commands.options import (
     AllowCpuNodesOption,
-    DeviceOption,
     ForceOption,
     JsonOption,
     ThreadsOption,
     output_option,
+    session_options,
 )
 
 if TYPE_CHECKING:
@@ -82,11 +82,11 @@ def show(result: PredictResult, console: Console) -> None:
     console.print(f"provider: {result.provider}; saved {result.output_path}")
 
 
+@session_options
 def predict_command(
     model: ModelArgument,
     inputs: InputsArgument,
     top_k: TopKOption = 3,
-    device: DeviceOption = "cpu",
     batch_size: BatchSizeOption = 32,
     invert: InvertOption = False,
     threads: ThreadsOption = 0,
@@ -94,22 +94,23 @@ def predict_command(
     output: PredictOutputOption = None,
     force: ForceOption = False,
     as_json: JsonOption = False,
+    session: dict | None = None,
 ) -> None:
     """Classify images with an ONNX model: top-k classes with probabilities."""
 
     def body() -> None:
         from edgecnn.prediction import PredictConfig, predict
+        from edgecnn.runtime.session_config import SessionConfig
 
         config = PredictConfig(
             model=model,
             inputs=tuple(inputs),
             top_k=top_k,
-            device=device,
             batch_size=batch_size,
             invert=invert,
             output=output,
             force=force,
-            intra_op_threads=threads,
+            session=SessionConfig(**(session or {}), threads=threads),
             allow_cpu_nodes=allow_cpu_nodes,
         )
         result = predict(config)

@@ -7,7 +7,7 @@ the one `export` measured for the same file (same test set, same metadata-driven
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,9 @@ from edgecnn.core.outputs import atomic_dir, atomic_write_json, refuse_overwrite
 from edgecnn.core.progress import Progress, Tracker
 from edgecnn.evaluation.confusion import confusion_counts, plot_confusion_matrix
 from edgecnn.runtime.inference import as_probabilities, run_batches
-from edgecnn.runtime.loaded_model import LoadedModel, load_model
+from edgecnn.runtime.loaded_model import RUNTIME_KEYS, LoadedModel, load_model
 from edgecnn.runtime.preprocess import prepare_batch
-from edgecnn.runtime.session_config import DEVICES, SessionConfig
+from edgecnn.runtime.session_config import SessionConfig
 
 RESULT_JSON = "eval.json"
 CONFUSION_PNG = "confusion_matrix.png"
@@ -33,14 +33,13 @@ class EvalConfig:
     model: Path
     data: str | None = None  # None = the dataset recorded in the model's metadata
     data_dir: Path | None = None
-    device: str = "cpu"
     batch_size: int = 256
     limit: int | None = None  # first N test images (deterministic), None = all
     output_dir: Path | None = None  # None = eval-<timestamp>/ in the working directory
     force: bool = False
     plot: bool = True
     download: bool = False  # eval never downloads: that is Keras, and runtime commands never import TF
-    intra_op_threads: int = 0
+    session: SessionConfig = field(default_factory=SessionConfig)  # runtime, device, threads, precision
     allow_cpu_nodes: bool = False  # on cuda/tensorrt: accept nodes ORT ran on the CPU
 
     def __post_init__(self) -> None:
@@ -53,10 +52,6 @@ class EvalConfig:
             raise EdgecnnError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.limit is not None and self.limit < 1:
             raise EdgecnnError(f"--limit must be >= 1, got {self.limit}")
-        if self.device not in DEVICES:
-            raise EdgecnnError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
-        if self.intra_op_threads < 0:
-            raise EdgecnnError("--threads must be >= 0 (0 = ONNX Runtime's default)")
         if self.download:
             raise EdgecnnError(
                 "eval does not download datasets (that needs TensorFlow, which runtime commands never "
@@ -124,6 +119,7 @@ class EvalResult:
                 "config": self.config_document(),
                 "model": self.model,
                 "provider": self.provider,
+                "runtime": {k: self.model.get(k) for k in RUNTIME_KEYS},
                 "placement": self.model.get("placement"),
                 "dataset": self.dataset,
                 "num_images": self.num_images,
@@ -253,7 +249,7 @@ def evaluate(config: EvalConfig, *, progress: Progress | None = None) -> EvalRes
     t0 = time.perf_counter()
     model = load_model(
         config.model,
-        SessionConfig(device=config.device, intra_op_threads=config.intra_op_threads),
+        config.session,
         allow_cpu_nodes=config.allow_cpu_nodes,
         batch_size=config.batch_size,
     )

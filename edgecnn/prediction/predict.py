@@ -19,9 +19,9 @@ from edgecnn.core.metadata import ModelMetadata
 from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
 from edgecnn.data.images import FittedImage, expand_inputs, fit_image, label_from_filename
 from edgecnn.runtime.inference import as_probabilities, run_batches
-from edgecnn.runtime.loaded_model import load_model
+from edgecnn.runtime.loaded_model import RUNTIME_KEYS, load_model
 from edgecnn.runtime.preprocess import prepare_batch
-from edgecnn.runtime.session_config import DEVICES, SessionConfig
+from edgecnn.runtime.session_config import SessionConfig
 
 # Datasets whose images are light content on black, where a bright image is probably inverted.
 DARK_BACKGROUND_DATASETS = ("mnist", "fashion_mnist")
@@ -32,12 +32,11 @@ class PredictConfig:
     model: Path
     inputs: tuple[Path, ...]
     top_k: int = 3
-    device: str = "cpu"
     batch_size: int = 32
     invert: bool = False
     output: Path | None = None  # JSON file; None = predict-<timestamp>.json in the working directory
     force: bool = False
-    intra_op_threads: int = 0
+    session: SessionConfig = field(default_factory=SessionConfig)  # runtime, device, threads, precision
     allow_cpu_nodes: bool = False  # on cuda/tensorrt: accept nodes ORT ran on the CPU
 
     def __post_init__(self) -> None:
@@ -51,10 +50,6 @@ class PredictConfig:
             raise EdgecnnError(f"--top-k must be >= 1, got {self.top_k}")
         if self.batch_size < 1:
             raise EdgecnnError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if self.device not in DEVICES:
-            raise EdgecnnError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
-        if self.intra_op_threads < 0:
-            raise EdgecnnError("--threads must be >= 0 (0 = ONNX Runtime's default)")
         if self.output is not None:
             if self.output.is_dir():
                 raise EdgecnnError(f"--output {self.output} is a directory; give a .json file name")
@@ -126,6 +121,7 @@ class PredictResult:
                 "config": self.config,
                 "model": self.model,
                 "provider": self.provider,
+                "runtime": {k: self.model.get(k) for k in RUNTIME_KEYS},
                 "placement": self.model.get("placement"),
                 "assumptions": list(self.assumptions),
                 "hints": list(self.hints),
@@ -183,7 +179,7 @@ def predict(config: PredictConfig) -> PredictResult:
     t0 = time.perf_counter()
     model = load_model(
         config.model,
-        SessionConfig(device=config.device, intra_op_threads=config.intra_op_threads),
+        config.session,
         allow_cpu_nodes=config.allow_cpu_nodes,
         batch_size=config.batch_size,
     )

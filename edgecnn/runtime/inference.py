@@ -47,13 +47,12 @@ def run_batches(
 ) -> BatchedRun:
     """Run `x` (already prepared for the graph) through `session` in batches of `batch_size` (the last
     one partial); the scores and the time spent in the session."""
-    input_name = session.get_inputs()[0].name
-    out_name = score_output_name(session)
+    score = _scorer(session)
     chunks, seconds = [], 0.0
     for start in range(0, len(x), batch_size):
         batch = x[start : start + batch_size]
         t0 = time.perf_counter()
-        (scores,) = session.run([out_name], {input_name: batch})
+        scores = score(batch)
         seconds += time.perf_counter() - t0
         chunks.append(np.asarray(scores, dtype=np.float32))
         if on_batch is not None:
@@ -63,6 +62,15 @@ def run_batches(
     scores = np.concatenate(chunks)
     require_finite(scores)
     return BatchedRun(scores=scores, inference_s=seconds)
+
+
+def _scorer(session: Any) -> Callable[[np.ndarray], Any]:
+    """batch -> class scores: an opened model of any runtime (runtime.backends) runs itself; an
+    onnxruntime session is asked for its class-score output."""
+    if hasattr(session, "runtime_version"):
+        return session.run
+    input_name, out_name = session.get_inputs()[0].name, score_output_name(session)
+    return lambda batch: session.run([out_name], {input_name: batch})[0]
 
 
 def require_finite(scores: np.ndarray) -> None:

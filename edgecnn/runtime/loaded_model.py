@@ -1,7 +1,8 @@
-"""An ONNX image classifier opened for inference: its session plus the input contract (layout, size,
-normalization, labels) read from edgecnn's metadata, or inferred from the graph and said so.
+"""An image classifier (.onnx or .tflite) opened for inference by its runtime (runtime.backends) plus
+the input contract (layout, size, normalization, labels) read from edgecnn's metadata, or inferred from
+the graph and said so.
 
-Shared by predict and eval; runtime side (numpy + onnxruntime)."""
+Shared by predict and eval; runtime side (numpy + the runtime; never TensorFlow)."""
 
 from __future__ import annotations
 
@@ -10,28 +11,29 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.metadata import ModelMetadata, Normalization, read_metadata
-from edgecnn.runtime.checked_session import open_checked
+from edgecnn.core.metadata import ModelMetadata, Normalization
+from edgecnn.runtime.backends.base import OpenedModel
+from edgecnn.runtime.backends.registry import open_model_file
 from edgecnn.runtime.device_record import resolve_model
-from edgecnn.runtime.inference import score_output_name
-from edgecnn.runtime.placement import Placement, zero_feeds
 from edgecnn.runtime.session_config import SessionConfig
+
+# What eval/predict results record about the runtime that ran the model (OpenedModel.describe()).
+RUNTIME_KEYS = ("runtime", "runtime_version", "device", "precision", "threads")
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """An open session plus everything needed to feed it: from metadata, or inferred and said so."""
+    """An opened model plus everything needed to feed it: from metadata, or inferred and said so."""
 
     path: Path
-    session: Any
-    provider: str
+    session: OpenedModel  # run(batch) -> scores, whichever runtime opened it
+    provider: str  # what really runs (ORT's provider, "openvino:CPU", "litert:XNNPACK")
     meta: ModelMetadata
     has_metadata: bool
     input_name: str
     output_name: str
     num_classes: int | None
     assumptions: tuple[str, ...]
-    placement: Placement  # where the nodes of its first run ran
 
     def class_labels(self, num_classes: int) -> tuple[str, ...]:
         if self.meta.class_labels and len(self.meta.class_labels) == num_classes:
@@ -53,7 +55,7 @@ class LoadedModel:
             "output_kind": self.meta.output,
             "in_model_preprocessing": self.meta.in_model_preprocessing,
             "size_bytes": self.path.stat().st_size,
-            "placement": self.placement.to_dict(),
+            **self.session.describe(),  # runtime, version, device, precision, threads, placement
         }
 
 
@@ -87,8 +89,8 @@ def load_model(
 
     A bundle directory opens the file (and thread count, unless one was given) that `edgecnn tune`
     picked on this device for the tuned batch size nearest `batch_size`, and says so in assumptions.
-    The session is opened checked (see runtime.checked_session): fallback off, one run on a batch of
-    zeros, and where its nodes ran recorded in `placement`."""
+    The runtime opens it checked (runtime.backends): one run on a batch of zeros, and where its ops ran
+    recorded in its placement (for ORT: fallback off, per-node providers)."""
     path, picked = Path(path), []
     if path.is_dir():
         if session_config.device != "cpu":
@@ -96,40 +98,31 @@ def load_model(
                 f"{path} is a bundle: its device pick is for the CPU; pass one of its .onnx files for "
                 f"--device {session_config.device}"
             )
-        path, threads, picked = resolve_model(path, batch_size, session_config.intra_op_threads)
-        session_config = replace(session_config, intra_op_threads=threads)
+        path, threads, picked = resolve_model(path, batch_size, session_config.threads)
+        session_config = replace(session_config, threads=threads)
     loaded = _load_file(path, session_config, allow_cpu_nodes)
     return replace(loaded, assumptions=(*picked, *loaded.assumptions)) if picked else loaded
 
 
 def _load_file(path: Path, session_config: SessionConfig, allow_cpu_nodes: bool) -> LoadedModel:
-    checked = open_checked(path, session_config, lambda s: zero_feeds(s, 1), allow_cpu_nodes=allow_cpu_nodes)
-    session, provider = checked.session, checked.provider
-    inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1:
-        names = ", ".join(i.name for i in inputs)
-        raise EdgecnnError(f"{path} takes {len(inputs)} inputs ({names}); predict/eval need one image input")
-    graph_in = inputs[0]
-    if graph_in.type != "tensor(float)":
-        raise EdgecnnError(f"{path} takes {graph_in.type} input; predict/eval feed float32 images")
-    graph_out = {o.name: o for o in outputs}[score_output_name(session)]
-    meta = read_metadata(session)
+    opened = open_model_file(path, session_config, allow_cpu_nodes=allow_cpu_nodes)
+    meta = ModelMetadata.from_props(opened.metadata)
     assumptions: list[str] = []
     if meta is None:
-        meta, assumptions = infer_metadata(list(graph_in.shape), path)
+        meta, assumptions = infer_metadata(list(opened.input_shape), path)
         has_metadata = False
     else:
         has_metadata = True
-        graph_dims = [_static(d) for d in graph_in.shape[1:]]
+        graph_dims = list(opened.input_shape[1:])
         expected = list(meta.graph_input_shape)
         if len(graph_dims) != 3 or any(
             g is not None and g != e for g, e in zip(graph_dims, expected, strict=True)
         ):
             raise EdgecnnError(
                 f"{path}: metadata says input {expected} ({meta.layout}) but the graph takes "
-                f"{list(graph_in.shape)}; re-export the model"
+                f"{list(opened.input_shape)}; re-export the model"
             )
-    out_dims = list(graph_out.shape)
+    out_dims = list(opened.output_shape)
     num_classes = _static(out_dims[-1]) if len(out_dims) == 2 else None
     if len(out_dims) != 2:
         raise EdgecnnError(f"{path} outputs shape {out_dims}; predict/eval need (batch, classes) scores")
@@ -140,13 +133,12 @@ def _load_file(path: Path, session_config: SessionConfig, allow_cpu_nodes: bool)
         )
     return LoadedModel(
         path=path,
-        session=session,
-        provider=provider,
+        session=opened,
+        provider=opened.device,
         meta=meta,
         has_metadata=has_metadata,
-        input_name=graph_in.name,
-        output_name=graph_out.name,
+        input_name=opened.input_name,
+        output_name=opened.output_name,
         num_classes=num_classes,
         assumptions=tuple(assumptions),
-        placement=checked.placement,
     )

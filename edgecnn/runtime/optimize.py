@@ -168,14 +168,14 @@ def _ort_optimized(source: Path, saved: Path) -> None:
         open_session(
             source,
             SessionConfig(
-                intra_op_threads=1,
+                threads=1,
                 graph_optimization="all",
                 optimized_model_path=saved,
                 extra_session_options=extra if external_data_files(source) else {},
             ),
         )
     except EdgecnnError as exc:
-        open_session(source, SessionConfig(intra_op_threads=1))  # the model itself loads: blame the save
+        open_session(source, SessionConfig(threads=1))  # the model itself loads: blame the save
         raise EdgecnnError(
             f"ONNX Runtime could not save its optimized graph into the temporary directory {saved.parent} "
             f"(full or not writable? set TMPDIR to a folder with free space): {str(exc).split(': ', 1)[-1]}"

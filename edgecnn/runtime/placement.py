@@ -41,6 +41,7 @@ from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.scratch import scratch_dir
 from edgecnn.core.text import one_line
 from edgecnn.runtime.providers import PROVIDER_FOR_DEVICE
+from edgecnn.runtime.session_config import ORT_OPTIMIZATION_LEVELS
 
 CPU_PROVIDER = "CPUExecutionProvider"
 # Summary order: the accelerator first, CPU last, anything else (DML, CoreML...) in between.
@@ -260,7 +261,7 @@ class PlacementConfig:
             raise EdgecnnError("placement needs at least one execution provider")
         if self.batch < 1:
             raise EdgecnnError("placement batch must be >= 1")
-        if self.graph_optimization not in ("disable", "basic", "extended", "all"):
+        if self.graph_optimization not in ORT_OPTIMIZATION_LEVELS:
             raise EdgecnnError("graph optimization must be one of disable, basic, extended, all")
         if isinstance(self.model, Path) and not self.model.is_file():
             raise EdgecnnError(f"model file {self.model} does not exist")
@@ -291,13 +292,11 @@ def measure_placement(config: PlacementConfig) -> Placement:
     A provider that fails to start is an EdgecnnError naming it, never a silent CPU session."""
     import onnxruntime as ort
 
-    levels = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
-              "all": "ORT_ENABLE_ALL"}  # fmt: skip
     model = str(config.model) if isinstance(config.model, Path) else config.model
     with temporary_profile_prefix() as prefix:
         options = ort.SessionOptions()
         options.graph_optimization_level = getattr(
-            ort.GraphOptimizationLevel, levels[config.graph_optimization]
+            ort.GraphOptimizationLevel, ORT_OPTIMIZATION_LEVELS[config.graph_optimization]
         )
         options.log_severity_level = 3
         options.enable_profiling = True

@@ -19,16 +19,10 @@ from edgecnn.runtime.ort import available_providers, import_ort, preload_gpu_lib
 from edgecnn.runtime.ort_errors import ort_load_error_line
 from edgecnn.runtime.ort_log import OrtLog, captured_ort_log, clean_ort_message
 from edgecnn.runtime.providers import PROVIDER_FOR_DEVICE, provider_list, trt_profile_shapes
-from edgecnn.runtime.session_config import SessionConfig
+from edgecnn.runtime.session_config import ORT_OPTIMIZATION_LEVELS, SessionConfig
 from edgecnn.runtime.target import check_target
 
 T = TypeVar("T")
-_OPTIMIZATION_LEVEL_NAMES = {
-    "disable": "ORT_DISABLE_ALL",
-    "basic": "ORT_ENABLE_BASIC",
-    "extended": "ORT_ENABLE_EXTENDED",
-    "all": "ORT_ENABLE_ALL",
-}
 
 
 def session_options(config: SessionConfig) -> Any:
@@ -39,9 +33,9 @@ def session_options(config: SessionConfig) -> Any:
         thread_pool.check_fits_shared_pool(config)
         so.use_per_session_threads = False
     else:
-        so.intra_op_num_threads = config.intra_op_threads
+        so.intra_op_num_threads = config.threads
         so.inter_op_num_threads = config.inter_op_threads
-    level = _OPTIMIZATION_LEVEL_NAMES[config.graph_optimization]
+    level = ORT_OPTIMIZATION_LEVELS[config.graph_optimization]
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
     if config.allow_spinning is not None:
         flag = "1" if config.allow_spinning else "0"
@@ -201,4 +195,4 @@ def open_session(
 
 
 def open_cpu_session(path: Path, threads: int = 0) -> tuple[Any, str]:
-    return open_session(path, SessionConfig(device="cpu", intra_op_threads=threads))
+    return open_session(path, SessionConfig(device="cpu", threads=threads))

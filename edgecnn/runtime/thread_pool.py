@@ -44,7 +44,7 @@ def pool_exists() -> bool:
 
 
 def check_fits_shared_pool(config: SessionConfig) -> None:
-    sizes = (config.intra_op_threads, config.inter_op_threads)
+    sizes = (config.threads, config.inter_op_threads)
     if POOL.sizes is not None and sizes != POOL.sizes:
         raise EdgecnnError(
             f"this process already runs ONNX Runtime's shared thread pool with {POOL.sizes[0]} "
@@ -61,7 +61,7 @@ def ensure_shared_thread_pool(config: SessionConfig) -> None:
     check_fits_shared_pool(config)
     if POOL.sizes is not None:
         return
-    sizes = (config.intra_op_threads, config.inter_op_threads)
+    sizes = (config.threads, config.inter_op_threads)
     import_ort()
     from onnxruntime.capi import _pybind_state
 

@@ -1,0 +1,168 @@
+"""OpenVINO as a backend: the same .onnx files through its CPU plugin, with an inference-precision hint
+(f32, or bf16/f16 where the CPU runs them natively) and per-layer execution precision as placement.
+
+Optional extra: pip install 'edgecnn[openvino]'."""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import LOGITS_NAME, OUTPUT_NAME, PREFIX
+from edgecnn.core.text import one_line
+from edgecnn.runtime.backends.base import Backend, OpenedModel, static_dims, zeros_for
+from edgecnn.runtime.session_config import SessionConfig
+
+# OpenVINO's element type names (as str(ov.Type) prints them) -> the hint names edgecnn uses.
+PRECISION_NAMES = {
+    "f32": "f32",
+    "float32": "f32",
+    "bf16": "bf16",
+    "bfloat16": "bf16",
+    "f16": "f16",
+    "float16": "f16",
+}
+NOT_EXECUTED = ("Input", "Output", "Const", "Parameter", "Result", "Constant")
+METHOD = "openvino compiled_model.get_runtime_model(): runtimePrecision of each executed layer"
+
+
+@functools.lru_cache(maxsize=1)
+def core() -> Any:
+    import openvino as ov
+
+    return ov.Core()
+
+
+def onnx_metadata(path: Path) -> dict[str, str]:
+    """The edgecnn.* metadata_props of an ONNX file (OpenVINO does not expose them)."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - onnx raises many types for garbage input
+        raise EdgecnnError(f"{path} is not a readable ONNX model ({type(exc).__name__})") from None
+    return {p.key: p.value for p in model.metadata_props if p.key.startswith(PREFIX)}
+
+
+def _precision_name(value: Any) -> str:
+    text = str(getattr(value, "get_type_name", lambda: value)()).lower()
+    return PRECISION_NAMES.get(text, text)
+
+
+class OpenVinoModel(OpenedModel):
+    def __init__(self, path: Path, compiled: Any, config: SessionConfig, metadata: dict[str, str]) -> None:
+        import openvino as ov
+
+        self.compiled = compiled
+        self.request = compiled.create_infer_request()
+        self.runtime = "openvino"
+        self.runtime_version = ov.get_version()
+        self.device = "openvino:CPU"
+        self.precision = _precision_name(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        self.threads = config.threads
+        self.metadata = metadata
+        if len(compiled.inputs) != 1:
+            raise EdgecnnError(f"{path} takes {len(compiled.inputs)} inputs; edgecnn feeds one image input")
+        graph_in = compiled.inputs[0]
+        self.input_name = graph_in.get_any_name()
+        self.input_shape = static_dims(_dims(graph_in.get_partial_shape()))
+        names = [o.get_any_name() for o in compiled.outputs]
+        named = [n for n in (OUTPUT_NAME, LOGITS_NAME) if n in names]
+        self.output = compiled.outputs[names.index(named[0]) if named else 0]
+        self.output_name = self.output.get_any_name()
+        self.output_shape = static_dims(_dims(self.output.get_partial_shape()))
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        result = self.request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
+        return np.array(result[self.output], dtype=np.float32)  # a copy: the request reuses its buffer
+
+    def runner(self, batch: np.ndarray) -> Callable[[], Any]:
+        import openvino as ov
+
+        bound = np.ascontiguousarray(batch, dtype=np.float32)
+        self.request.set_input_tensor(ov.Tensor(bound, shared_memory=True))
+        self._bound = bound  # the tensor shares this array's memory: keep it alive
+        return self.request.infer
+
+    def placement(self) -> dict[str, Any]:
+        by_precision: Counter[str] = Counter()
+        types: dict[str, Counter[str]] = {}
+        for op in self.compiled.get_runtime_model().get_ordered_ops():
+            info = op.get_rt_info()
+            layer_type = str(info["layerType"].astype(str)) if "layerType" in info else op.get_type_name()
+            if layer_type in NOT_EXECUTED:
+                continue
+            precision = str(info["runtimePrecision"].astype(str)) if "runtimePrecision" in info else "?"
+            precision = PRECISION_NAMES.get(precision.lower(), precision.lower())
+            by_precision[precision] += 1
+            types.setdefault(precision, Counter())[layer_type] += 1
+        total = sum(by_precision.values())
+        order = [p for p, _ in by_precision.most_common()]
+        summary = ", ".join(
+            (f"{by_precision[p]} of {total} layers in {p}" if i == 0 else f"{by_precision[p]} in {p}")
+            for i, p in enumerate(order)
+        )
+        return {
+            "layers_total": total,
+            "by_precision": {p: by_precision[p] for p in order},
+            "by_precision_layer_types": {p: dict(types[p].most_common()) for p in order},
+            "inference_precision_hint": self.precision,
+            "summary": summary or "no executed layers",
+            "method": METHOD,
+        }
+
+
+def _dims(shape: Any) -> list[int | None]:
+    return [d.get_length() if d.is_static else None for d in shape]
+
+
+class OpenVinoBackend(Backend):
+    name = "openvino"
+    title = "OpenVINO"
+    module = "openvino"
+    extra = "openvino"
+    file_suffixes = (".onnx",)
+
+    def version(self) -> str:
+        import openvino as ov
+
+        return str(ov.get_version())
+
+    def devices(self) -> list[str]:
+        ov_core = core()
+        return [
+            f"{d} ({one_line(ov_core.get_property(d, 'FULL_DEVICE_NAME'), 80)})"
+            for d in ov_core.available_devices
+        ]
+
+    def open(self, path: Path, config: SessionConfig, *, allow_cpu_nodes: bool = False) -> OpenVinoModel:
+        from edgecnn.runtime.sessions import check_model_file
+
+        check_model_file(path)
+        metadata = onnx_metadata(path)
+        # f32 unless asked: OpenVINO's own default on AMX/AVX512_BF16 CPUs is bf16, which changes numbers.
+        asked = config.precision or "f32"
+        properties: dict[str, Any] = {"INFERENCE_PRECISION_HINT": asked, "PERFORMANCE_HINT": "LATENCY"}
+        if config.threads:
+            properties["INFERENCE_NUM_THREADS"] = config.threads
+        try:
+            compiled = core().compile_model(core().read_model(str(path)), "CPU", properties)
+        except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError with its C++ message
+            raise EdgecnnError(f"OpenVINO could not load {path}: {one_line(exc, 300)}") from None
+        model = OpenVinoModel(path, compiled, config, metadata)
+        if model.precision != asked:
+            raise EdgecnnError(
+                f"OpenVINO compiled {path.name} at {model.precision} when {asked} was asked; no result is "
+                "reported for a precision that did not run"
+            )
+        try:
+            model.run(zeros_for(model.input_shape))
+        except Exception as exc:  # noqa: BLE001
+            raise EdgecnnError(f"OpenVINO failed to run {path}: {one_line(exc, 300)}") from None
+        return model
