@@ -228,14 +228,19 @@ class BenchConfig:
         """The session that runs model `index`: `base` with that model's runtime (model_runtimes) and the
         runtime its file needs settled (.tflite -> litert). A bundle directory stays as given (it becomes
         its device pick's file before anything opens, see with_device_picks)."""
-        from edgecnn.runtime.backends.registry import for_file
+        from edgecnn.runtime.backends.registry import runtime_for_file
 
         path = Path(self.models[index])
         entry = self.model_runtimes[index] if self.model_runtimes else ""
+        runtime, precision = base.runtime, base.precision
         if entry:
-            runtime, _, precision = entry.partition(":")
-            base = replace(base, runtime=runtime, precision=precision or None)
-        return base if path.is_dir() else for_file(base, path)
+            runtime, _, hint = entry.partition(":")
+            precision = hint or None
+        if not path.is_dir():
+            runtime = runtime_for_file(path, runtime)
+        # ORT's process-wide pool serves the ORT sessions of a mixed run; other runtimes keep their own.
+        shared = base.shared_thread_pool and runtime in (None, "ort")
+        return replace(base, runtime=runtime, precision=precision, shared_thread_pool=shared)
 
     def to_json(self) -> str:
         return dumps_json(to_jsonable(self))
@@ -264,18 +269,26 @@ def with_device_picks(config: BenchConfig) -> BenchConfig:
     if config.session.device != "cpu":
         raise EdgecnnError("a bundle's device pick is for the CPU; pass its .onnx files for other devices")
     models, notes, threads = [], list(config.device_picks), config.thread_counts
+    runtimes = list(config.model_runtimes) or [""] * len(config.models)
     batch = min(config.batch_sizes)
-    for m in config.models:
+    for i, m in enumerate(config.models):
         if not Path(m).is_dir():
             models.append(Path(m))
             continue
         pick = pick_for(Path(m), batch)
         models.append(pick.path)
+        runtimes[i] = pick.runtime_entry  # the pick runs in the runtime tune timed it in
         keep_threads = threads != (0,)
         notes.append(pick.note(batch, keep_threads))
         if not keep_threads:
             threads = (pick.threads,)
-    return dataclasses.replace(config, models=tuple(models), thread_counts=threads, device_picks=tuple(notes))
+    return dataclasses.replace(
+        config,
+        models=tuple(models),
+        thread_counts=threads,
+        device_picks=tuple(notes),
+        model_runtimes=tuple(runtimes),
+    )
 
 
 def _from_jsonable(hint: Any, value: Any) -> Any:

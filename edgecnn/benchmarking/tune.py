@@ -1,28 +1,40 @@
-"""`edgecnn tune BUNDLE`: on the device itself, pick the bundle file and thread count that run fastest
-per batch size, among the files that still compute what export measured, and record it in device.json.
+"""`edgecnn tune BUNDLE`: on the device itself, pick the (file, runtime, precision hint) and thread count
+that run fastest per batch size, among the candidates that still compute what export measured, and
+record it in device.json.
 
-Candidates: the FP32 model (so the pick is never slower than the bundle's own FP32) and every INT8 file
-that carries export's measured accuracy in its metadata (model.int8.onnx, model.int8-<recipe>.onnx,
-`edgecnn optimize`d copies). Each INT8 file is first re-evaluated here on exactly the images export
-used: on CPUs without VNNI, ORT's U8S8 kernels can saturate (VPMADDUBSW) and silently lose accuracy, so
-a file more than `tolerance_pp` away from export's number is rejected with the reason. The survivors
+Candidates (tune_candidates): the FP32 model in ONNX Runtime (so the pick is never slower than the
+bundle's own ORT FP32) and every file that carries export's measured accuracy in its metadata
+(model.int8*.onnx, `optimize`d copies, .tflite files), in every installed runtime that opens it (ORT
+and OpenVINO f32/bf16 for .onnx, LiteRT for .tflite). Each is first re-evaluated here on exactly the
+images export used: on CPUs without VNNI, ORT's U8S8 kernels can saturate (VPMADDUBSW) and silently lose
+accuracy, so a file more than `tolerance_pp` away from export's number is rejected with the reason, and
+every candidate must stay within the accuracy bound of FP32 measured here. The survivors
 are timed by `edgecnn bench` (interleaved rounds, so load from other processes hits every candidate
 alike; one child process per thread count). Runtime side: never TensorFlow.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgecnn.benchmarking.tune_candidates import (
+    Candidate,
+    bundle_files,
+    check_accuracy,
+    check_drop,
+    skipped_runtimes,
+    with_runtimes,
+)
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.metadata import ModelMetadata, read_metadata
+from edgecnn.core.metadata import ModelMetadata
 from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
 from edgecnn.core.ownership import add_to_marker
 from edgecnn.runtime.device_record import DEVICE_JSON, DEVICE_SCHEMA
+from edgecnn.runtime.session_config import unsupported_precision
 
 FP32_FILE = "model.onnx"
 EXPORT_JSON = "export.json"
@@ -43,6 +55,8 @@ class TuneConfig:
     max_accuracy_drop: float | None = None
     data_dir: Path | None = None
     force: bool = False
+    # Runtimes whose candidates tune times; () = every installed one (runtime.backends).
+    runtime_list: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bundle", Path(self.bundle))
@@ -60,6 +74,15 @@ class TuneConfig:
             raise EdgecnnError("--max-accuracy-drop is in percentage points, between 0 and 100")
         refuse_overwrite(self.bundle / DEVICE_JSON, self.force, what="device record")
 
+    def runtimes(self) -> list[str]:
+        from edgecnn.runtime.backends.registry import get_backend, installed_runtimes
+
+        if not self.runtime_list:
+            return installed_runtimes()
+        for name in self.runtime_list:
+            get_backend(name).require()  # an unknown or missing runtime asked for: one line
+        return ["ort", *(r for r in self.runtime_list if r != "ort")]
+
     def threads(self) -> tuple[int, ...]:
         if self.thread_counts:
             return tuple(dict.fromkeys(self.thread_counts))
@@ -68,24 +91,13 @@ class TuneConfig:
         return tuple(range(1, min(4, cpu_info()["usable_cores"] or 1) + 1))
 
 
-@dataclass
-class Candidate:
-    variant: str
-    file: str
-    suits: list[str]
-    export_accuracy: float | None
-    device_accuracy: float | None = None
-    accepted: bool = False
-    reason: str = ""
-    latency_ms: dict[int, dict[int, float]] = field(default_factory=dict)  # batch -> threads -> median
-
-
 @dataclass(frozen=True)
 class TuneResult:
     config: TuneConfig
     isa_class: str
     eval_images: int
     candidates: tuple[Candidate, ...]
+    skipped_runtimes: tuple[str, ...]  # one line per runtime not installed here, naming its extra
     max_accuracy_drop: float
     picks: dict[int, dict[str, Any]]
     record_path: Path
@@ -108,50 +120,12 @@ def _export_doc(bundle: Path) -> dict[str, Any]:
         return {}
 
 
-def _export_accuracy(bundle: Path, variant: str) -> float | None:
-    try:
-        return float(_export_doc(bundle)["variants"][variant]["accuracy"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
 def accuracy_bound(config: TuneConfig) -> float:
     """The pick's largest accuracy drop vs FP32 in pp: the option, export's bound, or auto's default."""
     if config.max_accuracy_drop is not None:
         return config.max_accuracy_drop
     recorded = _export_doc(config.bundle).get("max_accuracy_drop")
     return float(recorded) if isinstance(recorded, (int, float)) else DEFAULT_MAX_DROP_PP
-
-
-def check_drop(candidates: list[Candidate], bound_pp: float) -> None:
-    """Reject (in place) the files whose accuracy here is more than `bound_pp` below FP32's here."""
-    fp32 = candidates[0].device_accuracy or 0.0
-    for cand in candidates[1:]:
-        drop = (fp32 - (cand.device_accuracy or 0.0)) * 100
-        if cand.accepted and drop > bound_pp:
-            cand.accepted = False
-            cand.reason = f"{drop:.2f} pp below FP32 here, over the {bound_pp:g} pp bound"
-
-
-def find_candidates(bundle: Path) -> tuple[list[Candidate], ModelMetadata, int | None]:
-    """FP32 plus every file with export's accuracy stamped in its metadata; (candidates, FP32's
-    metadata, the number of test images export evaluated on, when recorded)."""
-    import json
-
-    meta = read_metadata(bundle / FP32_FILE)
-    if meta is None:
-        raise EdgecnnError(f"{bundle / FP32_FILE} has no edgecnn metadata; export the bundle with edgecnn")
-    out = [Candidate("fp32", FP32_FILE, [], _export_accuracy(bundle, "fp32"))]
-    images: int | None = None
-    for path in sorted(bundle.glob("*.onnx")):
-        m = read_metadata(path)
-        if path.name == FP32_FILE or m is None or "export_accuracy" not in m.extra:
-            continue
-        suits = json.loads(m.extra.get("int8_suits", "[]"))
-        variant = m.variant + (" (optimized)" if path.name.endswith(".cpu.onnx") else "")
-        out.append(Candidate(variant, path.name, suits, float(m.extra["export_accuracy"])))
-        images = int(m.extra.get("export_eval_images", 0)) or images
-    return out, meta, images
 
 
 def _test_images(meta: ModelMetadata, n: int | None, data_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
@@ -168,35 +142,6 @@ def _test_images(meta: ModelMetadata, n: int | None, data_dir: Path | None) -> t
     return (x, y) if n is None else (x[:n], y[:n])
 
 
-def check_accuracy(
-    bundle: Path, candidates: list[Candidate], x: np.ndarray, y: np.ndarray, tol: float
-) -> None:
-    """The saturation check: each file's accuracy here vs export's on the same images (in place)."""
-    from edgecnn.runtime.inference import accuracy, predict_probabilities
-    from edgecnn.runtime.preprocess import prepare_batch
-    from edgecnn.runtime.sessions import open_cpu_session
-
-    for cand in candidates:
-        try:
-            session, _ = open_cpu_session(bundle / cand.file)
-        except EdgecnnError as exc:
-            cand.reason = f"does not open here: {exc}"
-            continue
-        meta = read_metadata(bundle / cand.file)
-        cand.device_accuracy = accuracy(predict_probabilities(session, prepare_batch(x, meta)), y)
-        if cand.export_accuracy is None:
-            cand.accepted, cand.reason = cand.variant == "fp32", "no accuracy recorded by export"
-            continue
-        diff = (cand.device_accuracy - cand.export_accuracy) * 100
-        cand.accepted = abs(diff) <= tol
-        if not cand.accepted:
-            cand.reason = (
-                f"accuracy here {cand.device_accuracy:.2%} vs {cand.export_accuracy:.2%} at export "
-                f"({diff:+.2f} pp, over {tol:g} pp): this CPU's INT8 kernels compute something else "
-                "(U8S8 saturation without VNNI?)"
-            )
-
-
 def time_candidates(bundle: Path, cands: list[Candidate], cfg: TuneConfig) -> None:
     """Median ms of every accepted candidate at every (batch, threads), timed by `edgecnn bench` itself:
     one child process per thread count (benchmarking.sweep.run_in_child), the candidates interleaved
@@ -211,6 +156,7 @@ def time_candidates(bundle: Path, cands: list[Candidate], cfg: TuneConfig) -> No
     for threads in cfg.threads():
         config = BenchConfig(
             models=tuple(bundle / c.file for c in accepted),
+            model_runtimes=tuple(c.bench_runtime for c in accepted),
             batch_sizes=cfg.batch_sizes,
             warmup=3,
             duration_s=cfg.rounds * cfg.round_seconds,
@@ -236,12 +182,19 @@ def choose(cands: list[Candidate], batches: tuple[int, ...]) -> dict[int, dict[s
         picks[b] = {
             "variant": best.variant,
             "file": best.file,
+            "runtime": best.runtime,
+            "precision": best.precision,
             "threads": threads,
             "p50_ms": ms,
             "fp32_p50_ms": fp32_ms,
             "speedup_vs_fp32": fp32_ms / ms,
             # What bench timed it with: ORT's default spinning (see time_candidates).
-            "session": {"intra_op_threads": threads, "allow_spinning": None},
+            "session": {
+                "runtime": best.runtime,
+                "precision": best.precision,
+                "threads": threads,
+                "allow_spinning": None,
+            },
         }
     return picks
 
@@ -252,7 +205,8 @@ def tune(config: TuneConfig) -> TuneResult:
     from edgecnn.runtime.target import current_cpu_target
 
     bundle = config.bundle
-    cands, meta, n = find_candidates(bundle)
+    files, meta, n = bundle_files(bundle)
+    cands = with_runtimes(files, config.runtimes(), bf16=unsupported_precision("bf16") is None)
     x, y = _test_images(meta, n, config.data_dir)
     check_accuracy(bundle, cands, x, y, config.tolerance_pp)
     fp32 = cands[0]
@@ -268,6 +222,7 @@ def tune(config: TuneConfig) -> TuneResult:
         isa_class=this_isa_class(),
         eval_images=len(y),
         candidates=tuple(cands),
+        skipped_runtimes=tuple(skipped_runtimes(files)) if not config.runtime_list else (),
         max_accuracy_drop=accuracy_bound(config),
         picks=choose(cands, config.batch_sizes),
         record_path=bundle / DEVICE_JSON,

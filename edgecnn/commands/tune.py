@@ -27,6 +27,14 @@ RoundsOption = Annotated[int, typer.Option("--rounds", help="Interleaved timing 
 ToleranceOption = Annotated[
     float, typer.Option("--tolerance", help="Largest accuracy difference (pp) from export's, same images.")
 ]
+RuntimesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--runtimes",
+        help="Runtimes to choose among, e.g. ort,litert (default: every installed one; ORT FP32 is "
+        "always measured, the reference).",
+    ),
+]
 MaxDropOption = Annotated[
     float | None,
     typer.Option(
@@ -39,8 +47,14 @@ MaxDropOption = Annotated[
 def show(result: TuneResult, console: Console) -> None:
     batches = list(result.config.batch_sizes)
     table = Table(title=f"{result.config.bundle} on this {result.isa_class} CPU", box=box.SIMPLE)
-    for col in ("file", "suits", "export acc", "acc here", *[f"b{b} ms (threads)" for b in batches]):
-        table.add_column(col, justify="left" if col in ("file", "suits") else "right")
+    for col in (
+        "file @ runtime",
+        "suits",
+        "export acc",
+        "acc here",
+        *[f"b{b} ms (threads)" for b in batches],
+    ):
+        table.add_column(col, justify="left" if col in ("file @ runtime", "suits") else "right")
     for c in result.candidates:
         acc = "-" if c.device_accuracy is None else f"{c.device_accuracy:.2%}"
         exp = "-" if c.export_accuracy is None else f"{c.export_accuracy:.2%}"
@@ -48,15 +62,18 @@ def show(result: TuneResult, console: Console) -> None:
         for b in batches:
             per = c.latency_ms.get(b, {})
             cells.append(" ".join(f"{ms:.3f}({t})" for t, ms in sorted(per.items())) or "rejected")
-        table.add_row(c.file, ",".join(c.suits) or "-", exp, acc, *cells)
+        table.add_row(c.label, ",".join(c.suits) or "-", exp, acc, *cells)
     console.print(table)
+    for line in result.skipped_runtimes:
+        console.print(f"[yellow]skipped:[/] {line}")
     for c in result.candidates:
         if c.reason:
-            console.print(f"[yellow]{c.file}:[/] {c.reason}")
+            console.print(f"[yellow]{c.label}:[/] {c.reason}")
     for b, p in result.picks.items():
+        runtime = p.get("runtime", "ort") + (f" ({p['precision']})" if p.get("precision") else "")
         console.print(
-            f"batch {b}: {p['file']} with {p['threads']} thread(s), {p['p50_ms']:.3f} ms "
-            f"({p['speedup_vs_fp32']:.2f}x the bundle's FP32)"
+            f"batch {b}: {p['file']} in {runtime} with {p['threads']} thread(s), {p['p50_ms']:.3f} ms "
+            f"({p['speedup_vs_fp32']:.2f}x the bundle's ORT FP32)"
         )
     console.print(
         f"saved {result.record_path}; predict, eval and bench use it when given {result.config.bundle}"
@@ -71,10 +88,12 @@ def tune_command(
     tolerance: ToleranceOption = 0.1,
     max_accuracy_drop: MaxDropOption = None,
     data_dir: DataDirOption = None,
+    runtimes: RuntimesOption = None,
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Measure the bundle's FP32 and INT8 files on THIS device; record the fastest accurate one."""
+    """Measure the bundle's files in every installed runtime on THIS device; record the fastest accurate
+    (file, runtime, threads)."""
 
     def body() -> None:
         from edgecnn.benchmarking.config import parse_batch_sizes, parse_thread_counts
@@ -89,6 +108,7 @@ def tune_command(
             max_accuracy_drop=max_accuracy_drop,
             data_dir=data_dir,
             force=force,
+            runtime_list=tuple(r.strip() for r in (runtimes or "").split(",") if r.strip()),
         )
         result = tune(config)
         show(result, console_for(as_json))

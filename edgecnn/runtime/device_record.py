@@ -18,6 +18,7 @@ from edgecnn.runtime.target import current_cpu_target, target_mismatch
 
 DEVICE_JSON = "device.json"
 DEVICE_SCHEMA = "edgecnn.device_pick"
+RUNTIME_TITLES = {"ort": "ONNX Runtime", "openvino": "OpenVINO", "litert": "LiteRT"}
 
 
 @dataclass(frozen=True)
@@ -31,13 +32,23 @@ class DevicePick:
     threads: int
     p50_ms: float
     fp32_p50_ms: float
+    runtime: str = "ort"  # the runtime tune timed it in (records from before runtimes: ORT)
+    precision: str | None = None  # OpenVINO's precision hint it was timed with
+
+    @property
+    def runtime_entry(self) -> str:
+        """How bench's model_runtimes names it: "openvino:bf16", "litert", "ort"."""
+        return self.runtime + (f":{self.precision}" if self.precision else "")
 
     def note(self, asked_batch: int, threads_given: bool) -> str:
         threads = "your --threads" if threads_given else f"{self.threads} thread(s)"
         speed = self.fp32_p50_ms / self.p50_ms if self.p50_ms > 0 else float("nan")
+        runtime = RUNTIME_TITLES.get(self.runtime, self.runtime) + (
+            f" {self.precision}" if self.precision else ""
+        )
         return (
-            f"{self.bundle}: ran {self.path.name} with {threads}, the device pick for batch {self.batch} "
-            f"(for batch {asked_batch}) in {DEVICE_JSON} ({speed:.2f}x FP32 when tuned)"
+            f"{self.bundle}: ran {self.path.name} in {runtime} with {threads}, the device pick for batch "
+            f"{self.batch} (for batch {asked_batch}) in {DEVICE_JSON} ({speed:.2f}x ORT FP32 when tuned)"
         )
 
 
@@ -82,14 +93,31 @@ def pick_for(bundle: Path, batch_size: int) -> DevicePick:
         int(p["threads"]),
         float(p["p50_ms"]),
         float(p["fp32_p50_ms"]),
+        _runtime_of(p, path),
+        p.get("precision"),
     )
 
 
-def resolve_model(model: Path, batch_size: int, threads: int) -> tuple[Path, int, list[str]]:
-    """(file to open, intra-op threads, notes): a .onnx file passes through unchanged; a bundle
-    directory becomes its device pick, with the pick's threads unless the caller chose some (> 0)."""
+def _runtime_of(pick: dict[str, Any], path: Path) -> str:
+    """The pick's runtime, validated (a record names one of edgecnn's runtimes, or none: ORT)."""
+    from edgecnn.runtime.session_config import RUNTIMES
+
+    runtime = pick.get("runtime") or ("litert" if path.suffix == ".tflite" else "ort")
+    if runtime not in RUNTIMES:
+        raise EdgecnnError(
+            f"{path.parent / DEVICE_JSON} names runtime {runtime!r}, which edgecnn does not run"
+        )
+    return str(runtime)
+
+
+def resolve_model(
+    model: Path, batch_size: int, threads: int
+) -> tuple[Path, int, list[str], DevicePick | None]:
+    """(file to open, threads, notes, the pick): a model file passes through unchanged; a bundle
+    directory becomes its device pick (file, runtime, precision), with the pick's threads unless the
+    caller chose some (> 0)."""
     model = Path(model)
     if not model.is_dir():
-        return model, threads, []
+        return model, threads, [], None
     pick = pick_for(model, batch_size)
-    return pick.path, threads or pick.threads, [pick.note(batch_size, threads > 0)]
+    return pick.path, threads or pick.threads, [pick.note(batch_size, threads > 0)], pick

@@ -1,0 +1,169 @@
+"""What `edgecnn tune` chooses from: (file, runtime, precision hint) candidates for every runtime
+installed here, and the accuracy checks each one passes on the device before it is timed.
+
+Files: the FP32 model.onnx (always, run by ONNX Runtime: the pick is never slower than it) and every
+file export stamped with its measured accuracy (INT8 .onnx files, `optimize`d copies, .tflite files).
+Runtimes: ONNX Runtime for each .onnx, OpenVINO f32 for each .onnx and bf16 for the FP32 one where the
+CPU runs bf16 natively, LiteRT (XNNPACK) for each .tflite. A runtime that is not installed is skipped
+with the one line that names its extra.
+
+Checks: a file run by the runtime export measured it with (ORT for .onnx, LiteRT for .tflite) must score
+what export recorded on the same images, within `tolerance` (the saturation check: a CPU whose int8
+kernels compute something else); every candidate must stay within the accuracy bound of FP32 measured
+here (bf16 and another runtime's int8 kernels change numbers: measured, never assumed).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.metadata import ModelMetadata, read_metadata
+from edgecnn.core.tflite_metadata import read_tflite_metadata
+
+FP32_FILE = "model.onnx"
+# The runtime whose numbers export recorded, per file kind: the saturation check compares against it.
+EXPORT_RUNTIME = {".onnx": "ort", ".tflite": "litert"}
+
+
+@dataclass
+class Candidate:
+    variant: str
+    file: str
+    suits: list[str]
+    export_accuracy: float | None
+    runtime: str = "ort"
+    precision: str | None = None  # OpenVINO's inference precision hint; None: the runtime's own
+    device_accuracy: float | None = None
+    accepted: bool = False
+    reason: str = ""
+    latency_ms: dict[int, dict[int, float]] = field(default_factory=dict)  # batch -> threads -> median
+
+    @property
+    def label(self) -> str:
+        """How tables name it: file, and the runtime when it is not ONNX Runtime."""
+        if self.runtime == "ort":
+            return self.file
+        return f"{self.file} @ {self.runtime}" + (f":{self.precision}" if self.precision else "")
+
+    @property
+    def bench_runtime(self) -> str:
+        """The candidate's entry in BenchConfig.model_runtimes ("runtime" or "runtime:precision")."""
+        return self.runtime + (f":{self.precision}" if self.precision else "")
+
+
+def file_metadata(path: Path) -> ModelMetadata | None:
+    return read_tflite_metadata(path) if path.suffix == ".tflite" else read_metadata(path)
+
+
+def bundle_files(bundle: Path) -> tuple[list[Candidate], ModelMetadata, int | None]:
+    """FP32 plus every file with export's accuracy in its metadata, each as an ORT/LiteRT candidate;
+    (candidates, FP32's metadata, the number of test images export evaluated on, when recorded)."""
+    meta = read_metadata(bundle / FP32_FILE)
+    if meta is None:
+        raise EdgecnnError(f"{bundle / FP32_FILE} has no edgecnn metadata; export the bundle with edgecnn")
+    out = [Candidate("fp32", FP32_FILE, [], export_accuracy(bundle, "fp32"))]
+    images: int | None = None
+    for path in sorted([*bundle.glob("*.onnx"), *bundle.glob("*.tflite")]):
+        m = file_metadata(path)
+        if path.name == FP32_FILE or m is None or "export_accuracy" not in m.extra:
+            continue
+        suits = json.loads(m.extra.get("int8_suits", "[]"))
+        variant = m.variant + (" (optimized)" if path.name.endswith(".cpu.onnx") else "")
+        runtime = EXPORT_RUNTIME[path.suffix]
+        out.append(Candidate(variant, path.name, suits, float(m.extra["export_accuracy"]), runtime))
+        images = int(m.extra.get("export_eval_images", 0)) or images
+    return out, meta, images
+
+
+def export_accuracy(bundle: Path, variant: str) -> float | None:
+    try:
+        doc = json.loads((bundle / "export.json").read_text(encoding="utf-8"))
+        return float(doc["variants"][variant]["accuracy"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def with_runtimes(files: list[Candidate], installed: list[str], bf16: bool) -> list[Candidate]:
+    """Each file under every installed runtime that opens it: FP32 first (the reference), then the
+    rest; OpenVINO runs .onnx files with the f32 hint, and the FP32 file with bf16 too when `bf16`."""
+    out: list[Candidate] = []
+    for f in files:
+        if f.runtime not in installed:
+            continue
+        out.append(f)
+    if "openvino" in installed:
+        for f in files:
+            if f.file.endswith(".onnx") and not f.file.endswith(".cpu.onnx"):
+                hints = ("f32", "bf16") if bf16 and f.file == FP32_FILE else ("f32",)
+                for hint in hints:
+                    out.append(Candidate(f.variant, f.file, f.suits, f.export_accuracy, "openvino", hint))
+    return out
+
+
+def skipped_runtimes(files: list[Candidate]) -> list[str]:
+    """One line per runtime a bundle file needs that is not installed here."""
+    from edgecnn.runtime.backends.registry import get_backend
+
+    needed = {c.runtime for c in files} | {"openvino"}
+    return [why for r in sorted(needed) if (why := get_backend(r).missing())]
+
+
+def predict_here(bundle: Path, cand: Candidate, x: np.ndarray) -> np.ndarray:
+    """The candidate's top-1 classes for `x` (uint8 test images), run here in its runtime."""
+    from edgecnn.runtime.backends.registry import open_model_file
+    from edgecnn.runtime.inference import as_probabilities
+    from edgecnn.runtime.preprocess import prepare_batch
+    from edgecnn.runtime.session_config import SessionConfig
+
+    path = bundle / cand.file
+    meta = file_metadata(path)
+    assert meta is not None
+    opened = open_model_file(path, SessionConfig(runtime=cand.runtime, precision=cand.precision))
+    try:
+        xb = prepare_batch(x, meta)
+        scores = np.concatenate([opened.run(xb[i : i + 250]) for i in range(0, len(xb), 250)])
+    finally:
+        opened.close()
+    probs, _ = as_probabilities(scores, meta.output)
+    return probs.argmax(1)
+
+
+def check_accuracy(bundle: Path, cands: list[Candidate], x: np.ndarray, y: np.ndarray, tol: float) -> None:
+    """The saturation check, in place: each candidate's accuracy here, and for a file run by the runtime
+    export measured it with, agreement with export's number within `tol` pp."""
+    for cand in cands:
+        try:
+            predicted = predict_here(bundle, cand, x)
+        except EdgecnnError as exc:
+            cand.reason = f"does not run here: {exc}"
+            continue
+        cand.device_accuracy = float(np.mean(predicted == y))
+        if cand.runtime != EXPORT_RUNTIME[Path(cand.file).suffix]:
+            cand.accepted = True  # another runtime's kernels: only the bound vs FP32 applies (check_drop)
+            continue
+        if cand.export_accuracy is None:
+            cand.accepted, cand.reason = cand.variant == "fp32", "no accuracy recorded by export"
+            continue
+        diff = (cand.device_accuracy - cand.export_accuracy) * 100
+        cand.accepted = abs(diff) <= tol
+        if not cand.accepted:
+            cand.reason = (
+                f"accuracy here {cand.device_accuracy:.2%} vs {cand.export_accuracy:.2%} at export "
+                f"({diff:+.2f} pp, over {tol:g} pp): this CPU's INT8 kernels compute something else "
+                "(U8S8 saturation without VNNI?)"
+            )
+
+
+def check_drop(candidates: list[Candidate], bound_pp: float) -> None:
+    """Reject (in place) the candidates whose accuracy here is more than `bound_pp` below FP32's here."""
+    fp32 = candidates[0].device_accuracy or 0.0
+    for cand in candidates[1:]:
+        drop = (fp32 - (cand.device_accuracy or 0.0)) * 100
+        if cand.accepted and drop > bound_pp:
+            cand.accepted = False
+            cand.reason = f"{drop:.2f} pp below FP32 here, over the {bound_pp:g} pp bound"
