@@ -126,3 +126,40 @@ def test_formats_are_checked() -> None:
         ExportConfig(model_path=Path("m.keras"), output_dir=Path("b"), formats=("tflite",))
     cfg = ExportConfig(model_path=Path("m.keras"), output_dir=Path("b"), formats=("ONNX", "tflite", "tflite"))
     assert cfg.formats == ("onnx", "tflite")
+
+
+@pytest.mark.slow
+def test_tune_picks_across_runtimes_and_the_pick_runs_in_its_runtime(tflite_bundle, mnist_dir: Path) -> None:
+    """A real tune over ORT and LiteRT candidates of the real bundle: the pick is the fastest of all
+    measured (file, runtime, threads), whichever runtime it is. Then the same measured candidates with
+    the ORT ones slowed 10x (a device where ORT loses): the pick is the fastest LiteRT file, device.json
+    records the runtime, and opening the bundle runs that file in LiteRT and says so."""
+    from dataclasses import replace
+
+    from edgecnn.benchmarking.tune import TuneConfig, choose, tune
+    from edgecnn.core.outputs import atomic_write_json
+    from edgecnn.runtime.device_record import DEVICE_JSON, pick_for
+    from edgecnn.runtime.loaded_model import load_model
+    from edgecnn.runtime.session_config import SessionConfig
+
+    bundle = tflite_bundle.output_dir
+    result = tune(TuneConfig(bundle=bundle, batch_sizes=(64,), thread_counts=(1,), rounds=2,
+                             data_dir=mnist_dir, runtime_list=("ort", "litert"), force=True))  # fmt: skip
+    timed = [c for c in result.candidates if c.accepted]
+    assert {c.runtime for c in timed} == {"ort", "litert"} and all(c.latency_ms[64] for c in timed)
+    fastest = min(timed, key=lambda c: c.latency_ms[64][1])
+    pick = result.picks[64]
+    assert (pick["file"], pick["runtime"]) == (fastest.file, fastest.runtime)
+    assert pick["p50_ms"] <= pick["fp32_p50_ms"]  # never slower than the bundle's ORT FP32
+
+    slowed = [replace(c, latency_ms={64: {1: c.latency_ms[64][1] * (10 if c.runtime == "ort" else 1)}})
+              for c in result.candidates]  # fmt: skip
+    picks = choose(slowed, (64,))
+    best_litert = min((c for c in timed if c.runtime == "litert"), key=lambda c: c.latency_ms[64][1])
+    assert (picks[64]["file"], picks[64]["runtime"]) == (best_litert.file, "litert")
+    record = {**result.to_document(), "picks": {"64": picks[64]}}
+    atomic_write_json(bundle / DEVICE_JSON, record, force=True)
+    assert pick_for(bundle, 64).runtime == "litert"
+    loaded = load_model(bundle, SessionConfig(), batch_size=64)
+    assert loaded.path.suffix == ".tflite" and loaded.session.runtime == "litert"
+    assert loaded.provider.startswith("litert") and "in LiteRT" in loaded.assumptions[0]
