@@ -8,7 +8,7 @@ export EDGECNN_DATA_DIR ?= $(if $(wildcard $(SHARED_MNIST)/train-images-idx3-uby
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 DEMO_DIR ?= demo
 
-.PHONY: install demo test test-all lint data bench bench-train bench-peers bench-folder-rss bench-zoo gpu-check clean
+.PHONY: install demo test test-all lint docs docs-serve data bench bench-train bench-peers bench-folder-rss bench-zoo gpu-check clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -40,6 +40,14 @@ lint: install
 	$(VENV)/bin/ruff check edgecnn tests benchmarks
 	$(VENV)/bin/ruff format --check edgecnn tests benchmarks
 
+# The documentation site (mkdocs.yml): strict, so a broken link or anchor, or a page missing from the nav,
+# fails the build. NO_MKDOCS_2_WARNING mutes the Material theme's end-of-life banner, not warnings.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+docs-serve: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
+
 data: install
 	$(EDGECNN) data fetch mnist
 
@@ -63,7 +71,7 @@ gpu-check:
 	EDGECNN_PYTHON=$(abspath $(PY)) $(PY) benchmarks/gpu_check.py
 
 clean:
-	rm -rf $(DEMO_DIR) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(DEMO_DIR) site build dist *.egg-info .pytest_cache .ruff_cache
 
 # keras.applications (weights=None, usual sizes) + two hand-built nets through export: parity, INT8/FP16,
 # input contract, size and latency on this CPU -> results/bench_zoo.{json,md}. Slow (many minutes).

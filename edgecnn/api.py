@@ -37,6 +37,23 @@ def _build(cls: type, config: Any, required: dict[str, Any], options: dict[str, 
     return cls(**required, **options)
 
 
+def _with_session(cls: type, options: dict[str, Any]) -> dict[str, Any]:
+    """Session keywords (device=, threads=, runtime=, precision=, cuda_graphs=...) gathered into the
+    `session` SessionConfig the step's config holds, so callers keep passing them flat."""
+    from edgecnn.runtime.session_config import SessionConfig
+
+    names = {f.name for f in dataclasses.fields(SessionConfig)}
+    own = {f.name for f in dataclasses.fields(cls)}
+    if "intra_op_threads" in options:  # the name the thread count had before it had one name
+        options["threads"] = options.pop("intra_op_threads")
+    session = {k: options.pop(k) for k in list(options) if k in names and k not in own}
+    if session:
+        if options.get("session") is not None:
+            raise EdgecnnError("pass session= or its options (device=, threads=, ...), not both")
+        options["session"] = SessionConfig(**session)
+    return options
+
+
 def _as_tuple(value: Any) -> tuple[Any, ...]:
     """ "int8,fp16" or ["int8", "fp16"] -> ("int8", "fp16"), as the CLI accepts both."""
     if value is None:
@@ -124,7 +141,8 @@ def train(model: str | None = None, *, config: Any = None, progress: Any = None,
 
 
 def bench(models: Any = None, *, config: Any = None, progress: Any = None, **options: Any) -> Any:
-    """Benchmark one or more .onnx files (`BenchConfig` fields as options, e.g. batch_sizes=(1, 8));
+    """Benchmark .onnx/.tflite files (`BenchConfig` fields and session options as keywords, e.g.
+    batch_sizes=(1, 8), threads=(1, 2), runtime="openvino");
     returns the `BenchResult` (or the thread-sweep result for several thread_counts)."""
     from edgecnn.benchmarking import BenchConfig
     from edgecnn.benchmarking import bench as run_bench
@@ -132,19 +150,24 @@ def bench(models: Any = None, *, config: Any = None, progress: Any = None, **opt
     if isinstance(models, (str, Path)):
         models = [models]
     required = {} if models is None else {"models": _as_tuple(models)}
+    if "threads" in options:  # bench sweeps thread counts: threads= is its thread_counts
+        options["thread_counts"] = options.pop("threads")
     for key in ("batch_sizes", "thread_counts"):
         if isinstance(options.get(key), int):
             options[key] = (options[key],)
+    options = _with_session(BenchConfig, options)
     return run_bench(_build(BenchConfig, config, required, options), progress=progress)
 
 
 def evaluate(model: Any = None, *, config: Any = None, progress: Any = None, **options: Any) -> Any:
-    """Accuracy of an .onnx model on its dataset's test set (`EvalConfig` fields as options: data,
-    data_dir, limit, output_dir, ...); returns the `EvalResult`."""
+    """Accuracy of an .onnx/.tflite model on its dataset's test set (`EvalConfig` fields as options: data,
+    data_dir, limit, output_dir, ...; session options: device, threads, runtime, precision, ...);
+    returns the `EvalResult`."""
     from edgecnn.evaluation import EvalConfig
     from edgecnn.evaluation import evaluate as run_evaluate
 
     required = {} if model is None else {"model": Path(model)}
+    options = _with_session(EvalConfig, options)
     return run_evaluate(_build(EvalConfig, config, required, options), progress=progress)
 
 
@@ -160,4 +183,5 @@ def predict(model: Any = None, inputs: Any = None, *, config: Any = None, **opti
     if inputs is not None:
         items = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
         required["inputs"] = tuple(Path(i) for i in items)
+    options = _with_session(PredictConfig, options)
     return run_predict(_build(PredictConfig, config, required, options))

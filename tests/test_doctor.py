@@ -174,3 +174,28 @@ def test_gpu_check_stops_at_once_without_a_gpu() -> None:
     # make adds its own "make: *** ... Error 1" line; the script's line comes first, nothing installed.
     assert made.returncode != 0 and made.stderr.splitlines()[0].startswith("no CUDA device found (")
     assert made.stdout == ""
+
+
+def test_doctor_names_the_isa_class_and_the_int8_recipe_that_suits_it(report, tmp_path: Path) -> None:
+    from edgecnn.core.isa import this_isa_class
+    from edgecnn.runtime.doctor import int8_fit
+
+    assert report.int8["isa_class"] == this_isa_class()
+    doc = report.to_dict()
+    assert doc["cpu"]["isa_class"] == this_isa_class() and doc["int8"] == report.int8
+    # A Cortex-A76 board (asimddp, no i8mm) gets the S8S8 arm recipe; an AVX2-only x86 the reduced range.
+    arm = int8_fit({"arch": "aarch64", "flags": ["asimd", "asimddp", "fp", "crc32"]})
+    assert (
+        arm["isa_class"] == "arm-dotprod" and arm["recipe"] == "arm" and arm["file"] == "model.int8-arm.onnx"
+    )
+    assert arm["types"] == "S8S8"
+    assert int8_fit({"arch": "x86_64", "flags": ["avx2", "fma"]})["recipe"] == "avx2"
+    riscv = int8_fit({"arch": "riscv64", "flags": []})
+    assert riscv["isa_class"] is None and "riscv64" in riscv["why"]  # reported, never raised
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgecnn.cli", "doctor"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ISA class" in proc.stdout and this_isa_class() in proc.stdout
+    assert f"INT8 recipe   {report.int8['recipe']} ({report.int8['types']})" in proc.stdout

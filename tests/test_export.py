@@ -240,7 +240,7 @@ def test_input_shape_mismatch_and_unconvertible_layer(tmp_path: Path, mnist_dir:
     x = keras.layers.Flatten()(Bessel()(inp))
     odd = tmp_path / "odd.keras"
     keras.Model(inp, keras.layers.Dense(10, activation="softmax")(x)).save(str(odd))
-    line = _one_error_line(_cli(str(odd), "-o", str(out), "--data-dir", str(mnist_dir)))
+    line = _one_error_line(_cli(str(odd), "-o", str(out), "--dataset", "mnist", "--data-dir", str(mnist_dir)))
     assert "converter cannot handle" in line and "BesselI1e" in line
     assert not out.exists()
 

@@ -134,10 +134,12 @@ def test_settle_refuses_contradictions() -> None:
 def test_rescaling_model_exports_with_keras_accuracy(
     rescaling_model, mnist_dir: Path, tmp_path: Path
 ) -> None:
-    """Issue 10's 10%-accuracy bug: no option, no train.json, and the export matches Keras."""
+    """Issue 10's 10%-accuracy bug: no normalization option, no train.json, and the export matches Keras."""
     path, keras_acc = rescaling_model
     result = export(
-        ExportConfig(model_path=path, output_dir=tmp_path / "b", data_dir=mnist_dir, latency=False)
+        ExportConfig(
+            model_path=path, output_dir=tmp_path / "b", dataset="mnist", data_dir=mnist_dir, latency=False
+        )
     )
     assert result.variants["fp32"].accuracy == pytest.approx(keras_acc, abs=0.003)
     meta = read_metadata(result.model_path)
@@ -167,11 +169,20 @@ def test_guard_refuses_near_chance_fp32(keras, mnist, mnist_dir: Path, tmp_path:
     path = tmp_path / "shifted.keras"
     model.save(str(path))
     out = tmp_path / "b"
-    line = _one_error_line(_cli(str(path), "-o", str(out), "--data-dir", str(mnist_dir), "--no-latency"))
+    line = _one_error_line(
+        _cli(str(path), "-o", str(out), "--dataset", "mnist", "--data-dir", str(mnist_dir), "--no-latency")
+    )
     assert "chance level" in line and "--normalization" in line and "class order" in line
     assert not out.exists()
     result = export(
-        ExportConfig(model_path=path, output_dir=out, data_dir=mnist_dir, accuracy_guard=False, latency=False)
+        ExportConfig(
+            model_path=path,
+            output_dir=out,
+            dataset="mnist",
+            data_dir=mnist_dir,
+            accuracy_guard=False,
+            latency=False,
+        )
     )
     assert result.variants["fp32"].accuracy <= 0.15
 
@@ -198,7 +209,12 @@ def test_logits_model_round_trips(keras, mnist, mnist_dir: Path, tmp_path: Path)
     model.save(str(path))
     result = export(
         ExportConfig(
-            model_path=path, output_dir=tmp_path / "b", data_dir=mnist_dir, quantize=("int8",), latency=False
+            model_path=path,
+            output_dir=tmp_path / "b",
+            dataset="mnist",
+            data_dir=mnist_dir,
+            quantize=("int8",),
+            latency=False,
         )
     )
     for variant in ("fp32", "int8"):

@@ -126,3 +126,40 @@ def test_train_says_it_needs_tensorflow(tmp_path: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: ") and "needs TensorFlow" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_tflite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real .tflite (TensorFlow's converter, in this test process only)."""
+    import keras
+    import tensorflow as tf
+
+    net = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.Flatten(),
+         keras.layers.Dense(10, activation="softmax")]
+    )  # fmt: skip
+    out = tmp_path_factory.mktemp("notf-tfl") / "tiny.tflite"
+    out.write_bytes(tf.lite.TFLiteConverter.from_keras_model(net).convert())
+    return out
+
+
+def test_openvino_and_litert_without_tensorflow(
+    model: Path, tiny_tflite: Path, mnist_dir: Path, tmp_path: Path
+) -> None:
+    """The new backends: OpenVINO eval of an .onnx, LiteRT predict of a .tflite, and bench of both side
+    by side, in a process where TensorFlow cannot be imported (and is never tried)."""
+    runs = [
+        ["eval", str(model), "--runtime", "openvino", "--data-dir", str(mnist_dir), "--limit", "200",
+         "--no-plot", "-o", str(tmp_path / "e")],
+        ["predict", str(tiny_tflite), "samples", "-o", str(tmp_path / "p.json")],
+        ["bench", str(model), str(tiny_tflite), "--iterations", "5", "--inputs", "random",
+         "-o", str(tmp_path / "b")],
+    ]  # fmt: skip
+    for args in runs:
+        proc, log = run_without_tf([*args, "--json"], tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert [line for line in log if line.startswith("attempt")] == [], "a runtime command tried TF"
+        assert "loaded " in log
+    doc = json.loads((tmp_path / "b" / "bench.json").read_text())
+    assert [m["runtime"]["runtime"] for m in doc["models"]] == ["ort", "litert"]
+    assert json.loads((tmp_path / "e" / "eval.json").read_text())["runtime"]["runtime"] == "openvino"

@@ -286,3 +286,35 @@ def test_bad_input_is_one_line_error(centroid: Path, tmp_path: Path) -> None:
         assert expected.lower() in lines[0].lower(), (name, lines[0])
         assert "Traceback" not in r.stderr and r.stdout == ""
         assert not (tmp_path / f"{name}.json").exists()
+
+
+def test_a_corrupt_png_among_good_ones_is_named_and_the_rest_classified(
+    centroid: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from edgecnn.prediction.predict import PARTIAL_EXIT
+
+    folder = tmp_path / "mixed"
+    shutil.copytree(SAMPLES, folder, ignore=shutil.ignore_patterns("*.md"))
+    good = sorted(p.name for p in folder.iterdir())
+    (folder / "digit_5_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"cut off here")
+    out = tmp_path / "p.json"
+    r = CliRunner().invoke(app, ["predict", str(centroid), str(folder), "-o", str(out)])
+    assert r.exit_code == PARTIAL_EXIT == 3, r.output
+    doc = json.loads(out.read_text())
+    assert sorted(Path(p["path"]).name for p in doc["predictions"]) == good
+    assert [Path(f["path"]).name for f in doc["failed"]] == ["digit_5_broken.png"]
+    assert "cannot decode image" in doc["failed"][0]["error"] and doc["summary"]["failed"] == 1
+    row = next(line for line in r.stdout.splitlines() if "digit_5_broken.png" in line)
+    assert "unreadable" in row and "failed: cannot decode image" in r.stdout
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: 1 of {len(good) + 1} images could not be read")
+    # --json: still one document on stdout, the same one saved.
+    r = CliRunner().invoke(app, ["predict", str(centroid), str(folder), "--json", "-o", str(out), "--force"])
+    assert r.exit_code == PARTIAL_EXIT and json.loads(r.stdout)["failed"] == doc["failed"]
+    # --strict stops at the first bad image: one error line, nothing written.
+    strict_out = tmp_path / "strict.json"
+    r = CliRunner().invoke(app, ["predict", str(centroid), str(folder), "--strict", "-o", str(strict_out)])
+    assert r.exit_code == 1 and r.stderr.strip().startswith("error: cannot decode image")
+    assert len(r.stderr.strip().splitlines()) == 1 and not strict_out.exists()

@@ -189,11 +189,17 @@ def to_csv(document: dict[str, Any]) -> str:
 
 def _write_outputs(result: CompareResult, out: Path) -> CompareResult:
     from edgecnn.benchmarking.plots import plot_compare
+    from edgecnn.core.plotting import NO_MATPLOTLIB, plotting_available
 
-    files = {"json": out / "compare.json", "csv": out / "compare.csv", "plot": out / "compare.png"}
+    plot = plotting_available()
+    files = {"json": out / "compare.json", "csv": out / "compare.csv"}
+    files |= {"plot": out / "compare.png"} if plot else {}
     document = dict(result.document, files={k: str(v) for k, v in files.items()})
+    if not plot:
+        document["notes"] = [*document.get("notes", []), NO_MATPLOTLIB]
     with atomic_dir(out, force=result.config.force) as tmp:
         (tmp / "compare.json").write_text(dumps_json(document), encoding="utf-8")
         (tmp / "compare.csv").write_text(to_csv(document), encoding="utf-8")
-        plot_compare(document, tmp / "compare.png")
+        if plot:
+            plot_compare(document, tmp / "compare.png")
     return replace(result, document=document, files=files)

@@ -232,15 +232,15 @@ class BenchConfig:
 
         path = Path(self.models[index])
         entry = self.model_runtimes[index] if self.model_runtimes else ""
-        runtime, precision = base.runtime, base.precision
-        if entry:
-            runtime, _, hint = entry.partition(":")
-            precision = hint or None
-        if not path.is_dir():
-            runtime = runtime_for_file(path, runtime)
-        # ORT's process-wide pool serves the ORT sessions of a mixed run; other runtimes keep their own.
-        shared = base.shared_thread_pool and runtime in (None, "ort")
-        return replace(base, runtime=runtime, precision=precision, shared_thread_pool=shared)
+        runtime, _, precision = entry.partition(":")
+        if path.is_dir():
+            return replace(base, runtime=runtime, precision=precision or None) if entry else base
+        runtime = runtime_for_file(path, runtime or base.runtime)
+        if runtime == base.runtime and not entry:
+            return base
+        # ORT's process-wide pool is for the ORT sessions of the run; other runtimes keep their own.
+        pool = base.shared_thread_pool and runtime == "ort"
+        return replace(base, runtime=runtime, precision=precision or None, shared_thread_pool=pool)
 
     def to_json(self) -> str:
         return dumps_json(to_jsonable(self))
@@ -269,26 +269,18 @@ def with_device_picks(config: BenchConfig) -> BenchConfig:
     if config.session.device != "cpu":
         raise EdgecnnError("a bundle's device pick is for the CPU; pass its .onnx files for other devices")
     models, notes, threads = [], list(config.device_picks), config.thread_counts
-    runtimes = list(config.model_runtimes) or [""] * len(config.models)
     batch = min(config.batch_sizes)
-    for i, m in enumerate(config.models):
+    for m in config.models:
         if not Path(m).is_dir():
             models.append(Path(m))
             continue
         pick = pick_for(Path(m), batch)
         models.append(pick.path)
-        runtimes[i] = pick.runtime_entry  # the pick runs in the runtime tune timed it in
         keep_threads = threads != (0,)
         notes.append(pick.note(batch, keep_threads))
         if not keep_threads:
             threads = (pick.threads,)
-    return dataclasses.replace(
-        config,
-        models=tuple(models),
-        thread_counts=threads,
-        device_picks=tuple(notes),
-        model_runtimes=tuple(runtimes),
-    )
+    return dataclasses.replace(config, models=tuple(models), thread_counts=threads, device_picks=tuple(notes))
 
 
 def _from_jsonable(hint: Any, value: Any) -> Any:

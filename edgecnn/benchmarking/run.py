@@ -53,11 +53,11 @@ def bench(config: BenchConfig, *, progress: Progress | None = None) -> BenchResu
     return bench_in_process(config, progress=progress)
 
 
-def shares_thread_pool(config: BenchConfig, intra_op_threads: int) -> bool:
+def shares_thread_pool(config: BenchConfig, threads: int) -> bool:
     """Whether this run's sessions share ORT's process-wide pool: the config wants it and this process
     may still create (or already has) a pool of these sizes."""
     return config.wants_shared_thread_pool() and can_share_thread_pool(
-        intra_op_threads, config.session.inter_op_threads
+        threads, config.session.inter_op_threads
     )
 
 
@@ -148,12 +148,17 @@ def bench_in_process(config: BenchConfig, *, progress: Progress | None = None) -
 
 def _write_outputs(result: BenchResult, out: Path) -> BenchResult:
     from edgecnn.benchmarking.plots import plot_bench
+    from edgecnn.core.plotting import NO_MATPLOTLIB, plotting_available
 
-    final = {"json": out / "bench.json", "csv": out / "bench.csv", "plot": out / "bench.png"}
-    result = replace(result, files=final)
+    plot = plotting_available()
+    final = {"json": out / "bench.json", "csv": out / "bench.csv"} | (
+        {"plot": out / "bench.png"} if plot else {}
+    )
+    result = replace(result, files=final, notes=result.notes if plot else (*result.notes, NO_MATPLOTLIB))
     document = result.to_document()
     with atomic_dir(out, force=result.config.force) as tmp:
         (tmp / "bench.json").write_text(dumps_json(document), encoding="utf-8")
         (tmp / "bench.csv").write_text(to_csv(document), encoding="utf-8")
-        plot_bench(document, tmp / "bench.png")
+        if plot:
+            plot_bench(document, tmp / "bench.png")
     return result

@@ -10,12 +10,15 @@ images export used: on CPUs without VNNI, ORT's U8S8 kernels can saturate (VPMAD
 accuracy, so a file more than `tolerance_pp` away from export's number is rejected with the reason, and
 every candidate must stay within the accuracy bound of FP32 measured here. The survivors
 are timed by `edgecnn bench` (interleaved rounds, so load from other processes hits every candidate
-alike; one child process per thread count). Runtime side: never TensorFlow.
+alike; one child process per thread count). `plan_tune` measures the work first (the command prints
+the estimate), progress goes to an optional callback, and `--images` / `--rounds` trade time for
+certainty (benchmarking.tune_plan: the sample and the interval it gives). Runtime side: never TensorFlow.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +32,14 @@ from edgecnn.benchmarking.tune_candidates import (
     skipped_runtimes,
     with_runtimes,
 )
+from edgecnn.benchmarking.tune_plan import CONFIDENCE, TuneEstimate
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import ModelMetadata
 from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
 from edgecnn.core.ownership import add_to_marker
+from edgecnn.core.progress import Progress, Tracker
 from edgecnn.runtime.device_record import DEVICE_JSON, DEVICE_SCHEMA
-from edgecnn.runtime.session_config import unsupported_precision
+from edgecnn.runtime.session_config import SessionConfig, unsupported_precision
 
 FP32_FILE = "model.onnx"
 EXPORT_JSON = "export.json"
@@ -55,17 +60,24 @@ class TuneConfig:
     max_accuracy_drop: float | None = None
     data_dir: Path | None = None
     force: bool = False
+    # The runtime options candidates are timed with (threads come from thread_counts); tune is CPU-only.
+    session: SessionConfig = field(default_factory=SessionConfig)
+    images: int | None = None  # accuracy check on a random sample of export's images; None = all of them
     # Runtimes whose candidates tune times; () = every installed one (runtime.backends).
     runtime_list: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bundle", Path(self.bundle))
+        if self.session.device != "cpu" or self.session.threads:
+            raise EdgecnnError("tune picks for the CPU with its own thread counts (--threads 1,2)")
         if not self.bundle.is_dir() or not (self.bundle / FP32_FILE).is_file():
             raise EdgecnnError(f"{self.bundle} is not an export bundle (no {FP32_FILE} in it)")
         if not self.batch_sizes or any(isinstance(b, bool) or b < 1 for b in self.batch_sizes):
             raise EdgecnnError("--batch takes positive batch sizes, like 1,64")
         if any(isinstance(t, bool) or not 1 <= t <= MAX_THREADS for t in self.thread_counts):
             raise EdgecnnError(f"--threads takes counts from 1 to {MAX_THREADS}")
+        if self.images is not None and (isinstance(self.images, bool) or self.images < 1):
+            raise EdgecnnError(f"--images must be a positive number of images, got {self.images}")
         if self.rounds < 1 or self.round_seconds <= 0:
             raise EdgecnnError("--rounds and --round-seconds must be positive")
         if not 0 <= self.tolerance_pp <= 5:
@@ -75,13 +87,14 @@ class TuneConfig:
         refuse_overwrite(self.bundle / DEVICE_JSON, self.force, what="device record")
 
     def runtimes(self) -> list[str]:
+        """ORT (the FP32 reference) and the runtimes asked for, or every installed one."""
         from edgecnn.runtime.backends.registry import get_backend, installed_runtimes
 
         if not self.runtime_list:
             return installed_runtimes()
         for name in self.runtime_list:
             get_backend(name).require()  # an unknown or missing runtime asked for: one line
-        return ["ort", *(r for r in self.runtime_list if r != "ort")]
+        return ["ort", *(r for r in dict.fromkeys(self.runtime_list) if r != "ort")]
 
     def threads(self) -> tuple[int, ...]:
         if self.thread_counts:
@@ -97,12 +110,16 @@ class TuneResult:
     isa_class: str
     eval_images: int
     candidates: tuple[Candidate, ...]
-    skipped_runtimes: tuple[str, ...]  # one line per runtime not installed here, naming its extra
     max_accuracy_drop: float
     picks: dict[int, dict[str, Any]]
     record_path: Path
     target: dict[str, Any]
     environment: dict[str, Any]
+    accuracy_check: dict[str, Any] = field(default_factory=dict)  # images, of how many, confidence
+    estimate: dict[str, Any] = field(default_factory=dict)  # TuneEstimate.to_dict(): what was expected
+    wall_s: float | None = None  # what it took (accuracy check and timing)
+    notes: tuple[str, ...] = ()
+    skipped_runtimes: tuple[str, ...] = ()  # one line per runtime not installed here, naming its extra
 
     def to_document(self) -> dict[str, Any]:
         doc = {"kind": DEVICE_SCHEMA, "schema_version": 1, **to_jsonable(self)}
@@ -142,7 +159,9 @@ def _test_images(meta: ModelMetadata, n: int | None, data_dir: Path | None) -> t
     return (x, y) if n is None else (x[:n], y[:n])
 
 
-def time_candidates(bundle: Path, cands: list[Candidate], cfg: TuneConfig) -> None:
+def time_candidates(
+    bundle: Path, cands: list[Candidate], cfg: TuneConfig, progress: Progress | None = None
+) -> None:
     """Median ms of every accepted candidate at every (batch, threads), timed by `edgecnn bench` itself:
     one child process per thread count (benchmarking.sweep.run_in_child), the candidates interleaved
     in rounds on real test images. Each child owns ORT's process-wide pool at its size, so the timing
@@ -153,7 +172,9 @@ def time_candidates(bundle: Path, cands: list[Candidate], cfg: TuneConfig) -> No
     from edgecnn.benchmarking.sweep import run_in_child
 
     accepted = [c for c in cands if c.accepted]
+    bar = Tracker(progress, "tune timing", len(cfg.threads()), "timing")
     for threads in cfg.threads():
+        bar.describe(f"timing {len(accepted)} candidates, --threads {threads}")
         config = BenchConfig(
             models=tuple(bundle / c.file for c in accepted),
             model_runtimes=tuple(c.bench_runtime for c in accepted),
@@ -161,6 +182,7 @@ def time_candidates(bundle: Path, cands: list[Candidate], cfg: TuneConfig) -> No
             warmup=3,
             duration_s=cfg.rounds * cfg.round_seconds,
             rounds=cfg.rounds,
+            session=cfg.session,
             thread_counts=(threads,),
             inputs="real",
             data_dir=cfg.data_dir,
@@ -169,10 +191,13 @@ def time_candidates(bundle: Path, cands: list[Candidate], cfg: TuneConfig) -> No
         for cand, model in zip(accepted, document["models"], strict=True):
             for row in model["results"]:
                 cand.latency_ms.setdefault(int(row["batch"]), {})[threads] = float(row["p50_ms"])
+        bar.advance()
+    bar.finish()
 
 
 def choose(cands: list[Candidate], batches: tuple[int, ...]) -> dict[int, dict[str, Any]]:
-    """Per batch, the fastest (file, threads) among the accepted candidates, with FP32's best beside."""
+    """Per batch, the fastest (file, runtime, threads) among the accepted candidates, with ORT FP32's best
+    beside."""
     picks: dict[int, dict[str, Any]] = {}
     fp32 = next(c for c in cands if c.variant == "fp32")
     for b in batches:
@@ -199,16 +224,62 @@ def choose(cands: list[Candidate], batches: tuple[int, ...]) -> dict[int, dict[s
     return picks
 
 
-def tune(config: TuneConfig) -> TuneResult:
+@dataclass(frozen=True)
+class TunePlan:
+    """What `tune` will do, measured before it starts: the candidates, the accuracy images (all of
+    export's or a sample) and the estimate from one short FP32 timing."""
+
+    candidates: list[Candidate]
+    x: np.ndarray
+    y: np.ndarray
+    export_images: int
+    estimate: TuneEstimate
+    notes: tuple[str, ...]
+    started: float  # time.perf_counter() when planning began: the result's wall_s counts from here
+    skipped_runtimes: tuple[str, ...] = ()
+
+
+def plan_tune(config: TuneConfig) -> TunePlan:
+    from edgecnn.benchmarking.tune_plan import probe, sample_indices
+
+    started = time.perf_counter()
+    notes: list[str] = []
+    files, meta, n = bundle_files(config.bundle, notes)
+    cands = with_runtimes(files, config.runtimes(), bf16=unsupported_precision("bf16") is None)
+    skipped = tuple(skipped_runtimes(files)) if not config.runtime_list else ()
+    loading = time.perf_counter()
+    x, y = _test_images(meta, n, config.data_dir)
+    data_load_s = time.perf_counter() - loading
+    total = len(y)  # the images export evaluated on (the whole test set when it did not say)
+    if config.images is not None and config.images > total:
+        raise EdgecnnError(f"--images {config.images} exceeds the {total} images export evaluated on")
+    keep = sample_indices(total, config.images)
+    x, y = x[keep], y[keep]
+    measured = probe(config.bundle / FP32_FILE, x, data_load_s)
+    estimate = TuneEstimate(
+        images=len(y),
+        export_images=total,
+        candidates=len(cands),
+        thread_counts=len(config.threads()),
+        batch_sizes=config.batch_sizes,
+        rounds=config.rounds,
+        round_seconds=config.round_seconds,
+        fp32_ms_per_image=measured.ms_per_image,
+        open_s=measured.open_s,
+        child_start_s=measured.child_start_s,
+    )
+    return TunePlan(cands, x, y, total, estimate, tuple(notes), started, skipped)
+
+
+def tune(config: TuneConfig, progress: Progress | None = None, plan: TunePlan | None = None) -> TuneResult:
     from edgecnn.core.environment import environment_info
     from edgecnn.core.isa import this_isa_class
     from edgecnn.runtime.target import current_cpu_target
 
     bundle = config.bundle
-    files, meta, n = bundle_files(bundle)
-    cands = with_runtimes(files, config.runtimes(), bf16=unsupported_precision("bf16") is None)
-    x, y = _test_images(meta, n, config.data_dir)
-    check_accuracy(bundle, cands, x, y, config.tolerance_pp)
+    plan = plan or plan_tune(config)
+    cands, y = plan.candidates, plan.y
+    check_accuracy(bundle, cands, plan.x, y, config.tolerance_pp, plan.export_images, progress)
     fp32 = cands[0]
     if not fp32.accepted:
         raise EdgecnnError(
@@ -216,18 +287,28 @@ def tune(config: TuneConfig) -> TuneResult:
             "on the same images: the test images differ from export's (--data-dir?); nothing recorded"
         )
     check_drop(cands, accuracy_bound(config))
-    time_candidates(bundle, cands, config)
+    time_candidates(bundle, cands, config, progress)
     result = TuneResult(
         config=config,
         isa_class=this_isa_class(),
         eval_images=len(y),
         candidates=tuple(cands),
-        skipped_runtimes=tuple(skipped_runtimes(files)) if not config.runtime_list else (),
         max_accuracy_drop=accuracy_bound(config),
         picks=choose(cands, config.batch_sizes),
         record_path=bundle / DEVICE_JSON,
         target=current_cpu_target(),
         environment=environment_info(),
+        accuracy_check={
+            "images": len(y),
+            "of": plan.export_images,
+            "sample": "all" if len(y) >= plan.export_images else "seeded random (tune_plan.SAMPLE_SEED)",
+            "confidence": CONFIDENCE,
+            "rule": "rejected when the whole interval of the difference from export is beyond the tolerance",
+        },
+        estimate=plan.estimate.to_dict(),
+        wall_s=time.perf_counter() - plan.started,
+        notes=plan.notes,
+        skipped_runtimes=plan.skipped_runtimes,
     )
     atomic_write_json(result.record_path, result.to_document(), force=config.force)
     add_to_marker(result.record_path)  # the bundle stays replaceable by `export --force`

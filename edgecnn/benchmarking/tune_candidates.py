@@ -23,6 +23,7 @@ import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import ModelMetadata, read_metadata
+from edgecnn.core.progress import Progress, Tracker
 from edgecnn.core.tflite_metadata import read_tflite_metadata
 
 FP32_FILE = "model.onnx"
@@ -42,6 +43,8 @@ class Candidate:
     accepted: bool = False
     reason: str = ""
     latency_ms: dict[int, dict[int, float]] = field(default_factory=dict)  # batch -> threads -> median
+    # 95% interval (pp) of (accuracy here on all export's images) - (export's): a point when all were used
+    difference_pp: tuple[float, float] | None = None
 
     @property
     def label(self) -> str:
@@ -60,9 +63,23 @@ def file_metadata(path: Path) -> ModelMetadata | None:
     return read_tflite_metadata(path) if path.suffix == ".tflite" else read_metadata(path)
 
 
-def bundle_files(bundle: Path) -> tuple[list[Candidate], ModelMetadata, int | None]:
+def _foreign(path: Path) -> str | None:
+    """Why an `edgecnn optimize`d copy made on another machine cannot be a candidate here, or None."""
+    from edgecnn.runtime.target import check_target, file_props
+
+    try:
+        check_target(path, file_props(path), "cpu")
+    except EdgecnnError as exc:
+        return f"skipped {path.name}: {exc}"
+    return None
+
+
+def bundle_files(
+    bundle: Path, notes: list[str] | None = None
+) -> tuple[list[Candidate], ModelMetadata, int | None]:
     """FP32 plus every file with export's accuracy in its metadata, each as an ORT/LiteRT candidate;
-    (candidates, FP32's metadata, the number of test images export evaluated on, when recorded)."""
+    (candidates, FP32's metadata, the number of test images export evaluated on, when recorded).
+    `optimize`d copies made on another machine are skipped, with why appended to `notes`."""
     meta = read_metadata(bundle / FP32_FILE)
     if meta is None:
         raise EdgecnnError(f"{bundle / FP32_FILE} has no edgecnn metadata; export the bundle with edgecnn")
@@ -71,6 +88,11 @@ def bundle_files(bundle: Path) -> tuple[list[Candidate], ModelMetadata, int | No
     for path in sorted([*bundle.glob("*.onnx"), *bundle.glob("*.tflite")]):
         m = file_metadata(path)
         if path.name == FP32_FILE or m is None or "export_accuracy" not in m.extra:
+            continue
+        foreign = _foreign(path) if path.name.endswith(".cpu.onnx") else None
+        if foreign:
+            if notes is not None:
+                notes.append(foreign)
             continue
         suits = json.loads(m.extra.get("int8_suits", "[]"))
         variant = m.variant + (" (optimized)" if path.name.endswith(".cpu.onnx") else "")
@@ -133,30 +155,52 @@ def predict_here(bundle: Path, cand: Candidate, x: np.ndarray) -> np.ndarray:
     return probs.argmax(1)
 
 
-def check_accuracy(bundle: Path, cands: list[Candidate], x: np.ndarray, y: np.ndarray, tol: float) -> None:
+def check_accuracy(
+    bundle: Path,
+    cands: list[Candidate],
+    x: np.ndarray,
+    y: np.ndarray,
+    tol: float,
+    population: int | None = None,
+    progress: Progress | None = None,
+) -> None:
     """The saturation check, in place: each candidate's accuracy here, and for a file run by the runtime
-    export measured it with, agreement with export's number within `tol` pp."""
-    for cand in cands:
-        try:
-            predicted = predict_here(bundle, cand, x)
-        except EdgecnnError as exc:
-            cand.reason = f"does not run here: {exc}"
-            continue
-        cand.device_accuracy = float(np.mean(predicted == y))
-        if cand.runtime != EXPORT_RUNTIME[Path(cand.file).suffix]:
-            cand.accepted = True  # another runtime's kernels: only the bound vs FP32 applies (check_drop)
-            continue
-        if cand.export_accuracy is None:
-            cand.accepted, cand.reason = cand.variant == "fp32", "no accuracy recorded by export"
-            continue
-        diff = (cand.device_accuracy - cand.export_accuracy) * 100
-        cand.accepted = abs(diff) <= tol
-        if not cand.accepted:
-            cand.reason = (
-                f"accuracy here {cand.device_accuracy:.2%} vs {cand.export_accuracy:.2%} at export "
-                f"({diff:+.2f} pp, over {tol:g} pp): this CPU's INT8 kernels compute something else "
-                "(U8S8 saturation without VNNI?)"
+    export measured it with, agreement with export's number. With a sample of export's `population`
+    images, a file is rejected only when the whole 95% interval of the difference lies beyond `tol`;
+    with all of them the interval is the measured difference."""
+    from edgecnn.benchmarking.tune_plan import difference_interval_pp
+
+    n = len(y)
+    with Tracker(progress, "tune accuracy", n * len(cands), "accuracy check") as bar:
+        for cand in cands:
+            bar.describe(f"accuracy {cand.label}")
+            try:
+                predicted = predict_here(bundle, cand, x)
+            except EdgecnnError as exc:
+                cand.reason = f"does not run here: {exc}"
+                continue
+            finally:
+                bar.advance(n)
+            cand.device_accuracy = float(np.mean(predicted == y))
+            if cand.runtime != EXPORT_RUNTIME[Path(cand.file).suffix]:
+                cand.accepted = True  # another runtime's kernels: only the bound vs FP32 applies (check_drop)
+                continue
+            if cand.export_accuracy is None:
+                cand.accepted, cand.reason = cand.variant == "fp32", "no accuracy recorded by export"
+                continue
+            lo, hi = difference_interval_pp(
+                round(cand.device_accuracy * n), n, population or n, cand.export_accuracy
             )
+            cand.difference_pp = (lo, hi)
+            cand.accepted = lo <= tol and hi >= -tol
+            if not cand.accepted:
+                diff = (cand.device_accuracy - cand.export_accuracy) * 100
+                sampled = f", 95% interval {lo:+.2f}..{hi:+.2f} pp on {n} images" if lo != hi else ""
+                cand.reason = (
+                    f"accuracy here {cand.device_accuracy:.2%} vs {cand.export_accuracy:.2%} at export "
+                    f"({diff:+.2f} pp{sampled}, over {tol:g} pp): this CPU's INT8 kernels compute "
+                    "something else (U8S8 saturation without VNNI?)"
+                )
 
 
 def check_drop(candidates: list[Candidate], bound_pp: float) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr_console
@@ -135,7 +136,7 @@ def _print_footer(document: dict[str, Any], console: Console) -> None:
             + ("; (rounds) = median of the per-round ratios, robust to drift" if interleaved else "")
         )
     for note in document.get("notes", []):
-        console.print(f"note: {note}", style="yellow")
+        console.print(f"note: {escape(note)}", style="yellow")
     for m in models:
         for note in m.get("notes", []):
             console.print(f"note ({m['name']}): {note}", style="yellow")
@@ -153,7 +154,7 @@ def render_thread_sweep(document: dict[str, Any], console: Console) -> None:
         table.add_row(*cells)
     console.print(table)
     for note in document.get("notes", []):
-        console.print(f"note: {note}", style="yellow")
+        console.print(f"note: {escape(note)}", style="yellow")
     files = document.get("files") or {}
     if files:
         console.print("saved " + ", ".join(str(p) for p in files.values()) + " (and one directory per count)")

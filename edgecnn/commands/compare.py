@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgecnn.commands._common import console_for, emit_json, run_guarded
@@ -48,6 +49,8 @@ def render(document: dict[str, Any], console: Console) -> None:
             f"onnxruntime {run.get('onnxruntime')} | {', '.join(run.get('providers') or [])} | "
             f"{run.get('created_at')}"
         )
+    for note in document.get("notes") or []:
+        console.print(f"[yellow]note:[/] {escape(note)}")
     files = document.get("files") or {}
     if files:
         console.print("saved " + ", ".join(str(p) for p in files.values()))

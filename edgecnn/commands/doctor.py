@@ -9,6 +9,7 @@ from typing import Any
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgecnn.commands._common import console_for, emit_json, run_guarded
@@ -53,10 +54,37 @@ def render(report: Any, console: Console) -> None:
     cpu = report.cpu
     flags = " ".join(cpu.get("flags") or []) or "-"
     console.print(f"[bold]CPU[/] {cpu.get('model')} ({cpu.get('arch')}): {flags}")
+    render_runtimes(report, console)
+    int8 = report.int8
+    cpu_table = Table(title="CPU and INT8", box=box.SIMPLE_HEAD, pad_edge=False, show_header=False)
+    cpu_table.add_column("what", no_wrap=True)
+    cpu_table.add_column("value", overflow="fold")
+    cpu_table.add_row("ISA class", int8.get("isa_class") or "-")
+    if int8.get("recipe"):
+        how = (
+            "export's default INT8"
+            if int8["variant"] == "int8"
+            else f"export --int8-recipes {int8['recipe']}"
+        )
+        cpu_table.add_row("INT8 recipe", f"{int8['recipe']} ({int8['types']}): {int8['file']}, {how}")
+    cpu_table.add_row("why", int8.get("why") or "-")
+    console.print(cpu_table)
     ready = ", ".join(device for device, ok in report.devices_ready.items() if ok)
     console.print(f"[bold]ready[/] --device {ready}")
     for hint in report.hints:
         console.print(f"[yellow]hint:[/] {hint}", soft_wrap=True)
+
+
+def render_runtimes(report: Any, console: Console) -> None:
+    table = Table(title="runtimes (--runtime)", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("runtime", no_wrap=True)
+    for column in ("files", "installed", "version", "devices it sees / what to install"):
+        table.add_column(column, overflow="fold")
+    for r in report.runtimes:
+        seen = ", ".join(r.devices) if r.installed else escape(r.missing or "")
+        version = (r.version or "-").split("-")[0]  # OpenVINO's build suffix is in --json
+        table.add_row(r.runtime, " ".join(r.file_suffixes), _status(r.installed), version, seen)
+    console.print(table)
 
 
 def doctor_command(
@@ -64,8 +92,8 @@ def doctor_command(
     output: DoctorOutputOption = None,  # type: ignore[valid-type]
     force: ForceOption = False,
 ) -> None:
-    """Check what this device can run: ONNX Runtime build, providers that really start, CUDA/cuDNN/TensorRT
-    libraries, GPU, CPU instruction sets, and what to install for what is missing."""
+    """Check what this device can run: runtimes (ONNX Runtime, OpenVINO, LiteRT), ORT providers that
+    really start, CUDA/cuDNN/TensorRT libraries, GPU, CPU instruction sets, and what to install."""
 
     def body() -> None:
         from edgecnn.core.outputs import atomic_write_json, refuse_overwrite

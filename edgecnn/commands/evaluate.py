@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr_console
@@ -20,6 +21,7 @@ from edgecnn.commands.options import (
     session_options,
 )
 from edgecnn.commands.progress import rich_progress
+from edgecnn.data.registry import names_help
 
 if TYPE_CHECKING:
     from edgecnn.evaluation import EvalResult
@@ -29,7 +31,7 @@ ModelArgument = Annotated[
 ]
 DataOption = Annotated[
     str | None,
-    typer.Option(help="mnist | fashion_mnist | cifar10 | folder:PATH (default: the model's own dataset)."),
+    typer.Option(help=f"{names_help(sep=' | ', last=' | ')} (default: the model's own dataset)."),
 ]
 BatchSizeOption = Annotated[int, typer.Option("--batch-size", help="Images per inference call.")]
 LimitOption = Annotated[
@@ -69,7 +71,7 @@ def result_table(result: EvalResult) -> Table:
 def show(result: EvalResult, console: Console) -> None:
     console.print(result_table(result))
     for line in result.assumptions:
-        console.print(f"[yellow]note:[/] {line}")
+        console.print(f"[yellow]note:[/] {escape(line)}")
     console.print(f"placement: {(result.model.get('placement') or {}).get('summary', '-')}")
     console.print(
         f"accuracy {result.accuracy:.4f} ({result.correct}/{result.num_images}) on "

@@ -15,6 +15,7 @@ from rich.table import Table
 from edgecnn.commands._common import console_for, emit_json, run_guarded
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption, output_option
 from edgecnn.core.metadata import INPUT_NAME
+from edgecnn.data.registry import names_help
 
 if TYPE_CHECKING:
     from edgecnn.exporting.report import ExportResult
@@ -61,7 +62,10 @@ CalibrationSamplesOption = Annotated[
 ]
 DatasetOption = Annotated[
     str | None,
-    typer.Option(help="Dataset for parity/calibration/eval (default: from train.json, else mnist)."),
+    typer.Option(
+        help=f"Dataset for parity/calibration/eval: {names_help()} (default: from train.json, else none: "
+        "no accuracy measured)."
+    ),
 ]
 LabelsOption = Annotated[
     str | None, typer.Option(help="Comma-separated class labels (default: train.json / dataset).")

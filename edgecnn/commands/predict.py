@@ -12,7 +12,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands._common import console_for, emit_json, fail, run_guarded
 from edgecnn.commands.options import (
     AllowCpuNodesOption,
     ForceOption,
@@ -40,6 +40,14 @@ InvertOption = Annotated[
     bool, typer.Option("--invert", help="Invert pixels (dark ink on white -> MNIST's white on black).")
 ]
 PredictOutputOption = output_option("predict-<timestamp>.json")
+StrictOption = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Stop at the first image that cannot be read. Without it, the others are classified and "
+        "saved, each bad one is named, and the exit status is 3.",
+    ),
+]
 
 
 def result_table(result: PredictResult) -> Table:
@@ -63,6 +71,8 @@ def result_table(result: PredictResult) -> Table:
             mark = "" if p.correct is None else ("[green]yes[/]" if p.correct else "[red]WRONG[/]")
             row += [p.true_label or "-", mark]
         table.add_row(*row)
+    for f in result.failed:
+        table.add_row(f.path.name, "[red]unreadable[/]", "-", *[""] * (len(table.columns) - 3))
     return table
 
 
@@ -80,6 +90,8 @@ def show(result: PredictResult, console: Console) -> None:
         console.print(f"{result.n_correct}/{len(labelled)} correct where the file name gives the true label")
     console.print(f"placement: {(result.model.get('placement') or {}).get('summary', '-')}")
     console.print(f"provider: {result.provider}; saved {result.output_path}")
+    for f in result.failed:
+        console.print(f"[red]failed:[/] {f.error}", soft_wrap=True)
 
 
 @session_options
@@ -93,13 +105,16 @@ def predict_command(
     allow_cpu_nodes: AllowCpuNodesOption = False,
     output: PredictOutputOption = None,
     force: ForceOption = False,
+    strict: StrictOption = False,
     as_json: JsonOption = False,
     session: dict | None = None,
 ) -> None:
-    """Classify images with an ONNX model: top-k classes with probabilities."""
+    """Classify images with an ONNX model: top-k classes with probabilities. Exit status: 0 all images
+    classified, 1 nothing done (error), 3 some images could not be read (the rest are saved)."""
 
     def body() -> None:
         from edgecnn.prediction import PredictConfig, predict
+        from edgecnn.prediction.predict import PARTIAL_EXIT
         from edgecnn.runtime.session_config import SessionConfig
 
         config = PredictConfig(
@@ -112,11 +127,20 @@ def predict_command(
             force=force,
             session=SessionConfig(**(session or {}), threads=threads),
             allow_cpu_nodes=allow_cpu_nodes,
+            strict=strict,
         )
         result = predict(config)
         show(result, console_for(as_json))
         if as_json:
             emit_json(result.to_document())
+        if result.failed:
+            n, total = len(result.failed), len(result.failed) + len(result.predictions)
+            raise fail(
+                f"{n} of {total} images could not be read ({result.failed[0].path.name}"
+                f"{' ...' if n > 1 else ''}); the other {len(result.predictions)} were classified and saved "
+                f"in {result.output_path} (--strict stops at the first)",
+                PARTIAL_EXIT,
+            )
 
     run_guarded(body)
 

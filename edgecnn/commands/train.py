@@ -10,6 +10,7 @@ from rich.table import Table
 from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr_console
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption, output_option
 from edgecnn.commands.progress import rich_progress
+from edgecnn.data.registry import names_help
 
 
 def _summary_table(doc: dict[str, Any]) -> Table:
@@ -82,7 +83,7 @@ DatasetOption = Annotated[
         "--dataset",
         "--data",
         "-d",
-        help="mnist, fashion_mnist, cifar10 or folder:PATH (default: the model's)",
+        help=f"{names_help()} (default: the model's)",
     ),
 ]
 EpochsOption = Annotated[int | None, typer.Option("--epochs", "-e", help="(default: the recipe's)")]

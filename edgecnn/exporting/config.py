@@ -52,7 +52,7 @@ class ExportConfig:
     output_dir: Path
     quantize: tuple[str, ...] = ()
     data_dir: Path | None = None
-    # None: from train.json, else mnist for a 28x28x1 10-class model (an assumption), else no labelled data
+    # None: from train.json, else no labelled data (never guessed from the input shape)
     dataset: str | None = None
     labels: tuple[str, ...] | None = None
     # How uint8 pixels become the model input (input_contract.parse_normalization); None: from train.json,

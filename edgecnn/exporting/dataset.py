@@ -18,6 +18,7 @@ from edgecnn.exporting.keras_source import KerasSource
 from edgecnn.exporting.quantization.quant_config import QuantizationConfig
 from edgecnn.exporting.unlabelled import (
     CALIBRATION_HINT,
+    MEASURE_ACCURACY_HINT,
     RANDOM_IMAGES,
     load_calibration_images,
     random_images,
@@ -57,10 +58,10 @@ def load_export_data(config: ExportConfig, source: KerasSource, has_train_record
     dataset, the export's images are --calibration-data's or random ones (no accuracy then)."""
     if source.dataset is None:
         return unlabelled_export_data(config, source)
-    from edgecnn.data import load_dataset
+    from edgecnn.data import load_dataset, parse_name
 
     kwargs: dict[str, Any] = {}
-    if source.dataset.startswith("folder:"):
+    if parse_name(source.dataset).any_image_size:
         # Folder images come in any size and colour: decoded and resized to the model's input exactly
         # as training and `predict` do (edgecnn.data.images), whoever trained the model.
         h, w, c = source.input_shape
@@ -135,7 +136,8 @@ def unlabelled_export_data(config: ExportConfig, source: KerasSource) -> ExportD
     )
     labels = source.labels or tuple(str(i) for i in range(source.num_classes))
     assumptions = [] if source.labels else [f"no class labels given: named 0..{source.num_classes - 1}"]
-    notes = ["no labelled data: accuracy not measured; parity and variant agreement on unlabelled images"]
+    notes = ["no labelled data: accuracy not measured; parity and variant agreement on unlabelled images",
+             MEASURE_ACCURACY_HINT]  # fmt: skip
     x_train = None
     if config.calibration_data is not None:
         x_train, where = calibration_images(config, source.input_shape)

@@ -190,7 +190,7 @@ def settle_normalization(
     if dataset is None:
         raise EdgecnnError(
             "no labelled data and the model has no preprocessing layers, so nothing says how it wants its "
-            f"pixels; pass --normalization ({NORMALIZATION_HELP})"
+            f"pixels; pass --normalization ({NORMALIZATION_HELP}), or --dataset with its training data"
         )
     name, norm = dataset
     return SettledNormalization(

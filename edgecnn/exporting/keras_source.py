@@ -101,14 +101,13 @@ def model_io(model: Any) -> tuple[tuple[int, int, int], int]:
     return (int(shape[1]), int(shape[2]), int(shape[3])), int(out[1])
 
 
-# A model shaped like MNIST with no train.json and no --dataset is checked on MNIST, as export always did.
-MNIST_SHAPE, MNIST_CLASSES = (28, 28, 1), 10
-
-
 def choose_dataset(
-    config: ExportConfig, record: TrainRecord | None, input_shape: tuple[int, int, int], num_classes: int
+    config: ExportConfig, record: TrainRecord | None
 ) -> tuple[str | None, list[str], list[str]]:
-    """The labelled dataset the export checks against (None: none), with assumptions and warnings."""
+    """The labelled dataset the export checks against (None: none), with assumptions and warnings: only
+    what train.json or --dataset says, never a guess from the input shape (a user's 28x28x1 10-class
+    model of clothes or letters measured on digits would be refused for a normalization it does not
+    have)."""
     trained_on = record.dataset if record is not None else None
     if config.dataset:
         warnings = []
@@ -117,11 +116,7 @@ def choose_dataset(
                 f"train.json says the model was trained on {trained_on}; using --dataset {config.dataset}"
             )
         return config.dataset, [], warnings
-    if trained_on:
-        return trained_on, [], []
-    if input_shape == MNIST_SHAPE and num_classes == MNIST_CLASSES:
-        return "mnist", ["no train.json beside the model and no --dataset: assumed dataset mnist"], []
-    return None, [], []
+    return trained_on, [], []
 
 
 def load_source(config: ExportConfig, record: TrainRecord | None, file_format: str) -> KerasSource:
@@ -129,7 +124,7 @@ def load_source(config: ExportConfig, record: TrainRecord | None, file_format: s
     facts from `config` and the train.json `record` (None when there is none)."""
     model = load_keras_model(config.model_path)
     input_shape, num_classes = model_io(model)
-    dataset, assumptions, warnings = choose_dataset(config, record, input_shape, num_classes)
+    dataset, assumptions, warnings = choose_dataset(config, record)
     # Labels, normalization and accuracy from train.json only describe the dataset it was trained on.
     same_dataset = record is not None and (not config.dataset or config.dataset == record.dataset)
     labels: tuple[str, ...] = ()

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.data.registry import dataset_names
 
 # Random images are enough to prove the graph computes what Keras computes; more only costs time on
 # large models (224x224x3 ResNet50).
@@ -17,6 +18,13 @@ RANDOM_SEED = 0
 CALIBRATION_HINT = (
     "INT8 needs calibration images: pass --calibration-data with a dataset name or a folder of images "
     "like the ones the model will see (labels not needed), or leave int8 out of --quantize"
+)
+
+# Export never guesses the dataset from the input shape (a 28x28x1 10-class model may be anything grey):
+# without train.json or --dataset it says how to get accuracy measured instead.
+MEASURE_ACCURACY_HINT = (
+    f"to measure accuracy, pass --dataset NAME ({', '.join(dataset_names())}) or --dataset folder:DIR "
+    "with the model's own labelled test images"
 )
 
 

@@ -8,11 +8,10 @@ from edgecnn.models.keras_builder import build_keras_model
 from edgecnn.models.layers import HEAD_NAME, LayerSpec
 from edgecnn.models.registry import get_model_spec, list_model_specs, model_names, register_model
 from edgecnn.models.size import LayerInfo, layer_table, params_and_macs
-from edgecnn.models.spec import DATASETS, LR_SCHEDULES, OPTIMIZERS, ModelSpec, Recipe
+from edgecnn.models.spec import LR_SCHEDULES, OPTIMIZERS, ModelSpec, Recipe
 from edgecnn.models.spec_file import load_spec_file, spec_from_dict
 
 __all__ = [
-    "DATASETS",
     "HEAD_NAME",
     "LR_SCHEDULES",
     "OPTIMIZERS",

@@ -16,7 +16,6 @@ from edgecnn.models.size import layer_table
 
 OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd")
 LR_SCHEDULES = ("constant", "onecycle")
-DATASETS = ("mnist", "fashion_mnist", "cifar10")
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.data.registry import names_help, parse_name
 from edgecnn.models.layers import ACTIVATIONS, FLATTEN, LayerSpec
-from edgecnn.models.spec import DATASETS, ModelSpec, Recipe
+from edgecnn.models.spec import ModelSpec, Recipe
 
 SPEC_SUFFIXES = (".toml", ".json")
 
@@ -136,6 +137,16 @@ def _bool(value: Any, name: str) -> bool:
     return value
 
 
+def _dataset_of(value: Any) -> str:
+    """A dataset of the table (its canonical name) or a user source (PREFIX:PATH, as written)."""
+    if isinstance(value, str):
+        try:
+            return parse_name(value).name or value
+        except EdgecnnError:
+            pass
+    raise EdgecnnError(f"'dataset' must be one of {names_help()}, got {value!r}")
+
+
 def spec_from_dict(data: Any, *, default_name: str = "custom", spec_path: str | None = None) -> ModelSpec:
     """Build a ModelSpec from the spec-file structure (see `ModelSpec.to_dict`)."""
     if not isinstance(data, dict):
@@ -151,9 +162,7 @@ def spec_from_dict(data: Any, *, default_name: str = "custom", spec_path: str | 
     shape = data["input_shape"]
     if not isinstance(shape, list) or len(shape) != 3:
         raise EdgecnnError(f"'input_shape' must be [H, W, C], got {shape!r}")
-    dataset = data.get("dataset", "mnist")
-    if not isinstance(dataset, str) or not (dataset in DATASETS or dataset.startswith("folder:")):
-        raise EdgecnnError(f"'dataset' must be one of {', '.join(DATASETS)} or folder:PATH, got {dataset!r}")
+    dataset = _dataset_of(data.get("dataset", "mnist"))
     layers = _body_from_list(data["layers"])
     recipe = _recipe_from_dict(data.get("recipe", {}))
     return ModelSpec(

@@ -18,13 +18,16 @@ from edgecnn.core.files import timestamped_path
 from edgecnn.core.metadata import ModelMetadata
 from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
 from edgecnn.data.images import FittedImage, expand_inputs, fit_image, label_from_filename
+from edgecnn.data.registry import DATASETS
 from edgecnn.runtime.inference import as_probabilities, run_batches
 from edgecnn.runtime.loaded_model import RUNTIME_KEYS, load_model
 from edgecnn.runtime.preprocess import prepare_batch
 from edgecnn.runtime.session_config import SessionConfig
 
+# The exit status of `edgecnn predict` when some images could not be read but the others were classified
+# and their results saved (1 stays "nothing done": bad option, model, or no readable image at all).
+PARTIAL_EXIT = 3
 # Datasets whose images are light content on black, where a bright image is probably inverted.
-DARK_BACKGROUND_DATASETS = ("mnist", "fashion_mnist")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class PredictConfig:
     force: bool = False
     session: SessionConfig = field(default_factory=SessionConfig)  # runtime, device, threads, precision
     allow_cpu_nodes: bool = False  # on cuda/tensorrt: accept nodes ORT ran on the CPU
+    strict: bool = False  # stop at the first image that cannot be read (default: classify the others)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))
@@ -86,6 +90,12 @@ class ImagePrediction:
 
 
 @dataclass(frozen=True)
+class ImageFailure:
+    path: Path
+    error: str  # the one-line reason (undecodable, empty, a resize that would distort)
+
+
+@dataclass(frozen=True)
 class PredictResult:
     config: PredictConfig
     model: dict[str, Any]
@@ -98,6 +108,7 @@ class PredictResult:
     output_path: Path | None = None
     applied_softmax: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    failed: tuple[ImageFailure, ...] = ()  # images that could not be read; the others have predictions
 
     @property
     def labelled(self) -> list[ImagePrediction]:
@@ -143,8 +154,10 @@ class PredictResult:
                     }
                     for p in self.predictions
                 ],
+                "failed": [{"path": str(f.path), "error": f.error} for f in self.failed],
                 "summary": {
                     "images": len(self.predictions),
+                    "failed": len(self.failed),
                     "labelled": len(labelled),
                     "correct": self.n_correct,
                     "accuracy_on_labelled": (self.n_correct / len(labelled)) if labelled else None,
@@ -162,7 +175,7 @@ def _hints(fitted: list[FittedImage], config: PredictConfig, meta: ModelMetadata
         return []
     names = ", ".join(f.path.name for f in inverted[:3]) + (" ..." if len(inverted) > 3 else "")
     head = f"{len(inverted)} of {len(fitted)} image(s) have a bright background ({names})"
-    if meta.dataset in DARK_BACKGROUND_DATASETS:
+    if meta.dataset in DATASETS and DATASETS[meta.dataset].dark_background:
         return [
             f"{head}; this {meta.dataset} model was trained on light shapes on a dark background: "
             "if these are dark on white, rerun with --invert"
@@ -173,8 +186,29 @@ def _hints(fitted: list[FittedImage], config: PredictConfig, meta: ModelMetadata
     ]
 
 
+def fit_all(
+    files: list[Path], input_shape: tuple[int, int, int], config: PredictConfig
+) -> tuple[list[FittedImage], list[ImageFailure]]:
+    """Every file that can be read, fitted to the model's input; the others with their reason. With
+    `strict`, or when no file can be read at all, the first failure is the error."""
+    fitted, failed = [], []
+    for f in files:
+        try:
+            fitted.append(fit_image(f, input_shape, invert=config.invert))
+        except EdgecnnError as exc:
+            if config.strict:
+                raise
+            failed.append(ImageFailure(f, str(exc)))
+    if not fitted:
+        if len(failed) == 1:
+            raise EdgecnnError(failed[0].error)
+        raise EdgecnnError(f"none of the {len(failed)} images could be read; the first: {failed[0].error}")
+    return fitted, failed
+
+
 def predict(config: PredictConfig) -> PredictResult:
-    """Classify every image in `config.inputs`; save and return the top-k classes of each."""
+    """Classify every image in `config.inputs`; save and return the top-k classes of each. Images that
+    cannot be read are listed in `failed` (the CLI then exits PARTIAL_EXIT), unless `config.strict`."""
     files = expand_inputs(config.inputs)
     t0 = time.perf_counter()
     model = load_model(
@@ -188,7 +222,7 @@ def predict(config: PredictConfig) -> PredictResult:
         raise EdgecnnError(f"--top-k {config.top_k} exceeds the model's {model.num_classes} classes")
 
     t0 = time.perf_counter()
-    fitted = [fit_image(f, model.meta.input_shape, invert=config.invert) for f in files]
+    fitted, failed = fit_all(files, model.meta.input_shape, config)
     batch = prepare_batch(np.stack([f.pixels for f in fitted]), model.meta)
     preprocess_s = time.perf_counter() - t0
 
@@ -232,6 +266,7 @@ def predict(config: PredictConfig) -> PredictResult:
         environment=sysinfo.environment_info(),
         output_path=output,
         applied_softmax=applied_softmax,
+        failed=tuple(failed),
     )
     atomic_write_json(output, result.to_document(), force=config.force)
     return result

@@ -11,7 +11,7 @@ from __future__ import annotations
 import platform
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,53 @@ class ProviderCheck:
 
 
 @dataclass(frozen=True)
+class RuntimeCheck:
+    """One runtime of runtime.backends: installed or not (with the extra that installs it)."""
+
+    runtime: str
+    title: str
+    installed: bool
+    version: str | None
+    devices: tuple[str, ...]
+    file_suffixes: tuple[str, ...]
+    missing: str | None  # the one line naming the extra to install, or why it does not start
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "runtime": self.runtime,
+            "title": self.title,
+            "installed": self.installed,
+            "version": self.version,
+            "devices": list(self.devices),
+            "files": list(self.file_suffixes),
+            "missing": self.missing,
+        }
+
+
+def runtime_checks(ort_devices: tuple[str, ...] | None = None) -> tuple[RuntimeCheck, ...]:
+    """Every runtime edgecnn can run models with: version and devices it sees, or what to install.
+    `ort_devices`: the --device values ONNX Runtime really started here (providers it merely lists
+    may not)."""
+    from edgecnn.runtime.backends.registry import BACKENDS
+
+    checks = []
+    for name, backend in BACKENDS.items():
+        why = backend.missing()
+        version, devices = None, ()
+        if why is None:
+            try:
+                version, devices = backend.version(), tuple(backend.devices())
+                if name == "ort" and ort_devices is not None:
+                    devices = ort_devices
+            except Exception as exc:  # noqa: BLE001 - a runtime that imports but does not start
+                why = f"{backend.title} is installed but does not start: {one_line(exc, 200)}"
+        checks.append(
+            RuntimeCheck(name, backend.title, why is None, version, devices, backend.file_suffixes, why)
+        )
+    return tuple(checks)
+
+
+@dataclass(frozen=True)
 class GpuInfo:
     name: str
     compute_capability: str | None
@@ -89,6 +136,8 @@ class DoctorReport:
     cpu: dict[str, Any]
     hints: tuple[str, ...]
     environment: dict[str, Any] = field(default_factory=dict)
+    runtimes: tuple[RuntimeCheck, ...] = ()
+    int8: dict[str, Any] = field(default_factory=dict)  # int8_fit(): ISA class and the recipe it suits
 
     @property
     def devices_ready(self) -> dict[str, bool]:
@@ -111,6 +160,7 @@ class DoctorReport:
                 "providers_available": list(build.providers_available),
             },
             "devices_ready": self.devices_ready,
+            "runtimes": [r.to_dict() for r in self.runtimes],
             "providers": [p.to_dict() for p in self.providers],
             "libraries": [lib.to_dict() for lib in self.libraries],
             "gpus": [vars(g) for g in self.gpus],
@@ -119,7 +169,9 @@ class DoctorReport:
                 "model": self.cpu.get("model"),
                 "arch": self.cpu.get("arch"),
                 "flags": self.cpu.get("flags"),
+                "isa_class": self.int8.get("isa_class"),
             },
+            "int8": self.int8,
             "hints": list(self.hints),
             "environment": self.environment,
         }
@@ -224,6 +276,28 @@ def provider_libraries() -> dict[str, Path]:
     return {p: capi / name for p, name in PROVIDER_LIBRARY.items() if (capi / name).is_file()}
 
 
+def int8_fit(cpu: dict[str, Any]) -> dict[str, Any]:
+    """This CPU's ISA class (core.isa) and the INT8 recipe export builds for it (`--int8-recipes`), so a
+    user sees before exporting which file will suit the board; `edgecnn tune` measures the final word."""
+    from edgecnn.core.isa import isa_class
+    from edgecnn.exporting.quantization.recipes import recipe_for
+
+    flags, arch = cpu.get("flags") or (), str(cpu.get("arch") or platform.machine())
+    try:
+        cls = isa_class(flags, arch)
+    except EdgecnnError as exc:
+        return {"isa_class": None, "recipe": None, "variant": None, "file": None, "why": str(exc)}
+    recipe = recipe_for(flags, arch)
+    return {
+        "isa_class": cls,
+        "recipe": recipe.name,
+        "variant": recipe.variant,
+        "file": f"model.{recipe.variant}.onnx",
+        "types": recipe.to_dict()["types"],
+        "why": recipe.why,
+    }
+
+
 def doctor(config: DoctorConfig = DoctorConfig()) -> DoctorReport:
     """Inspect this device. Never raises for a missing GPU or library: that is what it reports."""
     build = ort_build()
@@ -255,7 +329,7 @@ def doctor(config: DoctorConfig = DoctorConfig()) -> DoctorReport:
         missing_libraries=tuple(lib.soname for lib in libraries if not lib.found),
         library_errors=tuple(lib.error for lib in libraries if not lib.found and lib.error),
     )
-    return DoctorReport(
+    report = DoctorReport(
         onnxruntime=build,
         providers=tuple(checks),
         libraries=libraries,
@@ -264,4 +338,7 @@ def doctor(config: DoctorConfig = DoctorConfig()) -> DoctorReport:
         cpu=cpu_info(),
         hints=tuple(install_hints(facts)),
         environment=environment_info(),
+        int8=int8_fit(cpu_info()),
     )
+    ready = tuple(device for device, ok in report.devices_ready.items() if ok)
+    return replace(report, runtimes=runtime_checks(ready))

@@ -34,7 +34,7 @@ from edgecnn.runtime.inputs import DatasetSamples, make_feeds
 from edgecnn.runtime.ort_errors import external_data_files
 from edgecnn.runtime.session_config import SessionConfig
 from edgecnn.runtime.sessions import check_model_file, open_session
-from edgecnn.runtime.target import TARGET_KEY, current_cpu_target
+from edgecnn.runtime.target import TARGET_KEY, check_target, current_cpu_target
 
 SCHEMA = "edgecnn.optimize"
 PARITY_MAX_ABS = 1e-5  # the rewrites are exact and ORT runs the same kernels: any real change is a bug
@@ -50,9 +50,15 @@ class OptimizeConfig:
     check_images: int = 256  # real test images when the metadata names a dataset on disk, else random
     data_dir: Path | None = None
     seed: int = 0
+    # The sessions that check the optimized graph against the portable one (ORT on this CPU only).
+    session: SessionConfig = field(default_factory=SessionConfig)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))
+        if self.session.runtime not in (None, "ort") or self.session.device != "cpu":
+            raise EdgecnnError(
+                "optimize saves the graph ONNX Runtime runs on this CPU: it takes --device cpu, ort"
+            )
         if self.output is not None:
             object.__setattr__(self, "output", Path(self.output))
         if isinstance(self.check_images, bool) or not 1 <= self.check_images <= 10_000:
@@ -216,9 +222,9 @@ def _require_one_numeric_input(session: Any, model: Path) -> None:
 def _parity(config: OptimizeConfig, candidate: Path) -> dict[str, Any]:
     """The portable and the optimized graph on the same images: real test images where the metadata
     names a dataset on disk, random ones otherwise (they still prove both compute the same function)."""
-    portable, _ = open_session(config.model, SessionConfig())
+    portable, _ = open_session(config.model, config.session)
     _require_one_numeric_input(portable, config.model)
-    optimized, _ = open_session(candidate, SessionConfig())
+    optimized, _ = open_session(candidate, config.session)
     feeds, source, _ = make_feeds(
         portable,
         read_metadata(config.model),
@@ -257,6 +263,7 @@ def optimize(config: OptimizeConfig) -> OptimizeResult:
     refuse_overwrite(config.report_path, config.force, what="report")
     src_model = onnx.load(str(source), load_external_data=False)
     props = {p.key: p.value for p in src_model.metadata_props}
+    check_target(source, props, "cpu")  # another machine's graph: its own line, the way back in it
     if TARGET_KEY in props:
         raise EdgecnnError(f"{source} is already optimized for a CPU; optimize the portable model instead")
     target = current_cpu_target()

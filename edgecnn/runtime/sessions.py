@@ -20,7 +20,7 @@ from edgecnn.runtime.ort_errors import ort_load_error_line
 from edgecnn.runtime.ort_log import OrtLog, captured_ort_log, clean_ort_message
 from edgecnn.runtime.providers import PROVIDER_FOR_DEVICE, provider_list, trt_profile_shapes
 from edgecnn.runtime.session_config import ORT_OPTIMIZATION_LEVELS, SessionConfig
-from edgecnn.runtime.target import check_target
+from edgecnn.runtime.target import check_target, file_props
 
 T = TypeVar("T")
 
@@ -82,6 +82,9 @@ def _open_on(path: Path, config: SessionConfig, device: str) -> Any:
             f"device {device!r} needs {wanted}, which this onnxruntime build "
             f"({ort.__version__}) does not include; available: {', '.join(ort.get_available_providers())}"
         )
+    # Before ORT sees the graph: a graph optimized for another CPU or ORT may not even load here (ORT's
+    # raw op error), or could compute with the wrong block layout.
+    check_target(path, file_props(path), device)
     if device != "cpu":
         preload_gpu_libraries()
     if config.shared_thread_pool or thread_pool.pool_exists():
@@ -103,8 +106,6 @@ def _open_on(path: Path, config: SessionConfig, device: str) -> Any:
         if device != "cpu" and _is_provider_failure(failure, log):
             raise ProviderFailed(device, wanted, "to initialise", _ort_reason(failure, log)) from None
         raise EdgecnnError(ort_load_error_line(path, failure)) from None
-    # Before any run: a graph optimized for another CPU could compute with the wrong block layout.
-    check_target(path, session.get_modelmeta().custom_metadata_map, device)
     running = session.get_providers()
     if running[0] != wanted:
         # A provider library that fails to load does not raise: ORT logs why and registers the rest.

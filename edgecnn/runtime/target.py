@@ -61,6 +61,20 @@ def target_mismatch(target: Mapping[str, Any], here: Mapping[str, Any]) -> str |
     return "; ".join(diffs) or None
 
 
+def file_props(path: Any) -> dict[str, str]:
+    """A model file's metadata_props, read with onnx (no session): the target is checked before ORT
+    parses the graph, because a graph made for another ORT (contrib ops such as com.microsoft.nchwc's
+    that this build lacks) fails inside ORT with its raw "not a registered function/op" line first.
+    An unreadable file gives {}: ORT's own load error then explains it."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - onnx raises many types for garbage input
+        return {}
+    return {p.key: p.value for p in model.metadata_props}
+
+
 def check_target(path: Any, props: Mapping[str, str], device: str) -> None:
     """Refuse a device-specific graph on another device or machine; portable models pass."""
     target = read_target(props)

@@ -33,9 +33,9 @@ def allow_shared_thread_pool() -> None:
     POOL.may_share = True
 
 
-def can_share_thread_pool(intra_op_threads: int, inter_op_threads: int) -> bool:
+def can_share_thread_pool(threads: int, inter_op_threads: int) -> bool:
     """Whether sessions of this process can use one shared pool of these sizes."""
-    return POOL.may_share and POOL.sizes in (None, (intra_op_threads, inter_op_threads))
+    return POOL.may_share and POOL.sizes in (None, (threads, inter_op_threads))
 
 
 def pool_exists() -> bool:

@@ -18,6 +18,7 @@ import numpy as np
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import Normalization
 from edgecnn.data import (
+    DatasetRef,
     FolderImages,
     folder_geometry,
     list_folder,
@@ -26,7 +27,6 @@ from edgecnn.data import (
     require_test_images,
     train_val_split,
 )
-from edgecnn.data.dataset import BUILTIN_SHAPES
 from edgecnn.data.normalization import UNIT_SCALE_NORMALIZATION
 from edgecnn.models import ModelSpec
 from edgecnn.training.config import TrainConfig
@@ -147,10 +147,11 @@ def _refuse_shape(spec: ModelSpec, name: str, shape: tuple[int, ...]) -> None:
     )
 
 
-def _load_arrays(name: str, spec: ModelSpec, config: TrainConfig) -> TrainingData:
-    known = BUILTIN_SHAPES.get(name)
-    if known is not None and tuple(known) != tuple(spec.input_shape):
-        _refuse_shape(spec, name, known)  # before loading: a mismatch must not start a download
+def _load_arrays(ref: DatasetRef, spec: ModelSpec, config: TrainConfig) -> TrainingData:
+    name = ref.text
+    if ref.spec is not None and tuple(ref.spec.input_shape) != tuple(spec.input_shape):
+        # Before loading: a mismatch must not start a download.
+        _refuse_shape(spec, name, ref.spec.input_shape)
     ds = load_dataset(name, config.data_dir)
     if tuple(ds.input_shape) != tuple(spec.input_shape):
         _refuse_shape(spec, name, ds.input_shape)
@@ -187,11 +188,13 @@ def _files(items: list[tuple[Path, int]], size: tuple[int, int], channels: int) 
     )
 
 
-def _stream_folder(folder: Path, spec: ModelSpec, config: TrainConfig) -> TrainingData:
+def _stream_folder(ref: DatasetRef, spec: ModelSpec, config: TrainConfig) -> TrainingData:
     """A folder dataset as file lists: every check (classes, split, each file's header, channels) runs
     here, before any training; no pixels are decoded yet."""
+    assert ref.path is not None
+    folder = ref.path
     split = list_folder(folder)
-    _check_classes(spec, f"folder:{folder}", len(split.class_labels))
+    _check_classes(spec, ref.text, len(split.class_labels))
     require_test_images(split)
     h, w, c = spec.input_shape
     size, channels, notes = folder_geometry(split, (h, w), c)
@@ -204,7 +207,7 @@ def _stream_folder(folder: Path, spec: ModelSpec, config: TrainConfig) -> Traini
     val = ImageFiles(tuple(val_paths), y_val, size, channels)
     notes = split.notes() + notes
     return TrainingData(
-        name=f"folder:{folder}",
+        name=ref.text,
         source=f"{folder} ({split.how}{''.join('; ' + n for n in notes)})",
         class_labels=split.class_labels,
         normalization=UNIT_SCALE_NORMALIZATION,
@@ -219,8 +222,7 @@ def _stream_folder(folder: Path, spec: ModelSpec, config: TrainConfig) -> Traini
 
 
 def load_training_data(name: str, spec: ModelSpec, config: TrainConfig) -> TrainingData:
-    kind, folder = parse_name(name)
-    if kind == "folder":
-        assert folder is not None
-        return _stream_folder(folder, spec, config)
-    return _load_arrays(name, spec, config)
+    ref = parse_name(name)
+    if ref.kind == "folder":  # streamed from disk, file by file (other user sources load as arrays)
+        return _stream_folder(ref, spec, config)
+    return _load_arrays(ref, spec, config)

@@ -21,6 +21,7 @@ from typing import Any
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.progress import Progress
 from edgecnn.core.tfcompat import import_keras, import_tensorflow
+from edgecnn.data.registry import DATASETS
 from edgecnn.models import ModelSpec
 from edgecnn.training.callbacks import checkpoint_epoch
 from edgecnn.training.cluster import ClusterSpec, cluster_from_env
@@ -63,7 +64,7 @@ def _preflight(
     if not isinstance(data.inputs, ArrayInputs):
         # Each worker would need its own shard of the file stream; the loop feeds in-memory slices.
         raise EdgecnnError(
-            "--strategy multiworker trains on in-memory datasets (mnist, fashion_mnist, cifar10); a folder "
+            f"--strategy multiworker trains on in-memory datasets ({', '.join(DATASETS)}); a folder "
             "dataset streams from disk: train it with --strategy default or mirrored"
         )
     resolved = resolve(config, spec, data.n_train, workers=cluster.size)

@@ -101,3 +101,34 @@ def flatten_input(g: OnnxGraph, node: onnx.NodeProto) -> str | None:
         if target.tolist() in ([-1, k], [0, k]):
             return node.input[0]
     return None
+
+
+def flatten_weight_users(
+    g: OnnxGraph, flat: onnx.NodeProto, rows: int, gemm_ok: bool
+) -> list[tuple[onnx.NodeProto, np.ndarray]]:
+    """The nodes reading `flat`'s output as `x @ W` with a constant [rows, n] initializer W: MatMul, and
+    untransposed Gemm when `gemm_ok`. Empty unless every consumer is one, since a rewrite that permutes
+    the flattened order must permute every reader's weight rows."""
+    users = g.consumers.get(flat.output[0], [])
+    if not users or flat.output[0] in g.graph_outputs:
+        return []
+    weights = []
+    for mm in users:
+        ok_op = mm.op_type == "MatMul" or (
+            gemm_ok
+            and mm.op_type == "Gemm"
+            and int(attr(mm, "transA", 0)) == 0
+            and int(attr(mm, "transB", 0)) == 0
+        )
+        w = g.const(mm.input[1]) if ok_op and mm.input[0] == flat.output[0] else None
+        if w is None or w.ndim != 2 or w.shape[0] != rows or mm.input[1] not in g.inits:
+            return []
+        weights.append((mm, w))
+    return weights
+
+
+def replace_weight(g: OnnxGraph, node: onnx.NodeProto, weight: np.ndarray, suffix: str) -> None:
+    """Point `node`'s weight input at a new initializer (the old one may have other readers)."""
+    name = node.input[1] + suffix
+    g.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(weight), name))
+    node.input[1] = name

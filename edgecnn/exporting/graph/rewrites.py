@@ -19,7 +19,14 @@ import onnx
 from onnx import helper, numpy_helper
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.exporting.graph.onnx_graph import OnnxGraph, attr, flatten_input, remove_dead
+from edgecnn.exporting.graph.onnx_graph import (
+    OnnxGraph,
+    attr,
+    flatten_input,
+    flatten_weight_users,
+    remove_dead,
+    replace_weight,
+)
 
 # Ops that may appear in a subgraph computing a Reshape target from tensor shapes.
 _SHAPE_OPS = frozenset(
@@ -140,17 +147,8 @@ def _fold_transpose_into_matmul(g: OnnxGraph) -> bool:
             continue
         if any(d is None for d in in_dims[1:]):
             continue
-        users = g.consumers.get(flat.output[0], [])
-        if not users or flat.output[0] in g.graph_outputs:
-            continue
         k = int(np.prod(in_dims[1:]))
-        weights = []
-        for mm in users:
-            w = g.const(mm.input[1]) if mm.op_type == "MatMul" and mm.input[0] == flat.output[0] else None
-            if w is None or w.ndim != 2 or w.shape[0] != k or mm.input[1] not in g.inits:
-                weights = []
-                break
-            weights.append((mm, w))
+        weights = flatten_weight_users(g, flat, k, gemm_ok=False)
         if not weights:
             continue
         # Row p of the transposed flatten holds the element at untransposed flat index order[p].
@@ -159,9 +157,7 @@ def _fold_transpose_into_matmul(g: OnnxGraph) -> bool:
         for mm, w in weights:
             permuted = np.empty_like(w)
             permuted[order] = w
-            name = mm.input[1] + "_nchw_rows"
-            g.graph.initializer.append(numpy_helper.from_array(permuted, name))
-            mm.input[1] = name
+            replace_weight(g, mm, permuted, "_nchw_rows")
         flat.input[0] = tr.input[0]
         changed = True
     return changed

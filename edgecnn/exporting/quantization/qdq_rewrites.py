@@ -13,9 +13,16 @@ import functools
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper
 
-from edgecnn.exporting.graph.onnx_graph import OnnxGraph, attr, flatten_input, remove_dead
+from edgecnn.exporting.graph.onnx_graph import (
+    OnnxGraph,
+    attr,
+    flatten_input,
+    flatten_weight_users,
+    remove_dead,
+    replace_weight,
+)
 from edgecnn.exporting.graph.rewrites import Rewrite, apply_rewrites
 
 
@@ -120,28 +127,14 @@ def _nhwc_flatten(g: OnnxGraph, keep_float: frozenset[str] = frozenset()) -> boo
         prod = g.producer.get(src)
         if prod is None or prod.op_type == "Transpose" or prod.name in keep_float:
             continue
-        users = g.consumers.get(flat.output[0], [])
-        if not users or flat.output[0] in g.graph_outputs:
-            continue
         k = int(np.prod(dims[1:]))
-        weights = []
-        for mm in users:
-            ok_op = mm.op_type == "MatMul" or (
-                mm.op_type == "Gemm" and int(attr(mm, "transA", 0)) == 0 and int(attr(mm, "transB", 0)) == 0
-            )
-            w = g.const(mm.input[1]) if ok_op and mm.input[0] == flat.output[0] else None
-            if w is None or w.ndim != 2 or w.shape[0] != k or mm.input[1] not in g.inits:
-                weights = []
-                break
-            weights.append((mm, w))
+        weights = flatten_weight_users(g, flat, k, gemm_ok=True)
         if not weights:
             continue
         # Row p of the NHWC flatten holds the element at NCHW flat index order[p].
         order = np.arange(k).reshape(dims[1:]).transpose(1, 2, 0).reshape(-1)
         for mm, w in weights:
-            name = mm.input[1] + "_nhwc_rows"
-            g.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w[order]), name))
-            mm.input[1] = name
+            replace_weight(g, mm, w[order], "_nhwc_rows")
         nhwc = src + "_nhwc"
         transpose = helper.make_node(
             "Transpose", [src], [nhwc], name=(flat.name or "flatten") + "_nhwc", perm=[0, 2, 3, 1]
