@@ -8,7 +8,7 @@ export EDGECNN_DATA_DIR ?= $(if $(wildcard $(SHARED_MNIST)/train-images-idx3-uby
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 DEMO_DIR ?= demo
 
-.PHONY: install demo test test-all lint docs docs-serve data bench bench-train bench-peers bench-folder-rss bench-zoo gpu-check clean
+.PHONY: install demo test test-all lint docs docs-serve data bench bench-train bench-peers bench-folder-rss bench-zoo gpu-check gpu-bundle clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -63,12 +63,26 @@ bench-peers: install
 bench-folder-rss: install
 	$(PY) benchmarks/bench_folder_rss.py
 
-# On a CUDA machine: install, train a tiny model, export, and check CUDA/TensorRT end to end (< 8 min).
+# On a CUDA machine or a Jetson: check CUDA/TensorRT end to end on an exported bundle (< 8 min).
 # Without a GPU it stops at once with "no CUDA device found (...)" and exit 1, before installing anything.
+# The device side only (no TensorFlow/OpenVINO/LiteRT on the GPU box): runtime deps + the bundle that
+# `make gpu-bundle` exported on a workstation. On a Jetson (/etc/nv_tegra_release) the venv sees the
+# system's NVIDIA onnxruntime-gpu and edgecnn goes in with --no-deps, so pip never swaps in PyPI's CPU wheel.
+GPU_VENV ?= .venv-gpu
+GPU_PY := $(GPU_VENV)/bin/python
+BUNDLE ?= gpu-bundle
+JETSON := $(wildcard /etc/nv_tegra_release)
 gpu-check:
 	@python3 benchmarks/gpu_check.py --preflight
-	$(MAKE) install
-	EDGECNN_PYTHON=$(abspath $(PY)) $(PY) benchmarks/gpu_check.py
+	test -d $(GPU_VENV) || python3 -m venv $(if $(JETSON),--system-site-packages) $(GPU_VENV)
+	$(if $(JETSON),$(GPU_PY) -m pip install -q --no-deps -e . && $(GPU_PY) -m pip install -q -r requirements-jetson.txt,$(GPU_PY) -m pip install -q -e .)
+	EDGECNN_PYTHON=$(abspath $(GPU_PY)) $(GPU_PY) benchmarks/gpu_check.py --bundle $(BUNDLE) --log gpu-check.log
+
+# On the workstation: the bundles gpu-check reads (FP32/FP16/INT8 and the TensorRT INT8 export).
+gpu-bundle: install
+	$(EDGECNN) train --model keras-convnet --epochs 1 --output $(BUNDLE)-run --force
+	$(EDGECNN) export $(BUNDLE)-run/model.keras --quantize all -o $(BUNDLE) --force
+	$(EDGECNN) export $(BUNDLE)-run/model.keras --quantize int8 --target tensorrt -o $(BUNDLE)-trt --force
 
 clean:
 	rm -rf $(DEMO_DIR) site build dist *.egg-info .pytest_cache .ruff_cache

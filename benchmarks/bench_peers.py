@@ -108,9 +108,7 @@ def _export(name: str, model_path: Path, work: Path, data_dir: Path | None) -> t
     if (bundle / "export.json").exists():
         log(f"[{name}] reusing export bundle {bundle}")
         return bundle, json.loads((bundle / "export.json").read_text())
-    log(
-        f"[{name}] edgecnn export --quantize int8,fp16 --int8-recipes {','.join(RECIPES)} --formats tflite"
-    )
+    log(f"[{name}] edgecnn export --quantize int8,fp16 --int8-recipes {','.join(RECIPES)} --formats tflite")
     result = export(
         ExportConfig(
             model_path=model_path,

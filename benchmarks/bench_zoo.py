@@ -1,4 +1,14 @@
-"""`make bench-zoo`: conformance of real architectures, keras.applications built with weights=None at
+"""`make bench-zoo`: conformance of the models users bring, in two tables.
+
+Trained user models (benchmarks/zoo_models.py): small classifiers with the layers users' models have
+(Normalization adapted and explicit, in-model Resizing, squeeze-and-excitation, channel shuffle through
+5-D, swish, hard-swish, a separate Softmax layer, grouped convolutions, LayerNormalization), each
+trained for 300 steps on real MNIST, saved as .keras and exported with `edgecnn.export` (INT8 + FP16,
+the default accuracy bound). Each row: parity vs Keras, the input contract detected, FP32/INT8/FP16
+accuracy on the 10,000 MNIST test images next to Keras' own, and the INT8 setting that kept accuracy
+(the accuracy-aware search's pick; the worst layers by SQNR when none did).
+
+keras.applications architectures, keras.applications built with weights=None at
 their usual input sizes plus two hand-built ones (Concatenate branches, SeparableConv2D), exported
 through `edgecnn.export` with no labelled data (the path a user's own model takes).
 
@@ -35,6 +45,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from edgecnn.core.environment import environment_info  # noqa: E402
 from edgecnn.core.errors import EdgecnnError  # noqa: E402
 from edgecnn.core.outputs import atomic_write_json, atomic_write_text  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import zoo_models  # noqa: E402
 
 CLASSES = 10
 # keras.applications' preprocess_input for the models that do not preprocess inside (their source:
@@ -158,6 +171,71 @@ def run_one(
     return row
 
 
+def run_trained(name: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Train one user-style model on MNIST, export it (INT8 + FP16) and compare with Keras."""
+    import edgecnn
+
+    row: dict[str, Any] = {"model": name, "kind": "trained", "input": "28x28x1"}
+    started = time.perf_counter()
+    x, y, xt, yt = zoo_models.raw_mnist(args.data_dir)
+    model = zoo_models.train_briefly(name, x, y, steps=args.steps)
+    path = work / f"{name}.keras"
+    model.save(str(path))
+    row.update(params=int(model.count_params()), keras_accuracy=zoo_models.keras_accuracy(model, xt, yt))
+    try:
+        result = edgecnn.export(
+            path, work / f"{name}-bundle", quantize="int8,fp16", dataset="mnist", data_dir=args.data_dir,
+            latency=False,
+        )  # fmt: skip
+    except EdgecnnError as exc:
+        row.update(ok=False, error=str(exc), seconds=round(time.perf_counter() - started, 1))
+        return row
+    v = result.variants
+    found = [a for a in result.attempts if a.within_bound]
+    row.update(
+        ok=True,
+        parity={str(p.batch_size): p.max_abs_diff for p in result.parity},
+        parity_ok=all(p.passed for p in result.parity),
+        contract=result.normalization_source,
+        in_model_preprocessing=result.in_model_preprocessing,
+        output_kind=result.output_kind,
+        accuracy={k: r.accuracy for k, r in v.items()},
+        int8_within_bound=v["int8"].within_bound,
+        int8_setting=found[0].settings if found else None,
+        int8_attempts=len(result.attempts),
+        worst_layers=v["int8"].worst_layers,
+        bound_pp=result.max_accuracy_drop,
+        seconds=round(time.perf_counter() - started, 1),
+    )
+    return row
+
+
+def markdown_trained(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| model | params | parity b1 / b64 max abs diff | input contract | Keras | FP32 | INT8 (Δ vs FP32) "
+        "| FP16 | INT8 setting that kept accuracy |",
+        "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in rows:
+        if not r["ok"]:
+            lines.append(f"| {r['model']} | {r['params']:,} | export failed: {r['error']} | | | | | | |")
+            continue
+        acc, p = r["accuracy"], r["parity"]
+        drop = (acc["fp32"] - acc["int8"]) * 100
+        mark = "" if r["int8_within_bound"] else f" ⚠ over {r['bound_pp']:g} pp"
+        setting = r["int8_setting"] or "none; lowest SQNR: " + ", ".join(
+            f"{w['layer']} {w['sqnr_db']:.1f} dB" for w in r["worst_layers"]
+        )
+        lines.append(
+            f"| {r['model']} | {r['params']:,} | {p['1']:.1e} / {p['64']:.1e} "
+            f"{'ok' if r['parity_ok'] else 'FAIL'} | raw 0-255 ({r['contract']}: "
+            f"{(r['in_model_preprocessing'] or '').split('(')[0]}) | {r['keras_accuracy'] * 100:.2f}% | "
+            f"{acc['fp32'] * 100:.2f}% | {acc['int8'] * 100:.2f}% ({-drop:+.2f} pp){mark} | "
+            f"{acc['fp16'] * 100:.2f}% | {setting} (of {r['int8_attempts']} tried) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def markdown(rows: list[dict[str, Any]], env: dict[str, Any]) -> str:
     cpu = env.get("hardware", {}).get("cpu", {})
     lines = [
@@ -165,6 +243,9 @@ def markdown(rows: list[dict[str, Any]], env: dict[str, Any]) -> str:
         "| INT8 top-1 agreement | size FP32 / INT8 | FP32 / INT8 b1 ms (INT8 speed-up) |",
         "| --- | --- | ---: | ---: | --- | --- | ---: | --- | --- |",
     ]
+    trained = [r for r in rows if r.get("kind") == "trained"]
+    rows = [r for r in rows if r.get("kind") != "trained"]
+    head = markdown_trained(trained) + "\n" if trained else ""
     for r in rows:
         if not r["ok"]:
             failed = f"export failed: {r['error']}"
@@ -187,12 +268,18 @@ def markdown(rows: list[dict[str, Any]], env: dict[str, Any]) -> str:
         f"CPU: {cpu.get('model', '?')}, {cpu.get('usable_cores', '?')} usable cores; ISA flags: "
         f"{' '.join(cpu.get('flags', []))}; latency from interleaved rounds, the machine may be shared"
     )
-    return "\n".join(lines) + "\n"
+    if not rows:
+        lines = lines[-1:]
+    return head + "\n".join(lines) + "\n"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default=",".join(ZOO), help="comma-separated subset of: " + ", ".join(ZOO))
+    every = (*zoo_models.NAMES, *ZOO)
+    ap.add_argument(
+        "--models", default=",".join(every), help="comma-separated subset of: " + ", ".join(every)
+    )
+    ap.add_argument("--steps", type=int, default=300, help="training steps of the trained user models")
     ap.add_argument("--size", type=int, default=None, help="override every input size (quick runs)")
     ap.add_argument("--calibration-samples", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=10, help="latency rounds at batch 1")
@@ -204,9 +291,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     names = [n.strip() for n in args.models.split(",") if n.strip()]
-    unknown = [n for n in names if n not in ZOO]
+    unknown = [n for n in names if n not in ZOO and n not in zoo_models.NAMES]
     if unknown:
-        print(f"error: unknown model {unknown[0]!r}; choose from {', '.join(ZOO)}", file=sys.stderr)
+        every = ", ".join((*zoo_models.NAMES, *ZOO))
+        print(f"error: unknown model {unknown[0]!r}; choose from {every}", file=sys.stderr)
         return 1
     env = environment_info()
     rows: list[dict[str, Any]] = []
@@ -214,8 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     with tempfile.TemporaryDirectory(prefix="edgecnn-zoo-") as tmp:
         for name in names:
-            size, normalization = ZOO[name]
-            row = run_one(name, args.size or size, normalization, Path(tmp), args)
+            if name in zoo_models.NAMES:
+                row = run_trained(name, Path(tmp), args)
+            else:
+                size, normalization = ZOO[name]
+                row = run_one(name, args.size or size, normalization, Path(tmp), args)
             rows.append(row)
             print(f"{name}: {'ok' if row['ok'] else row['error']} ({row['seconds']} s)", flush=True)
             # Written after every model: a long run stopped half-way still leaves its rows.

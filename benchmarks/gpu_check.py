@@ -46,11 +46,17 @@ class Check:
     seconds: float
 
 
-def no_gpu_reason() -> str | None:
-    """Why there is no usable CUDA device, or None when nvidia-smi lists at least one GPU."""
+def no_gpu_reason(root: Path = Path("/")) -> str | None:
+    """Why there is no usable CUDA device, or None when nvidia-smi lists at least one GPU or this is a
+    Jetson (which has no nvidia-smi: edgecnn.core.jetson reads /etc/nv_tegra_release and the device tree)."""
     exe = shutil.which("nvidia-smi")
     if exe is None:
-        return "nvidia-smi is not installed"
+        sys.path.insert(0, str(ROOT))
+        from edgecnn.core.jetson import jetson_info  # stdlib only: runs before anything is installed
+
+        if jetson_info(root) is not None:
+            return None
+        return "nvidia-smi is not installed and this is not a Jetson"
     try:
         out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.SubprocessError) as exc:
@@ -243,7 +249,8 @@ def run_all(run: Runner, bundle: Path | None = None) -> None:
             "bench tensorrt fp16",
             [variants["fp32"]],
             "tensorrt",
-            "--trt-fp16",
+            "--precision",
+            "fp16",
             "--trt-engine-cache",
             str(cache),
         )
@@ -252,14 +259,24 @@ def run_all(run: Runner, bundle: Path | None = None) -> None:
             "bench tensorrt fp16 (cached)",
             [variants["fp32"]],
             "tensorrt",
-            "--trt-fp16",
+            "--precision",
+            "fp16",
             "--trt-engine-cache",
             str(cache),
         )
         check_engine_cache(run, cached)
     int8 = variants.get("trt-int8", variants.get("int8"))
     if int8 is not None:
-        bench(run, "bench tensorrt int8", [int8], "tensorrt", "--trt-int8", "--trt-engine-cache", str(cache))
+        bench(
+            run,
+            "bench tensorrt int8",
+            [int8],
+            "tensorrt",
+            "--precision",
+            "int8",
+            "--trt-engine-cache",
+            str(cache),
+        )
     if "fp32" in variants:
         accuracy_parity(run, variants["fp32"])
     t0 = time.monotonic()
@@ -288,6 +305,14 @@ def main(argv: list[str]) -> int:
         return 0
     python = Path(os.environ.get("EDGECNN_PYTHON", VENV_PY if VENV_PY.exists() else sys.executable))
     bundle = Path(argv[argv.index("--bundle") + 1]).resolve() if "--bundle" in argv else None
+    if (
+        bundle is None
+        and subprocess.run([str(python), "-c", "import tensorflow"], capture_output=True).returncode
+    ):
+        # The device gets the runtime side only (`make gpu-check`): the bundle is exported elsewhere.
+        print("no TensorFlow here: export on a workstation (make gpu-bundle) and pass --bundle DIR "
+              "(make gpu-check BUNDLE=DIR)", file=sys.stderr)  # fmt: skip
+        return 2
     log_path = Path(argv[argv.index("--log") + 1]) if "--log" in argv else ROOT / "gpu-check.log"
     with tempfile.TemporaryDirectory(prefix="edgecnn-gpu-check-") as work:
         run = Runner(python, Path(work))

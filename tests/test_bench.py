@@ -143,7 +143,7 @@ def test_timed_loop_counts_and_duration() -> None:
         ({"inputs": "zeros"}, "--inputs"),
         ({"cuda_graphs": True}, "--cuda-graphs"),
         ({"device": "cuda", "cuda_graphs": True, "io_binding": False}, "--io-binding"),
-        ({"trt_fp16": True}, "TensorRT"),
+        ({"precision": "fp16"}, "TensorRT"),
         ({"thread_counts": (-1,)}, "thread"),
     ],
 )
@@ -388,7 +388,9 @@ def test_cuda_graph_orchestration(tiny: Path, monkeypatch: pytest.MonkeyPatch) -
         _bench_config((tiny,), batch_sizes=(1, 4, 16), iterations=3, device="cuda", cuda_graphs=True)
     )
     assert seen["graph_ids"] == [1, 2, 3]
-    assert seen["plain"] == ["-1"]
+    # The first run, then per batch one plain run: the reference the CUDA-graph replay is compared with.
+    assert seen["plain"] == ["-1"] * 4
+    assert sum("CUDA-graph replay matches a normal run" in n for n in result.models[0].notes) == 3
     assert checked == ["cuda"]
     placement = result.models[0].results[0].placement
     assert placement["by_provider"] == {"CPUExecutionProvider": placement["nodes_total"]}
@@ -466,14 +468,15 @@ def _record_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     from edgecnn.runtime import io_binding
 
     real_bind = io_binding.bind_io
-    sessions: list[int] = []
+    # The sessions themselves, not their ids: a closed model's id can be reused by the next session.
+    sessions: list[object] = []
     log: list[int] = []
 
     def bind(session, provider, feeds, device_id=0, graph_id=None):
         bound = real_bind(session, provider, feeds, device_id, graph_id)
-        if id(session) not in sessions:
-            sessions.append(id(session))
-        index = sessions.index(id(session))
+        if not any(s is session for s in sessions):
+            sessions.append(session)
+        index = next(i for i, s in enumerate(sessions) if s is session)
         real_run = bound.run
 
         def run() -> None:

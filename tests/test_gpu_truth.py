@@ -22,6 +22,7 @@ from edgecnn.benchmarking.trt_engine import EngineCacheSnapshot, engine_cold_sta
 from edgecnn.cli import app
 from edgecnn.core.environment import gpu_info
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.exporting.quantization.tensorrt import TRT_EXTRA_OPTIONS, TRT_OP_TYPES
 from edgecnn.runtime import SessionConfig, open_session
 from edgecnn.runtime.checked_session import open_checked
 from edgecnn.runtime.ort_log import captured_ort_log, clean_ort_message, parse_log
@@ -51,8 +52,11 @@ def tiny_qdq(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
             return next(self.batches, None)
 
     out = tmp_path_factory.mktemp("truth-qdq") / "tiny.qdq.onnx"
-    quantize_static(str(tiny), str(out), Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)  # fmt: skip
+    # TensorRT's Q/DQ form (runtime.trt_qdq), so bench --precision int8 lets it through to the provider.
+    quantize_static(str(tiny), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    op_types_to_quantize=list(TRT_OP_TYPES),
+                    extra_options=dict(TRT_EXTRA_OPTIONS))  # fmt: skip
     return out
 
 
@@ -244,13 +248,13 @@ def test_cuda_graph_rules(tiny: Path, kwargs: dict, message: str) -> None:
 
 
 def test_trt_int8_refused_without_qdq(tiny: Path, tiny_qdq: Path) -> None:
-    with pytest.raises(EdgecnnError, match="no QuantizeLinear/DequantizeLinear nodes: --trt-int8"):
-        bench(_bench_config((tiny,), device="tensorrt", trt_int8=True, iterations=2))
+    with pytest.raises(EdgecnnError, match="not a TensorRT INT8 graph: no QuantizeLinear/DequantizeLinear"):
+        bench(_bench_config((tiny,), device="tensorrt", precision="int8", iterations=2))
     if gpu_info():
         return
     # A QDQ model passes that check and meets the real provider, which cannot start here.
     with pytest.raises(ProviderFailed, match="TensorrtExecutionProvider"):
-        bench(_bench_config((tiny_qdq,), device="tensorrt", trt_int8=True, iterations=2))
+        bench(_bench_config((tiny_qdq,), device="tensorrt", precision="int8", iterations=2))
 
 
 def test_trt_profile_shapes_come_from_the_batch_sizes(tiny: Path) -> None:
@@ -258,7 +262,7 @@ def test_trt_profile_shapes_come_from_the_batch_sizes(tiny: Path) -> None:
     shapes = trt_profile_shapes(tiny, config)
     assert shapes == {
         "trt_profile_min_shapes": "input:1x28x28x1",
-        "trt_profile_opt_shapes": "input:64x28x28x1",
+        "trt_profile_opt_shapes": "input:1x28x28x1",  # no timed batch named: the smallest
         "trt_profile_max_shapes": "input:64x28x28x1",
     }
     name, options = provider_list(config, "tensorrt", shapes)[0]

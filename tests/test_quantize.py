@@ -186,7 +186,8 @@ def test_bound_not_met_keeps_fp32_and_exits_non_zero(
     out = tmp_path / "bundle"
     result = CliRunner().invoke(
         app,
-        ["export", str(outlier_model), "-o", str(out), "--data-dir", str(mnist_dir), "--quantize", "int8",
+        ["export", str(outlier_model), "-o", str(out), "--data-dir", str(mnist_dir), "--dataset", "mnist",
+         "--quantize", "int8",
          "--max-accuracy-drop", "0.5", "--search-limit", "2", "--no-latency", "--eval-limit", "2000"],
     )  # fmt: skip
     assert result.exit_code == 1, result.output
@@ -206,6 +207,38 @@ def test_bound_not_met_keeps_fp32_and_exits_non_zero(
     assert doc["variants"]["fp32"]["accuracy"] > 0.95 and all(p["passed"] for p in doc["parity"])
 
 
+def test_default_bound_marks_int8_outside_it_with_worst_layers(
+    outlier_model: Path, mnist_dir: Path, tmp_path: Path
+) -> None:
+    """No --max-accuracy-drop: the default INT8 bound still applies (issue 23). The search runs; a file
+    it cannot bring inside is kept but marked within_bound false (not null), in the table and in
+    export.json, with the layers that lose the most (per-layer SQNR); the export does not fail."""
+    from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
+
+    out = tmp_path / "bundle"
+    result = CliRunner().invoke(
+        app,
+        ["export", str(outlier_model), "-o", str(out), "--data-dir", str(mnist_dir), "--dataset", "mnist",
+         "--quantize", "int8",
+         "--int8-recipes", "avx2", "--search-limit", "2", "--no-latency", "--eval-limit", "2000"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "export.json").read_text())
+    assert doc["max_accuracy_drop"] == DEFAULT_MAX_ACCURACY_DROP_PP and doc["bound_source"] == "default"
+    assert doc["failure"] is None and doc["bound_met"] is False
+    assert len(doc["attempts"]) == 2  # the search ran without an explicit bound
+    for name in ("int8", "int8-avx2"):
+        v = doc["variants"][name]
+        assert v["within_bound"] is False and v["kept"] and Path(v["path"]).is_file(), name
+        assert v["accuracy_drop_pp"] > DEFAULT_MAX_ACCURACY_DROP_PP
+        worst = v["worst_layers"]
+        assert worst and [w["sqnr_db"] for w in worst] == sorted(w["sqnr_db"] for w in worst)
+        assert worst[0]["layer"].startswith("dense"), worst  # the layer with the outlier unit
+    assert "search: none of" in " ".join(doc["variants"]["int8-avx2"]["notes"])
+    assert doc["variants"]["fp32"]["within_bound"] is True
+    assert "int8 ⚠" in result.stdout and "lowest SQNR: dense" in result.stdout
+
+
 def test_search_recovers_an_outlier_model(outlier_model: Path, mnist_dir: Path, tmp_path: Path) -> None:
     """The full search: calibration choices fail, keeping the outlier layer in float (found with the
     QDQ debugging tools) succeeds."""
@@ -214,6 +247,7 @@ def test_search_recovers_an_outlier_model(outlier_model: Path, mnist_dir: Path, 
     result = export(
         ExportConfig(
             model_path=outlier_model, output_dir=tmp_path / "b", quantize=("int8",), data_dir=mnist_dir,
+            dataset="mnist",
             max_accuracy_drop=0.3, latency=False, eval_limit=2000,
         )
     )  # fmt: skip

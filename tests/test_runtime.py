@@ -69,9 +69,14 @@ def fake_ort(monkeypatch: pytest.MonkeyPatch):
         ({"threads": -1}, "thread"),
         ({"graph_optimization": "max"}, "graph optimization"),
         ({"device": "cpu", "cuda_graphs": True}, "--cuda-graphs"),
-        ({"device": "cuda", "trt_fp16": True}, "TensorRT"),
-        ({"device": "cpu", "trt_int8": True}, "TensorRT"),
-        ({"device": "cuda", "trt_engine_cache": Path("cache")}, "TensorRT"),
+        ({"device": "cuda", "precision": "fp16"}, "TensorRT's \\(--device tensorrt\\)"),
+        ({"device": "cpu", "precision": "int8"}, "runs each file at its own precision"),
+        ({"device": "tensorrt", "precision": "bf16"}, "bf16 is OpenVINO's.*TensorRT takes fp32, fp16, int8"),
+        ({"device": "tensorrt", "precision": "f16"}, "unknown precision 'f16'; choose one of fp32"),
+        ({"runtime": "openvino", "precision": "int8"}, "int8 is TensorRT's"),
+        ({"device": "cuda", "trt_engine_cache": Path("cache")}, "--trt-engine-cache needs --device tensorrt"),
+        ({"device": "tensorrt", "trt_min_compute_share": 1.5}, "--trt-min-compute-share"),
+        ({"device": "cpu", "trt_min_compute_share": 0.9}, "--trt-min-compute-share needs --device tensorrt"),
         ({"device": "cuda", "device_id": -1}, "device id"),
     ],
 )
@@ -90,7 +95,7 @@ def test_engine_cache_must_be_a_directory(tmp_path: Path) -> None:
 def test_candidates_honour_every_option() -> None:
     assert SessionConfig(device="auto").candidate_devices() == ("tensorrt", "cuda", "cpu")
     assert SessionConfig(device="auto", cuda_graphs=True).candidate_devices() == ("tensorrt", "cuda")
-    assert SessionConfig(device="auto", trt_fp16=True).candidate_devices() == ("tensorrt",)
+    assert SessionConfig(device="auto", precision="fp16").candidate_devices() == ("tensorrt",)
     assert SessionConfig(device="cuda").candidate_devices() == ("cuda",)
 
 
@@ -99,11 +104,16 @@ def test_provider_options(tmp_path: Path) -> None:
     assert cuda[0] == ("CUDAExecutionProvider", {"device_id": "1", "enable_cuda_graph": "1"})
     assert cuda[-1] == "CPUExecutionProvider"
     cache = tmp_path / "engines"
-    config = SessionConfig(device="tensorrt", trt_fp16=True, trt_int8=True, trt_engine_cache=cache)
+    config = SessionConfig(device="tensorrt", precision="int8", trt_engine_cache=cache)
     trt = provider_list(config, "tensorrt")
     name, opts = trt[0]
     assert name == "TensorrtExecutionProvider"
-    assert opts["trt_fp16_enable"] == "True" and opts["trt_int8_enable"] == "True"
+    assert opts["trt_fp16_enable"] == "False" and opts["trt_int8_enable"] == "True"
+    # One --precision, in TensorRT's terms: fp16 its FP16 kernels, fp32 (the default) neither flag.
+    fp16 = provider_list(SessionConfig(device="tensorrt", precision="fp16"), "tensorrt")[0][1]
+    assert fp16["trt_fp16_enable"] == "True" and fp16["trt_int8_enable"] == "False"
+    fp32 = provider_list(SessionConfig(device="tensorrt"), "tensorrt")[0][1]
+    assert fp32["trt_fp16_enable"] == "False" and fp32["trt_int8_enable"] == "False"
     assert opts["trt_engine_cache_enable"] == "True" and opts["trt_engine_cache_path"] == str(cache)
     assert cache.is_dir()  # created up front so TensorRT can write engines there
     assert [p[0] if isinstance(p, tuple) else p for p in trt] == ALL
@@ -203,13 +213,20 @@ def test_auto_skips_gpus_for_a_cpu_optimized_graph(fake_ort, tiny: Path) -> None
     """A graph from `edgecnn optimize` is refused on CUDA, so --device auto lands on CPU and says why."""
     import json
 
+    import onnx
+
     from edgecnn.runtime.target import TARGET_KEY, current_cpu_target
 
     fake_ort.works = {"CUDAExecutionProvider", "CPUExecutionProvider"}
     fake_ort.metadata = {TARGET_KEY: json.dumps(current_cpu_target())}
+    # The target is read from the file itself, before any session is created.
+    model = onnx.load(str(tiny))
+    onnx.helper.set_model_props(model, fake_ort.metadata)
+    optimized = tiny.with_name("tiny.cpu.onnx")
+    onnx.save(model, str(optimized))
     notes: list[str] = []
-    _, provider = runtime.open_session(tiny, SessionConfig(device="auto"), notes)
+    _, provider = runtime.open_session(optimized, SessionConfig(device="auto"), notes)
     assert provider == "CPUExecutionProvider"
     assert "optimized for one CPU" in notes[0]
     with pytest.raises(EdgecnnError, match="cannot run on device 'cuda'"):
-        runtime.open_session(tiny, SessionConfig(device="cuda"))
+        runtime.open_session(optimized, SessionConfig(device="cuda"))

@@ -76,7 +76,7 @@ def test_openvino_eval_matches_ort_on_a_real_export(fp32, mnist_dir, tmp_path, o
     ov = _eval(fp32, mnist_dir, tmp_path / "ov", runtime="openvino", threads=1)
     assert abs(ov.accuracy - ort_eval.accuracy) * 100 <= SAME_GRAPH_PP
     doc = json.loads((tmp_path / "ov" / "eval.json").read_text())
-    assert doc["runtime"]["runtime"] == "openvino" and doc["runtime"]["precision"] == "f32"
+    assert doc["runtime"]["runtime"] == "openvino" and doc["runtime"]["precision"] == "fp32"
     assert doc["runtime"]["runtime_version"] == BACKENDS["openvino"].version()
     assert doc["runtime"]["threads"] == 1 and doc["runtime"]["device"] == "openvino:CPU"
     placement = doc["placement"]
@@ -100,9 +100,10 @@ def test_openvino_bf16_accuracy_is_measured(fp32, mnist_dir, tmp_path, ort_eval)
 def test_bf16_refused_with_a_reason_where_the_cpu_lacks_it() -> None:
     why = unsupported_precision("bf16", {"avx2", "avx512f"})
     assert why is not None and "AMX_BF16" in why and "AVX512_BF16" in why
-    assert unsupported_precision("bf16", {"amx_bf16"}) is None and unsupported_precision("f32", set()) is None
-    with pytest.raises(EdgecnnError, match="OpenVINO hint"):
-        SessionConfig(precision="f32")  # ORT runs each file at its own precision
+    assert unsupported_precision("bf16", {"amx_bf16"}) is None
+    assert unsupported_precision("fp32", set()) is None
+    with pytest.raises(EdgecnnError, match="OpenVINO's hint"):
+        SessionConfig(precision="fp32")  # ORT on the CPU runs each file at its own precision
     with pytest.raises(EdgecnnError, match="--device cpu"):
         SessionConfig(runtime="litert", device="cuda")
 
@@ -143,7 +144,7 @@ def test_bench_times_every_runtime_in_the_same_rounds(fp32, tflite, tmp_path) ->
         assert m["placement"]["summary"] and m["runtime"]["threads"] == 1
         assert [r["rounds"] for r in m["results"]] == [4, 4] and all(r["p50_ms"] > 0 for r in m["results"])
     assert (
-        doc["models"][1]["runtime"]["precision"] == "f32"
+        doc["models"][1]["runtime"]["precision"] == "fp32"
         and doc["models"][0]["provider"] == "CPUExecutionProvider"
     )
 
@@ -170,7 +171,7 @@ def test_wrong_runtime_for_a_file_is_one_line(tflite, fp32) -> None:
     r = CliRunner().invoke(app, ["eval", str(fp32), "--runtime", "litert"])
     assert r.exit_code == 1 and r.output.strip().startswith("error: --runtime litert runs .tflite files")
     r = CliRunner().invoke(app, ["eval", str(fp32), "--precision", "bf16"])
-    assert r.exit_code == 1 and "OpenVINO hint" in r.output
+    assert r.exit_code == 1 and "OpenVINO's hint" in r.output
 
 
 @pytest.mark.parametrize(

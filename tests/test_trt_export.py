@@ -17,7 +17,9 @@ from edgecnn.cli import app
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import read_metadata
 from edgecnn.exporting import ExportConfig, export
+from edgecnn.exporting.quantization.tensorrt import TRT_EXTRA_OPTIONS
 from edgecnn.runtime.graph_stats import count_qdq_nodes
+from edgecnn.runtime.trt_qdq import trt_int8_problems
 
 MAX_DROP_PP = 1.0
 
@@ -39,29 +41,42 @@ def trt_bundle(tmp_path_factory: pytest.TempPathFactory, trained_run, mnist_dir:
     )
 
 
-def test_trt_int8_is_signed_symmetric_per_channel_qdq(trt_bundle) -> None:
+def test_trt_int8_follows_tensorrt_explicit_quantization(trt_bundle) -> None:
+    """Read off the file, independently of runtime.trt_qdq: signed int8 zero points all 0, no int32 bias
+    DequantizeLinear, float weights with a Q/DQ pair per output channel, Q/DQ only on the inputs of
+    Conv/Gemm (outputs float), standard ops only."""
     path = trt_bundle.output_dir / "model.int8-trt.onnx"
-    model = onnx.load(str(path))
-    graph = model.graph
+    graph = onnx.load(str(path)).graph
     inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
     qdq = [n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
     assert qdq and count_qdq_nodes(path) == len(qdq)
     assert all(n.domain in ("", "ai.onnx") for n in graph.node)  # no com.microsoft (QGemm) for TensorRT
-    weights = 0
     for node in qdq:
         zero_point = inits[node.input[2]]
-        assert not zero_point.any(), f"{node.name}: zero point {zero_point} (TensorRT needs 0)"
-        quantized = inits.get(node.input[0]) if node.op_type == "DequantizeLinear" else None
-        if quantized is not None and quantized.dtype == np.int32:
-            continue  # a bias: int32 with scale = input scale x weight scale, as TensorRT expects
-        assert zero_point.dtype == np.int8, f"{node.name}: {zero_point.dtype} (TensorRT needs int8)"
-        if quantized is not None and quantized.ndim >= 2:  # a Conv/Gemm weight
-            weights += 1
-            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-            scale = inits[node.input[1]]
-            assert scale.size == quantized.shape[axis] > 1, f"{node.name}: not per-channel"
-    # Every Conv/Gemm weight is quantized per channel.
-    assert weights == sum(n.op_type in ("Conv", "Gemm", "MatMul") for n in graph.node)
+        assert zero_point.dtype == np.int8 and not zero_point.any(), f"{node.name}: zero point {zero_point}"
+        if node.op_type == "DequantizeLinear":
+            assert node.input[0] not in inits, f"{node.name}: DequantizeLinear on a stored constant"
+    compute = [n for n in graph.node if n.op_type in ("Conv", "Gemm", "MatMul")]
+    for node in compute:
+        x_dq, w_dq = (producer[name] for name in node.input[:2])
+        assert x_dq.op_type == w_dq.op_type == "DequantizeLinear", node.name
+        assert inits[x_dq.input[1]].size == 1  # activation: one scale
+        w_q = producer[w_dq.input[0]]
+        weight = inits[w_q.input[0]]
+        assert w_q.op_type == "QuantizeLinear" and weight.dtype == np.float32  # float weight + Q/DQ pair
+        axis = next((a.i for a in w_dq.attribute if a.name == "axis"), 1)
+        trans_b = any(a.name == "transB" and a.i for a in node.attribute)
+        out_axis = 0 if node.op_type == "Conv" or (node.op_type == "Gemm" and trans_b) else 1
+        assert axis == out_axis and inits[w_dq.input[1]].size == weight.shape[axis] > 1, node.name
+        if len(node.input) > 2:
+            assert node.input[2] in inits and inits[node.input[2]].dtype == np.float32  # bias stays float
+        # The output stays float: TensorRT fuses the input Q/DQ into the kernel.
+        assert all(c.op_type not in ("QuantizeLinear",) for c in graph.node if node.output[0] in c.input)
+    dq_consumers = {c.op_type for n in qdq if n.op_type == "DequantizeLinear"
+                    for c in graph.node if n.output[0] in c.input}  # fmt: skip
+    assert dq_consumers <= {"Conv", "Gemm", "MatMul"}
+    assert trt_int8_problems(path) == []
 
 
 def test_trt_int8_accuracy_row_and_metadata(trt_bundle) -> None:
@@ -70,7 +85,8 @@ def test_trt_int8_accuracy_row_and_metadata(trt_bundle) -> None:
     assert row["kept"] and row["within_bound"] is True
     assert row["accuracy_drop_pp"] <= MAX_DROP_PP
     assert row["settings"]["target"] == "tensorrt"
-    assert row["settings"]["extra_options"] == {"ActivationSymmetric": True, "WeightSymmetric": True}
+    assert row["settings"]["extra_options"] == TRT_EXTRA_OPTIONS
+    assert row["settings"]["extra_options"]["QuantizeBias"] is False
     assert doc["bound_met"] is True
     meta = read_metadata(trt_bundle.output_dir / "model.int8-trt.onnx")
     assert meta is not None and meta.variant == "int8-trt" and meta.extra["target"] == "tensorrt"

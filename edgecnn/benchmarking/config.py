@@ -233,14 +233,17 @@ class BenchConfig:
         path = Path(self.models[index])
         entry = self.model_runtimes[index] if self.model_runtimes else ""
         runtime, _, precision = entry.partition(":")
+        # The run's --precision stays with the models of its runtime; an entry's own wins.
+        same = not runtime or runtime == base.runtime
+        precision = precision or (base.precision if same else None)
         if path.is_dir():
-            return replace(base, runtime=runtime, precision=precision or None) if entry else base
+            return replace(base, runtime=runtime, precision=precision) if entry else base
         runtime = runtime_for_file(path, runtime or base.runtime)
         if runtime == base.runtime and not entry:
             return base
         # ORT's process-wide pool is for the ORT sessions of the run; other runtimes keep their own.
         pool = base.shared_thread_pool and runtime == "ort"
-        return replace(base, runtime=runtime, precision=precision or None, shared_thread_pool=pool)
+        return replace(base, runtime=runtime, precision=precision, shared_thread_pool=pool)
 
     def to_json(self) -> str:
         return dumps_json(to_jsonable(self))

@@ -18,6 +18,7 @@ import numpy as np
 
 import edgecnn.benchmarking.memory as memory
 from edgecnn.benchmarking.config import BLOCK_WARMUP, BenchConfig
+from edgecnn.benchmarking.gpu_memory import DeviceMemory
 from edgecnn.benchmarking.notes import cpu_notes, gpu_notes, noisy_timing_note
 from edgecnn.benchmarking.op_profile import OpProfile, profile_session_ops
 from edgecnn.benchmarking.results import BatchResult, HarnessOverhead, ModelResult
@@ -30,11 +31,14 @@ from edgecnn.core.metadata import PREFIX as METADATA_PREFIX
 from edgecnn.core.metadata import ModelMetadata, read_metadata
 from edgecnn.runtime import io_binding, sessions
 from edgecnn.runtime.checked_session import open_checked
-from edgecnn.runtime.graph_stats import count_macs, count_qdq_nodes
+from edgecnn.runtime.graph_replay import REPLAY_RUNS, check_replay
+from edgecnn.runtime.graph_stats import count_macs
 from edgecnn.runtime.inputs import DatasetSamples, make_feeds
 from edgecnn.runtime.ort import import_ort
+from edgecnn.runtime.providers import trt_opt_batch
 from edgecnn.runtime.session_config import SessionConfig
 from edgecnn.runtime.target import TARGET_KEY
+from edgecnn.runtime.trt_qdq import check_trt_int8
 
 HARNESS_MIN_ITERATIONS = 2_000
 
@@ -78,7 +82,9 @@ class OpenedModel:
     first_source: str
     placement: dict[str, Any]  # where its ops ran, in its runtime's own terms
     trt_engine: dict[str, Any] | None
+    trt_opt_batch: int | None  # the batch TensorRT's profile is tuned for (None: not on TensorRT)
     runtime: dict[str, Any]
+    device_memory: DeviceMemory
     backend: Any = None  # a non-ORT runtime's opened model (runtime.backends); None for ORT
 
 
@@ -168,13 +174,9 @@ def open_model(path: Path, name: str, ctx: MeasureContext, index: int = 0) -> Op
         )
         return feeds
 
-    if config.session.trt_int8 and count_qdq_nodes(path) == 0:
-        raise EdgecnnError(
-            f"{name} has no QuantizeLinear/DequantizeLinear nodes: --trt-int8 would have no INT8 scales, "
-            "and TensorRT would run FP32/FP16 kernels while the result said INT8; export it with "
-            "`edgecnn export MODEL --quantize int8 --target tensorrt`"
-        )
-    cache_before = EngineCacheSnapshot.take(config.session.trt_engine_cache)
+    if session_config.precision == "int8":  # on ORT: TensorRT's INT8 (SessionConfig allows it nowhere else)
+        check_trt_int8(path, name)  # TensorRT's explicit-quantization rules (runtime.trt_qdq)
+    cache_before = EngineCacheSnapshot.take(session_config.trt_engine_cache)
     # Cold start = session creation + the first inference a user would make (plain run, host arrays).
     # That run is profiled for placement; the profiler is off for every later (timed) run.
     # On a CUDA-graph session a plain run must not capture: the graph would bake in its temporary buffers.
@@ -198,14 +200,18 @@ def open_model(path: Path, name: str, ctx: MeasureContext, index: int = 0) -> Op
     if engine:
         notes.append(engine)
     notes.extend(cpu_notes(meta, provider, args[0].type if args else "", ctx.environment))
+    on_trt = checked.device == "tensorrt"  # TensorRT's precision and profile applied (else the file's own)
     return OpenedModel(
         path=path, name=name, meta=meta, session=session, provider=provider, args=args,
         output_names=output_names, notes=notes, macs=macs, macs_source=macs_source, rng=rng,
         rss_before=rss_before, rss_after=rss_after, session_create_ns=checked.session_create_ns,
         first_run_ns=checked.first_run_ns, first_feeds=checked.first_feeds, first_source=made["source"],
         placement=checked.placement.to_dict(), trt_engine=trt_engine,
+        device_memory=DeviceMemory(checked.device),
+        trt_opt_batch=trt_opt_batch(session_config) if on_trt else None,
         runtime={"runtime": "ort", "runtime_version": import_ort().__version__, "device": provider,
-                 "precision": None, "threads": session_config.threads},
+                 "precision": session_config.trt_precision if on_trt else None,
+                 "threads": session_config.threads},
     )  # fmt: skip
 
 
@@ -230,7 +236,8 @@ def open_in_other_runtime(path: Path, name: str, ctx: MeasureContext, session: S
         macs=macs, macs_source="metadata" if macs else None, rng=rng, rss_before=rss_before,
         rss_after=rss_after, session_create_ns=opened.session_create_ns, first_run_ns=first_run_ns,
         first_feeds=feeds, first_source=source, placement=opened.model.placement(), trt_engine=None,
-        runtime=runtime_record(opened.model), backend=opened.model,
+        trt_opt_batch=None, runtime=runtime_record(opened.model), device_memory=DeviceMemory("cpu"),
+        backend=opened.model,
     )  # fmt: skip
 
 
@@ -248,6 +255,14 @@ def prepare(m: OpenedModel, index: int, batch: int, ctx: MeasureContext) -> Prep
     fn, bound = bound_runner(
         m.session, m.provider, feeds, config.io_binding, config.session.device_id, graph_id
     )
+    if graph_id is not None and bound is not None:
+        # A plain run (no capture) is the reference; the replay must match it before it is timed.
+        reference = m.session.run(m.output_names, feeds, io_binding.run_options(-1))
+        for _ in range(REPLAY_RUNS):
+            fn()
+        fp16 = m.meta is not None and m.meta.variant == "fp16" or m.runtime["precision"] == "fp16"
+        m.notes.append(f"{m.name} batch {batch}: CUDA-graph replay matches a normal run (max |diff| "
+                       f"{check_replay(reference, bound.output_arrays(), m.name, fp16):.2g})")  # fmt: skip
     return PreparedBatch(fn=fn, call="iobinding" if config.io_binding else "run", source=source, bound=bound)
 
 
@@ -281,6 +296,7 @@ def batch_result(
         rounds=len(rounds_ns) if interleaved else 1,
         round_p50_ms=tuple(float(np.median(r)) / 1e6 for r in rounds_ns) if interleaved else (),
         placement=m.placement,
+        trt_opt_batch=m.trt_opt_batch,
     )
 
 
@@ -308,6 +324,7 @@ def model_result(m: OpenedModel, results: list[BatchResult]) -> ModelResult:
         notes=tuple(dict.fromkeys(m.notes)),
         placement=m.placement,
         trt_engine=m.trt_engine,
+        gpu_memory=m.device_memory.to_dict(),
         runtime=m.runtime,
     )
 
@@ -323,6 +340,7 @@ def bench_model(path: Path, name: str, ctx: MeasureContext, step: Step = _no_ste
         peak_resettable = memory.reset_peak_rss()
         samples_ns = timed_loop(prepared.fn, config.warmup, config.iterations, config.duration_s)
         peak = memory.peak_rss_bytes() if peak_resettable or not results else None
+        m.device_memory.sample()
         results.append(batch_result(m, batch, prepared, config, [samples_ns], peak))
         del prepared
     return model_result(m, results)
@@ -367,6 +385,8 @@ def bench_interleaved(
             on_round=lambda r, b=batch: step(f"batch {b} round {r + 1}/{rounds}"),
         )
         shared_peak = memory.peak_rss_bytes() if resettable or index == 0 else None
+        for m in opened:
+            m.device_memory.sample()  # one process: every model sees the same device total
         for i, (m, p) in enumerate(zip(opened, prepared, strict=True)):
             peak = peaks[i] if peaks[i] is not None else shared_peak
             results[i].append(batch_result(m, batch, p, config, rounds_ns[i], peak))

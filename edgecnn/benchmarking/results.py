@@ -49,6 +49,8 @@ class BatchResult:
     round_speedup_vs_baseline: float | None = None  # median over rounds of the per-round p50 ratios
     # Where the nodes of the session that ran this batch really ran (runtime.placement, to_dict()).
     placement: dict[str, Any] = field(default_factory=dict)
+    # TensorRT only: the batch its optimization profile was tuned for (opt shape); None elsewhere.
+    trt_opt_batch: int | None = None
 
     def flat(self) -> dict[str, Any]:
         d = {k: v for k, v in to_jsonable(self).items() if k != "latency"}
@@ -82,6 +84,9 @@ class ModelResult:
     placement: dict[str, Any] = field(default_factory=dict)  # of the model's session (first batch)
     # TensorRT only: whether the engine was built or loaded from the cache, and the build's cold start.
     trt_engine: dict[str, Any] | None = None
+    # Peak device memory of this process over the model's timed batches (benchmarking.gpu_memory):
+    # {"peak_bytes", "method", "reason"}; peak_bytes None on CPU runs, with the reason.
+    gpu_memory: dict[str, Any] | None = None
     # The runtime that ran it: runtime, runtime_version, device, precision (hint applied), threads.
     runtime: dict[str, Any] = field(default_factory=dict)
 

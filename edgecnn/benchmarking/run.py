@@ -76,7 +76,45 @@ def _stepper(tracker: Tracker) -> Step:
     return step
 
 
+def per_batch_contexts(ctx: MeasureContext) -> list[MeasureContext]:
+    """TensorRT tunes an engine for one batch (its profile's opt shape): one session per timed batch,
+    each tuned for the batch it is timed at, each covering every batch asked (min/max), each with its
+    own engine-cache folder per precision and batch (a cached engine built for another precision or
+    tuned for another batch must not be reused)."""
+    config, session = ctx.config, ctx.session_config
+    if session.device != "tensorrt":
+        return [ctx]
+    out = []
+    for batch in config.batch_sizes:
+        cache = session.trt_engine_cache
+        if cache is not None:
+            cache = Path(cache) / f"{session.trt_precision}-opt-batch-{batch}"
+        out.append(
+            replace(
+                ctx,
+                config=replace(config, batch_sizes=(batch,)),
+                session_config=replace(session, trt_opt_batch=batch, trt_engine_cache=cache),
+            )
+        )
+    return out
+
+
 def _measure_all(ctx: MeasureContext, progress: Progress | None) -> tuple[list[ModelResult], list[str]]:
+    parts = [_measure_batches(c, progress) for c in per_batch_contexts(ctx)]
+    models = [
+        replace(first, results=tuple(r for part in parts for r in part[0][i].results),
+                notes=tuple(dict.fromkeys(n for part in parts for n in part[0][i].notes)),
+                op_profiles=tuple(p for part in parts for p in part[0][i].op_profiles),
+                gpu_memory=max((part[0][i].gpu_memory or {} for part in parts),
+                               key=lambda g: g.get("peak_bytes") or 0) or first.gpu_memory)
+        for i, first in enumerate(parts[0][0])
+    ]  # fmt: skip
+    models = with_speedups(models, paired=ctx.config.interleave)
+    notes = list(dict.fromkeys(n for part in parts for n in part[1]))
+    return models, notes
+
+
+def _measure_batches(ctx: MeasureContext, progress: Progress | None) -> tuple[list[ModelResult], list[str]]:
     config = ctx.config
     names = display_names(config.models)
     notes: list[str] = []
@@ -92,7 +130,6 @@ def _measure_all(ctx: MeasureContext, progress: Progress | None) -> tuple[list[M
             ]
         if len(models) > 1:
             notes.append(SEQUENTIAL_MODELS)
-    models = with_speedups(models, paired=config.interleave)
     if config.op_profile:
         with Tracker(progress, PROGRESS_TASK, len(models) * len(config.batch_sizes)) as tracker:
             step = _stepper(tracker)

@@ -33,6 +33,7 @@ from edgecnn.benchmarking.tune_candidates import (
     with_runtimes,
 )
 from edgecnn.benchmarking.tune_plan import CONFIDENCE, TuneEstimate
+from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import ModelMetadata
 from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
@@ -44,7 +45,6 @@ from edgecnn.runtime.session_config import SessionConfig, unsupported_precision
 FP32_FILE = "model.onnx"
 EXPORT_JSON = "export.json"
 MAX_THREADS = 64
-DEFAULT_MAX_DROP_PP = 0.5  # as export's --quantize auto (exporting.config.DEFAULT_AUTO_MAX_DROP_PP)
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,9 @@ class TuneConfig:
     max_accuracy_drop: float | None = None
     data_dir: Path | None = None
     force: bool = False
-    # The runtime options candidates are timed with (threads come from thread_counts); tune is CPU-only.
+    # The device (cpu; cuda | tensorrt: FP32/FP16 (+ INT8-TRT), with and without CUDA graphs, see
+    # gpu_tune) and runtime options candidates are timed with; threads come from thread_counts and
+    # the precision is what tune tries, so neither is set here.
     session: SessionConfig = field(default_factory=SessionConfig)
     images: int | None = None  # accuracy check on a random sample of export's images; None = all of them
     # Runtimes whose candidates tune times; () = every installed one (runtime.backends).
@@ -68,8 +70,13 @@ class TuneConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bundle", Path(self.bundle))
-        if self.session.device != "cpu" or self.session.threads:
-            raise EdgecnnError("tune picks for the CPU with its own thread counts (--threads 1,2)")
+        if self.session.device not in ("cpu", "cuda", "tensorrt"):
+            raise EdgecnnError(f"tune --device takes cpu, cuda or tensorrt, not {self.session.device!r}")
+        if self.session.threads or self.session.precision is not None:
+            raise EdgecnnError(
+                "tune tries its own thread counts (--threads 1,2) and, on a GPU, precisions: "
+                "set neither on its session"
+            )
         if not self.bundle.is_dir() or not (self.bundle / FP32_FILE).is_file():
             raise EdgecnnError(f"{self.bundle} is not an export bundle (no {FP32_FILE} in it)")
         if not self.batch_sizes or any(isinstance(b, bool) or b < 1 for b in self.batch_sizes):
@@ -142,7 +149,7 @@ def accuracy_bound(config: TuneConfig) -> float:
     if config.max_accuracy_drop is not None:
         return config.max_accuracy_drop
     recorded = _export_doc(config.bundle).get("max_accuracy_drop")
-    return float(recorded) if isinstance(recorded, (int, float)) else DEFAULT_MAX_DROP_PP
+    return float(recorded) if isinstance(recorded, (int, float)) else DEFAULT_MAX_ACCURACY_DROP_PP
 
 
 def _test_images(meta: ModelMetadata, n: int | None, data_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
@@ -245,7 +252,8 @@ def plan_tune(config: TuneConfig) -> TunePlan:
     started = time.perf_counter()
     notes: list[str] = []
     files, meta, n = bundle_files(config.bundle, notes)
-    cands = with_runtimes(files, config.runtimes(), bf16=unsupported_precision("bf16") is None)
+    runtimes = config.runtimes() if config.session.device == "cpu" else ["ort"]  # GPUs: ORT's providers
+    cands = with_runtimes(files, runtimes, bf16=unsupported_precision("bf16") is None)
     skipped = tuple(skipped_runtimes(files)) if not config.runtime_list else ()
     loading = time.perf_counter()
     x, y = _test_images(meta, n, config.data_dir)
@@ -279,15 +287,21 @@ def tune(config: TuneConfig, progress: Progress | None = None, plan: TunePlan | 
     bundle = config.bundle
     plan = plan or plan_tune(config)
     cands, y = plan.candidates, plan.y
-    check_accuracy(bundle, cands, plan.x, y, config.tolerance_pp, plan.export_images, progress)
-    fp32 = cands[0]
-    if not fp32.accepted:
-        raise EdgecnnError(
-            f"FP32 scores {fp32.device_accuracy or 0:.2%} here but {fp32.export_accuracy or 0:.2%} at export "
-            "on the same images: the test images differ from export's (--data-dir?); nothing recorded"
-        )
-    check_drop(cands, accuracy_bound(config))
-    time_candidates(bundle, cands, config, progress)
+    if config.session.device != "cpu":
+        from edgecnn.benchmarking.gpu_tune import gpu_candidates
+
+        cands = gpu_candidates(config, plan.x, y, accuracy_bound(config), Candidate)
+    else:
+        check_accuracy(bundle, cands, plan.x, y, config.tolerance_pp, plan.export_images, progress)
+        fp32 = cands[0]
+        if not fp32.accepted:
+            raise EdgecnnError(
+                f"FP32 scores {fp32.device_accuracy or 0:.2%} here but {fp32.export_accuracy or 0:.2%} at "
+                "export on the same images: the test images differ from export's (--data-dir?); "
+                "nothing recorded"
+            )
+        check_drop(cands, accuracy_bound(config))
+        time_candidates(bundle, cands, config, progress)
     result = TuneResult(
         config=config,
         isa_class=this_isa_class(),

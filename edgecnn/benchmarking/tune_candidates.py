@@ -37,14 +37,14 @@ class Candidate:
     file: str
     suits: list[str]
     export_accuracy: float | None
-    runtime: str = "ort"
-    precision: str | None = None  # OpenVINO's inference precision hint; None: the runtime's own
     device_accuracy: float | None = None
     accepted: bool = False
     reason: str = ""
     latency_ms: dict[int, dict[int, float]] = field(default_factory=dict)  # batch -> threads -> median
     # 95% interval (pp) of (accuracy here on all export's images) - (export's): a point when all were used
     difference_pp: tuple[float, float] | None = None
+    runtime: str = "ort"
+    precision: str | None = None  # OpenVINO's inference precision hint; None: the runtime's own
 
     @property
     def label(self) -> str:
@@ -97,7 +97,7 @@ def bundle_files(
         suits = json.loads(m.extra.get("int8_suits", "[]"))
         variant = m.variant + (" (optimized)" if path.name.endswith(".cpu.onnx") else "")
         runtime = EXPORT_RUNTIME[path.suffix]
-        out.append(Candidate(variant, path.name, suits, float(m.extra["export_accuracy"]), runtime))
+        out.append(Candidate(variant, path.name, suits, float(m.extra["export_accuracy"]), runtime=runtime))
         images = int(m.extra.get("export_eval_images", 0)) or images
     return out, meta, images
 
@@ -123,7 +123,11 @@ def with_runtimes(files: list[Candidate], installed: list[str], bf16: bool) -> l
             if f.file.endswith(".onnx") and not f.file.endswith(".cpu.onnx"):
                 hints = ("f32", "bf16") if bf16 and f.file == FP32_FILE else ("f32",)
                 for hint in hints:
-                    out.append(Candidate(f.variant, f.file, f.suits, f.export_accuracy, "openvino", hint))
+                    out.append(
+                        Candidate(
+                            f.variant, f.file, f.suits, f.export_accuracy, runtime="openvino", precision=hint
+                        )
+                    )
     return out
 
 

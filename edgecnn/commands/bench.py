@@ -226,11 +226,6 @@ IoBindingOption = Annotated[
     ),
 ]
 CudaGraphsOption = Annotated[bool, typer.Option("--cuda-graphs", help="Capture and replay CUDA graphs.")]
-TrtFp16Option = Annotated[bool, typer.Option("--trt-fp16", help="Let TensorRT build FP16 kernels.")]
-TrtInt8Option = Annotated[bool, typer.Option("--trt-int8", help="Let TensorRT build INT8 kernels.")]
-TrtEngineCacheOption = Annotated[
-    Path | None, typer.Option("--trt-engine-cache", help="Directory to cache TensorRT engines in.")
-]
 DeviceIdOption = Annotated[int, typer.Option("--device-id", help="GPU index for cuda/tensorrt.")]
 InputsOption = Annotated[
     str,
@@ -302,9 +297,6 @@ def bench_command(
     spin: SpinOption = None,
     io_binding: IoBindingOption = True,
     cuda_graphs: CudaGraphsOption = False,
-    trt_fp16: TrtFp16Option = False,
-    trt_int8: TrtInt8Option = False,
-    trt_engine_cache: TrtEngineCacheOption = None,
     device_id: DeviceIdOption = 0,
     inputs: InputsOption = "auto",
     data_dir: DataDirOption = None,
@@ -331,9 +323,6 @@ def bench_command(
             inter_op_threads=inter_threads,
             allow_spinning=spin,
             cuda_graphs=cuda_graphs,
-            trt_fp16=trt_fp16,
-            trt_int8=trt_int8,
-            trt_engine_cache=trt_engine_cache,
             device_id=device_id,
         )
         config = BenchConfig(

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from edgecnn.commands._common import console_for, emit_json, run_guarded
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption, output_option
+from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
 from edgecnn.core.metadata import INPUT_NAME
 from edgecnn.data.registry import names_help
 
@@ -32,7 +33,9 @@ MaxAccuracyDropOption = Annotated[
     float | None,
     typer.Option(
         "--max-accuracy-drop",
-        help="Largest accuracy drop vs FP32 in percentage points; INT8 searches settings to meet it.",
+        help="Largest accuracy drop vs FP32 in percentage points, enforced: files over it are not written "
+        f"(default {DEFAULT_MAX_ACCURACY_DROP_PP:g}: files over it are kept and marked); INT8 searches "
+        "settings to meet it.",
     ),
 ]
 SearchLimitOption = Annotated[
@@ -244,7 +247,8 @@ def result_table(result: ExportResult) -> Table:
     for b in batches:
         table.add_column(f"b{b} ms", justify="right", no_wrap=True)
     for r in result.variants.values():
-        row = [r.name + ("" if r.kept else " ✗") + (" ★" if result.selected == r.name else "")]
+        outside = " ⚠" if r.kept and r.within_bound is False else ""
+        row = [r.name + ("" if r.kept else " ✗") + outside + (" ★" if result.selected == r.name else "")]
         if r.accuracy is None:
             row.append(NO_LABELS)
         else:
@@ -298,6 +302,23 @@ def contract_line(result: ExportResult) -> str:
     return f"{pixels}; output {result.output_kind}"
 
 
+def bound_lines(result: ExportResult) -> list[str]:
+    """One line per variant outside the accuracy bound: kept and marked (the default bound) or not
+    written (an explicit --max-accuracy-drop), with the layers INT8 hurts most (per-layer SQNR)."""
+    lines = []
+    for r in result.outside_bound:
+        how = "[yellow]⚠ kept, marked within_bound false[/]" if r.kept else "[red]✗ not written[/]"
+        bound = f"{result.max_accuracy_drop:g} pp" + (
+            " (default)" if result.bound_source == "default" else ""
+        )
+        line = f"{how}: {r.name} loses {r.accuracy_drop_pp:.2f} pp, over the bound {bound}"
+        if r.worst_layers:
+            worst = ", ".join(f"{w['layer']} {w['sqnr_db']:.1f} dB" for w in r.worst_layers)
+            line += f"; lowest SQNR: {worst}"
+        lines.append(line)
+    return lines
+
+
 def summary_lines(result: ExportResult) -> list[str]:
     """The lines under the table: route, node counts, parity, and what is slow, dropped or selected."""
     parity = ", ".join(
@@ -322,11 +343,7 @@ def summary_lines(result: ExportResult) -> list[str]:
     ]
     if slow:
         lines.append(f"[red]slower than FP32 on this CPU:[/] {', '.join(slow)}")
-    dropped = [r.name for r in result.variants.values() if not r.kept]
-    if dropped:
-        lines.append(
-            f"[red]✗ not kept, accuracy drop over {result.max_accuracy_drop:g} pp:[/] {', '.join(dropped)}"
-        )
+    lines += bound_lines(result)
     if result.selected:
         lines.append(
             f"★ auto: selected {result.selected} (fastest at batch 1 within {result.max_accuracy_drop:g} pp)"

@@ -56,8 +56,27 @@ PrecisionOption = Annotated[
     str | None,
     typer.Option(
         "--precision",
-        help="OpenVINO's inference precision: f32 (its default here) | bf16 | f16 (bf16/f16 only on CPUs "
-        "that run them natively, e.g. AMX or AVX512_BF16). Accuracy changes: measure it with eval.",
+        help="fp32 | fp16 | bf16 | int8, in the runtime's terms. --runtime openvino: its inference "
+        "precision (fp32 its default here; bf16/fp16 only on CPUs that run them natively, e.g. AMX or "
+        "AVX512_BF16). --device tensorrt: TensorRT's kernels (fp32, fp16, or int8 from the file's Q/DQ "
+        "scales: an `export --target tensorrt` file). Elsewhere each file runs at its own precision. "
+        "Accuracy changes: measure it with eval.",
+    ),
+]
+TrtEngineCacheOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--trt-engine-cache",
+        help="TensorRT engine cache folder (eval/predict default: the user cache dir, per model, versions "
+        "and precision; bench: one subfolder per timed batch).",
+    ),
+]
+TrtMinComputeShareOption = Annotated[
+    float | None,
+    typer.Option(
+        "--trt-min-compute-share",
+        help="On --device tensorrt, the share (0-1) of Conv/Gemm/MatMul nodes TensorRT must take, else "
+        "the run is refused (default: half).",
     ),
 ]
 GraphOptimizationOption = Annotated[
@@ -68,6 +87,7 @@ GraphOptimizationOption = Annotated[
 ]
 
 # The session options every runtime command takes (eval, predict, bench): name -> (annotation, default).
+# A None value is left out of `session`, so SessionConfig's own default applies.
 # A new runtime option is a SessionConfig field plus one line here; `session_options` puts it on each
 # command and hands the values to the body as `session` (a dict of SessionConfig keyword arguments).
 SESSION_OPTIONS: dict[str, tuple[Any, Any]] = {
@@ -75,6 +95,8 @@ SESSION_OPTIONS: dict[str, tuple[Any, Any]] = {
     "device": (DeviceOption, "cpu"),
     "precision": (PrecisionOption, None),
     "graph_optimization": (GraphOptimizationOption, "all"),
+    "trt_engine_cache": (TrtEngineCacheOption, None),
+    "trt_min_compute_share": (TrtMinComputeShareOption, None),
 }
 
 
@@ -95,7 +117,8 @@ def session_options(command: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        session = {name: kwargs.pop(name) for name in SESSION_OPTIONS if name in kwargs}
+        given = {name: kwargs.pop(name) for name in SESSION_OPTIONS if name in kwargs}
+        session = {name: value for name, value in given.items() if value is not None}
         command(*args, session=session, **kwargs)
 
     wrapper.__signature__ = inspect.Signature([*params, *added])  # type: ignore[attr-defined]

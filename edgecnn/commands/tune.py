@@ -13,6 +13,7 @@ from rich.table import Table
 from edgecnn.commands._common import console_for, emit_json, run_guarded, stderr_console
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption
 from edgecnn.commands.progress import rich_progress
+from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
 
 if TYPE_CHECKING:
     from edgecnn.benchmarking.tune import TuneResult
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 
 BundleArgument = Annotated[
     Path, typer.Argument(help="Export bundle directory (model.onnx, model.int8*.onnx).")
+]
+TuneDeviceOption = Annotated[
+    str, typer.Option("--device", help="cpu | cuda | tensorrt (GPU: FP32/FP16/INT8-TRT x CUDA graphs).")
 ]
 BatchOption = Annotated[str, typer.Option("--batch", help="Batch sizes to tune for, e.g. 1,64.")]
 ThreadsListOption = Annotated[
@@ -53,7 +57,8 @@ MaxDropOption = Annotated[
     float | None,
     typer.Option(
         "--max-accuracy-drop",
-        help="Largest accuracy drop vs FP32 (pp, measured here) a pick may have (default: export's or 0.5).",
+        help="Largest accuracy drop vs FP32 (pp, measured here) a pick may have "
+        f"(default: export's, else the INT8 bound {DEFAULT_MAX_ACCURACY_DROP_PP:g}).",
     ),
 ]
 
@@ -130,6 +135,7 @@ def tune_command(
     data_dir: DataDirOption = None,
     runtimes: RuntimesOption = None,
     force: ForceOption = False,
+    device: TuneDeviceOption = "cpu",
     as_json: JsonOption = False,
 ) -> None:
     """Measure the bundle's files in every installed runtime on THIS device; record the fastest accurate
@@ -138,6 +144,7 @@ def tune_command(
     def body() -> None:
         from edgecnn.benchmarking.config import parse_batch_sizes, parse_thread_counts
         from edgecnn.benchmarking.tune import TuneConfig, plan_tune, tune
+        from edgecnn.runtime.session_config import SessionConfig
 
         config = TuneConfig(
             bundle=bundle,
@@ -149,6 +156,7 @@ def tune_command(
             data_dir=data_dir,
             force=force,
             runtime_list=tuple(r.strip() for r in (runtimes or "").split(",") if r.strip()),
+            session=SessionConfig(device=device),
             images=images,
         )
         plan = plan_tune(config)

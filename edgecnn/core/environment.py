@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from edgecnn.core.version import __version__
@@ -76,11 +77,18 @@ def cpu_info() -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=1)
-def gpu_info() -> list[dict[str, str]]:
-    """GPU names from nvidia-smi when it exists; an empty list otherwise."""
+def gpu_info(root: Path = Path("/")) -> list[dict[str, str]]:
+    """GPU names from nvidia-smi when it exists; on a Jetson (no nvidia-smi) its board and L4T release
+    (core.jetson); an empty list otherwise."""
     exe = shutil.which("nvidia-smi")
     if not exe:
-        return []
+        from edgecnn.core.jetson import jetson_info
+
+        jetson = jetson_info(root)
+        if jetson is None:
+            return []
+        return [{"name": jetson.model or "NVIDIA Jetson", "memory": "unified (host memory)",
+                 "driver": f"L4T {jetson.l4t}", "jetpack": str(jetson.jetpack)}]  # fmt: skip
     try:
         out = subprocess.run(
             [exe, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],

@@ -97,7 +97,7 @@ def export_result(
         variants=reports,
         attempts=list(int8.attempts) if int8 else [],
         selected=selected,
-        max_accuracy_drop=config.effective_max_drop,
+        max_accuracy_drop=config.accuracy_bound if parts.data.labelled else None,
         bound_met=bound_met,
         warnings=warnings,
         assumptions=[*parts.source.assumptions, *parts.data.assumptions],
@@ -113,6 +113,7 @@ def export_result(
         in_model_preprocessing=parts.source.preprocessing,
         parity_inputs=parts.data.parity_inputs,
         notes=[*([f"model: {config.model_origin}"] if config.model_origin else []), *parts.data.notes],
+        bound_source="--max-accuracy-drop" if config.bound_enforced else "default",
     )
 
 

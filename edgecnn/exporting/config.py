@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.exporting.input_contract import parse_normalization
 from edgecnn.exporting.quantization.quant_config import QuantizationConfig
@@ -14,8 +15,6 @@ QUANTIZE_CHOICES = ("int8", "fp16", "dynamic", "all", "auto")
 # tf2onnx 1.17 writes opsets up to 18; 13 is the first with per-axis QuantizeLinear (per-channel INT8).
 MIN_OPSET, MAX_OPSET = 13, 18
 DEFAULT_OPSET = 17
-# `--quantize auto` without --max-accuracy-drop: the bound it uses (recorded in export.json).
-DEFAULT_AUTO_MAX_DROP_PP = 0.5
 # ONNX must match Keras this closely (and agree on every top-1) before anything is written.
 PARITY_MAX_ABS_DIFF = 1e-4
 EXPORT_JSON = "export.json"
@@ -180,10 +179,22 @@ class ExportConfig:
 
     @property
     def effective_max_drop(self) -> float | None:
-        """The accuracy bound in percentage points: --max-accuracy-drop, auto's default, or none."""
+        """The bound the user relies on (refused without labelled data): --max-accuracy-drop, or the
+        default bound for --quantize auto, else None."""
         if self.max_accuracy_drop is not None:
             return self.max_accuracy_drop
-        return DEFAULT_AUTO_MAX_DROP_PP if "auto" in self.quantize else None
+        return DEFAULT_MAX_ACCURACY_DROP_PP if "auto" in self.quantize else None
+
+    @property
+    def accuracy_bound(self) -> float:
+        """The bound every variant is measured against (core.accuracy_bound): the option or the default."""
+        return DEFAULT_MAX_ACCURACY_DROP_PP if self.max_accuracy_drop is None else self.max_accuracy_drop
+
+    @property
+    def bound_enforced(self) -> bool:
+        """An explicit --max-accuracy-drop: files outside it are not written and export exits 1. Under
+        the default bound they are kept and marked."""
+        return self.max_accuracy_drop is not None
 
 
 def variant_file(name: str) -> str:

@@ -125,7 +125,8 @@ def build_bundle(
             fp32_probs=fp32_probs,
             fp32_accuracy=fp32_accuracy,
             fp32_size=fp32.report.size_bytes,
-            max_drop=config.effective_max_drop,
+            max_drop=None if images.y is None else config.accuracy_bound,
+            enforce_bound=config.bound_enforced,
         )
         built, int8 = build_variants(ctx, config, parts.data.x_train, tracker, timings)
         step = functools.partial(timed_step, tracker, timings)

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import Normalization
 from edgecnn.core.quiet import quiet_libraries
 from edgecnn.core.text import one_line
-from edgecnn.exporting.config import DEFAULT_AUTO_MAX_DROP_PP, ExportConfig
+from edgecnn.exporting.config import ExportConfig
 from edgecnn.exporting.input_contract import in_model_preprocessing, output_kind, settle_normalization
 from edgecnn.training.record import TrainRecord
 
@@ -142,7 +143,7 @@ def load_source(config: ExportConfig, record: TrainRecord | None, file_format: s
         settle_normalization(config.normalization, preprocessing, normalization, None, input_shape[2])
     if "auto" in config.quantize and config.max_accuracy_drop is None:
         assumptions.append(
-            f"--quantize auto without --max-accuracy-drop: bound {DEFAULT_AUTO_MAX_DROP_PP:g} pp"
+            f"--quantize auto without --max-accuracy-drop: default bound {DEFAULT_MAX_ACCURACY_DROP_PP:g} pp"
         )
     if file_format == "h5":
         warnings.append("legacy HDF5 model file; Keras 3 .keras files are preferred")

@@ -40,6 +40,8 @@ class VariantReport:
     kept: bool = True  # False: measured but not written (outside the accuracy bound)
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # INT8 outside the bound: the layers losing the most signal, worst first ({"layer", "sqnr_db"}).
+    worst_layers: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -73,6 +75,12 @@ class ExportResult:
     in_model_preprocessing: str | None = None
     parity_inputs: str = ""
     notes: list[str] = field(default_factory=list)
+    # "--max-accuracy-drop" (enforced: files outside are not written, exit 1) or "default" (kept, marked)
+    bound_source: str = "--max-accuracy-drop"
+
+    @property
+    def outside_bound(self) -> list[VariantReport]:
+        return [v for v in self.variants.values() if v.within_bound is False]
 
     @property
     def labelled_data(self) -> bool:
@@ -81,9 +89,9 @@ class ExportResult:
     @property
     def failure(self) -> str | None:
         """Why the command must exit non-zero although the bundle (with FP32) was written."""
-        if self.bound_met:
-            return None
-        out = [v for v in self.variants.values() if v.within_bound is False]
+        if self.bound_met or (self.bound_source == "default" and self.outside_bound):
+            return None  # under the default bound, files outside it are kept and marked, not refused
+        out = self.outside_bound
         names = ", ".join(f"{v.name} (drop {v.accuracy_drop_pp:.2f} pp)" for v in out) or "int8"
         tried = ""
         if any(v.name == "int8" for v in out) or "int8" not in self.variants:

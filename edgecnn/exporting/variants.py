@@ -37,7 +37,10 @@ class VariantContext:
     fp32_probs: np.ndarray
     fp32_accuracy: float | None
     fp32_size: int
-    max_drop: float | None  # percentage points; None: no bound
+    max_drop: float | None  # percentage points; None: no bound (no labelled data)
+    # An explicit --max-accuracy-drop: a file outside it is not written. Under the default bound it is
+    # kept and marked (core.accuracy_bound).
+    enforce_bound: bool = True
 
     @property
     def fp32_path(self) -> Path:
@@ -106,9 +109,11 @@ def finish_variant(
     settings: dict[str, Any],
     notes: list[str],
     metadata: ModelMetadata | None = None,
+    float_reference: Path | None = None,
 ) -> BuiltVariant:
     """Stamp metadata (the FP32 model's with `variant=name`, unless given) on a variant built in the
-    work dir, save it into the bundle, measure it."""
+    work dir, save it into the bundle, measure it. An INT8 file outside the bound gets the report of
+    the layers that lose the most, measured against `float_reference` (the graph it was quantized from)."""
     import onnx
 
     from edgecnn.exporting.quantization.recipes import recipe_metadata
@@ -121,7 +126,15 @@ def finish_variant(
     target = ctx.bundle / variant_file(name)
     save_model(model, target)
     built = measure_variant(ctx, name, target, settings, notes)
-    if built.report.within_bound is False:
+    if built.report.within_bound is False and float_reference is not None:
+        from edgecnn.exporting.quantization.layer_sqnr import worst_layers_report
+
+        built.report.worst_layers, why = worst_layers_report(
+            float_reference, model_file, ctx.x_graph[:128], ctx.work
+        )
+        if why:
+            built.report.notes.append(why)
+    if built.report.within_bound is False and ctx.enforce_bound:
         # Outside the bound: measured and reported, but not shipped in the bundle.
         built.report.kept = False
         built.report.path = None
@@ -197,6 +210,6 @@ def fp32_report(
         max_abs_diff=max(p.max_abs_diff for p in parity),
         size_bytes=path.stat().st_size,
         size_ratio=1.0,
-        within_bound=True if config.effective_max_drop is not None else None,
+        within_bound=None if accuracy is None else True,
         settings={"parity_images": max(parity, key=lambda p: p.n).n},
     )

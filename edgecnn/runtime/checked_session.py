@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecnn.runtime.graph_stats import count_compute_nodes
 from edgecnn.runtime.placement import (
     Placement,
     check_placement,
@@ -79,7 +80,13 @@ def open_checked(
 
         outputs = run_first(session, device, first_run)
         placement = placement_from_session(session)
-    check_placement(placement, device, allow_cpu_nodes=allow_cpu_nodes)
+    check_placement(
+        placement,
+        device,
+        allow_cpu_nodes=allow_cpu_nodes,
+        model_compute_nodes=count_compute_nodes(path) if device == "tensorrt" else 0,
+        trt_min_compute_share=config.trt_min_compute_share,
+    )
     return CheckedSession(
         session=session,
         provider=provider,

@@ -66,6 +66,13 @@ def read_device_record(bundle: Path) -> dict[str, Any]:
             raise ValueError("not an edgecnn tune record")
     except (ValueError, OSError, AttributeError) as exc:
         raise EdgecnnError(f"{path} is malformed ({exc}); run `edgecnn tune {bundle} --force`") from None
+    tuned_on = ((record.get("config") or {}).get("session") or {}).get("device", "cpu")
+    if tuned_on != "cpu":
+        # A GPU pick names a precision and CUDA graphs too: run its file with those options yourself.
+        raise EdgecnnError(
+            f"{path} was tuned for --device {tuned_on}: pass the file it picks with --device {tuned_on} "
+            "(its precision and CUDA-graph choice are in the record)"
+        )
     why = target_mismatch(record.get("target") or {}, current_cpu_target())
     if why:
         raise EdgecnnError(

@@ -17,6 +17,7 @@ from typing import Any
 
 from edgecnn.core.environment import cpu_info, environment_info
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.jetson import jetson_info, ort_wheel_hint
 from edgecnn.core.text import one_line
 from edgecnn.runtime.doctor_hints import HintFacts, install_hints, missing_summary, shorten_ort_error
 from edgecnn.runtime.placement import PlacementConfig, measure_placement
@@ -35,6 +36,7 @@ class DoctorConfig:
     # Start each GPU provider for real (loads CUDA libraries; TensorRT builds a tiny engine).
     probe_providers: bool = True
     nvidia_smi_timeout_s: float = 10.0
+    root: Path = Path("/")  # where /etc, /proc and /sys are read (Jetson detection; tests use a fake tree)
 
     def __post_init__(self) -> None:
         if self.nvidia_smi_timeout_s <= 0:
@@ -221,17 +223,14 @@ def nvidia_gpus(timeout_s: float) -> tuple[GpuInfo, ...]:
     return tuple(gpus)
 
 
-def jetson_release() -> str | None:
-    """The L4T release line on an NVIDIA Jetson (no nvidia-smi there), None elsewhere."""
-    release = Path("/etc/nv_tegra_release")
-    if release.is_file():
-        return one_line(release.read_text(encoding="utf-8", errors="replace").splitlines()[0], 120)
-    model = Path("/proc/device-tree/model")
-    if model.is_file():
-        text = model.read_text(encoding="utf-8", errors="replace").strip("\0 \n")
-        if "jetson" in text.lower():
-            return text
-    return None
+def jetson_release(root: Path = Path("/")) -> str | None:
+    """The L4T/JetPack release, board and SoC on an NVIDIA Jetson (no nvidia-smi there), None elsewhere."""
+    info = jetson_info(root)
+    if info is None:
+        return None
+    parts = [f"L4T {info.l4t or 'unknown'} (JetPack {info.jetpack or 'unknown'})", info.model, info.soc,
+             "tegrastats" if info.tegrastats else "no tegrastats"]  # fmt: skip
+    return ", ".join(p for p in parts if p)
 
 
 def tiny_model() -> bytes:
@@ -315,7 +314,8 @@ def doctor(config: DoctorConfig = DoctorConfig()) -> DoctorReport:
                 ProviderCheck(provider, DEVICE_FOR_PROVIDER[provider], True, None, "not probed", None)
             )
     gpus = nvidia_gpus(config.nvidia_smi_timeout_s)
-    jetson = jetson_release()
+    jetson = jetson_release(config.root)
+    jetson_facts = jetson_info(config.root)
     facts = HintFacts(
         arch=platform.machine().lower(),
         system=platform.system(),
@@ -328,6 +328,7 @@ def doctor(config: DoctorConfig = DoctorConfig()) -> DoctorReport:
         providers_available=build.providers_available,
         missing_libraries=tuple(lib.soname for lib in libraries if not lib.found),
         library_errors=tuple(lib.error for lib in libraries if not lib.found and lib.error),
+        jetson_wheel=ort_wheel_hint(jetson_facts) if jetson_facts else None,
     )
     report = DoctorReport(
         onnxruntime=build,

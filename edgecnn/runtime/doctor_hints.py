@@ -30,6 +30,7 @@ class HintFacts:
     providers_available: tuple[str, ...]
     missing_libraries: tuple[str, ...]
     library_errors: tuple[str, ...] = ()
+    jetson_wheel: str | None = None  # core.jetson.ort_wheel_hint for this L4T release
 
     @property
     def cuda_major(self) -> int | None:
@@ -103,9 +104,11 @@ def install_hints(facts: HintFacts) -> list[str]:
     if facts.jetson or (facts.arch in ("aarch64", "arm64") and facts.gpu_found):
         if "CUDAExecutionProvider" in facts.providers_ready:
             return []
+        wheel = facts.jetson_wheel or f"NVIDIA's onnxruntime-gpu wheel for your JetPack from {JETSON_WHEELS}"
         return [
-            "Jetson/aarch64: PyPI has no aarch64 onnxruntime-gpu; install NVIDIA's onnxruntime-gpu wheel for "
-            f"your JetPack from {JETSON_WHEELS}, after `pip uninstall onnxruntime`",
+            f"Jetson/aarch64: PyPI has no aarch64 onnxruntime-gpu; install {wheel}, after "
+            "`pip uninstall onnxruntime`; then `pip install --no-deps edgecnn` and "
+            "`pip install -r requirements-jetson.txt` so pip never puts the CPU wheel back",
             "CUDA, cuDNN and TensorRT come with JetPack (sudo apt install nvidia-jetpack), not from pip",
         ]
     if not facts.gpu_found:

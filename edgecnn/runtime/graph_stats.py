@@ -82,8 +82,18 @@ QDQ_OP_TYPES = ("QuantizeLinear", "DequantizeLinear")
 
 def count_qdq_nodes(path: str | Path) -> int:
     """QuantizeLinear/DequantizeLinear nodes in the main graph: the scales TensorRT's INT8 mode reads.
-    Without them `--trt-int8` has no calibration and TensorRT quietly runs FP32/FP16 kernels."""
+    Without them TensorRT INT8 (`--precision int8`) has no calibration and quietly runs FP32/FP16
+    kernels."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
     return sum(node.op_type in QDQ_OP_TYPES for node in graph.node)
+
+
+def count_compute_nodes(path: str | Path) -> int:
+    """Conv/ConvTranspose/Gemm/MatMul nodes in the main graph: what TensorRT must take for a run to be
+    a TensorRT result (placement.check_placement)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return sum(node.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul") for node in graph.node)

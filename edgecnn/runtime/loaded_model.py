@@ -13,9 +13,10 @@ from typing import Any
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import ModelMetadata, Normalization
 from edgecnn.runtime.backends.base import OpenedModel
-from edgecnn.runtime.backends.registry import open_model_file
+from edgecnn.runtime.backends.registry import for_file, open_model_file
 from edgecnn.runtime.device_record import resolve_model
 from edgecnn.runtime.session_config import SessionConfig
+from edgecnn.runtime.trt_session import inference_session
 
 # What eval/predict results record about the runtime that ran the model (OpenedModel.describe()).
 RUNTIME_KEYS = ("runtime", "runtime_version", "device", "precision", "threads")
@@ -90,7 +91,8 @@ def load_model(
     A bundle directory opens the file (and thread count, unless one was given) that `edgecnn tune`
     picked on this device for the tuned batch size nearest `batch_size`, and says so in assumptions.
     The runtime opens it checked (runtime.backends): one run on a batch of zeros, and where its ops ran
-    recorded in its placement (for ORT: fallback off, per-node providers)."""
+    recorded in its placement (for ORT: fallback off, per-node providers). On TensorRT the session is
+    tuned for `batch_size` with its engine cached (runtime.trt_session)."""
     path, picked = Path(path), []
     if path.is_dir():
         if session_config.device != "cpu":
@@ -104,11 +106,15 @@ def load_model(
         session_config = replace(
             session_config, threads=threads, runtime=pick.runtime, precision=pick.precision
         )
-    loaded = _load_file(path, session_config, allow_cpu_nodes)
+    loaded = _load_file(path, session_config, batch_size, allow_cpu_nodes)
     return replace(loaded, assumptions=(*picked, *loaded.assumptions)) if picked else loaded
 
 
-def _load_file(path: Path, session_config: SessionConfig, allow_cpu_nodes: bool) -> LoadedModel:
+def _load_file(
+    path: Path, session_config: SessionConfig, batch_size: int, allow_cpu_nodes: bool
+) -> LoadedModel:
+    # On TensorRT: the profile for this batch size, the engine cache, the INT8 file check.
+    session_config = inference_session(path, for_file(session_config, path), batch_size)
     opened = open_model_file(path, session_config, allow_cpu_nodes=allow_cpu_nodes)
     meta = ModelMetadata.from_props(opened.metadata)
     assumptions: list[str] = []

@@ -59,6 +59,11 @@ SHAPE_DTYPES = frozenset({"int64", "int32"})
 # A shape tensor has one element per dimension; anything longer is data, not a shape.
 MAX_SHAPE_ELEMENTS = 16
 TRT_ENGINE_OP = "TRTKernel"
+# The nodes that carry the arithmetic: what "TensorRT took most of the model" is counted in.
+COMPUTE_OP_TYPES = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "FusedConv", "FusedGemm",
+                              "FusedMatMul", "NhwcConv", "QLinearConv", "QGemm", "ConvInteger",
+                              "MatMulInteger", "QLinearMatMul"})  # fmt: skip
+TRT_PROVIDER = PROVIDER_FOR_DEVICE["tensorrt"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,8 @@ class Placement:
     by_provider_ops: dict[str, tuple[str, ...]]  # sorted op types per provider
     cpu_shape_ops: tuple[str, ...]  # names of CPU nodes that only compute shapes
     method: str = METHOD
+    # Compute nodes (COMPUTE_OP_TYPES) that ran one by one, per provider; an engine (TRTKernel) is not one.
+    compute_by_provider: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.nodes_total != sum(self.by_provider.values()):
@@ -113,6 +120,15 @@ class Placement:
     def fraction_on(self, provider: str) -> float:
         return self.by_provider.get(provider, 0) / self.nodes_total if self.nodes_total else 0.0
 
+    def engine_compute_share(self, provider: str, model_compute_nodes: int) -> float | None:
+        """The share of the model's compute nodes that `provider` took: an engine provider (TensorRT)
+        fuses what it takes into a few engine nodes, so its share is what did *not* run elsewhere one by
+        one. None when the model has no compute node."""
+        if model_compute_nodes <= 0:
+            return None
+        elsewhere = sum(n for p, n in self.compute_by_provider.items() if p != provider)
+        return max(0.0, 1.0 - elsewhere / model_compute_nodes)
+
     def summary(self) -> str:
         """ "5 of 8 nodes on CUDAExecutionProvider, 3 on CPUExecutionProvider (Concat, Gather, Shape;
         shape ops: ...)": op types are named for every provider but the main one."""
@@ -134,6 +150,7 @@ class Placement:
             "by_provider": {p: self.by_provider[p] for p in self.providers},
             "by_provider_ops": {p: list(self.by_provider_ops[p]) for p in self.providers},
             "cpu_shape_ops": list(self.cpu_shape_ops),
+            "compute_by_provider": dict(self.compute_by_provider),
             "summary": self.summary(),
             "method": self.method,
         }
@@ -174,11 +191,16 @@ def placement_from_events(events: Sequence[Mapping[str, Any]]) -> Placement:
         by_provider[node.provider] = by_provider.get(node.provider, 0) + 1
         ops.setdefault(node.provider, set()).add(node.op_type)
     shape_ops = tuple(n.name for n in nodes.values() if n.provider == CPU_PROVIDER and n.is_shape_op)
+    compute: dict[str, int] = {}
+    for node in nodes.values():
+        if node.op_type in COMPUTE_OP_TYPES:
+            compute[node.provider] = compute.get(node.provider, 0) + 1
     return Placement(
         nodes_total=len(nodes),
         by_provider=by_provider,
         by_provider_ops={p: tuple(sorted(o)) for p, o in ops.items()},
         cpu_shape_ops=shape_ops,
+        compute_by_provider=compute,
     )
 
 
@@ -220,12 +242,22 @@ def placement_from_session(session: Any) -> Placement:
         Path(profile).unlink(missing_ok=True)
 
 
-def check_placement(placement: Placement, requested_device: str, allow_cpu_nodes: bool = False) -> None:
+def check_placement(
+    placement: Placement,
+    requested_device: str,
+    allow_cpu_nodes: bool = False,
+    *,
+    model_compute_nodes: int = 0,
+    trt_min_compute_share: float = 0.5,
+) -> None:
     """Raise a one-line EdgecnnError when a GPU device was requested and the nodes did not run there.
 
     Refused: no node at all on the requested provider (ORT fell back), or any CPU node that is not a
     shape op, unless `allow_cpu_nodes`. Accepted: CPU shape ops (see the module docstring) and, for
-    `tensorrt`, nodes TensorRT declined that ran on CUDA (still the GPU; the summary names them)."""
+    `tensorrt`, nodes TensorRT declined that ran on CUDA (still the GPU; the summary names them), as long
+    as TensorRT took at least `trt_min_compute_share` of the model's `model_compute_nodes` (Conv/Gemm/
+    MatMul in the file): a run where TensorRT built an engine for a Flatten and CUDA did the rest is
+    not a TensorRT result."""
     if requested_device == "cpu":
         return
     provider = PROVIDER_FOR_DEVICE.get(requested_device)
@@ -236,6 +268,12 @@ def check_placement(placement: Placement, requested_device: str, allow_cpu_nodes
     if placement.by_provider.get(provider, 0) == 0:
         raise EdgecnnError(
             f"device {requested_device!r} was requested but no node ran on {provider}: {placement.summary()}"
+        )
+    share = placement.engine_compute_share(provider, model_compute_nodes)
+    if provider == TRT_PROVIDER and share is not None and share < trt_min_compute_share:
+        raise EdgecnnError(
+            f"device 'tensorrt' was requested but TensorRT took {share:.0%} of the {model_compute_nodes} "
+            f"compute nodes (needs {trt_min_compute_share:.0%}): {placement.summary()}"
         )
     extra = placement.cpu_nodes_beyond_shape_ops
     if extra > 0 and not allow_cpu_nodes:

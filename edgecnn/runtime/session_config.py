@@ -22,13 +22,16 @@ ORT_OPTIMIZATION_LEVELS = {
     "all": "ORT_ENABLE_ALL",
 }
 RUNTIMES = ("ort", "openvino", "litert")
-PRECISIONS = ("f32", "bf16", "f16")
-# The runtimes that take an inference-precision hint, and the devices each runtime runs on here.
-PRECISION_RUNTIMES = ("openvino",)
+# One precision vocabulary for every runtime; each maps it to its own terms (or refuses it):
+# OpenVINO's inference precision hint (CPU) and TensorRT's builder precision (ORT on --device tensorrt).
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+OPENVINO_PRECISIONS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}  # INFERENCE_PRECISION_HINT values
+TRT_PRECISIONS = ("fp32", "fp16", "int8")  # int8: from the file's Q/DQ scales (runtime.trt_qdq)
+TRT_DEVICES = ("tensorrt", "auto")  # where ORT may run TensorRT (auto with a TensorRT option: only there)
 RUNTIME_DEVICES = {"ort": DEVICES, "openvino": ("cpu",), "litert": ("cpu",)}
 MAX_THREADS = 1024
-# CPU flags (as /proc/cpuinfo names them) under which each precision hint runs natively.
-PRECISION_FLAGS = {"bf16": ("amx_bf16", "avx512_bf16"), "f16": ("avx512_fp16", "amx_fp16")}
+# CPU flags (as /proc/cpuinfo names them) under which each OpenVINO precision runs natively.
+PRECISION_FLAGS = {"bf16": ("amx_bf16", "avx512_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}
 
 
 def unsupported_precision(precision: str, flags: set[str] | None = None) -> str | None:
@@ -45,7 +48,7 @@ def unsupported_precision(precision: str, flags: set[str] | None = None) -> str 
         return None
     return (
         f"--precision {precision} needs a CPU with {' or '.join(f.upper() for f in needed)}; this CPU "
-        "has neither (use --precision f32)"
+        "has neither (use --precision fp32)"
     )
 
 
@@ -61,6 +64,9 @@ def _all_cpu_flags() -> set[str]:
     return set()
 
 
+DEFAULT_TRT_MIN_COMPUTE_SHARE = 0.5
+
+
 @dataclass(frozen=True)
 class SessionConfig:
     # ort | openvino | litert (see runtime.backends); None: the file's own (ort for .onnx, litert for .tflite)
@@ -68,15 +74,23 @@ class SessionConfig:
     device: str = "cpu"
     threads: int = 0  # intra-op threads; 0 = the runtime's default (ORT: one per physical core)
     inter_op_threads: int = 0
-    precision: str | None = None  # OpenVINO's inference precision hint: f32 | bf16 | f16
+    # fp32 | fp16 | bf16 | int8, in the runtime's terms: OpenVINO's inference precision hint (fp32, bf16,
+    # fp16), TensorRT's own kernels (fp32, fp16, int8 from the file's Q/DQ). None: the file's own.
+    precision: str | None = None
     graph_optimization: str = "all"  # disable | basic | extended | all (ONNX Runtime)
     allow_spinning: bool | None = None  # None = ONNX Runtime's default
     cuda_graphs: bool = False
-    trt_fp16: bool = False
-    trt_int8: bool = False
+    # TensorRT's engine (and timing) cache folder; eval/predict default it per model, versions and
+    # precision (runtime.trt_session), bench keeps one subfolder per timed batch.
     trt_engine_cache: Path | None = None
     # Batch sizes the session will run (TensorRT): explicit min/opt/max profile shapes, see providers.
     trt_profile_batches: tuple[int, ...] = ()
+    # The batch TensorRT tunes its kernels for (the profile's opt shape): the batch being timed.
+    # None = the smallest of trt_profile_batches (the latency case).
+    trt_opt_batch: int | None = None
+    # TensorRT placement: the share of compute nodes (Conv/Gemm/MatMul) TensorRT must take, else the
+    # run is refused (nodes it declined run one by one on CUDA; see placement.check_placement).
+    trt_min_compute_share: float = DEFAULT_TRT_MIN_COMPUTE_SHARE
     device_id: int = 0  # which GPU, for cuda/tensorrt
     enable_profiling: bool = False
     profile_prefix: str | None = None
@@ -90,13 +104,13 @@ class SessionConfig:
         if self.trt_engine_cache is not None:
             object.__setattr__(self, "trt_engine_cache", Path(self.trt_engine_cache))
         object.__setattr__(self, "trt_profile_batches", tuple(self.trt_profile_batches))
+        if self.device not in DEVICES:
+            raise EdgecnnError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
         self._check_runtime()
         if self.shared_thread_pool and self.allow_spinning is not None:
             raise EdgecnnError(
                 "spinning can only be set per session; a shared thread pool keeps ONNX Runtime's default"
             )
-        if self.device not in DEVICES:
-            raise EdgecnnError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
         for count in (self.threads, self.inter_op_threads):
             if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_THREADS:
                 raise EdgecnnError(
@@ -107,10 +121,18 @@ class SessionConfig:
             raise EdgecnnError("graph optimization must be one of disable, basic, extended, all")
         if self.cuda_graphs and self.device not in ("cuda", "tensorrt", "auto"):
             raise EdgecnnError("--cuda-graphs needs --device cuda or tensorrt")
-        if self.uses_trt_options and self.device not in ("tensorrt", "auto"):
-            raise EdgecnnError("TensorRT options (fp16/int8/engine cache) need --device tensorrt")
+        if self.trt_engine_cache is not None and self.device not in TRT_DEVICES:
+            raise EdgecnnError("--trt-engine-cache needs --device tensorrt")
         if any(isinstance(b, bool) or b < 1 for b in self.trt_profile_batches):
             raise EdgecnnError("TensorRT profile batch sizes must be >= 1")
+        if self.trt_opt_batch is not None and self.trt_opt_batch not in self.trt_profile_batches:
+            raise EdgecnnError("the TensorRT opt batch must be one of the profile batch sizes")
+        share = self.trt_min_compute_share
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+            raise EdgecnnError(f"--trt-min-compute-share must be between 0 and 1, got {share!r}")
+        if share != DEFAULT_TRT_MIN_COMPUTE_SHARE and self.device not in TRT_DEVICES:
+            # Only a TensorRT run has a compute share to check: an ignored option is refused, not dropped.
+            raise EdgecnnError("--trt-min-compute-share needs --device tensorrt (or auto)")
         if self.device_id < 0:
             raise EdgecnnError("device id must be >= 0")
         if self.trt_engine_cache is not None and Path(self.trt_engine_cache).is_file():
@@ -119,26 +141,14 @@ class SessionConfig:
     def _check_runtime(self) -> None:
         if self.runtime is not None and self.runtime not in RUNTIMES:
             raise EdgecnnError(f"unknown runtime {self.runtime!r}; choose one of {', '.join(RUNTIMES)}")
-        if self.precision is not None:
-            if self.precision not in PRECISIONS:
-                raise EdgecnnError(
-                    f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}"
-                )
-            if self.runtime not in PRECISION_RUNTIMES:
-                raise EdgecnnError(
-                    f"--precision is an OpenVINO hint; {self.runtime or 'the default runtime'} runs each "
-                    "file at its own precision (pass --runtime openvino, or drop --precision)"
-                )
-            why = unsupported_precision(self.precision)
-            if why:
-                raise EdgecnnError(why)
-        if self.runtime in (None, "ort"):
-            return  # a .tflite (runtime None -> litert) is checked again once its runtime is settled
-        if self.device not in RUNTIME_DEVICES[self.runtime]:
+        if self.runtime not in (None, "ort") and self.device not in RUNTIME_DEVICES[self.runtime]:
             raise EdgecnnError(
                 f"--runtime {self.runtime} runs on --device cpu here; --device {self.device} is ONNX "
                 "Runtime's (drop --runtime or use --runtime ort)"
             )
+        self._check_precision()
+        if self.runtime in (None, "ort"):
+            return  # a .tflite (runtime None -> litert) is checked again once its runtime is settled
         ort_only = {
             "--graph-optimization": self.graph_optimization != "all",
             "--inter-op-threads": self.inter_op_threads != 0,
@@ -154,9 +164,53 @@ class SessionConfig:
                 f"{asked[0]} is an ONNX Runtime option; --runtime {self.runtime} does not take it"
             )
 
+    def _check_precision(self) -> None:
+        """The one precision check: a name from PRECISIONS that this runtime (and device) takes."""
+        asked = self.precision
+        if asked is None:
+            return
+        if asked not in PRECISIONS:
+            raise EdgecnnError(f"unknown precision {asked!r}; choose one of {', '.join(PRECISIONS)}")
+        if self.runtime == "openvino":
+            if asked not in OPENVINO_PRECISIONS:
+                raise EdgecnnError(
+                    f"--precision {asked} is TensorRT's (--device tensorrt); OpenVINO takes "
+                    f"{', '.join(OPENVINO_PRECISIONS)} and runs an INT8 file's own Q/DQ (pass "
+                    "model.int8.onnx)"
+                )
+            why = unsupported_precision(asked)
+            if why:
+                raise EdgecnnError(why)
+        elif self.runtime in (None, "ort") and self.device in TRT_DEVICES:
+            if asked not in TRT_PRECISIONS:
+                raise EdgecnnError(
+                    f"--precision {asked} is OpenVINO's (--runtime openvino); TensorRT takes "
+                    f"{', '.join(TRT_PRECISIONS)}"
+                )
+        else:
+            where = f"--runtime {self.runtime}" if self.runtime else "ONNX Runtime"
+            raise EdgecnnError(
+                f"--precision is OpenVINO's hint (--runtime openvino) or TensorRT's (--device tensorrt); "
+                f"{where} on --device {self.device} runs each file at its own precision (drop --precision)"
+            )
+
+    @property
+    def trt_precision(self) -> str:
+        """TensorRT's precision on device tensorrt: fp32 unless asked."""
+        return self.precision or "fp32"
+
+    @property
+    def openvino_precision(self) -> str:
+        """OpenVINO's inference precision hint: f32 unless asked (its own default on AMX/AVX512_BF16
+        CPUs is bf16, which changes numbers)."""
+        return OPENVINO_PRECISIONS[self.precision or "fp32"]
+
     @property
     def uses_trt_options(self) -> bool:
-        return bool(self.trt_fp16 or self.trt_int8 or self.trt_engine_cache)
+        """Options only TensorRT honours (so `auto` must land on it)."""
+        return self.trt_engine_cache is not None or (
+            self.precision is not None and self.runtime in (None, "ort")
+        )
 
     def candidate_devices(self) -> tuple[str, ...]:
         """Devices to try, best first. `auto` only considers devices that honour every option asked for,

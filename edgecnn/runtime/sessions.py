@@ -86,6 +86,7 @@ def _open_on(path: Path, config: SessionConfig, device: str) -> Any:
     # raw op error), or could compute with the wrong block layout.
     check_target(path, file_props(path), device)
     if device != "cpu":
+        check_fallback_honoured(ort.__version__)
         preload_gpu_libraries()
     if config.shared_thread_pool or thread_pool.pool_exists():
         thread_pool.ensure_shared_thread_pool(config)
@@ -153,6 +154,21 @@ def check_model_file(path: str | os.PathLike[str]) -> Path:
     if not head or head.startswith((b"PK", b"\x89HDF", b"{", b"<")) or head.isascii() and head.isalnum():
         raise EdgecnnError(f"{path} is not an ONNX model")
     return path
+
+
+# InferenceSession(enable_fallback=0) is read from 1.23 on; 1.20-1.22 swallow the keyword and, when a GPU
+# provider fails at creation, print "Falling back" and re-create the session on CPU (checked in the
+# 1.20.1, 1.21.1, 1.22.0 and 1.23.2 wheels' onnxruntime_inference_collection.py; docs/tensorrt.md).
+FALLBACK_HONOURED = (1, 23)
+
+
+def check_fallback_honoured(version: str) -> None:
+    parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+    if parts < FALLBACK_HONOURED:
+        raise EdgecnnError(
+            f"onnxruntime {version} ignores enable_fallback=0 (read from 1.23 on): a GPU provider that fails "
+            "to start would silently run on the CPU; install onnxruntime-gpu >= 1.23"
+        )
 
 
 def open_session(

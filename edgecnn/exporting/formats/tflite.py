@@ -4,8 +4,8 @@ converted from the Keras model with TensorFlow's TFLiteConverter.
 
 Each file passes the gates the ONNX files pass: FP32 matches Keras on real images at batch 1 and at the
 parity batch (else the export fails, nothing written) and is checked by the chance-accuracy guard;
-every file is scored on the test set against FP32 ONNX, a quantized file at chance level or over the
-accuracy bound is measured but not kept. Every kept file carries edgecnn's metadata
+every file is scored on the test set against FP32 ONNX, a quantized file at chance level or over an
+explicit accuracy bound is measured but not kept (over the default bound: kept and marked). Every kept file carries edgecnn's metadata
 (core.tflite_metadata), so the runtime side runs it with neither TensorFlow nor export.json.
 """
 
@@ -204,7 +204,9 @@ def build_tflite(
     at_chance = acc is not None and acc <= CHANCE_FACTOR / source.num_classes
     if at_chance:
         notes.append(f"accuracy {acc * 100:.2f}% is at chance level for {source.num_classes} classes")
-    if report.within_bound is False or (at_chance and kind != "fp32"):
+    # As the ONNX variants: outside an explicit bound (or, quantized, at chance) it is not written;
+    # outside the default bound it is kept and marked (core.accuracy_bound).
+    if (report.within_bound is False and ctx.enforce_bound) or (at_chance and kind != "fp32"):
         report.kept, report.path = False, None
         path.unlink()
         return BuiltVariant(report, None)

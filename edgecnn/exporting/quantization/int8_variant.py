@@ -7,9 +7,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import INPUT_NAME
 from edgecnn.core.progress import Tracker
 from edgecnn.exporting.config import PARITY_MAX_ABS_DIFF, ExportConfig
@@ -108,7 +110,7 @@ def build_int8(
         on_attempt=functools.partial(_report_attempt, tracker),
         max_attempts=config.search_limit,
     )
-    variant = _searched_variant(ctx, found, found_cfg, attempts)
+    variant = _searched_variant(ctx, found, found_cfg, attempts, pre)
     return Int8Outcome(variant, tuple(attempts), source.rewrites, tuple(warnings))
 
 
@@ -116,8 +118,9 @@ def build_int8_recipe(
     ctx: VariantContext, config: ExportConfig, x_train: np.ndarray, recipe_name: str
 ) -> BuiltVariant:
     """One more INT8 file, quantized with the settings of an instruction-set recipe (int8_recipes) on
-    the same rewritten graph and calibration images as model.int8.onnx; no search (the device decides
-    with `edgecnn tune`), dropped like any variant when it misses the accuracy bound."""
+    the same rewritten graph and calibration images as model.int8.onnx. Outside the accuracy bound,
+    the search tries other calibrations and the worst layers in float, keeping the recipe's data types
+    and weight granularity (what makes it suit its CPUs); the device then decides with `edgecnn tune`."""
     from edgecnn.exporting.quantization.recipes import RECIPES
 
     recipe = RECIPES[recipe_name]
@@ -130,8 +133,48 @@ def build_int8_recipe(
     pre = preprocess_for_quantization(source.path, ctx.work / f"model.{recipe.variant}.pre.onnx")
     out = ctx.work / f"model.{recipe.variant}.onnx"
     quantize_int8(source.path, out, x_cal, INPUT_NAME, source.quantization, preprocessed=pre)
-    settings = {**source.quantization.to_dict(), "recipe": recipe.to_dict()}
-    return finish_variant(ctx, recipe.variant, out, settings, [f"{recipe.name} recipe: {recipe.why}"])
+    used, notes = source.quantization.to_dict(), [f"{recipe.name} recipe: {recipe.why}"]
+    if ctx.max_drop is not None and ctx.fp32_accuracy is not None:
+        drop = (ctx.fp32_accuracy - test_set_accuracy(ctx, out)) * 100.0
+        if drop > ctx.max_drop:
+            out, used, tried = search_recipe(ctx, config, source, pre, x_cal, recipe.variant)
+            notes.append(tried)
+    settings = {**used, "recipe": recipe.to_dict()}
+    return finish_variant(ctx, recipe.variant, out, settings, notes, float_reference=pre)
+
+
+def search_recipe(
+    ctx: VariantContext, config: ExportConfig, source: Int8Source, pre: Path, x_cal: np.ndarray, variant: str
+) -> tuple[Path, dict[str, Any], str]:
+    """The accuracy-aware search for a recipe file outside the bound: its file within the bound, or
+    the most accurate one tried; its settings; and a note saying which."""
+    assert ctx.max_drop is not None and ctx.fp32_accuracy is not None
+    work = ctx.work / variant
+    work.mkdir(exist_ok=True)
+    found, found_cfg, attempts = search_int8(
+        fp32_path=source.path,
+        preprocessed=pre,
+        calibration_images=x_cal,
+        input_name=INPUT_NAME,
+        base=source.quantization,
+        max_drop_pp=ctx.max_drop,
+        evaluate=functools.partial(test_set_accuracy, ctx),
+        fp32_accuracy=ctx.fp32_accuracy,
+        work_dir=work,
+        max_attempts=config.search_limit,
+        vary_per_channel=False,
+    )
+    if found is not None and found_cfg is not None:
+        note = f"search: within the bound on attempt {len(attempts)}: {found_cfg.describe()}"
+        return found, found_cfg.to_dict(), note
+    scored = [a for a in attempts if a.accuracy is not None]
+    best = max(scored, key=lambda a: a.accuracy or 0.0)  # attempt 1 (the recipe as is) always scores
+    path = work / f"attempt{best.index}.int8.onnx"
+    return (
+        path,
+        best.config,
+        f"search: none of {len(attempts)} settings within the bound; best: {best.settings}",
+    )
 
 
 def test_set_accuracy(ctx: VariantContext, path: Path) -> float:
@@ -145,15 +188,23 @@ def _report_attempt(tracker: Tracker, attempt: Attempt) -> None:
 
 
 def _searched_variant(
-    ctx: VariantContext, found: Path | None, found_cfg: QuantizationConfig | None, attempts: list[Attempt]
+    ctx: VariantContext,
+    found: Path | None,
+    found_cfg: QuantizationConfig | None,
+    attempts: list[Attempt],
+    pre: Path,
 ) -> BuiltVariant | None:
-    """The search's INT8 row: the model within the bound, or else the best attempt marked as not kept."""
+    """The search's INT8 row: the model within the bound, or else the best attempt, marked outside it
+    (and not kept under an enforced bound)."""
     if found is not None and found_cfg is not None:
         notes = [f"found on attempt {len(attempts)}: {found_cfg.describe()}"]
-        return finish_variant(ctx, "int8", found, found_cfg.to_dict(), notes)
+        return finish_variant(ctx, "int8", found, found_cfg.to_dict(), notes, float_reference=pre)
     scored = [a for a in attempts if a.accuracy is not None]
     if not scored:
+        if not ctx.enforce_bound:  # no bound was asked for: a quantization that fails is the error
+            raise EdgecnnError(attempts[0].note if attempts else "INT8 quantization failed")
         return None
     best = max(scored, key=lambda a: a.accuracy or 0.0)
     best_path = ctx.work / f"attempt{best.index}.int8.onnx"
-    return finish_variant(ctx, "int8", best_path, best.config, [f"best of {len(attempts)} attempts"])
+    notes = [f"best of {len(attempts)} attempts, none within the bound: {best.settings}"]
+    return finish_variant(ctx, "int8", best_path, best.config, notes, float_reference=pre)

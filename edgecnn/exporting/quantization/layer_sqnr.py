@@ -104,3 +104,20 @@ def worst_quantized_nodes(
             continue
         scored[name] = min(float(sqnr), scored.get(name, float("inf")))
     return sorted(scored.items(), key=lambda kv: kv[1])[:limit]
+
+
+def worst_layers_report(
+    float_path: Path, qdq_path: Path, images: np.ndarray, work_dir: Path, limit: int = 5
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The per-layer quantization error report of an INT8 file (like ai-edge-quantizer's and
+    Polygraphy's debug reports): the `limit` compute layers whose outputs lose the most signal, worst
+    first, as [{"layer", "sqnr_db"}]; and why there is none, when ORT's debug tools could not tell."""
+    from edgecnn.core.metadata import INPUT_NAME
+
+    try:
+        worst = worst_quantized_nodes(float_path, qdq_path, images, INPUT_NAME, work_dir, limit)
+    except Exception as exc:  # noqa: BLE001 - a debug report: never the reason an export fails
+        return [], f"per-layer SQNR report failed: {str(exc)[:160]}"
+    if not worst:
+        return [], "per-layer SQNR report: no quantized layer matched its float twin"
+    return [{"layer": name, "sqnr_db": round(sqnr, 2)} for name, sqnr in worst], None

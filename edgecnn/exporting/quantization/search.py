@@ -31,11 +31,11 @@ class Attempt:
 
 
 def candidate_configs(
-    base: QuantizationConfig, compute_nodes: list[str]
+    base: QuantizationConfig, compute_nodes: list[str], vary_per_channel: bool = True
 ) -> list[tuple[str, QuantizationConfig]]:
     """The search order: the user's setting, then per-channel flipped, other calibration methods,
     and first/last compute layers kept in float. Worst-layer exclusions are added by the caller once
-    they have been measured."""
+    they have been measured. `vary_per_channel=False` keeps the weight granularity (an ISA recipe's)."""
     seen: set[tuple[Any, ...]] = set()
     out: list[tuple[str, QuantizationConfig]] = []
 
@@ -46,9 +46,11 @@ def candidate_configs(
             out.append((label, cfg))
 
     add("as configured", base)
-    add("per-channel flipped", replace(base, per_channel=not base.per_channel))
+    granularities = (base.per_channel, not base.per_channel) if vary_per_channel else (base.per_channel,)
+    if vary_per_channel:
+        add("per-channel flipped", replace(base, per_channel=not base.per_channel))
     for method in CALIBRATION_METHODS:
-        for pc in (base.per_channel, not base.per_channel):
+        for pc in granularities:
             add(f"{method} calibration", replace(base, calibration_method=method, per_channel=pc))
     if compute_nodes:
         ends = tuple(dict.fromkeys((compute_nodes[0], compute_nodes[-1])))
@@ -69,6 +71,7 @@ def search_int8(
     work_dir: Path,
     on_attempt: Callable[[Attempt], None] | None = None,
     max_attempts: int | None = None,
+    vary_per_channel: bool = True,
 ) -> tuple[Path | None, QuantizationConfig | None, list[Attempt]]:
     """Try INT8 settings until the accuracy drop vs FP32 is within `max_drop_pp` percentage points.
 
@@ -77,7 +80,7 @@ def search_int8(
     number of quantized models tried (None: the whole search).
     """
     attempts: list[Attempt] = []
-    queue = candidate_configs(base, quantizable_nodes(preprocessed))
+    queue = candidate_configs(base, quantizable_nodes(preprocessed), vary_per_channel)
     worst_added = False
     best: tuple[float, Path, QuantizationConfig] | None = None
     i = 0

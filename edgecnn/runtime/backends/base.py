@@ -30,7 +30,9 @@ class OpenedModel(ABC):
     runtime: str  # "ort" | "openvino" | "litert"
     runtime_version: str
     device: str  # what really runs: "CPUExecutionProvider", "openvino:CPU", "litert:XNNPACK", ...
-    precision: str | None  # the precision hint actually applied ("f32", "bf16", "f16"), None: the file's own
+    # The precision actually applied, in SessionConfig's terms (OpenVINO's hint: fp32 | bf16 | fp16;
+    # TensorRT's: fp32 | fp16 | int8); None: the runtime ran the file at its own precision.
+    precision: str | None
     metadata: dict[str, str]  # edgecnn.* model metadata (ONNX metadata_props or the .tflite's metadata)
     input_name: str
     input_shape: tuple[int | None, ...]  # batch (and any dynamic) dimension None

@@ -1,5 +1,6 @@
 """OpenVINO as a backend: the same .onnx files through its CPU plugin, with an inference-precision hint
-(f32, or bf16/f16 where the CPU runs them natively) and per-layer execution precision as placement.
+(fp32, or bf16/fp16 where the CPU runs them natively; f32/bf16/f16 in OpenVINO's terms) and per-layer
+execution precision as placement.
 
 Optional extra: pip install 'edgecnn[openvino]'."""
 
@@ -17,9 +18,9 @@ from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import LOGITS_NAME, OUTPUT_NAME, PREFIX
 from edgecnn.core.text import one_line
 from edgecnn.runtime.backends.base import Backend, OpenedModel, static_dims, zeros_for
-from edgecnn.runtime.session_config import SessionConfig
+from edgecnn.runtime.session_config import OPENVINO_PRECISIONS, SessionConfig
 
-# OpenVINO's element type names (as str(ov.Type) prints them) -> the hint names edgecnn uses.
+# OpenVINO's element type names (as str(ov.Type) prints them) -> its short names (placement's terms).
 PRECISION_NAMES = {
     "f32": "f32",
     "float32": "f32",
@@ -64,7 +65,9 @@ class OpenVinoModel(OpenedModel):
         self.runtime = "openvino"
         self.runtime_version = ov.get_version()
         self.device = "openvino:CPU"
-        self.precision = _precision_name(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        # The hint in OpenVINO's terms (f32, bf16, f16), and as SessionConfig names it (fp32, bf16, fp16).
+        self.hint = _precision_name(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        self.precision = {ov: ours for ours, ov in OPENVINO_PRECISIONS.items()}.get(self.hint, self.hint)
         self.threads = config.threads
         self.metadata = metadata
         if len(compiled.inputs) != 1:
@@ -112,7 +115,7 @@ class OpenVinoModel(OpenedModel):
             "layers_total": total,
             "by_precision": {p: by_precision[p] for p in order},
             "by_precision_layer_types": {p: dict(types[p].most_common()) for p in order},
-            "inference_precision_hint": self.precision,
+            "inference_precision_hint": self.hint,
             "summary": summary or "no executed layers",
             "method": METHOD,
         }
@@ -146,8 +149,7 @@ class OpenVinoBackend(Backend):
 
         check_model_file(path)
         metadata = onnx_metadata(path)
-        # f32 unless asked: OpenVINO's own default on AMX/AVX512_BF16 CPUs is bf16, which changes numbers.
-        asked = config.precision or "f32"
+        asked = config.openvino_precision  # f32 unless asked (SessionConfig maps and checks it)
         properties: dict[str, Any] = {"INFERENCE_PRECISION_HINT": asked, "PERFORMANCE_HINT": "LATENCY"}
         if config.threads:
             properties["INFERENCE_NUM_THREADS"] = config.threads
@@ -156,9 +158,9 @@ class OpenVinoBackend(Backend):
         except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError with its C++ message
             raise EdgecnnError(f"OpenVINO could not load {path}: {one_line(exc, 300)}") from None
         model = OpenVinoModel(path, compiled, config, metadata)
-        if model.precision != asked:
+        if model.hint != asked:
             raise EdgecnnError(
-                f"OpenVINO compiled {path.name} at {model.precision} when {asked} was asked; no result is "
+                f"OpenVINO compiled {path.name} at {model.hint} when {asked} was asked; no result is "
                 "reported for a precision that did not run"
             )
         try:

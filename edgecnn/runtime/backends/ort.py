@@ -27,7 +27,8 @@ class OrtModel(OpenedModel):
         self.runtime = "ort"
         self.runtime_version = import_ort().__version__
         self.device = checked.provider
-        self.precision = None
+        # TensorRT builds its kernels at the precision asked; every other provider runs the file's own.
+        self.precision = config.trt_precision if checked.provider == "TensorrtExecutionProvider" else None
         self.threads = config.threads
         self.device_id = config.device_id
         props = self.session.get_modelmeta().custom_metadata_map
