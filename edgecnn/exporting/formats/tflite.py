@@ -5,8 +5,9 @@ converted from the Keras model with TensorFlow's TFLiteConverter.
 Each file passes the gates the ONNX files pass: FP32 matches Keras on real images at batch 1 and at the
 parity batch (else the export fails, nothing written) and is checked by the chance-accuracy guard;
 every file is scored on the test set against FP32 ONNX, a quantized file at chance level or over an
-explicit accuracy bound is measured but not kept (over the default bound: kept and marked). Every kept file carries edgecnn's metadata
-(core.tflite_metadata), so the runtime side runs it with neither TensorFlow nor export.json.
+explicit accuracy bound is measured but not kept (over the default bound: kept and marked). Every
+kept file carries edgecnn's metadata (core.tflite_metadata), so the runtime side runs it with neither
+TensorFlow nor export.json.
 """
 
 from __future__ import annotations
