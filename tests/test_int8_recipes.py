@@ -143,7 +143,7 @@ def test_openvino_recipe_runs_convs_in_int8_where_the_default_runs_them_in_f32(
     for name in ("vnni", "openvino"):
         qcfg = RECIPES[name].quantization(QuantizationConfig(calibration_samples=200))
         out = quantize_int8(fp32, tmp_path / f"{name}.onnx", x_cal, "input", qcfg)
-        opened = open_model_file(out, SessionConfig(runtime="openvino", precision="f32"))
+        opened = open_model_file(out, SessionConfig(runtime="openvino", precision="fp32"))
         types = opened.placement()["by_precision_layer_types"]
         conv_precisions[name] = {p for p, layers in types.items() if "Convolution" in layers}
         accuracy[name] = float(np.mean(opened.run(x_test).argmax(1) == y))

@@ -3,7 +3,7 @@ installed here, and the accuracy checks each one passes on the device before it 
 
 Files: the FP32 model.onnx (always, run by ONNX Runtime: the pick is never slower than it) and every
 file export stamped with its measured accuracy (INT8 .onnx files, `optimize`d copies, .tflite files).
-Runtimes: ONNX Runtime for each .onnx, OpenVINO f32 for each .onnx and bf16 for the FP32 one where the
+Runtimes: ONNX Runtime for each .onnx, OpenVINO fp32 for each .onnx and bf16 for the FP32 one where the
 CPU runs bf16 natively, LiteRT (XNNPACK) for each .tflite. A runtime that is not installed is skipped
 with the one line that names its extra.
 
@@ -112,7 +112,7 @@ def export_accuracy(bundle: Path, variant: str) -> float | None:
 
 def with_runtimes(files: list[Candidate], installed: list[str], bf16: bool) -> list[Candidate]:
     """Each file under every installed runtime that opens it: FP32 first (the reference), then the
-    rest; OpenVINO runs .onnx files with the f32 hint, and the FP32 file with bf16 too when `bf16`."""
+    rest; OpenVINO runs .onnx files with the fp32 hint, and the FP32 file with bf16 too when `bf16`."""
     out: list[Candidate] = []
     for f in files:
         if f.runtime not in installed:
@@ -121,7 +121,7 @@ def with_runtimes(files: list[Candidate], installed: list[str], bf16: bool) -> l
     if "openvino" in installed:
         for f in files:
             if f.file.endswith(".onnx") and not f.file.endswith(".cpu.onnx"):
-                hints = ("f32", "bf16") if bf16 and f.file == FP32_FILE else ("f32",)
+                hints = ("fp32", "bf16") if bf16 and f.file == FP32_FILE else ("fp32",)
                 for hint in hints:
                     out.append(
                         Candidate(
