@@ -126,6 +126,10 @@ def test_formats_are_checked() -> None:
         ExportConfig(model_path=Path("m.keras"), output_dir=Path("b"), formats=("tflite",))
     cfg = ExportConfig(model_path=Path("m.keras"), output_dir=Path("b"), formats=("ONNX", "tflite", "tflite"))
     assert cfg.formats == ("onnx", "tflite")
+    assert (
+        ExportConfig(model_path=Path("m.keras"), output_dir=Path("b"), formats="onnx,tflite").formats
+        == cfg.formats
+    )
 
 
 @pytest.mark.slow

@@ -135,7 +135,10 @@ class ExportConfig:
                 raise EdgecnnError("--int8-recipes needs --quantize int8, all or auto")
 
     def _check_formats(self) -> None:
-        formats = tuple(dict.fromkeys(f.strip().lower() for f in self.formats if f.strip()))
+        given = (
+            self.formats.split(",") if isinstance(self.formats, str) else self.formats
+        )  # API: "onnx,tflite"
+        formats = tuple(dict.fromkeys(f.strip().lower() for f in given if f.strip()))
         unknown = [f for f in formats if f not in FORMATS]
         if unknown:
             raise EdgecnnError(f"unknown --formats value {unknown[0]!r}; choose from {', '.join(FORMATS)}")
