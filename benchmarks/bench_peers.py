@@ -1,21 +1,21 @@
-"""`make bench-peers`: edgecnn's ONNX exports against Keras, TFLite (XNNPACK) and OpenVINO on this CPU.
+"""`make bench-peers`: a check of `edgecnn tune` across runtimes on this CPU.
 
-For each reference net (keras-convnet, tf1-cnn trained on real MNIST with `edgecnn.train`; a
-MobileNetV2(alpha=0.35) at 96x96x3 trained briefly on MNIST digits resized to RGB, peers_mobilenet.py)
-exported with `edgecnn.export --quantize all --int8-recipes vnni-pc,avx2` and tuned on this machine with
-`edgecnn tune` (the device pick per thread count and batch), every runtime runs in ONE process per
-thread count, with the same thread count, in interleaved rounds (each round times every runtime once,
-in a rotated order, so a burst of load from other processes hits all of them alike). ONNX variants
-run through `edgecnn bench`'s own code path (runtime.open_session with BenchConfig's session options,
-IOBinding, bench.timed_loop); Keras runs as a traced tf.function, TFLite through ai_edge_litert's
-interpreter and OpenVINO through its CPU plugin (peers_openvino.py), all with the input bound before
-timing. Accuracy is measured on each model's real test set.
+For each reference net (keras-convnet and tf1-cnn trained on real MNIST with `edgecnn.train`; a
+MobileNetV2(alpha=0.35) at 96x96x3 trained briefly on MNIST digits resized to RGB, peers_mobilenet.py;
+a ResNet-8 on MNIST, peers_resnet.py), exported with `edgecnn.export --quantize int8,fp16
+--int8-recipes vnni-pc,avx2,openvino --formats onnx,tflite` and tuned on this machine with
+`edgecnn tune` (ORT, OpenVINO f32/bf16 and LiteRT candidates), every candidate tune accepted runs in
+ONE process per thread count, with that thread count, in interleaved rounds (each round times every
+candidate once, in a rotated order, so a burst of load from other processes hits all of them alike).
+ONNX Runtime runs through `edgecnn bench`'s own code path (its session options, IOBinding, ORT's
+process-wide pool); OpenVINO and LiteRT through edgecnn's runtime backends (`OpenedModel.runner`).
 
-Ratios to TFLite INT8, and the device pick's ratios to the fastest peer and to edgecnn's FP32, are
-the median of per-round ratios; their spread across rounds is reported as the noise.
-Results: results/bench_peers.json and results/bench_peers.md (atomic writes).
-Trained models, bundles and TFLite files are cached under build/bench_peers (`--work`); delete it
-to train and export again.
+Per model, thread count and batch it reports the pick, every runtime's best and the fastest accurate
+(file, runtime) of the same rounds. Target: the pick within 5% of the fastest (within the 0.3 pp
+accuracy bound of ORT FP32, measured on the device) and never slower than the bundle's ORT FP32; and
+how far ORT alone stays behind the best. Ratios are medians of per-round ratios, with their range.
+Results: results/bench_peers.json and results/bench_peers.md (atomic writes). Trained models and
+bundles are cached under build/bench_peers (`--work`); delete it to train and export again.
 
     .venv/bin/python benchmarks/bench_peers.py [--epochs N] [--threads 1,2] [--rounds 9]
 """
@@ -40,17 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import peers_edgecnn  # noqa: E402
-from peers_report import ACCURACY_BOUND_PP, PICK_TAG  # noqa: E402
+from peers_report import ACCURACY_BOUND_PP  # noqa: E402
 
 from edgecnn.core.environment import environment_info  # noqa: E402
 from edgecnn.core.outputs import atomic_write_json, atomic_write_text  # noqa: E402
 
-MODELS = ("keras-convnet", "tf1-cnn", "mobilenetv2-96")
-REFERENCE = "tflite-int8"
-ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "int8-avx2": "model.int8-avx2.onnx",
-              "int8-vnni-pc": "model.int8-vnni-pc.onnx",
-              "fp16": "model.fp16.onnx", "dynamic": "model.dynamic.onnx",
-              "int8-cpu": "model.int8.cpu.onnx"}  # fmt: skip
+MODELS = ("keras-convnet", "tf1-cnn", "mobilenetv2-96", "resnet8")
+RECIPES = ("vnni-pc", "avx2", "openvino")
 
 
 def log(msg: str) -> None:
@@ -76,11 +72,14 @@ def _test_set(dataset: str, data_dir: Path | None, train: bool = False) -> tuple
 
 def _train(name: str, work: Path, epochs: int | None, data_dir: Path | None) -> Path:
     import peers_mobilenet
+    import peers_resnet
 
     from edgecnn.training import TrainConfig, train
 
     if name == peers_mobilenet.NAME:
         return peers_mobilenet.train_mobilenet(work, data_dir, epochs, log)
+    if name == peers_resnet.NAME:
+        return peers_resnet.train_resnet(work, data_dir, epochs or 1, log)
     run = work / name / "run"
     if (run / "model.keras").exists():
         log(f"[{name}] reusing trained model {run / 'model.keras'}")
@@ -102,20 +101,21 @@ def _train(name: str, work: Path, epochs: int | None, data_dir: Path | None) -> 
 
 
 def _export(name: str, model_path: Path, work: Path, data_dir: Path | None) -> tuple[Path, dict[str, Any]]:
-    """`edgecnn export --quantize all --int8-recipes vnni-pc,avx2` (cached)."""
+    """`edgecnn export --quantize int8,fp16 --int8-recipes ... --formats onnx,tflite` (cached)."""
     from edgecnn.exporting import ExportConfig, export
 
     bundle = work / name / "bundle"
     if (bundle / "export.json").exists():
         log(f"[{name}] reusing export bundle {bundle}")
         return bundle, json.loads((bundle / "export.json").read_text())
-    log(f"[{name}] edgecnn export --quantize all --int8-recipes vnni-pc,avx2")
+    log(f"[{name}] edgecnn export --quantize int8,fp16 --int8-recipes {','.join(RECIPES)} --formats tflite")
     result = export(
         ExportConfig(
             model_path=model_path,
             output_dir=bundle,
-            quantize=("all",),
-            int8_recipes=("vnni-pc", "avx2"),
+            quantize=("int8", "fp16"),
+            int8_recipes=RECIPES,
+            formats=("onnx", "tflite"),
             dataset=_dataset(name, work),
             data_dir=data_dir,
             force=True,
@@ -123,19 +123,6 @@ def _export(name: str, model_path: Path, work: Path, data_dir: Path | None) -> t
         )  # fmt: skip
     )
     return bundle, json.loads(Path(result.json_path).read_text())
-
-
-def _calibration_images(bundle: Path, dataset: str, data_dir: Path | None) -> np.ndarray:
-    """Exactly the images export calibrated INT8 on: QuantizationConfig's seeded draw from x_train."""
-    from edgecnn.core.metadata import read_metadata
-    from edgecnn.exporting import QuantizationConfig, select_calibration_images
-    from edgecnn.runtime.preprocess import prepare_batch
-
-    meta = read_metadata(bundle / "model.onnx")
-    qcfg = QuantizationConfig()
-    x_train, _ = _test_set(dataset, data_dir, train=True)
-    picked = select_calibration_images(x_train, qcfg.calibration_samples, qcfg.seed)
-    return prepare_batch(picked, meta)
 
 
 def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -148,88 +135,26 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return manifest
 
 
-def _peer_files(name: str, work: Path, model_path: Path, bundle: Path, keras_model: Any, calib: Any) -> dict:
-    import peers_openvino
-    import peers_tflite as peers
-
-    files: dict[str, str] = {"keras": str(model_path)}
-    for tag, cal in (("tflite-fp32", None), ("tflite-int8", calib)):
-        path = work / name / f"model.{tag.split('-')[1]}.tflite"
-        if not path.exists():
-            log(f"[{name}] TFLite {tag.split('-')[1].upper()} conversion")
-            path.write_bytes(peers.tflite_bytes(keras_model, cal))
-        files[tag] = str(path)
-    if peers_openvino.available():
-        files["openvino-fp32"] = str(bundle / ONNX_FILES["fp32"])
-        files["openvino-int8"] = str(bundle / ONNX_FILES["int8"])
-    for variant, fname in ONNX_FILES.items():
-        if (bundle / fname).exists():
-            files[f"onnx-{variant}"] = str(bundle / fname)
-    return files
-
-
-def _accuracies(files: dict[str, str], keras_model: Any, x_test_u8: np.ndarray, y: np.ndarray, meta: Any):
-    import peers_openvino
-    import peers_tflite as peers
-
-    from edgecnn.runtime.preprocess import prepare_batch
-
-    x_test = prepare_batch(x_test_u8, meta)
-    acc: dict[str, float] = {"keras": peers.accuracy(peers.KerasRunner(keras_model).predict, x_test, y)}
-    for tag in ("tflite-fp32", "tflite-int8"):
-        runner = peers.TfliteRunner(Path(files[tag]).read_bytes(), threads=2)
-        acc[tag] = peers.accuracy(runner.predict, x_test, y)
-    for tag in ("openvino-fp32", "openvino-int8"):
-        if tag in files:
-            ov = peers_openvino.OpenVinoRunner(Path(files[tag]), threads=2)
-            acc[tag] = peers.accuracy(ov.predict, x_test, y)
-    for tag, path in files.items():
-        if tag.startswith("onnx-"):
-            acc[tag] = peers_edgecnn.onnx_accuracy(Path(path), x_test_u8, y)
-    return acc
-
-
 def _prepare_model(name: str, args: argparse.Namespace, work: Path, data_dir: Path | None) -> dict[str, Any]:
-    """Train, export, optimize, tune, convert for the peers, cut the stages, measure accuracy."""
-    import peers_stages as stages_mod
-    import peers_tflite as peers
-
-    from edgecnn.core.metadata import read_metadata
-
-    dataset = _dataset(name, work)
-    model_path = _train(name, work, args.mobilenet_epochs if "mobilenet" in name else args.epochs, data_dir)
+    """Train, export, optimize and tune: the candidates tune accepted, with their accuracy here."""
+    epochs = args.mobilenet_epochs if "mobilenet" in name else args.epochs
+    model_path = _train(name, work, epochs, data_dir)
     bundle, export_doc = _export(name, model_path, work, data_dir)
     peers_edgecnn.optimize_for_this_cpu(name, bundle, data_dir)
-    pick = peers_edgecnn.tune_bundle(name, bundle, args, data_dir)
-    meta = read_metadata(bundle / "model.onnx")
-    calib = _calibration_images(bundle, dataset, data_dir)
-    keras_model = peers.load_keras(model_path)
-    files = _peer_files(name, work, model_path, bundle, keras_model, calib)
-    stages: list[dict[str, str]] = []
-    if args.stages and "onnx-int8" in files and dataset == "mnist":
-        stages = stages_mod.build_cuts(
-            keras_model, Path(files["onnx-int8"]), calib, work / name / "stages", log
-        )
-        stages.append({"stage": "output", "tflite": files["tflite-int8"], "onnx": files["onnx-int8"]})
-    x_test_u8, y_test = _test_set(dataset, data_dir)
-    log(f"[{name}] accuracy on the {len(y_test)} real test images")
-    acc = _accuracies(files, keras_model, x_test_u8, y_test, meta)
-    log(f"[{name}] ready: " + ", ".join(f"{k} {v:.4f}" for k, v in acc.items()))
+    tuned = peers_edgecnn.tune_bundle(name, bundle, args, data_dir)
+    log(f"[{name}] ready: " + ", ".join(f"{c['label']} {c['accuracy']:.4f}" for c in tuned["candidates"]))
     return {
-        "dataset": dataset,
-        "files": files,
-        "pick": pick,
-        "accuracy": acc,
+        "dataset": _dataset(name, work),
+        "bundle": str(bundle),
+        **tuned,
         "export": {
             "graph_rewrites": export_doc.get("graph_rewrites"),
-            "node_counts": export_doc.get("node_counts"),
             "variants": {
-                k: {kk: v.get(kk) for kk in ("settings", "notes", "kept", "accuracy") if kk in v}
+                k: {kk: v.get(kk) for kk in ("kept", "accuracy", "path") if kk in v}
                 for k, v in (export_doc.get("variants") or {}).items()
                 if isinstance(v, dict)
             },
         },
-        "stages": stages,
     }
 
 
@@ -237,70 +162,31 @@ def _prepare_model(name: str, args: argparse.Namespace, work: Path, data_dir: Pa
 # Stage 2 (one child process per thread count): interleaved timing
 # --------------------------------------------------------------------------------------------------
 def child(args: argparse.Namespace) -> None:
-    import peers_openvino
-    import peers_tflite as peers
-
-    peers.configure_tf_threads(args.threads)
-    from edgecnn.core.metadata import read_metadata
-    from edgecnn.runtime.preprocess import prepare_batch
-
+    """One thread count: every accepted candidate of every model, per batch, in interleaved rounds."""
     manifest = json.loads(Path(args.manifest).read_text())
     out: dict[str, Any] = {}
-    stage_ms: dict[str, Any] = {}
     for name, entry in manifest["models"].items():
         x_test_u8, _ = _test_set(entry["dataset"], Path(args.data_dir) if args.data_dir else None)
-        files = entry["files"]
-        meta = read_metadata(files["onnx-fp32"])
-        keras = peers.KerasRunner(peers.load_keras(files["keras"]))
-        tfl = {
-            t: peers.TfliteRunner(Path(files[t]).read_bytes(), args.threads)
-            for t in ("tflite-fp32", "tflite-int8")
-        }
         out[name] = {}
         for batch in args.batches:
-            x = prepare_batch(x_test_u8[np.arange(batch) % len(x_test_u8)], meta)
-            calls: dict[str, Any] = {"keras": keras.bind(x)}
-            keep: list[Any] = []
-            for t, r in tfl.items():
-                calls[t] = r.bind(x)
-            for tag in ("openvino-fp32", "openvino-int8"):
-                if tag in files:
-                    ov = peers_openvino.OpenVinoRunner(Path(files[tag]), args.threads)
-                    calls[tag] = ov.bind(x)
-                    keep.append(ov)
-            for tag, path in files.items():
-                if tag.startswith("onnx-"):
-                    fn, owner = peers_edgecnn.onnx_runner(Path(path), args.threads, x)
-                    calls[tag] = fn
-                    keep.append(owner)  # the session and its bound OrtValues must outlive the timing
-            pick = entry["pick"]["per_threads"][str(args.threads)][str(batch)]
-            pick_path = Path(files["onnx-fp32"]).parent / pick
-            fn, owner = peers_edgecnn.onnx_runner(pick_path, args.threads, x)
-            calls[PICK_TAG] = fn
-            keep.append(owner)
+            images = x_test_u8[np.arange(batch) % len(x_test_u8)]
+            calls: dict[str, Any] = {}
+            keep: list[Any] = []  # sessions and bound inputs must outlive the timing
+            for cand in entry["candidates"]:
+                fn, owner = peers_edgecnn.candidate_runner(Path(entry["bundle"]), cand, args.threads, images)
+                calls[cand["label"]] = fn
+                keep.append(owner)
             rounds, per_round = _interleaved_round_medians(calls, args)
-            ref = rounds[REFERENCE]
-            stats = {}
-            for tag, ms in rounds.items():
-                ratios = [m / r for m, r in zip(ms, ref, strict=True)]
-                stats[tag] = {
-                    "median_ms": statistics.median(ms),
-                    "round_medians_ms": ms,
-                    "calls_per_round": per_round[tag],
-                    "ratio_to_tflite_int8": statistics.median(ratios),
-                    "ratio_min": min(ratios),
-                    "ratio_max": max(ratios),
-                }
-            pick_tag = next(t for t, p in files.items() if t.startswith("onnx-") and Path(p) == pick_path)
-            stats[PICK_TAG].update(file=pick, accuracy_tag=pick_tag)
-            out[name][str(batch)] = stats
-            log(f"[t{args.threads}] {name} batch {batch}: " + ", ".join(
-                f"{t} {s['median_ms']:.4f}ms x{s['ratio_to_tflite_int8']:.2f}" for t, s in stats.items()
-            ))  # fmt: skip
+            out[name][str(batch)] = {
+                label: {"median_ms": statistics.median(ms), "round_medians_ms": ms,
+                        "calls_per_round": per_round[label]}
+                for label, ms in rounds.items()
+            }  # fmt: skip
+            pick = entry["picks"][str(args.threads)][str(batch)]
+            log(f"[t{args.threads}] {name} batch {batch}: pick {pick} " + ", ".join(
+                f"{t} {s['median_ms']:.4f}ms" for t, s in out[name][str(batch)].items()))  # fmt: skip
             del keep
-            if entry.get("stages"):
-                stage_ms.setdefault(name, {})[str(batch)] = _time_stages(entry["stages"], x, args)
-    atomic_write_json(args.part, {"threads": args.threads, "results": out, "stages": stage_ms})
+    atomic_write_json(args.part, {"threads": args.threads, "results": out})
 
 
 def _interleaved_round_medians(
@@ -326,26 +212,6 @@ def _interleaved_round_medians(
     return rounds, per_round
 
 
-def _time_stages(stages: list[dict[str, str]], x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
-    """Cumulative median ms of every INT8 cut, TFLite and ONNX, all in the same interleaved rounds."""
-    import peers_tflite as peers
-
-    calls: dict[str, Any] = {}
-    keep: list[Any] = []
-    for st in stages:
-        runner = peers.TfliteRunner(Path(st["tflite"]).read_bytes(), args.threads)
-        calls[f"tflite:{st['stage']}"] = runner.bind(x)
-        fn, owner = peers_edgecnn.onnx_runner(Path(st["onnx"]), args.threads, x)
-        calls[f"onnx:{st['stage']}"] = fn
-        keep += [runner, owner]
-    rounds, _ = _interleaved_round_medians(calls, args)
-    del keep
-    return {
-        st["stage"]: {rt: statistics.median(rounds[f"{rt}:{st['stage']}"]) for rt in ("tflite", "onnx")}
-        for st in stages
-    }
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(MODELS), type=lambda s: [m for m in s.split(",") if m])
@@ -359,8 +225,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--work", default=str(ROOT / "build" / "bench_peers"), help="trained models, bundles")
     ap.add_argument("--output", default=str(ROOT / "results"))
     ap.add_argument("--data-dir", default=os.environ.get("EDGECNN_DATA_DIR"))
-    ap.add_argument("--no-stages", dest="stages", action="store_false",
-                    help="skip the stage-by-stage INT8 breakdown")  # fmt: skip
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--threads-one", dest="threads", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--manifest", help=argparse.SUPPRESS)
@@ -398,14 +262,14 @@ def main(argv: list[str] | None = None) -> int:
             cmd += ["--data-dir", args.data_dir]
         subprocess.run(cmd, check=True)
         parts.append(json.loads(part.read_text()))
-    import peers_openvino
-    from peers_report import markdown, summarize, summarize_stages
+    from peers_report import markdown, summarize
 
     from edgecnn.core.isa import this_isa_class
+    from edgecnn.runtime.backends.registry import BACKENDS
 
-    env = {**environment_info(), "isa_class": this_isa_class(), "openvino": peers_openvino.available()}
+    env = {**environment_info(), "isa_class": this_isa_class(),
+           "runtimes": {n: (b.missing() or b.version()) for n, b in BACKENDS.items()}}  # fmt: skip
     rows, cells = summarize(manifest, parts)
-    stage_rows = summarize_stages(manifest, parts)
     document = {
         "benchmark": "bench_peers",
         "config": {k: v for k, v in vars(args).items() if k not in ("child", "manifest", "part", "threads")},
@@ -414,13 +278,12 @@ def main(argv: list[str] | None = None) -> int:
         "accuracy_bound_pp": ACCURACY_BOUND_PP,
         "models": manifest["models"],
         "rows": rows,
-        "device_pick_vs_peers": cells,
-        "stages": stage_rows,
+        "cells": cells,
         "wall_s": round(time.perf_counter() - t0, 1),
     }
     out = Path(args.output)
     atomic_write_json(out / "bench_peers.json", document)
-    md = markdown(rows, cells, env, args, stage_rows)
+    md = markdown(rows, cells, env, args)
     atomic_write_text(out / "bench_peers.md", md)
     print(md)
     log(f"wrote {out / 'bench_peers.json'} and {out / 'bench_peers.md'}")

@@ -1,5 +1,6 @@
 """edgecnn's side of `make bench-peers`: optimize the INT8 export for this CPU, tune the bundle on this
-machine (the device pick), ONNX accuracy and the timed ONNX runner (edgecnn bench's code path).
+machine across runtimes (the device pick), and the timed call of every candidate (ORT through edgecnn
+bench's code path, OpenVINO and LiteRT through edgecnn's runtime backends).
 
 Benchmark code, not part of the edgecnn package.
 """
@@ -45,8 +46,9 @@ def optimize_for_this_cpu(name: str, bundle: Path, data_dir: Path | None) -> Non
 
 
 def tune_bundle(name: str, bundle: Path, args: argparse.Namespace, data_dir: Path | None) -> dict[str, Any]:
-    """`edgecnn tune BUNDLE` on this machine: per (threads, batch), the file it finds fastest among FP32
-    and the INT8 files that pass its accuracy check."""
+    """`edgecnn tune BUNDLE` on this machine, every installed runtime: per (threads, batch) the
+    candidate it finds fastest, and every candidate it accepted (with its accuracy here) for the
+    timing children to measure in the same rounds."""
     from edgecnn.benchmarking.tune import TuneConfig, tune
 
     log(f"[{name}] edgecnn tune (threads {args.threads_list}, batches {args.batches})")
@@ -59,30 +61,49 @@ def tune_bundle(name: str, bundle: Path, args: argparse.Namespace, data_dir: Pat
             max_accuracy_drop=ACCURACY_BOUND_PP,
             data_dir=data_dir,
             force=True,
-        )  # fmt: skip
+        )
     )
+    accepted = [c for c in result.candidates if c.accepted]
     picks: dict[str, dict[str, str]] = {}
     for t in args.threads_list:
         for b in args.batches:
-            ok = [(c.latency_ms[b][t], c.file) for c in result.candidates if c.accepted]
-            picks.setdefault(str(t), {})[str(b)] = min(ok)[1]
-    rejected = {c.file: c.reason for c in result.candidates if not c.accepted}
-    return {"per_threads": picks, "record": str(result.record_path), "rejected": rejected}
+            picks.setdefault(str(t), {})[str(b)] = min((c.latency_ms[b][t], c.label) for c in accepted)[1]
+    candidates = [
+        {
+            "label": c.label,
+            "file": c.file,
+            "variant": c.variant,
+            "runtime": c.runtime,
+            "precision": c.precision,
+            "accuracy": c.device_accuracy,
+        }
+        for c in accepted
+    ]
+    return {
+        "picks": picks,
+        "candidates": candidates,
+        "record": str(result.record_path),
+        "rejected": {c.label: c.reason for c in result.candidates if not c.accepted},
+        "skipped_runtimes": list(result.skipped_runtimes),
+    }
 
 
-def onnx_accuracy(path: Path, x_test_u8: np.ndarray, y: np.ndarray) -> float:
-    from edgecnn import runtime
-    from edgecnn.core.metadata import read_metadata
+def candidate_runner(bundle: Path, cand: dict[str, Any], threads: int, images: np.ndarray) -> tuple[Any, Any]:
+    """The timed call of one candidate on `images` (uint8): ORT through `onnx_runner` (bench's path),
+    OpenVINO and LiteRT through edgecnn's runtime backends with the input bound once."""
+    from edgecnn.benchmarking.tune_candidates import file_metadata
+    from edgecnn.runtime.backends.registry import open_model_file
     from edgecnn.runtime.preprocess import prepare_batch
+    from edgecnn.runtime.session_config import SessionConfig
 
-    session, _ = runtime.open_session(path, runtime.SessionConfig(device="cpu"))
-    meta = read_metadata(path)
-    name = session.get_inputs()[0].name
-    correct = 0
-    for i in range(0, len(x_test_u8), 500):
-        probs = session.run(None, {name: prepare_batch(x_test_u8[i : i + 500], meta)})[0]
-        correct += int((probs.argmax(-1) == y[i : i + 500]).sum())
-    return correct / len(y)
+    path = bundle / cand["file"]
+    x = prepare_batch(images, file_metadata(path))
+    if cand["runtime"] == "ort":
+        return onnx_runner(path, threads, x)
+    opened = open_model_file(
+        path, SessionConfig(runtime=cand["runtime"], precision=cand["precision"], threads=threads)
+    )
+    return opened.runner(x), (opened, x)
 
 
 def onnx_runner(path: Path, threads: int, x: np.ndarray) -> tuple[Any, Any]:

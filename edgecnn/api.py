@@ -165,6 +165,8 @@ def export(
         options["quantize"] = _as_tuple_named(options["quantize"], "quantize")
     if "labels" in options and options["labels"] is not None:
         options["labels"] = _as_tuple_named(options["labels"], "labels")
+    if "formats" in options:  # "onnx,tflite" or ["onnx", "tflite"], as --formats takes it
+        options["formats"] = _as_tuple_named(options["formats"], "formats")
     if not _is_keras_model(model):
         path = _path(model, "export's model (a .keras file or a keras.Model)")
         out = Path(output_dir) if output_dir is not None else path.parent / "bundle"

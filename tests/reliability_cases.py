@@ -257,6 +257,10 @@ def build_round3(ws: Path, model: Path) -> None:
     _tuned_bundle(ws, "tuned_file_int", model, file=123)
     _tuned_bundle(ws, "tuned_threads_text", model, threads="two")
     _tuned_bundle(ws, "tuned_key", model, key="abc")
+    _tuned_bundle(ws, "tuned_runtime", model, runtime="tensorflow")
+    _tuned_bundle(ws, "tuned_precision", model, runtime="openvino", precision="fp64")
+    _tuned_bundle(ws, "tuned_precision_ort", model, precision="bf16")
+    _tuned_bundle(ws, "tuned_suffix", model, runtime="litert")
     _with_props(
         model,
         ws / "rgb_norm.onnx",
@@ -400,6 +404,10 @@ def round3_cases() -> list[Case]:
         Case("device.json file: 123", 21, ("eval", f"{ws}/tuned_file_int", "--data-dir", "MNIST", "-o", f"{ws}/o21g"), says="file"),
         Case("device.json threads: two", 21, ("predict", f"{ws}/tuned_threads_text", "samples", "-o", f"{ws}/o21h.json"), says="threads"),
         Case("device.json batch key abc", 21, ("predict", f"{ws}/tuned_key", "samples", "-o", f"{ws}/o21i.json"), says="abc"),
+        Case("device.json runtime: tensorflow", 21, ("predict", f"{ws}/tuned_runtime", "samples", "-o", f"{ws}/o21y.json"), says="device.json: picks['1'].runtime", fast=True),
+        Case("device.json precision: fp64", 21, ("bench", f"{ws}/tuned_precision", "-n", "3", "-o", f"{ws}/o21z"), says="device.json: picks['1'].precision"),
+        Case("device.json precision bf16 for ONNX Runtime", 21, ("eval", f"{ws}/tuned_precision_ort", "--data-dir", "MNIST", "-o", f"{ws}/o21za"), says="device.json: picks['1'].precision"),
+        Case("device.json pick a .onnx for LiteRT", 21, ("predict", f"{ws}/tuned_suffix", "samples", "-o", f"{ws}/o21zb.json"), says="device.json: picks['1'].file"),
         # values read from model metadata validated, the key named
         Case("3-channel mean/std on a grey model", 21, ("predict", f"{ws}/rgb_norm.onnx", "samples", "-o", f"{ws}/o21j.json"), says="normalization", fast=True),
         Case("every label '0'", 21, ("predict", f"{ws}/same_labels.onnx", "samples", "-o", f"{ws}/o21k.json"), says="class_labels"),

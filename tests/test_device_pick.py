@@ -93,21 +93,27 @@ def test_tune_checks_accuracy_times_and_records_the_pick(tuned) -> None:
     from edgecnn.core.ownership import foreign_entries
 
     assert foreign_entries(bundle) == []  # device.json is edgecnn's: `export --force` may replace the bundle
-    by_file = {c.file: c for c in result.candidates}
+    by_file = {c.file: c for c in result.candidates if c.runtime == "ort"}
     assert {"model.onnx", "model.int8.onnx", "model.int8-avx2.onnx"} <= set(by_file)
     for c in by_file.values():
         # Same images, same kernels on this machine: the device matches export's accuracy.
         assert c.accepted, c.reason
         assert abs(c.device_accuracy - c.export_accuracy) * 100 <= 0.1
+    timed = [c for c in result.candidates if c.accepted]  # every installed runtime's, too
+    for c in timed:
         assert set(c.latency_ms) == {1, 64} and set(c.latency_ms[1]) == {1, 2}
+    by_label = {c.label: c for c in timed}
     for batch, pick in result.picks.items():
-        fastest = min(ms for c in by_file.values() for ms in c.latency_ms[batch].values())
-        assert pick["p50_ms"] == fastest  # the fastest measured (file, threads)
-        assert pick["p50_ms"] <= pick["fp32_p50_ms"]  # never slower than the bundle's own FP32
-        assert by_file[pick["file"]].latency_ms[batch][pick["threads"]] == pick["p50_ms"]
+        fastest = min(ms for c in timed for ms in c.latency_ms[batch].values())
+        assert pick["p50_ms"] == fastest  # the fastest measured (file, runtime, threads)
+        assert pick["p50_ms"] <= pick["fp32_p50_ms"]  # never slower than the bundle's own ORT FP32
+        picked = next(c for c in timed if (c.file, c.runtime, c.precision) == (pick["file"], pick["runtime"],
+                                                                              pick["precision"]))  # fmt: skip
+        assert by_label[picked.label].latency_ms[batch][pick["threads"]] == pick["p50_ms"]
         # Timed by bench's own code (ORT's default spinning, shared pool per thread count), so the
         # record asks for no spinning setting: predict/eval/bench run the pick exactly as it was timed.
-        assert pick["session"] == {"intra_op_threads": pick["threads"], "allow_spinning": None}
+        assert pick["session"] == {"runtime": pick["runtime"], "precision": pick["precision"],
+                                   "threads": pick["threads"], "allow_spinning": None}  # fmt: skip
 
 
 def _broken_copy(bundle: Path) -> Path:

@@ -86,7 +86,7 @@ def test_every_runtime_command_refuses_it_with_edgecnns_line(
 
 
 def test_tune_skips_a_foreign_copy_in_the_bundle_with_a_note(foreign: Path, tmp_path: Path, mnist_dir: Path):
-    from edgecnn.benchmarking.tune import find_candidates
+    from edgecnn.benchmarking.tune_candidates import bundle_files
 
     bundle = tmp_path / "bundle"
     bundle.mkdir()
@@ -97,7 +97,7 @@ def test_tune_skips_a_foreign_copy_in_the_bundle_with_a_note(foreign: Path, tmp_
     write_metadata(model, meta.__class__(**{**meta.__dict__, "extra": {"export_accuracy": "0.8"}}))
     onnx.save(model, str(bundle / foreign.name))
     notes: list[str] = []
-    cands, _, _ = find_candidates(bundle, notes)
+    cands, _, _ = bundle_files(bundle, notes)
     assert [c.file for c in cands] == ["model.onnx"]
     assert len(notes) == 1 and foreign.name in notes[0] and FOREIGN_LINE in notes[0]
     with pytest.raises(EdgecnnError, match=FOREIGN_LINE):

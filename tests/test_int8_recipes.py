@@ -85,7 +85,7 @@ def test_recipe_quantization_keeps_the_base_settings() -> None:
 
 def test_parse_recipes() -> None:
     assert parse_recipes("avx2") == ("avx2",)
-    assert parse_recipes("all") == ("vnni-pc", "avx2", "arm")
+    assert parse_recipes("all") == ("vnni-pc", "avx2", "arm", "openvino")
     assert parse_recipes("vnni,avx2") == ("avx2",)  # the default recipe is always built as model.int8.onnx
     with pytest.raises(EdgecnnError, match="unknown INT8 recipe 'sse'"):
         parse_recipes("sse")
@@ -118,3 +118,35 @@ def test_depthwise_and_stem_convs_found_by_shape(tmp_path) -> None:
     assert depthwise_and_stem_convs(path, True, True) == ["stem", "dw"]
     assert depthwise_and_stem_convs(path, True, False) == ["dw"]
     assert depthwise_and_stem_convs(path, False, True) == ["stem"]
+
+
+def test_openvino_recipe_runs_convs_in_int8_where_the_default_runs_them_in_f32(
+    exported_bundle, mnist_dir, tmp_path
+) -> None:
+    """Issue 19's finding on a real model: with edgecnn's default asymmetric weights OpenVINO's CPU
+    plugin dequantizes them and runs every Conv in f32; the openvino recipe's symmetric weights run in
+    int8 (the compiled model's runtime graph says which), at the same accuracy."""
+    pytest.importorskip("openvino")
+    from edgecnn.core.metadata import read_metadata
+    from edgecnn.data import load_dataset
+    from edgecnn.exporting.quantization.quantize import quantize_int8
+    from edgecnn.runtime.backends.registry import open_model_file
+    from edgecnn.runtime.preprocess import prepare_batch
+    from edgecnn.runtime.session_config import SessionConfig
+
+    fp32 = exported_bundle.output_dir / "model.onnx"
+    meta = read_metadata(fp32)
+    mnist = load_dataset("mnist", mnist_dir, download=False)
+    x_cal = prepare_batch(mnist.x_train[:200], meta)
+    x_test, y = prepare_batch(mnist.x_test[:1000], meta), mnist.y_test[:1000]
+    conv_precisions, accuracy = {}, {}
+    for name in ("vnni", "openvino"):
+        qcfg = RECIPES[name].quantization(QuantizationConfig(calibration_samples=200))
+        out = quantize_int8(fp32, tmp_path / f"{name}.onnx", x_cal, "input", qcfg)
+        opened = open_model_file(out, SessionConfig(runtime="openvino", precision="fp32"))
+        types = opened.placement()["by_precision_layer_types"]
+        conv_precisions[name] = {p for p, layers in types.items() if "Convolution" in layers}
+        accuracy[name] = float(np.mean(opened.run(x_test).argmax(1) == y))
+    assert conv_precisions["vnni"] == {"f32"}
+    assert conv_precisions["openvino"] and "f32" not in conv_precisions["openvino"]
+    assert abs(accuracy["openvino"] - accuracy["vnni"]) < 0.01

@@ -42,7 +42,16 @@ def small_bundle(tmp_path_factory: pytest.TempPathFactory, trained_run, mnist_di
 def _config(bundle: Path, mnist_dir: Path, **kw):
     from edgecnn.benchmarking.tune import TuneConfig
 
-    base = dict(bundle=bundle, batch_sizes=(1,), thread_counts=(1,), rounds=2, round_seconds=0.02)
+    # ORT only: these tests are about the accuracy sample and the estimate (test_device_pick and
+    # test_tflite_export cover the other runtimes' candidates).
+    base = dict(
+        bundle=bundle,
+        batch_sizes=(1,),
+        thread_counts=(1,),
+        rounds=2,
+        round_seconds=0.02,
+        runtime_list=("ort",),
+    )
     return TuneConfig(**{**base, "data_dir": mnist_dir, **kw})
 
 
@@ -127,6 +136,7 @@ def test_cli_prints_the_estimate_first_and_records_it(small_bundle: Path, tmp_pa
     bundle = tmp_path / "bundle"
     shutil.copytree(small_bundle, bundle)
     args = ["tune", str(bundle), "--images", str(SAMPLE), "--rounds", "2", "--batch", "1", "--threads", "1"]
+    args += ["--runtimes", "ort"]
     r = CliRunner().invoke(app, [*args, "--data-dir", str(mnist_dir), "--json"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)

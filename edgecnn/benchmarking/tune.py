@@ -1,11 +1,14 @@
-"""`edgecnn tune BUNDLE`: on the device itself, pick the bundle file and thread count that run fastest
-per batch size, among the files that still compute what export measured, and record it in device.json.
+"""`edgecnn tune BUNDLE`: on the device itself, pick the (file, runtime, precision hint) and thread count
+that run fastest per batch size, among the candidates that still compute what export measured, and
+record it in device.json.
 
-Candidates: the FP32 model (so the pick is never slower than the bundle's own FP32) and every INT8 file
-that carries export's measured accuracy in its metadata (model.int8.onnx, model.int8-<recipe>.onnx,
-`edgecnn optimize`d copies). Each INT8 file is first re-evaluated here on exactly the images export
-used: on CPUs without VNNI, ORT's U8S8 kernels can saturate (VPMADDUBSW) and silently lose accuracy, so
-a file more than `tolerance_pp` away from export's number is rejected with the reason. The survivors
+Candidates (tune_candidates): the FP32 model in ONNX Runtime (so the pick is never slower than the
+bundle's own ORT FP32) and every file that carries export's measured accuracy in its metadata
+(model.int8*.onnx, `optimize`d copies, .tflite files), in every installed runtime that opens it (ORT
+and OpenVINO f32/bf16 for .onnx, LiteRT for .tflite). Each is first re-evaluated here on exactly the
+images export used: on CPUs without VNNI, ORT's U8S8 kernels can saturate (VPMADDUBSW) and silently lose
+accuracy, so a file more than `tolerance_pp` away from export's number is rejected with the reason, and
+every candidate must stay within the accuracy bound of FP32 measured here. The survivors
 are timed by `edgecnn bench` (interleaved rounds, so load from other processes hits every candidate
 alike; one child process per thread count). `plan_tune` measures the work first (the command prints
 the estimate), progress goes to an optional callback, and `--images` / `--rounds` trade time for
@@ -21,19 +24,27 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.benchmarking.tune_plan import CONFIDENCE, TuneEstimate, difference_interval_pp
+from edgecnn.benchmarking.tune_candidates import (
+    FP32_FILE,
+    Candidate,
+    bundle_files,
+    check_accuracy,
+    check_drop,
+    export_doc,
+    skipped_runtimes,
+    with_runtimes,
+)
+from edgecnn.benchmarking.tune_plan import CONFIDENCE, TuneEstimate
 from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.inputs import check_input_file, show_path
-from edgecnn.core.metadata import ModelMetadata, read_metadata
+from edgecnn.core.metadata import ModelMetadata
 from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
 from edgecnn.core.ownership import add_to_marker
 from edgecnn.core.progress import Progress, Tracker
 from edgecnn.runtime.device_record import DEVICE_JSON, DEVICE_SCHEMA
-from edgecnn.runtime.session_config import SessionConfig
+from edgecnn.runtime.session_config import SessionConfig, unsupported_precision
 
-FP32_FILE = "model.onnx"
-EXPORT_JSON = "export.json"
 MAX_THREADS = 64
 
 
@@ -55,6 +66,8 @@ class TuneConfig:
     # the precision is what tune tries, so neither is set here.
     session: SessionConfig = field(default_factory=SessionConfig)
     images: int | None = None  # accuracy check on a random sample of export's images; None = all of them
+    # Runtimes whose candidates tune times; () = every installed one (runtime.backends).
+    runtime_list: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bundle", Path(self.bundle))
@@ -82,26 +95,22 @@ class TuneConfig:
             raise EdgecnnError("--max-accuracy-drop is in percentage points, between 0 and 100")
         refuse_overwrite(self.bundle / DEVICE_JSON, self.force, what="device record", kind="device_pick")
 
+    def runtimes(self) -> list[str]:
+        """ORT (the FP32 reference) and the runtimes asked for, or every installed one."""
+        from edgecnn.runtime.backends.registry import get_backend, installed_runtimes
+
+        if not self.runtime_list:
+            return installed_runtimes()
+        for name in self.runtime_list:
+            get_backend(name).require()  # an unknown or missing runtime asked for: one line
+        return ["ort", *(r for r in dict.fromkeys(self.runtime_list) if r != "ort")]
+
     def threads(self) -> tuple[int, ...]:
         if self.thread_counts:
             return tuple(dict.fromkeys(self.thread_counts))
         from edgecnn.core.environment import cpu_info
 
         return tuple(range(1, min(4, cpu_info()["usable_cores"] or 1) + 1))
-
-
-@dataclass
-class Candidate:
-    variant: str
-    file: str
-    suits: list[str]
-    export_accuracy: float | None
-    device_accuracy: float | None = None
-    accepted: bool = False
-    reason: str = ""
-    latency_ms: dict[int, dict[int, float]] = field(default_factory=dict)  # batch -> threads -> median
-    # 95% interval (pp) of (accuracy here on all export's images) - (export's): a point when all were used
-    difference_pp: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,7 @@ class TuneResult:
     estimate: dict[str, Any] = field(default_factory=dict)  # TuneEstimate.to_dict(): what was expected
     wall_s: float | None = None  # what it took (accuracy check and timing)
     notes: tuple[str, ...] = ()
+    skipped_runtimes: tuple[str, ...] = ()  # one line per runtime not installed here, naming its extra
 
     def to_document(self) -> dict[str, Any]:
         doc = {"kind": DEVICE_SCHEMA, "schema_version": 1, **to_jsonable(self)}
@@ -126,82 +136,12 @@ class TuneResult:
         return doc
 
 
-def _export_doc(bundle: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        doc = json.loads((bundle / EXPORT_JSON).read_text(encoding="utf-8"))
-        return doc if isinstance(doc, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _export_accuracy(bundle: Path, variant: str) -> float | None:
-    try:
-        return float(_export_doc(bundle)["variants"][variant]["accuracy"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
 def accuracy_bound(config: TuneConfig) -> float:
     """The pick's largest accuracy drop vs FP32 in pp: the option, export's bound, or auto's default."""
     if config.max_accuracy_drop is not None:
         return config.max_accuracy_drop
-    recorded = _export_doc(config.bundle).get("max_accuracy_drop")
+    recorded = export_doc(config.bundle).get("max_accuracy_drop")
     return float(recorded) if isinstance(recorded, (int, float)) else DEFAULT_MAX_ACCURACY_DROP_PP
-
-
-def check_drop(candidates: list[Candidate], bound_pp: float) -> None:
-    """Reject (in place) the files whose accuracy here is more than `bound_pp` below FP32's here."""
-    fp32 = candidates[0].device_accuracy or 0.0
-    for cand in candidates[1:]:
-        drop = (fp32 - (cand.device_accuracy or 0.0)) * 100
-        if cand.accepted and drop > bound_pp:
-            cand.accepted = False
-            cand.reason = f"{drop:.2f} pp below FP32 here, over the {bound_pp:g} pp bound"
-
-
-def _foreign(path: Path) -> str | None:
-    """Why an `edgecnn optimize`d copy made on another machine cannot be a candidate here, or None."""
-    from edgecnn.runtime.target import check_target, file_props
-
-    try:
-        check_target(path, file_props(path), "cpu")
-    except EdgecnnError as exc:
-        return f"skipped {path.name}: {exc}"
-    return None
-
-
-def find_candidates(
-    bundle: Path, notes: list[str] | None = None
-) -> tuple[list[Candidate], ModelMetadata, int | None]:
-    """FP32 plus every file with export's accuracy stamped in its metadata; (candidates, FP32's
-    metadata, the number of test images export evaluated on, when recorded). `optimize`d copies made
-    on another machine are skipped, with why appended to `notes`."""
-    import json
-
-    meta = read_metadata(bundle / FP32_FILE)
-    if meta is None:
-        raise EdgecnnError(f"{bundle / FP32_FILE} has no edgecnn metadata; export the bundle with edgecnn")
-    out = [Candidate("fp32", FP32_FILE, [], _export_accuracy(bundle, "fp32"))]
-    images: int | None = None
-    for path in sorted(bundle.glob("*.onnx")):
-        m = read_metadata(path)
-        if path.name == FP32_FILE or m is None or "export_accuracy" not in m.extra:
-            continue
-        foreign = _foreign(path) if path.name.endswith(".cpu.onnx") else None
-        if foreign:
-            if notes is not None:
-                notes.append(foreign)
-            continue
-        suits = json.loads(m.extra.get("int8_suits", "[]"))
-        variant = m.variant + (" (optimized)" if path.name.endswith(".cpu.onnx") else "")
-        out.append(Candidate(variant, path.name, suits, float(m.extra["export_accuracy"])))
-        images = int(m.extra.get("export_eval_images", 0)) or images
-    if images is None:  # no INT8 file records it: FP32's accuracy was measured on export's --eval-limit
-        limit = (_export_doc(bundle).get("config") or {}).get("eval_limit")
-        images = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
-    return out, meta, images
 
 
 def _test_images(meta: ModelMetadata, n: int | None, data_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
@@ -216,53 +156,6 @@ def _test_images(meta: ModelMetadata, n: int | None, data_dir: Path | None) -> t
         raise EdgecnnError(f"tune needs {meta.dataset}'s test images on this device: {exc}") from None
     x, y = np.asarray(ds.x_test), np.asarray(ds.y_test)
     return (x, y) if n is None else (x[:n], y[:n])
-
-
-def check_accuracy(
-    bundle: Path,
-    candidates: list[Candidate],
-    x: np.ndarray,
-    y: np.ndarray,
-    tol: float,
-    population: int | None = None,
-    progress: Progress | None = None,
-) -> None:
-    """The saturation check: each file's accuracy here vs export's on the same images (in place). With
-    a sample of export's `population` images, a file is rejected only when the whole 95% interval of
-    the difference lies beyond `tol`; with all of them the interval is the measured difference."""
-    from edgecnn.runtime.inference import accuracy, predict_probabilities
-    from edgecnn.runtime.preprocess import prepare_batch
-    from edgecnn.runtime.sessions import open_cpu_session
-
-    n = len(y)
-    with Tracker(progress, "tune accuracy", n * len(candidates), "accuracy check") as bar:
-        for cand in candidates:
-            bar.describe(f"accuracy {cand.file}")
-            try:
-                session, _ = open_cpu_session(bundle / cand.file)
-            except EdgecnnError as exc:
-                cand.reason = f"does not open here: {exc}"
-                bar.advance(n)
-                continue
-            meta = read_metadata(bundle / cand.file)
-            probs = predict_probabilities(session, prepare_batch(x, meta), on_batch=bar.advance)
-            cand.device_accuracy = accuracy(probs, y)
-            if cand.export_accuracy is None:
-                cand.accepted, cand.reason = cand.variant == "fp32", "no accuracy recorded by export"
-                continue
-            lo, hi = difference_interval_pp(
-                round(cand.device_accuracy * n), n, population or n, cand.export_accuracy
-            )
-            cand.difference_pp = (lo, hi)
-            cand.accepted = lo <= tol and hi >= -tol
-            if not cand.accepted:
-                diff = (cand.device_accuracy - cand.export_accuracy) * 100
-                sampled = f", 95% interval {lo:+.2f}..{hi:+.2f} pp on {n} images" if lo != hi else ""
-                cand.reason = (
-                    f"accuracy here {cand.device_accuracy:.2%} vs {cand.export_accuracy:.2%} at export "
-                    f"({diff:+.2f} pp{sampled}, over {tol:g} pp): this CPU's INT8 kernels compute "
-                    "something else (U8S8 saturation without VNNI?)"
-                )
 
 
 def time_candidates(
@@ -280,9 +173,10 @@ def time_candidates(
     accepted = [c for c in cands if c.accepted]
     bar = Tracker(progress, "tune timing", len(cfg.threads()), "timing")
     for threads in cfg.threads():
-        bar.describe(f"timing {len(accepted)} files, --threads {threads}")
+        bar.describe(f"timing {len(accepted)} candidates, --threads {threads}")
         config = BenchConfig(
             models=tuple(bundle / c.file for c in accepted),
+            model_runtimes=tuple(c.bench_runtime for c in accepted),
             batch_sizes=cfg.batch_sizes,
             warmup=3,
             duration_s=cfg.rounds * cfg.round_seconds,
@@ -301,7 +195,8 @@ def time_candidates(
 
 
 def choose(cands: list[Candidate], batches: tuple[int, ...]) -> dict[int, dict[str, Any]]:
-    """Per batch, the fastest (file, threads) among the accepted candidates, with FP32's best beside."""
+    """Per batch, the fastest (file, runtime, threads) among the accepted candidates, with ORT FP32's best
+    beside."""
     picks: dict[int, dict[str, Any]] = {}
     fp32 = next(c for c in cands if c.variant == "fp32")
     for b in batches:
@@ -311,12 +206,19 @@ def choose(cands: list[Candidate], batches: tuple[int, ...]) -> dict[int, dict[s
         picks[b] = {
             "variant": best.variant,
             "file": best.file,
+            "runtime": best.runtime,
+            "precision": best.precision,
             "threads": threads,
             "p50_ms": ms,
             "fp32_p50_ms": fp32_ms,
             "speedup_vs_fp32": fp32_ms / ms,
             # What bench timed it with: ORT's default spinning (see time_candidates).
-            "session": {"intra_op_threads": threads, "allow_spinning": None},
+            "session": {
+                "runtime": best.runtime,
+                "precision": best.precision,
+                "threads": threads,
+                "allow_spinning": None,
+            },
         }
     return picks
 
@@ -333,6 +235,7 @@ class TunePlan:
     estimate: TuneEstimate
     notes: tuple[str, ...]
     started: float  # time.perf_counter() when planning began: the result's wall_s counts from here
+    skipped_runtimes: tuple[str, ...] = ()
 
 
 def plan_tune(config: TuneConfig) -> TunePlan:
@@ -340,7 +243,10 @@ def plan_tune(config: TuneConfig) -> TunePlan:
 
     started = time.perf_counter()
     notes: list[str] = []
-    cands, meta, n = find_candidates(config.bundle, notes)
+    files, meta, n = bundle_files(config.bundle, notes)
+    runtimes = config.runtimes() if config.session.device == "cpu" else ["ort"]  # GPUs: ORT's providers
+    cands = with_runtimes(files, runtimes, bf16=unsupported_precision("bf16") is None)
+    skipped = tuple(skipped_runtimes(files)) if not config.runtime_list else ()
     loading = time.perf_counter()
     x, y = _test_images(meta, n, config.data_dir)
     data_load_s = time.perf_counter() - loading
@@ -362,7 +268,7 @@ def plan_tune(config: TuneConfig) -> TunePlan:
         open_s=measured.open_s,
         child_start_s=measured.child_start_s,
     )
-    return TunePlan(cands, x, y, total, estimate, tuple(notes), started)
+    return TunePlan(cands, x, y, total, estimate, tuple(notes), started, skipped)
 
 
 def tune(config: TuneConfig, progress: Progress | None = None, plan: TunePlan | None = None) -> TuneResult:
@@ -408,6 +314,7 @@ def tune(config: TuneConfig, progress: Progress | None = None, plan: TunePlan | 
         estimate=plan.estimate.to_dict(),
         wall_s=time.perf_counter() - plan.started,
         notes=plan.notes,
+        skipped_runtimes=plan.skipped_runtimes,
     )
     atomic_write_json(result.record_path, result.to_document(), force=config.force)
     add_to_marker(result.record_path)  # the bundle stays replaceable by `export --force`

@@ -17,6 +17,7 @@ from rich.text import Text
 from edgecnn.commands._common import add_name_column, run_command, styled
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption, output_option
 from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
+from edgecnn.core.inputs import show_path
 from edgecnn.core.metadata import INPUT_NAME
 from edgecnn.data.registry import names_help
 
@@ -98,6 +99,14 @@ Int8RecipesOption = Annotated[
         "or all; each is model.int8-<name>.onnx, for `edgecnn tune` to choose from on the device.",
     ),
 ]
+FormatsOption = Annotated[
+    str,
+    typer.Option(
+        "--formats",
+        help="Model formats: onnx (default) or onnx,tflite (also model.tflite, and model.int8.tflite / "
+        "model.fp16.tflite with the matching --quantize), each gated and measured like the ONNX files.",
+    ),
+]
 LatencyRoundsOption = Annotated[int, typer.Option("--latency-rounds", help="Timed rounds per batch.")]
 NormalizationOption = Annotated[
     str | None,
@@ -153,6 +162,7 @@ def export_command(
     latency_rounds: LatencyRoundsOption = 30,
     target: TargetOption = "cpu",
     int8_recipes: Int8RecipesOption = None,
+    formats: FormatsOption = "onnx",
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -182,6 +192,7 @@ def export_command(
             latency_rounds=latency_rounds,
             target=target,
             int8_recipes=split_values([int8_recipes] if int8_recipes else None),
+            formats=split_values([formats]),
             force=force,
             quantization=QuantizationConfig(
                 per_channel=per_channel,
@@ -221,7 +232,7 @@ def show(result: ExportResult, console: Console) -> None:
         console.print(styled("assumed:", "yellow", f" {line}"))
     for line in result.warnings:
         console.print(styled("warning:", "yellow", f" {line}"))
-    console.print(f"saved {result.json_path}")
+    console.print(f"saved {show_path(result.json_path)}", soft_wrap=True)
 
 
 def export_failure(result: ExportResult) -> str | None:
@@ -240,7 +251,7 @@ def result_table(result: ExportResult) -> Table:
     """The side-by-side table printed at the end of an export (rich). Latency cells show the
     variant's median and its speed relative to FP32 measured in the same rounds (x1.25 = faster)."""
     batches = sorted({b for r in result.variants.values() for b in r.latency_ms})
-    table = Table(title=f"export {result.output_dir}", title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(title=f"export {show_path(result.output_dir)}", title_justify="left", box=box.SIMPLE_HEAD)
     labelled = result.labelled_data
     names = {
         r.name: r.name

@@ -14,6 +14,7 @@ from edgecnn.commands._common import add_name_column, run_command, stderr_consol
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption
 from edgecnn.commands.progress import rich_progress
 from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
+from edgecnn.core.inputs import show_path
 
 if TYPE_CHECKING:
     from edgecnn.benchmarking.tune import TuneConfig, TuneResult
@@ -45,6 +46,14 @@ ImagesOption = Annotated[
 ToleranceOption = Annotated[
     float, typer.Option("--tolerance", help="Largest accuracy difference (pp) from export's, same images.")
 ]
+RuntimesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--runtimes",
+        help="Runtimes to choose among, e.g. ort,litert (default: every installed one; ORT FP32 is "
+        "always measured, the reference).",
+    ),
+]
 MaxDropOption = Annotated[
     float | None,
     typer.Option(
@@ -69,8 +78,8 @@ def show_estimate(estimate: TuneEstimate, console: Console) -> None:
 
 def show(result: TuneResult, console: Console) -> None:
     batches = list(result.config.batch_sizes)
-    table = Table(title=f"{result.config.bundle} on this {result.isa_class} CPU", box=box.SIMPLE)
-    add_name_column(table, "file", [c.file for c in result.candidates])
+    table = Table(title=f"{show_path(result.config.bundle)} on this {result.isa_class} CPU", box=box.SIMPLE)
+    add_name_column(table, "file @ runtime", [c.label for c in result.candidates])
     for col in ("suits", "export acc", "acc here", *[f"b{b} ms (threads)" for b in batches]):
         table.add_column(col, justify="left" if col == "suits" else "right", overflow="fold")
     for c in result.candidates:
@@ -80,8 +89,10 @@ def show(result: TuneResult, console: Console) -> None:
         for b in batches:
             per = c.latency_ms.get(b, {})
             cells.append(" ".join(f"{ms:.3f}({t})" for t, ms in sorted(per.items())) or "rejected")
-        table.add_row(c.file, ",".join(c.suits) or "-", exp, acc, *cells)
+        table.add_row(c.label, ",".join(c.suits) or "-", exp, acc, *cells)
     console.print(table)
+    for line in result.skipped_runtimes:
+        console.print(styled("skipped:", "yellow", f" {line}"), soft_wrap=True)
     check = result.accuracy_check
     if check.get("images", 0) < check.get("of", 0):
         console.print(
@@ -91,20 +102,24 @@ def show(result: TuneResult, console: Console) -> None:
         )
         for c in result.candidates:
             if c.difference_pp is not None:
-                console.print(f"  {c.file}: {c.difference_pp[0]:+.2f} .. {c.difference_pp[1]:+.2f} pp")
+                lo, hi = c.difference_pp
+                console.print(f"  {show_path(c.label)}: {lo:+.2f} .. {hi:+.2f} pp", soft_wrap=True)
     for c in result.candidates:
         if c.reason:
-            console.print(styled(f"{c.file}:", "yellow", f" {c.reason}"))
+            console.print(styled(f"{show_path(c.label)}:", "yellow", f" {c.reason}"), soft_wrap=True)
     for note in result.notes:
         console.print(styled("note:", "yellow", f" {note}"), soft_wrap=True)
     for b, p in result.picks.items():
+        runtime = p.get("runtime", "ort") + (f" ({p['precision']})" if p.get("precision") else "")
         console.print(
-            f"batch {b}: {p['file']} with {p['threads']} thread(s), {p['p50_ms']:.3f} ms "
-            f"({p['speedup_vs_fp32']:.2f}x the bundle's FP32)"
+            f"batch {b}: {show_path(p['file'])} in {runtime} with {p['threads']} thread(s), "
+            f"{p['p50_ms']:.3f} ms ({p['speedup_vs_fp32']:.2f}x the bundle's ORT FP32)",
+            soft_wrap=True,
         )
     console.print(
-        f"saved {result.record_path} after {result.wall_s:.1f} s; predict, eval and bench use it when "
-        f"given {result.config.bundle}"
+        f"saved {show_path(result.record_path)} after {result.wall_s:.1f} s; predict, eval and bench use it "
+        f"when given {show_path(result.config.bundle)}",
+        soft_wrap=True,
     )
 
 
@@ -117,11 +132,13 @@ def tune_command(
     tolerance: ToleranceOption = 0.1,
     max_accuracy_drop: MaxDropOption = None,
     data_dir: DataDirOption = None,
+    runtimes: RuntimesOption = None,
     force: ForceOption = False,
     device: TuneDeviceOption = "cpu",
     as_json: JsonOption = False,
 ) -> None:
-    """Measure the bundle's FP32 and INT8 files on THIS device; record the fastest accurate one."""
+    """Measure the bundle's files in every installed runtime on THIS device; record the fastest accurate
+    (file, runtime, threads)."""
 
     def config() -> TuneConfig:
         from edgecnn.benchmarking.config import parse_batch_sizes, parse_thread_counts
@@ -137,6 +154,7 @@ def tune_command(
             max_accuracy_drop=max_accuracy_drop,
             data_dir=data_dir,
             force=force,
+            runtime_list=tuple(r.strip() for r in (runtimes or "").split(",") if r.strip()),
             session=SessionConfig(device=device),
             images=images,
         )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.inputs import check_input_file, show_path
 from edgecnn.core.metadata import PREFIX, ModelMetadata
 
 METADATA_NAME = "edgecnn"  # the entry's name in Model.metadata
@@ -90,10 +91,11 @@ class _Reader:
 def _model_bytes(source: str | Path | bytes) -> tuple[bytes, str]:
     if isinstance(source, (bytes, bytearray)):
         return bytes(source), "the model"
+    check_input_file(source, "model file")
     try:
-        return Path(source).read_bytes(), str(source)
+        return Path(source).read_bytes(), show_path(source)
     except OSError as exc:
-        raise EdgecnnError(f"cannot read {source}: {exc.strerror or exc}") from None
+        raise EdgecnnError(f"cannot read {show_path(source)}: {exc.strerror or exc}") from None
 
 
 def read_entries(source: str | Path | bytes) -> dict[str, bytes]:
@@ -124,7 +126,8 @@ def read_tflite_props(source: str | Path | bytes) -> dict[str, str]:
         props = None
     ok = isinstance(props, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in props.items())
     if not ok:
-        raise EdgecnnError("the .tflite model's edgecnn metadata is malformed; re-export the model")
+        where = "the .tflite model" if isinstance(source, (bytes, bytearray)) else show_path(source)
+        raise EdgecnnError(f"{where}: its edgecnn metadata is malformed; re-export the model")
     return {k: v for k, v in props.items() if k.startswith(PREFIX)}
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
-from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.errors import EdgecnnError, EdgecnnTypeError
 from edgecnn.exporting.input_contract import parse_normalization
 from edgecnn.exporting.quantization.quant_config import QuantizationConfig
 
@@ -20,6 +20,9 @@ PARITY_MAX_ABS_DIFF = 1e-4
 EXPORT_JSON = "export.json"
 VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model.fp16.onnx",
                  "dynamic": "model.dynamic.onnx", "int8-trt": "model.int8-trt.onnx"}  # fmt: skip
+# Model file formats a bundle can hold: ONNX always (the reference every variant is measured against),
+# TFLite beside it on request (exporting/formats/tflite.py).
+FORMATS = ("onnx", "tflite")
 # Where the quantized graph will run: cpu (ONNX Runtime's CPU kernels) or tensorrt (see trt_int8.py).
 TARGETS = ("cpu", "tensorrt")
 
@@ -79,6 +82,7 @@ class ExportConfig:
     int8_recipes: tuple[str, ...] = ()
     force: bool = False
     target: str = "cpu"
+    formats: tuple[str, ...] = ("onnx",)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_path", Path(self.model_path))
@@ -95,6 +99,7 @@ class ExportConfig:
             raise EdgecnnError("--quantize auto picks the variant itself; do not combine it with others")
         object.__setattr__(self, "quantize", quantize)
         self._check_target()
+        self._check_formats()
         if not isinstance(self.opset, int) or not MIN_OPSET <= self.opset <= MAX_OPSET:
             raise EdgecnnError(
                 f"unsupported opset {self.opset}; tf2onnx and ONNX Runtime here support "
@@ -133,6 +138,20 @@ class ExportConfig:
         """What export reads (the model, the data directory): the bundle may never be or hold them."""
         return tuple(Path(p) for p in (self.model_path, self.data_dir) if p is not None)
 
+    def _check_formats(self) -> None:
+        given = self.formats.split(",") if isinstance(self.formats, str) else self.formats  # "onnx,tflite"
+        if not isinstance(given, (tuple, list)) or not all(isinstance(f, str) for f in given):
+            raise EdgecnnTypeError(f"formats must be names like 'onnx,tflite', not {self.formats!r}"[:160])
+        formats = tuple(dict.fromkeys(f.strip().lower() for f in given if f.strip()))
+        unknown = [f for f in formats if f not in FORMATS]
+        if unknown:
+            raise EdgecnnError(f"unknown --formats value {unknown[0]!r}; choose from {', '.join(FORMATS)}")
+        if "onnx" not in formats:
+            raise EdgecnnError("--formats must include onnx: every other format is measured against it")
+        if "tflite" in formats and self.target == "tensorrt":
+            raise EdgecnnError("--target tensorrt builds ONNX for TensorRT; drop tflite from --formats")
+        object.__setattr__(self, "formats", formats)
+
     def _check_target(self) -> None:
         if self.target not in TARGETS:
             raise EdgecnnError(f"unknown --target {self.target!r}; choose one of {', '.join(TARGETS)}")
@@ -162,7 +181,8 @@ class ExportConfig:
     @property
     def step_count(self) -> int:
         """Progress steps: load model, load data, convert, parity, FP32 eval, each variant, latency."""
-        return 5 + len(self.variants) + len(self.int8_recipes) + (1 if self.latency else 0)
+        tflite = 0 if "tflite" not in self.formats else 1 + sum(v in self.variants for v in ("int8", "fp16"))
+        return 5 + len(self.variants) + len(self.int8_recipes) + tflite + (1 if self.latency else 0)
 
     @property
     def effective_max_drop(self) -> float | None:

@@ -12,6 +12,7 @@ TensorFlow is imported lazily (edgecnn.core.tfcompat), only inside the conversio
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ from edgecnn.exporting.bundle import (
 )
 from edgecnn.exporting.config import ExportConfig
 from edgecnn.exporting.dataset import load_export_data, prepare_eval_images
+from edgecnn.exporting.formats.tflite import build_tflite_variants
 from edgecnn.exporting.graph.convert import keras_call
 from edgecnn.exporting.graph.fp32_graph import build_fp32_graph
 from edgecnn.exporting.guard import check_fp32_accuracy
@@ -127,7 +129,8 @@ def build_bundle(
             enforce_bound=config.bound_enforced,
         )
         built, int8 = build_variants(ctx, config, parts.data.x_train, tracker, timings)
-        built = {"fp32": fp32, **built}
+        step = functools.partial(timed_step, tracker, timings)
+        built = {"fp32": fp32, **built, **build_tflite_variants(ctx, config, parts, images, step)}
         if config.latency:
             batches = ", ".join(map(str, config.latency_batches))
             with timed_step(tracker, timings, "latency_s", f"latency side by side at batch {batches}"):

@@ -44,6 +44,15 @@ def batch_of(x: np.ndarray, batch_size: int) -> np.ndarray:
     return np.ascontiguousarray(x[:batch_size])
 
 
+def _runner(session: Any, batch: np.ndarray) -> Any:
+    """One inference on `batch`: an ONNX Runtime session, or another format's model with `runner(x)`."""
+    if hasattr(session, "runner"):
+        return session.runner(batch)
+    return session_runner(
+        session, "CPUExecutionProvider", {session.get_inputs()[0].name: batch}, io_binding=False
+    )
+
+
 def side_by_side_latency(
     sessions: Mapping[str, Any], x: np.ndarray, batch_sizes: tuple[int, ...] = (1, 64), *, rounds: int = 30
 ) -> dict[str, dict[int, LatencyStats]]:
@@ -58,10 +67,7 @@ def side_by_side_latency(
     results: dict[str, dict[int, LatencyStats]] = {name: {} for name in sessions}
     for batch_size in batch_sizes:
         batch = batch_of(x, batch_size)
-        runners = {
-            name: session_runner(s, "CPUExecutionProvider", {s.get_inputs()[0].name: batch}, io_binding=False)
-            for name, s in sessions.items()
-        }
+        runners = {name: _runner(s, batch) for name, s in sessions.items()}
         per_call_ms = interleaved_rounds(runners, rounds, 1, warmup=LATENCY_WARMUP)
         for name, samples in per_call_ms.items():
             results[name][batch_size] = LatencyStats.from_ms(samples)

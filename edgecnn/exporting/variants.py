@@ -21,6 +21,7 @@ from edgecnn.exporting.quantization.quantize import (
 )
 from edgecnn.exporting.report import Parity, VariantReport
 from edgecnn.exporting.variant_eval import score_variant, side_by_side_latency
+from edgecnn.runtime.inference import Agreement
 from edgecnn.runtime.sessions import open_cpu_session
 
 
@@ -49,7 +50,9 @@ class VariantContext:
 @dataclass
 class BuiltVariant:
     report: VariantReport
-    session: Any | None  # kept open for the latency check; None when the file was not kept
+    # Kept open for the latency check (an ORT session, or a model with `runner(batch)`); None when the
+    # file was not kept.
+    session: Any | None
 
 
 def save_model(model: Any, path: Path) -> int:
@@ -65,23 +68,38 @@ def measure_variant(
 ) -> BuiltVariant:
     session, _ = open_cpu_session(path)
     score = score_variant(session, ctx.x_graph, ctx.y, ctx.fp32_probs)
+    return BuiltVariant(
+        report_for(ctx, name, path, score.accuracy, score.agreement, settings, notes), session
+    )
+
+
+def report_for(
+    ctx: VariantContext,
+    name: str,
+    path: Path,
+    acc: float | None,
+    agreement: Agreement,
+    settings: dict[str, Any],
+    notes: list[str],
+) -> VariantReport:
+    """A variant's row: its accuracy and drop against FP32 ONNX, agreement, size and the bound's verdict
+    (whatever format the file is in)."""
     drop = None
-    if score.accuracy is not None and ctx.fp32_accuracy is not None:
-        drop = (ctx.fp32_accuracy - score.accuracy) * 100.0
-    report = VariantReport(
+    if acc is not None and ctx.fp32_accuracy is not None:
+        drop = (ctx.fp32_accuracy - acc) * 100.0
+    return VariantReport(
         name=name,
         path=path,
-        accuracy=score.accuracy,
+        accuracy=acc,
         accuracy_drop_pp=drop,
-        top1_agreement=score.agreement.top1_agreement,
-        max_abs_diff=score.agreement.max_abs_diff,
+        top1_agreement=agreement.top1_agreement,
+        max_abs_diff=agreement.max_abs_diff,
         size_bytes=path.stat().st_size,
         size_ratio=path.stat().st_size / ctx.fp32_size,
         within_bound=None if ctx.max_drop is None or drop is None else drop <= ctx.max_drop,
         settings=settings,
         notes=notes,
     )
-    return BuiltVariant(report, session)
 
 
 def finish_variant(
@@ -162,10 +180,11 @@ def add_latency(built: dict[str, BuiltVariant], x_graph: np.ndarray, config: Exp
 
 
 def select_auto(reports: dict[str, VariantReport], config: ExportConfig) -> str | None:
-    """`--quantize auto`: the fastest kept variant at the smallest batch (the smallest without latency)."""
+    """`--quantize auto`: the fastest kept ONNX variant at the smallest batch (the smallest without
+    latency). Other formats are `edgecnn tune`'s to pick, on the device."""
     if "auto" not in config.quantize:
         return None
-    ok = [r for r in reports.values() if r.kept and r.within_bound is not False]
+    ok = [r for r in reports.values() if r.kept and r.within_bound is not False and r.path.suffix == ".onnx"]
     if config.latency:
         b = min(config.latency_batches)
         return min(ok, key=lambda r: r.latency_ms.get(b, float("inf"))).name

@@ -17,11 +17,19 @@ from typing import Any
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.inputs import check_input_file, show_path
 from edgecnn.core.text import one_line
-from edgecnn.runtime.session_config import check_thread_count, usable_cores
+from edgecnn.runtime.backends.registry import BACKENDS
+from edgecnn.runtime.session_config import (
+    PRECISIONS,
+    RUNTIMES,
+    SessionConfig,
+    check_thread_count,
+    usable_cores,
+)
 from edgecnn.runtime.target import current_cpu_target, target_mismatch
 
 DEVICE_JSON = "device.json"
 DEVICE_SCHEMA = "edgecnn.device_pick"
+RUNTIME_TITLES = {"ort": "ONNX Runtime", "openvino": "OpenVINO", "litert": "LiteRT"}
 
 
 @dataclass(frozen=True)
@@ -35,13 +43,24 @@ class DevicePick:
     threads: int
     p50_ms: float
     fp32_p50_ms: float
+    runtime: str = "ort"  # the runtime tune timed it in (records from before runtimes: ORT)
+    precision: str | None = None  # OpenVINO's precision hint it was timed with
+
+    @property
+    def runtime_entry(self) -> str:
+        """How bench's model_runtimes names it: "openvino:bf16", "litert", "ort"."""
+        return self.runtime + (f":{self.precision}" if self.precision else "")
 
     def note(self, asked_batch: int, threads_given: bool) -> str:
         threads = "your --threads" if threads_given else f"{self.threads} thread(s)"
         speed = self.fp32_p50_ms / self.p50_ms if self.p50_ms > 0 else float("nan")
+        runtime = RUNTIME_TITLES.get(self.runtime, self.runtime) + (
+            f" {self.precision}" if self.precision else ""
+        )
         return (
-            f"{self.bundle}: ran {self.path.name} with {threads}, the device pick for batch {self.batch} "
-            f"(for batch {asked_batch}) in {DEVICE_JSON} ({speed:.2f}x FP32 when tuned)"
+            f"{show_path(self.bundle)}: ran {show_path(self.path.name)} in {runtime} with {threads}, the "
+            f"device pick for batch {self.batch} (for batch {asked_batch}) in {DEVICE_JSON} "
+            f"({speed:.2f}x ORT FP32 when tuned)"
         )
 
 
@@ -60,7 +79,7 @@ def read_device_record(bundle: Path) -> dict[str, Any]:
     if not path.exists():
         raise EdgecnnError(
             f"{show_path(bundle)} is a directory without {DEVICE_JSON}: run `edgecnn tune "
-            f"{show_path(bundle)}` on this device first, or pass one of its .onnx files"
+            f"{show_path(bundle)}` on this device first, or pass one of its model files"
         )
     check_input_file(path, DEVICE_JSON)
     try:
@@ -100,17 +119,16 @@ def _batch_key(path: Path, key: str) -> int:
 
 
 def _pick_fields(path: Path, key: str, pick: Any) -> dict[str, Any]:
-    """One pick checked: file a plain name inside the bundle, threads within the usable cores, times > 0."""
+    """One pick checked: file a plain name inside the bundle that its runtime opens, runtime and precision
+    ones edgecnn runs, threads within the usable cores, times > 0."""
     where = f"picks[{key!r}]"
     if not isinstance(pick, dict):
         raise _bad(path, where, "is not an object")
     file = pick.get("file")
-    if not isinstance(file, str) or not file or file in (".", "..") or os.path.basename(file) != file:
+    plain = isinstance(file, str) and file not in ("", ".", "..") and os.path.basename(file) == file
+    if not plain or "\\" in file or os.path.isabs(file):
         raise _bad(path, f"{where}.file", f"must be a plain file name inside the bundle, not {file!r}"[:160])
-    if "\\" in file or os.path.isabs(file) or not file.endswith(".onnx"):
-        raise _bad(
-            path, f"{where}.file", f"must be the name of a .onnx file in the bundle, not {file!r}"[:160]
-        )
+    runtime, precision = _runtime_fields(path, where, pick, file)
     variant = pick.get("variant")
     if not isinstance(variant, str):
         raise _bad(path, f"{where}.variant", f"must be a string, not {variant!r}"[:120])
@@ -131,7 +149,50 @@ def _pick_fields(path: Path, key: str, pick: Any) -> dict[str, Any]:
                 path, f"{where}.{name}", f"must be a positive number of milliseconds, not {value!r}"[:120]
             )
         times[name] = float(value)
-    return {"file": file, "variant": variant, "threads": threads, **times}
+    return {
+        "file": file,
+        "variant": variant,
+        "threads": threads,
+        **times,
+        "runtime": runtime,
+        "precision": precision,
+    }
+
+
+def _runtime_fields(path: Path, where: str, pick: dict[str, Any], file: str) -> tuple[str, str | None]:
+    """(runtime, precision) of one pick, checked: a runtime edgecnn runs (a record from before runtimes
+    has none: the runtime that opens the file), a precision SessionConfig takes for that runtime or null,
+    and a file that runtime opens."""
+    suffix = os.path.splitext(file)[1].lower()
+    runtime = pick.get("runtime")
+    if runtime is None:
+        runtime = next((name for name, b in BACKENDS.items() if suffix in b.file_suffixes), None)
+        if runtime is None:
+            kinds = "/".join(sorted({s for b in BACKENDS.values() for s in b.file_suffixes}))
+            raise _bad(path, f"{where}.file", f"must name a {kinds} file in the bundle, not {file!r}"[:160])
+    elif not isinstance(runtime, str) or runtime not in RUNTIMES:
+        raise _bad(path, f"{where}.runtime", f"must be one of {', '.join(RUNTIMES)}, not {runtime!r}"[:160])
+    suffixes = BACKENDS[runtime].file_suffixes
+    if suffix not in suffixes:
+        raise _bad(
+            path,
+            f"{where}.file",
+            f"must name a {'/'.join(suffixes)} file (runtime {runtime} runs those), not {file!r}"[:160],
+        )
+    precision = pick.get("precision")
+    if precision is not None and (not isinstance(precision, str) or precision not in PRECISIONS):
+        raise _bad(
+            path,
+            f"{where}.precision",
+            f"must be one of {', '.join(PRECISIONS)} or null, not {precision!r}"[:160],
+        )
+    try:
+        SessionConfig(runtime=runtime, precision=precision)
+    except EdgecnnError as exc:
+        raise _bad(
+            path, f"{where}.precision", f"{precision!r} does not fit runtime {runtime} ({exc})"
+        ) from None
+    return runtime, precision
 
 
 def pick_for(bundle: Path, batch_size: int) -> DevicePick:
@@ -146,14 +207,27 @@ def pick_for(bundle: Path, batch_size: int) -> DevicePick:
             f"{show_path(bundle / DEVICE_JSON)} picks {p['file']}, which is not in the bundle any more"
         )
     check_input_file(path, f"{DEVICE_JSON}'s pick")
-    return DevicePick(bundle, nearest, p["variant"], path, p["threads"], p["p50_ms"], p["fp32_p50_ms"])
+    return DevicePick(
+        bundle,
+        nearest,
+        p["variant"],
+        path,
+        p["threads"],
+        p["p50_ms"],
+        p["fp32_p50_ms"],
+        p["runtime"],
+        p["precision"],
+    )
 
 
-def resolve_model(model: Path, batch_size: int, threads: int) -> tuple[Path, int, list[str]]:
-    """(file to open, intra-op threads, notes): a .onnx file passes through unchanged; a bundle
-    directory becomes its device pick, with the pick's threads unless the caller chose some (> 0)."""
+def resolve_model(
+    model: Path, batch_size: int, threads: int
+) -> tuple[Path, int, list[str], DevicePick | None]:
+    """(file to open, threads, notes, the pick): a model file passes through unchanged; a bundle
+    directory becomes its device pick (file, runtime, precision), with the pick's threads unless the
+    caller chose some (> 0)."""
     model = Path(model)
     if not model.is_dir():
-        return model, threads, []
+        return model, threads, [], None
     pick = pick_for(model, batch_size)
-    return pick.path, threads or pick.threads, [pick.note(batch_size, threads > 0)]
+    return pick.path, threads or pick.threads, [pick.note(batch_size, threads > 0)], pick

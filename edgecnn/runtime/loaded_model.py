@@ -100,8 +100,12 @@ def load_model(
                 f"{path} is a bundle: its device pick is for the CPU; pass one of its .onnx files for "
                 f"--device {session_config.device}"
             )
-        path, threads, picked = resolve_model(path, batch_size, session_config.threads)
-        session_config = replace(session_config, threads=threads)
+        path, threads, picked, pick = resolve_model(path, batch_size, session_config.threads)
+        # The pick runs in the runtime (and precision hint) tune timed it in.
+        assert pick is not None
+        session_config = replace(
+            session_config, threads=threads, runtime=pick.runtime, precision=pick.precision
+        )
     loaded = _load_file(path, session_config, batch_size, allow_cpu_nodes)
     return replace(loaded, assumptions=(*picked, *loaded.assumptions)) if picked else loaded
 

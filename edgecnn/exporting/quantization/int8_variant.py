@@ -128,7 +128,8 @@ def build_int8_recipe(
     x_cal = prepare_batch(
         select_calibration_images(x_train, qcfg.calibration_samples, qcfg.seed), ctx.metadata
     )
-    source = int8_source(ctx, replace(config, quantization=qcfg))
+    rewrites = config.graph_rewrites and recipe.ort_graph_rewrites
+    source = int8_source(ctx, replace(config, quantization=qcfg, graph_rewrites=rewrites))
     pre = preprocess_for_quantization(source.path, ctx.work / f"model.{recipe.variant}.pre.onnx")
     out = ctx.work / f"model.{recipe.variant}.onnx"
     quantize_int8(source.path, out, x_cal, INPUT_NAME, source.quantization, preprocessed=pre)

@@ -69,6 +69,12 @@ class Int8Recipe:
     float_op_types: tuple[str, ...]
     why: str
     quant_format: str = "QDQ"
+    # Symmetric weights (zero point 0). None: the base config's choice (edgecnn's default is asymmetric,
+    # which ORT folds into its kernels but OpenVINO cannot; see the "openvino" recipe).
+    weight_symmetric: bool | None = None
+    # edgecnn's INT8 graph rewrites (qdq_rewrites: the one-channel stem kept float, pool before relu,
+    # NHWC flatten) are shaped for ORT's kernels; False quantizes the plain FP32 graph instead.
+    ort_graph_rewrites: bool = True
 
     @property
     def variant(self) -> str:
@@ -85,6 +91,9 @@ class Int8Recipe:
             float_depthwise=self.float_depthwise,
             float_stem=self.float_stem,
             float_op_types=tuple(dict.fromkeys((*base.float_op_types, *self.float_op_types))),
+            extra_options=dict(base.extra_options)
+            if self.weight_symmetric is None
+            else {**base.extra_options, "WeightSymmetric": self.weight_symmetric},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,6 +108,8 @@ class Int8Recipe:
             "float_depthwise": self.float_depthwise,
             "float_stem": self.float_stem,
             "float_op_types": list(self.float_op_types),
+            "weight_symmetric": self.weight_symmetric,
+            "ort_graph_rewrites": self.ort_graph_rewrites,
             "why": self.why,
         }
 
@@ -157,6 +168,28 @@ RECIPES: dict[str, Int8Recipe] = {
         float_stem=False,
         float_op_types=FLOAT_ALWAYS,
         why="S8S8 runs on SDOT/SMMLA (MlasGemmS8S8DispatchSdot/Smmla) with int32 accumulation",
+    ),
+    # Not an instruction set but a runtime: OpenVINO's CPU plugin runs a conv in int8 only when its
+    # weights are symmetric (zero point 0). With edgecnn's default asymmetric weights it dequantizes
+    # them and runs every Conv in f32 (the compiled model's runtime graph says so), which is why issue 11
+    # saw its QDQ INT8 slower than its own FP32. The plain FP32 graph, not ORT's INT8 layout: its float
+    # stem cost OpenVINO 0.93 vs 0.65 ms (keras-convnet, batch 64, 1 thread, AMX Xeon), and quantized
+    # plainly this recipe matches NNCF's own INT8 of the same model (0.649 vs 0.650 ms). Measured in
+    # benchmarks/openvino_int8.py; docs/bench-peers-amx.md.
+    "openvino": Int8Recipe(
+        name="openvino",
+        suits=("openvino",),
+        activation_type="quint8",
+        weight_type="qint8",
+        reduce_range=False,
+        per_channel=True,
+        float_depthwise=False,
+        float_stem=False,
+        float_op_types=FLOAT_ALWAYS,
+        why="symmetric per-channel weights: OpenVINO's CPU plugin runs those convs in int8 (AMX/VNNI); "
+        "with asymmetric weights it runs them in f32",
+        weight_symmetric=True,
+        ort_graph_rewrites=False,
     ),
 }
 
