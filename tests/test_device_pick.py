@@ -205,6 +205,58 @@ def test_a_record_from_another_machine_is_refused(tuned, tmp_path: Path) -> None
         pick_for(bundle, 1)
 
 
+def _record_with(bundle: Path, **pick: object) -> None:
+    from edgecnn.runtime.target import current_cpu_target
+
+    base = {"variant": "fp32", "file": "model.onnx", "threads": 1, "p50_ms": 0.1, "fp32_p50_ms": 0.2}
+    record = {"kind": "edgecnn.device_pick", "target": current_cpu_target(), "picks": {"1": {**base, **pick}}}
+    (bundle / DEVICE_JSON).write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize(
+    ("pick", "runtime", "precision"),
+    [
+        ({}, "ort", None),  # a record from before runtimes: the runtime that opens the file
+        ({"file": "model.int8.tflite"}, "litert", None),
+        ({"runtime": "openvino", "precision": "fp32"}, "openvino", "fp32"),
+        ({"file": "model.int8.tflite", "runtime": "litert", "precision": None}, "litert", None),
+    ],
+)
+def test_device_json_runtime_fields_are_read(
+    tmp_path: Path, pick: dict, runtime: str, precision: str
+) -> None:
+    from edgecnn.runtime.device_record import pick_for
+
+    (tmp_path / "model.onnx").write_bytes(b"onnx")
+    (tmp_path / "model.int8.tflite").write_bytes(b"tflite")
+    _record_with(tmp_path, **pick)
+    chosen = pick_for(tmp_path, 1)
+    assert (chosen.runtime, chosen.precision) == (runtime, precision)
+
+
+@pytest.mark.parametrize(
+    ("pick", "says"),
+    [
+        ({"runtime": "tensorflow"}, r"picks\['1'\]\.runtime must be one of ort, openvino, litert"),
+        ({"runtime": ["ort"]}, r"picks\['1'\]\.runtime must be one of"),
+        ({"runtime": "openvino", "precision": "fp64"}, r"picks\['1'\]\.precision must be one of"),
+        ({"runtime": "openvino", "precision": "int8"}, r"picks\['1'\]\.precision is 'int8'.*openvino"),
+        ({"precision": "bf16"}, r"picks\['1'\]\.precision is 'bf16'.*runtime ort"),
+        ({"runtime": "litert"}, r"picks\['1'\]\.file must name a \.tflite file"),
+        ({"file": "model.int8.tflite", "runtime": "openvino"}, r"picks\['1'\]\.file must name a \.onnx"),
+        ({"file": "notes.txt"}, r"picks\['1'\]\.file must name a \.onnx/\.tflite file"),
+    ],
+)
+def test_device_json_bad_runtime_fields_name_the_file_and_key(tmp_path: Path, pick: dict, says: str) -> None:
+    from edgecnn.runtime.device_record import pick_for
+
+    (tmp_path / "model.onnx").write_bytes(b"onnx")
+    _record_with(tmp_path, **pick)
+    with pytest.raises(EdgecnnError, match=rf"device\.json: {says}") as info:
+        pick_for(tmp_path, 1)
+    assert "edgecnn tune" in str(info.value) and "\n" not in str(info.value)
+
+
 def test_bundle_without_a_record_and_bad_options_are_one_line_errors(recipe_bundle: Path) -> None:
     from typer.testing import CliRunner
 

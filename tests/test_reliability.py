@@ -363,19 +363,19 @@ def test_api_refuses_wrong_types_at_the_boundary(call: str, model: Path) -> None
     assert "\n" not in str(info.value) and len(str(info.value)) < 240
 
 
-def _tune_result_with(files: list[str]) -> object:
+def _tune_result_with(cands: list[tuple[str, str, str | None]]) -> object:
     from types import SimpleNamespace
 
+    from edgecnn.benchmarking.tune_candidates import Candidate
+
     candidates = [
-        SimpleNamespace(
-            file=f, suits=["vnni"], device_accuracy=0.99, export_accuracy=0.99,
-            latency_ms={1: {1: 0.123, 2: 0.1}, 64: {1: 1.5, 2: 0.9}}, reason=None, difference_pp=None,
-        )
-        for f in files
+        Candidate("int8", f, ["vnni"], 0.99, device_accuracy=0.99, accepted=True, runtime=rt, precision=pr,
+                  latency_ms={1: {1: 0.123, 2: 0.1}, 64: {1: 1.5, 2: 0.9}})
+        for f, rt, pr in cands
     ]  # fmt: skip
-    config = SimpleNamespace(batch_sizes=(1, 64), bundle=Path("runs/some-model/bundle"))
+    config = SimpleNamespace(batch_sizes=(1, 64), bundle=Path("runs/some-model/bundle"), tolerance_pp=0.1)
     return SimpleNamespace(config=config, isa_class="avx512-vnni", candidates=candidates, picks={}, notes=[],
-                           wall_s=1.0, accuracy_check={},
+                           wall_s=1.0, accuracy_check={}, skipped_runtimes=(),
                            record_path=Path("runs/some-model/bundle/device.json"))  # fmt: skip
 
 
@@ -386,16 +386,47 @@ def test_tables_never_cut_file_names_at_80_columns() -> None:
 
     from edgecnn.commands.tune import show
 
-    files = [
-        "model.onnx",
-        "model.int8.onnx",
-        "model.int8-vnni-pc.onnx",
-        "model.int8-avx2.onnx",
-        "model.int8-arm.onnx",
+    cands = [
+        ("model.onnx", "ort", None),
+        ("model.int8.onnx", "ort", None),
+        ("model.int8-vnni-pc.onnx", "ort", None),
+        ("model.int8-avx2.onnx", "ort", None),
+        ("model.int8-arm.onnx", "ort", None),
+        ("model.onnx", "openvino", "bf16"),
+        ("model.int8-vnni-pc.onnx", "openvino", "fp32"),
+        ("model.int8.tflite", "litert", None),
+        ("model.fp16.tflite", "litert", None),
     ]
     buffer = io.StringIO()
-    show(_tune_result_with(files), Console(file=buffer, width=80, markup=False))  # type: ignore[arg-type]
+    show(_tune_result_with(cands), Console(file=buffer, width=80, markup=False))  # type: ignore[arg-type]
     text = buffer.getvalue()
     assert "…" not in text
-    for name in files:
+    for file, runtime, precision in cands:
+        label = file if runtime == "ort" else f"{file} @ {runtime}" + (f":{precision}" if precision else "")
+        assert label in text, text
+
+
+def test_export_table_never_cuts_variant_names_at_80_columns() -> None:
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from edgecnn.commands.export import result_table
+
+    names = ["fp32", "int8", "int8-vnni-pc", "fp16", "tflite-fp32", "tflite-int8", "tflite-fp16"]
+    variants = {
+        n: SimpleNamespace(name=n, kept=True, within_bound=n != "tflite-int8", accuracy=0.9876,
+                           accuracy_drop_pp=0.12, top1_agreement=0.995, size_bytes=123456, size_ratio=0.26,
+                           latency_ms={1: 0.1234, 64: 2.345}, speedup={1: 1.23, 64: 1.87})
+        for n in names
+    }  # fmt: skip
+    result = SimpleNamespace(
+        variants=variants, selected="tflite-int8", labelled_data=True, output_dir=Path("runs/[red]m/bundle")
+    )
+    buffer = io.StringIO()
+    Console(file=buffer, width=80, markup=False).print(result_table(result))  # type: ignore[arg-type]
+    text = buffer.getvalue()
+    assert "…" not in text and "runs/[red]m/bundle" in text, text
+    for name in names:
         assert name in text, text

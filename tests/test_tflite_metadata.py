@@ -4,6 +4,7 @@ reader, and the file still loads and runs in LiteRT (which ignores entries it do
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -92,8 +93,11 @@ def test_bad_files_are_one_line_errors(tmp_path: Path) -> None:
     truncated = write_tflite_metadata(relu_model(), META)[:40]
     with pytest.raises(EdgecnnError, match="not a valid TFLite model|not a TFLite model"):
         read_tflite_props(truncated)
-    with pytest.raises(EdgecnnError, match="cannot read"):
+    with pytest.raises(EdgecnnError, match="missing.tflite does not exist"):  # the one file check
         read_tflite_props(tmp_path / "missing.tflite")
+    os.mkfifo(tmp_path / "pipe.tflite")
+    with pytest.raises(EdgecnnError, match="FIFO"):  # checked before opening: never blocks
+        read_tflite_props(tmp_path / "pipe.tflite")
     garbage = write_tflite_metadata(relu_model(), {"edgecnn.input_shape": "[1]"})
     payload = json.dumps({"edgecnn.input_shape": "[1]"}).encode()
     not_a_dict = b'["not a dict"]'.ljust(len(payload))  # same length: only the JSON changes

@@ -19,6 +19,7 @@ from edgecnn.core.inputs import check_input_file, show_path
 from edgecnn.core.text import one_line
 from edgecnn.runtime.backends.registry import BACKENDS
 from edgecnn.runtime.session_config import (
+    OPENVINO_PRECISIONS,
     PRECISIONS,
     RUNTIMES,
     SessionConfig,
@@ -180,18 +181,22 @@ def _runtime_fields(path: Path, where: str, pick: dict[str, Any], file: str) -> 
             f"must name a {'/'.join(suffixes)} file (runtime {runtime} runs those), not {file!r}"[:160],
         )
     precision = pick.get("precision")
-    if precision is not None and (not isinstance(precision, str) or precision not in PRECISIONS):
+    if precision is None:
+        return runtime, None
+    if not isinstance(precision, str) or precision not in PRECISIONS:
         raise _bad(
             path,
             f"{where}.precision",
             f"must be one of {', '.join(PRECISIONS)} or null, not {precision!r}"[:160],
         )
+    takes = tuple(OPENVINO_PRECISIONS) if runtime == "openvino" else ()  # a CPU pick: OpenVINO's hint only
+    if precision not in takes:
+        why = f"takes {', '.join(takes)} or null" if takes else "runs each file at its own precision (null)"
+        raise _bad(path, f"{where}.precision", f"is {precision!r}, but runtime {runtime} on the CPU {why}")
     try:
-        SessionConfig(runtime=runtime, precision=precision)
+        SessionConfig(runtime=runtime, precision=precision)  # bf16 on a CPU without it: refused here too
     except EdgecnnError as exc:
-        raise _bad(
-            path, f"{where}.precision", f"{precision!r} does not fit runtime {runtime} ({exc})"
-        ) from None
+        raise _bad(path, f"{where}.precision", f"{precision!r} does not run here ({exc})") from None
     return runtime, precision
 
 
