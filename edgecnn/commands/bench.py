@@ -157,8 +157,9 @@ def _print_footer(document: dict[str, Any], console: Console) -> None:
 def render_thread_sweep(document: dict[str, Any], console: Console) -> None:
     counts = [str(t) for t in document["thread_counts"]]
     table = Table(title="p50 ms per intra-op thread count (0 = ORT's default)", title_justify="left")
-    for col in ("model", "batch", *[f"{t} thr" for t in counts], "fastest", "x slowest"):
-        table.add_column(col, justify="left" if col == "model" else "right")
+    add_name_column(table, "model", [row["model"] for row in document["fastest"]])
+    for col in ("batch", *[f"{t} thr" for t in counts], "fastest", "x slowest"):
+        table.add_column(col, justify="right", overflow="fold")
     for row in document["fastest"]:
         cells = [row["model"], str(row["batch"])]
         cells += [_num(row["p50_ms"].get(t), ".3f") for t in counts]
