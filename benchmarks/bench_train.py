@@ -68,7 +68,7 @@ def _test_set_timer(keras: Any, x_test: Any, y_test: Any, record: list[dict[str,
 
 
 def run_model(name: str, args: argparse.Namespace, data_dir: Path | None, out_root: Path) -> dict[str, Any]:
-    from edgecnn.commands.progress import rich_progress
+    from edgecnn.commands.progress_bars import rich_progress
     from edgecnn.core.tfcompat import import_keras
     from edgecnn.data import load_dataset
     from edgecnn.models import get_model_spec

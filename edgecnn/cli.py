@@ -44,7 +44,7 @@ for _name in COMMAND_MODULES:
 def main(argv: list[str] | None = None) -> None:
     """Run one command; exits 0, 1 (error), 2 (usage error) or 130 (Ctrl-C or SIGTERM), errors as one line."""
     from edgecnn.commands.usage import run_cli
-    from edgecnn.core.inputs import install_literal_streams
+    from edgecnn.core.input_files import install_literal_streams
     from edgecnn.core.interrupt import install_handlers
     from edgecnn.runtime.thread_pool import allow_shared_thread_pool
 

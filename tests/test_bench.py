@@ -201,7 +201,7 @@ def test_real_inputs_come_from_the_dataset(tiny: Path, mnist_dir: Path) -> None:
 def test_real_inputs_feed_what_preprocess_makes(tiny: Path, mnist_dir: Path) -> None:
     from edgecnn.core.metadata import read_metadata
     from edgecnn.data import load_dataset
-    from edgecnn.runtime.inputs import DatasetSamples, make_feeds
+    from edgecnn.runtime.feeds import DatasetSamples, make_feeds
     from edgecnn.runtime.sessions import open_session
 
     session, _ = open_session(tiny)

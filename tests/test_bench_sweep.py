@@ -9,7 +9,7 @@ import pytest
 from test_bench import tiny_cnn
 from typer.testing import CliRunner
 
-from edgecnn.benchmarking.config import BenchConfig, parse_thread_counts
+from edgecnn.benchmarking.bench_config import BenchConfig, parse_thread_counts
 from edgecnn.benchmarking.sweep import fastest_by_model_and_batch
 from edgecnn.cli import app
 from edgecnn.core.errors import EdgecnnError

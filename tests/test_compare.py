@@ -129,7 +129,8 @@ def test_bench_and_compare_modules_never_import_tensorflow() -> None:
     code = (
         "import sys\n"
         "for m in ('tensorflow', 'keras', 'tf2onnx'): sys.modules[m] = None  # import now raises\n"
-        "import edgecnn.benchmarking.run, edgecnn.benchmarking.compare, edgecnn.benchmarking.plots\n"
+        "import edgecnn.benchmarking.bench_run, edgecnn.benchmarking.compare\n"
+        "import edgecnn.benchmarking.bench_plots\n"
         "import edgecnn.runtime.sessions\n"
         "import edgecnn.commands.bench, edgecnn.commands.compare\n"
         "loaded = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx')"

@@ -107,3 +107,21 @@ def test_module_and_functions_are_small(path: Path) -> None:
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     ]
     assert not long, f"{path.relative_to(ROOT)}: functions over {MAX_FUNCTION_LINES} lines: {', '.join(long)}"
+
+
+def test_module_names_repeat_only_between_a_command_and_its_engine() -> None:
+    """A file name says what it holds: `config.py` in three packages makes a reader open all three. The
+    one repetition allowed is a command module (`commands/tune.py`) and the engine it calls
+    (`benchmarking/tune.py`), so a reader finds the engine by the command's name."""
+    by_name: dict[str, list[Path]] = {}
+    for path in MODULES:
+        if path.name != "__init__.py":
+            by_name.setdefault(path.name, []).append(path.relative_to(PACKAGE))
+    repeated = {}
+    for name, paths in by_name.items():
+        if len(paths) < 2:
+            continue
+        commands = [p for p in paths if p.parts[0] == "commands"]
+        if len(paths) != 2 or len(commands) != 1:
+            repeated[name] = [str(p) for p in paths]
+    assert not repeated, f"file names repeated outside a command/engine pair: {repeated}"

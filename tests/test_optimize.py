@@ -15,8 +15,7 @@ from typer.testing import CliRunner
 from edgecnn import runtime
 from edgecnn.cli import app
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.runtime import OptimizeConfig, optimize
-from edgecnn.runtime.optimize import fuse_reorder_quantize_transpose
+from edgecnn.runtime.optimize import OptimizeConfig, fuse_reorder_quantize_transpose, optimize
 from edgecnn.runtime.target import TARGET_KEY, check_target, current_cpu_target, target_mismatch
 
 

@@ -199,8 +199,8 @@ def test_export_counts_beyond_the_data_are_refused(mnist_dir: Path, tmp_path: Pa
     export.json records the requested number."""
     from edgecnn.core.errors import EdgecnnError
     from edgecnn.data import load_dataset
-    from edgecnn.exporting.config import ExportConfig
-    from edgecnn.exporting.dataset import refuse_counts_beyond_data
+    from edgecnn.exporting.export_config import ExportConfig
+    from edgecnn.exporting.export_data import refuse_counts_beyond_data
     from edgecnn.exporting.quantization.quant_config import QuantizationConfig
 
     ds = load_dataset("mnist", mnist_dir, download=False)
@@ -248,7 +248,7 @@ def test_interrupted_training_messages_name_the_truth(mnist_dir: Path, tmp_path:
     --limit names --limit (not the EMA momentum it changes)."""
     from edgecnn.core.tfcompat import import_keras
     from edgecnn.training import TrainConfig, train
-    from edgecnn.training.config import TrainingInterrupted
+    from edgecnn.training.train_config import TrainingInterrupted
 
     keras = import_keras()
 

@@ -100,7 +100,7 @@ def test_tflite_accuracy_is_what_the_file_scores(tflite_bundle, mnist_dir: Path)
 def test_tflite_parity_gate_catches_another_model(trained_run, mnist_dir: Path) -> None:
     """A .tflite that is not the Keras model (an untrained twin) fails the parity gate."""
     from edgecnn.core.tfcompat import import_keras
-    from edgecnn.exporting.config import ExportConfig
+    from edgecnn.exporting.export_config import ExportConfig
     from edgecnn.exporting.formats.tflite import TfliteModel, convert, tflite_parity
     from edgecnn.exporting.graph.convert import keras_call
 
@@ -118,7 +118,7 @@ def test_tflite_parity_gate_catches_another_model(trained_run, mnist_dir: Path) 
 
 
 def test_formats_are_checked() -> None:
-    from edgecnn.exporting.config import ExportConfig
+    from edgecnn.exporting.export_config import ExportConfig
 
     with pytest.raises(EdgecnnError, match="unknown --formats value 'coreml'"):
         ExportConfig(model_path=Path("m.keras"), output_dir=Path("b"), formats=("onnx", "coreml"))

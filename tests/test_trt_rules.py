@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 import edgecnn.benchmarking.gpu_memory as gpu_memory
 from edgecnn.benchmarking import BenchConfig, bench
+from edgecnn.benchmarking.bench_run import per_batch_contexts
 from edgecnn.benchmarking.measure import MeasureContext
-from edgecnn.benchmarking.run import per_batch_contexts
 from edgecnn.cli import app
 from edgecnn.core.environment import gpu_info
 from edgecnn.core.errors import EdgecnnError
@@ -28,8 +28,8 @@ from edgecnn.exporting.quantization.quantize import quantize_int8
 from edgecnn.exporting.quantization.tensorrt import trt_quantization
 from edgecnn.runtime import SessionConfig
 from edgecnn.runtime.doctor import DoctorConfig, doctor
+from edgecnn.runtime.feeds import DatasetSamples
 from edgecnn.runtime.graph_replay import check_replay
-from edgecnn.runtime.inputs import DatasetSamples
 from edgecnn.runtime.placement import (
     CPU_PROVIDER,
     PlacementConfig,

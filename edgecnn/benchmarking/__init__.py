@@ -6,8 +6,9 @@ the numbers mean), the timing harness (timing.py), speed-up ratios (speedup.py),
 profile (op_profile.py), `edgecnn compare` (compare.py) and their plots (plots.py). Importing it loads
 numpy only: never TensorFlow, and onnxruntime/matplotlib only when used."""
 
+from edgecnn.benchmarking.bench_config import BenchConfig, parse_batch_sizes, parse_thread_counts
+from edgecnn.benchmarking.bench_run import bench, bench_in_process, shares_thread_pool
 from edgecnn.benchmarking.compare import CompareConfig, CompareResult, compare
-from edgecnn.benchmarking.config import BenchConfig, parse_batch_sizes, parse_thread_counts
 from edgecnn.benchmarking.op_profile import OpProfile, profile_session_ops
 from edgecnn.benchmarking.results import (
     BatchResult,
@@ -17,7 +18,6 @@ from edgecnn.benchmarking.results import (
     load_document,
     to_csv,
 )
-from edgecnn.benchmarking.run import bench, bench_in_process, shares_thread_pool
 from edgecnn.benchmarking.speedup import Speedup, median_round_ratio, ratio, speedup_vs_baseline
 from edgecnn.benchmarking.sweep import ThreadSweepResult, bench_thread_sweep
 from edgecnn.benchmarking.timing import (

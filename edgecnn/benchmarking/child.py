@@ -10,8 +10,8 @@ import os
 import signal
 import sys
 
-from edgecnn.benchmarking.config import BenchConfig
-from edgecnn.benchmarking.run import bench_in_process
+from edgecnn.benchmarking.bench_config import BenchConfig
+from edgecnn.benchmarking.bench_run import bench_in_process
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.outputs import dumps_json
 from edgecnn.core.text import one_line

@@ -188,7 +188,7 @@ def to_csv(document: dict[str, Any]) -> str:
 
 
 def _write_outputs(result: CompareResult, out: Path) -> CompareResult:
-    from edgecnn.benchmarking.plots import plot_compare
+    from edgecnn.benchmarking.bench_plots import plot_compare
     from edgecnn.core.plotting import NO_MATPLOTLIB, plotting_available
 
     plot = plotting_available()

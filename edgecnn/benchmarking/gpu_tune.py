@@ -74,7 +74,7 @@ def device_accuracy(option: GpuOption, device: str, x: np.ndarray, y: np.ndarray
 
 
 def time_option(option: GpuOption, device: str, batch: int, seconds: float, data_dir: Path | None) -> float:
-    from edgecnn.benchmarking.config import BenchConfig
+    from edgecnn.benchmarking.bench_config import BenchConfig
     from edgecnn.benchmarking.sweep import run_in_child
 
     config = BenchConfig(models=(option.file,), session=option.session(device), batch_sizes=(batch,),

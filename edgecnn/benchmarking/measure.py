@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 import edgecnn.benchmarking.memory as memory
-from edgecnn.benchmarking.config import BLOCK_WARMUP, BenchConfig
+from edgecnn.benchmarking.bench_config import BLOCK_WARMUP, BenchConfig
 from edgecnn.benchmarking.gpu_memory import DeviceMemory
 from edgecnn.benchmarking.notes import cpu_notes, gpu_notes, noisy_timing_note
 from edgecnn.benchmarking.op_profile import OpProfile, profile_session_ops
@@ -31,10 +31,10 @@ from edgecnn.core.metadata import PREFIX as METADATA_PREFIX
 from edgecnn.core.metadata import ModelMetadata, read_metadata
 from edgecnn.runtime import io_binding, sessions
 from edgecnn.runtime.checked_session import open_checked
+from edgecnn.runtime.feeds import DatasetSamples, make_feeds
 from edgecnn.runtime.graph_replay import REPLAY_RUNS, check_replay
 from edgecnn.runtime.graph_stats import count_macs
-from edgecnn.runtime.inputs import DatasetSamples, make_feeds
-from edgecnn.runtime.ort import import_ort
+from edgecnn.runtime.ort_library import import_ort
 from edgecnn.runtime.providers import trt_opt_batch
 from edgecnn.runtime.session_config import SessionConfig
 from edgecnn.runtime.target import TARGET_KEY

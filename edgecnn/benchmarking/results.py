@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgecnn.benchmarking.config import BLOCK_WARMUP, BenchConfig
+from edgecnn.benchmarking.bench_config import BLOCK_WARMUP, BenchConfig
 from edgecnn.benchmarking.op_profile import OpProfile
 from edgecnn.benchmarking.timing import LatencyStats
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.inputs import check_input_file, show_path
+from edgecnn.core.input_files import check_input_file, show_path
 from edgecnn.core.outputs import to_jsonable
 
 SCHEMA = "edgecnn.bench"

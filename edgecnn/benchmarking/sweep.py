@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from edgecnn.benchmarking.config import BenchConfig
+from edgecnn.benchmarking.bench_config import BenchConfig
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.outputs import atomic_dir, dumps_json, refuse_overwrite
 from edgecnn.core.progress import Progress, ProgressEvent

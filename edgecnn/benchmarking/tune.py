@@ -37,7 +37,7 @@ from edgecnn.benchmarking.tune_candidates import (
 from edgecnn.benchmarking.tune_plan import CONFIDENCE, TuneEstimate
 from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.inputs import check_input_file, show_path
+from edgecnn.core.input_files import check_input_file, show_path
 from edgecnn.core.metadata import ModelMetadata
 from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
 from edgecnn.core.ownership import add_to_marker
@@ -167,7 +167,7 @@ def time_candidates(
     runs with ORT's default spinning and no idle session's spinning workers steal the timed one's core:
     the settings predict, eval and bench run the pick with. (Per-session pools with spinning off, the
     earlier way, timed 2 threads up to 1.9x slower than they run, e.g. tf1-cnn INT8 at batch 1.)"""
-    from edgecnn.benchmarking.config import BenchConfig
+    from edgecnn.benchmarking.bench_config import BenchConfig
     from edgecnn.benchmarking.sweep import run_in_child
 
     accepted = [c for c in cands if c.accepted]

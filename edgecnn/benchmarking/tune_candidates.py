@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.inputs import show_path
+from edgecnn.core.input_files import show_path
 from edgecnn.core.metadata import ModelMetadata, read_metadata
 from edgecnn.core.progress import Progress, Tracker
 from edgecnn.core.tflite_metadata import read_tflite_metadata

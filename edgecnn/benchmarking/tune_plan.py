@@ -137,6 +137,6 @@ def probe(fp32: Path, x: np.ndarray, data_load_s: float) -> Probe:
     run_batches(session, batch, len(batch))
     ms = (time.perf_counter() - t0) * 1e3 / len(batch)
     t0 = time.perf_counter()
-    imports = "import onnxruntime, edgecnn.benchmarking.child, edgecnn.benchmarking.run"
+    imports = "import onnxruntime, edgecnn.benchmarking.child, edgecnn.benchmarking.bench_run"
     subprocess.run([sys.executable, "-c", imports], capture_output=True, check=False)
     return Probe(ms, open_s, time.perf_counter() - t0 + data_load_s)

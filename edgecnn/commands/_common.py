@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.inputs import literal
+from edgecnn.core.input_files import literal
 from edgecnn.core.interrupt import mark_reported
 from edgecnn.core.outputs import dumps_json, os_error_line
 

@@ -26,7 +26,7 @@ from edgecnn.commands.options import (
     output_option,
     session_options,
 )
-from edgecnn.commands.progress import rich_progress
+from edgecnn.commands.progress_bars import rich_progress
 from edgecnn.core.progress import Progress, ProgressEvent
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ import typer
 
 from edgecnn.commands._common import console_for, emit_json, run_guarded, styled
 from edgecnn.commands.options import DataDirOption, JsonOption, output_option
-from edgecnn.data.registry import dataset_names, sources_help
+from edgecnn.data.dataset_registry import dataset_names, sources_help
 
 if TYPE_CHECKING:
     from edgecnn.data import DatasetInfo

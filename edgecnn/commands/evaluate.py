@@ -20,8 +20,8 @@ from edgecnn.commands.options import (
     output_option,
     session_options,
 )
-from edgecnn.commands.progress import rich_progress
-from edgecnn.data.registry import names_help
+from edgecnn.commands.progress_bars import rich_progress
+from edgecnn.data.dataset_registry import names_help
 
 if TYPE_CHECKING:
     from edgecnn.evaluation import EvalConfig, EvalResult

@@ -17,9 +17,9 @@ from rich.text import Text
 from edgecnn.commands._common import add_name_column, run_command, styled
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption, output_option
 from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
-from edgecnn.core.inputs import show_path
+from edgecnn.core.input_files import show_path
 from edgecnn.core.metadata import INPUT_NAME
-from edgecnn.data.registry import names_help
+from edgecnn.data.dataset_registry import names_help
 
 if TYPE_CHECKING:
     from edgecnn.exporting import ExportConfig
@@ -212,7 +212,7 @@ def parse_labels(labels: str | None) -> tuple[str, ...] | None:
 def run_export(config: ExportConfig) -> ExportResult:
     """Export with progress bars. The exporting package is imported here so that `edgecnn --help`
     does not load numpy."""
-    from edgecnn.commands.progress import rich_progress
+    from edgecnn.commands.progress_bars import rich_progress
     from edgecnn.exporting import export
 
     with rich_progress() as progress:

@@ -12,7 +12,7 @@ from edgecnn.commands._common import run_command
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption
 
 if TYPE_CHECKING:
-    from edgecnn.runtime import OptimizeConfig, OptimizeResult
+    from edgecnn.runtime.optimize import OptimizeConfig, OptimizeResult
 
 
 ModelArgument = Annotated[
@@ -60,7 +60,7 @@ def optimize_command(
     """Save the graph ONNX Runtime runs on THIS CPU, with edgecnn's layout fusion; it runs only here."""
 
     def config() -> OptimizeConfig:
-        from edgecnn.runtime import OptimizeConfig
+        from edgecnn.runtime.optimize import OptimizeConfig
 
         return OptimizeConfig(
             model=model, output=output, force=force, check_images=check_images, data_dir=data_dir
@@ -70,7 +70,7 @@ def optimize_command(
 
 
 def run_optimize(config: OptimizeConfig) -> OptimizeResult:
-    from edgecnn.runtime import optimize
+    from edgecnn.runtime.optimize import optimize
 
     return optimize(config)
 

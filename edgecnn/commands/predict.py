@@ -23,7 +23,7 @@ from edgecnn.commands.options import (
     session_options,
 )
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.inputs import show_path
+from edgecnn.core.input_files import show_path
 
 if TYPE_CHECKING:
     from edgecnn.prediction import PredictConfig, PredictResult

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from edgecnn.commands._common import run_command, stderr_console
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption, output_option
-from edgecnn.commands.progress import rich_progress
-from edgecnn.data.registry import names_help
+from edgecnn.commands.progress_bars import rich_progress
+from edgecnn.data.dataset_registry import names_help
 
 if TYPE_CHECKING:
     from edgecnn.training import TrainConfig, TrainResult

@@ -12,9 +12,9 @@ from rich.table import Table
 
 from edgecnn.commands._common import add_name_column, run_command, stderr_console, styled
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption
-from edgecnn.commands.progress import rich_progress
+from edgecnn.commands.progress_bars import rich_progress
 from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
-from edgecnn.core.inputs import show_path
+from edgecnn.core.input_files import show_path
 
 if TYPE_CHECKING:
     from edgecnn.benchmarking.tune import TuneConfig, TuneResult
@@ -141,7 +141,7 @@ def tune_command(
     (file, runtime, threads)."""
 
     def config() -> TuneConfig:
-        from edgecnn.benchmarking.config import parse_batch_sizes, parse_thread_counts
+        from edgecnn.benchmarking.bench_config import parse_batch_sizes, parse_thread_counts
         from edgecnn.benchmarking.tune import TuneConfig
         from edgecnn.runtime.session_config import SessionConfig
 

@@ -226,7 +226,7 @@ def load_onnx(path: str | Path) -> Any:
     argument check; a garbage or truncated file is one line, not onnx's DecodeError."""
     import onnx
 
-    from edgecnn.core.inputs import check_input_file, show_path
+    from edgecnn.core.input_files import check_input_file, show_path
 
     check_input_file(path, "model file")
     try:

@@ -19,7 +19,7 @@ from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.faults import OUTPUT_WRITE, pause_point
-from edgecnn.core.inputs import show_path
+from edgecnn.core.input_files import show_path
 from edgecnn.core.interrupt import forget_temporary, interrupted, register_temporary
 from edgecnn.core.ownership import check_not_an_input, check_replaceable, claim_output, write_marker
 from edgecnn.core.scratch import TMP_PREFIX, remove_entry, sweep_stale, tmp_prefix

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.inputs import show_path
+from edgecnn.core.input_files import show_path
 
 try:
     import fcntl

@@ -1,7 +1,7 @@
 """How long-running work reports progress without knowing how it is shown.
 
 Core code (train, export, bench, eval) takes an optional `Progress` callback and reports
-`ProgressEvent`s through a `Tracker`; the CLI (`edgecnn.commands.progress`) turns them into rich bars
+`ProgressEvent`s through a `Tracker`; the CLI (`edgecnn.commands.progress_bars`) turns them into rich bars
 on stderr, notebooks or tests pass their own callable or nothing."""
 
 from __future__ import annotations

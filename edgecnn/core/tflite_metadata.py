@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.inputs import check_input_file, show_path
+from edgecnn.core.input_files import check_input_file, show_path
 from edgecnn.core.metadata import PREFIX, ModelMetadata
 
 METADATA_NAME = "edgecnn"  # the entry's name in Model.metadata

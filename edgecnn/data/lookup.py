@@ -19,12 +19,12 @@ from pathlib import Path
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.data.dataset import Dataset, DatasetSpec, LoadedArrays
+from edgecnn.data.dataset_registry import parse_name
 from edgecnn.data.download import download_to
 from edgecnn.data.folder import FOLDER_TEST_FRACTION
 from edgecnn.data.formats import FORMATS, Loader
 from edgecnn.data.images import convert_images
 from edgecnn.data.normalization import channel_stats
-from edgecnn.data.registry import parse_name
 
 # A folder that holds a dataset, and how to load it (loading is deferred: finding is cheap).
 Found = tuple[Path, Loader]

@@ -5,14 +5,14 @@ Importing the package is cheap (no TensorFlow, tf2onnx or onnx): those load when
 rewrites import onnx at module level, so they are imported from their modules
 (`edgecnn.exporting.graph.rewrites`, `edgecnn.exporting.quantization.qdq_rewrites`), not re-exported here."""
 
-from edgecnn.exporting.config import (
+from edgecnn.exporting.export import export
+from edgecnn.exporting.export_config import (
     DEFAULT_OPSET,
     EXPORT_JSON,
     QUANTIZE_CHOICES,
     VARIANT_FILES,
     ExportConfig,
 )
-from edgecnn.exporting.export import export
 from edgecnn.exporting.graph.convert import ROUTE_KERAS, ROUTE_TF2ONNX, convert, convert_keras_export
 from edgecnn.exporting.graph.names import name_batch_dim, rename_io, tidy_names
 from edgecnn.exporting.keras_source import check_keras_file, load_keras_model, model_io

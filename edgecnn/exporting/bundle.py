@@ -12,8 +12,8 @@ from edgecnn.core.files import sha256_file
 from edgecnn.core.metadata import ModelMetadata, write_metadata
 from edgecnn.core.outputs import atomic_write_json, to_jsonable
 from edgecnn.core.version import __version__
-from edgecnn.exporting.config import EXPORT_JSON, VARIANT_FILES, ExportConfig
-from edgecnn.exporting.dataset import ExportData
+from edgecnn.exporting.export_config import EXPORT_JSON, VARIANT_FILES, ExportConfig
+from edgecnn.exporting.export_data import ExportData
 from edgecnn.exporting.graph.fp32_graph import Fp32Graph
 from edgecnn.exporting.keras_source import KerasSource
 from edgecnn.exporting.quantization.int8_variant import Int8Outcome

@@ -30,8 +30,8 @@ from edgecnn.exporting.bundle import (
     write_export_json,
     write_fp32,
 )
-from edgecnn.exporting.config import ExportConfig
-from edgecnn.exporting.dataset import load_export_data, prepare_eval_images
+from edgecnn.exporting.export_config import ExportConfig
+from edgecnn.exporting.export_data import load_export_data, prepare_eval_images
 from edgecnn.exporting.formats.tflite import build_tflite_variants
 from edgecnn.exporting.graph.convert import keras_call
 from edgecnn.exporting.graph.fp32_graph import build_fp32_graph

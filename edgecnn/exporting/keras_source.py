@@ -13,11 +13,11 @@ from typing import Any
 
 from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.inputs import check_input_file, show_path
+from edgecnn.core.input_files import check_input_file, show_path
 from edgecnn.core.metadata import Normalization
 from edgecnn.core.quiet import quiet_libraries
 from edgecnn.core.text import one_line
-from edgecnn.exporting.config import ExportConfig
+from edgecnn.exporting.export_config import ExportConfig
 from edgecnn.exporting.input_contract import in_model_preprocessing, output_kind, settle_normalization
 from edgecnn.training.record import TrainRecord
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.exporting.config import PARITY_MAX_ABS_DIFF, ExportConfig
+from edgecnn.exporting.export_config import PARITY_MAX_ABS_DIFF, ExportConfig
 from edgecnn.exporting.report import Parity
 
 

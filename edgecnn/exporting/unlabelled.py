@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.data.registry import dataset_names
+from edgecnn.data.dataset_registry import dataset_names
 
 # Random images are enough to prove the graph computes what Keras computes; more only costs time on
 # large models (224x224x3 ResNet50).

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.metadata import ModelMetadata, write_metadata
-from edgecnn.exporting.config import VARIANT_FILES, ExportConfig, variant_file
+from edgecnn.exporting.export_config import VARIANT_FILES, ExportConfig, variant_file
 from edgecnn.exporting.quantization.quant_config import QuantizationConfig
 from edgecnn.exporting.quantization.quantize import (
     DYNAMIC_WARNING,

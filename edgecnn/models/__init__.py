@@ -6,7 +6,7 @@ Importing the package registers the zoo, so `get_model_spec("keras-convnet")` al
 from edgecnn.models import zoo  # noqa: F401 - registers the built-in architectures
 from edgecnn.models.keras_builder import build_keras_model
 from edgecnn.models.layers import HEAD_NAME, LayerSpec
-from edgecnn.models.registry import get_model_spec, list_model_specs, model_names, register_model
+from edgecnn.models.model_registry import get_model_spec, list_model_specs, model_names, register_model
 from edgecnn.models.size import LayerInfo, layer_table, params_and_macs
 from edgecnn.models.spec import LR_SCHEDULES, OPTIMIZERS, ModelSpec, Recipe
 from edgecnn.models.spec_file import load_spec_file, spec_from_dict

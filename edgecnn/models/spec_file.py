@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.inputs import check_input_file
-from edgecnn.data.registry import names_help, parse_name
+from edgecnn.core.input_files import check_input_file
+from edgecnn.data.dataset_registry import names_help, parse_name
 from edgecnn.models.layers import ACTIVATIONS, FLATTEN, LayerSpec
 from edgecnn.models.spec import ModelSpec, Recipe
 

@@ -4,7 +4,7 @@ that reproduces it, plus edgecnn's own `mnist-fast`. Importing this module regis
 from __future__ import annotations
 
 from edgecnn.models.layers import BATCHNORM, FLATTEN, RELU, conv, dense, dropout, pool
-from edgecnn.models.registry import register_model
+from edgecnn.models.model_registry import register_model
 from edgecnn.models.spec import ModelSpec, Recipe
 
 MNIST_SHAPE = (28, 28, 1)

@@ -17,8 +17,8 @@ from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.files import timestamped_path
 from edgecnn.core.metadata import ModelMetadata
 from edgecnn.core.outputs import atomic_write_json, refuse_overwrite, to_jsonable
+from edgecnn.data.dataset_registry import DATASETS
 from edgecnn.data.images import FittedImage, expand_inputs, fit_image, label_from_filename
-from edgecnn.data.registry import DATASETS
 from edgecnn.runtime.inference import as_probabilities, run_batches
 from edgecnn.runtime.loaded_model import RUNTIME_KEYS, load_model
 from edgecnn.runtime.preprocess import prepare_batch

@@ -6,6 +6,7 @@ inference and output agreement, opening a classifier with its metadata, graph MA
 target lock of CPU-specific graphs, and `edgecnn optimize`. Importing it loads numpy only; onnx and
 onnxruntime are imported when first used."""
 
+from edgecnn.runtime.feeds import INPUT_SOURCES, DatasetSamples, make_feeds, random_feeds
 from edgecnn.runtime.graph_stats import count_macs
 from edgecnn.runtime.inference import (
     Agreement,
@@ -16,11 +17,12 @@ from edgecnn.runtime.inference import (
     predict_probabilities,
     run_batches,
 )
-from edgecnn.runtime.inputs import INPUT_SOURCES, DatasetSamples, make_feeds, random_feeds
 from edgecnn.runtime.io_binding import BoundIO, bind_io, run_options
 from edgecnn.runtime.loaded_model import LoadedModel, load_model
-from edgecnn.runtime.optimize import OptimizeConfig, OptimizeResult, optimize
-from edgecnn.runtime.ort import available_providers, import_ort
+
+# `optimize` the function is not re-exported: it would shadow the module `edgecnn.runtime.optimize`.
+from edgecnn.runtime.optimize import OptimizeConfig, OptimizeResult
+from edgecnn.runtime.ort_library import available_providers, import_ort
 from edgecnn.runtime.preprocess import prepare_batch
 from edgecnn.runtime.providers import PROVIDER_FOR_DEVICE, ort_device
 from edgecnn.runtime.session_config import DEVICES, SessionConfig
@@ -59,7 +61,6 @@ __all__ = [
     "numpy_dtype",
     "open_cpu_session",
     "open_session",
-    "optimize",
     "ort_device",
     "predict_probabilities",
     "prepare_batch",

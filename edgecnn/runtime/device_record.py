@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.inputs import check_input_file, show_path
+from edgecnn.core.input_files import check_input_file, show_path
 from edgecnn.core.text import one_line
 from edgecnn.runtime.backends.registry import BACKENDS
 from edgecnn.runtime.session_config import (

@@ -14,7 +14,7 @@ import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import LOGITS_NAME, OUTPUT_NAME, PREFIX
-from edgecnn.runtime.inputs import fixed_batch
+from edgecnn.runtime.feeds import fixed_batch
 
 PROB_TOLERANCE = 1e-3
 PROB_SUM_TOLERANCE = 0.1

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.runtime.ort import import_ort
+from edgecnn.runtime.ort_library import import_ort
 from edgecnn.runtime.providers import ort_device
 from edgecnn.runtime.shapes import numpy_dtype, resolve_shape
 

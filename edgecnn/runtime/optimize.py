@@ -29,8 +29,8 @@ from edgecnn.core.metadata import load_onnx, read_metadata
 from edgecnn.core.outputs import atomic_path, atomic_write_json, refuse_overwrite
 from edgecnn.core.scratch import scratch_dir
 from edgecnn.core.text import one_line
+from edgecnn.runtime.feeds import DatasetSamples, make_feeds
 from edgecnn.runtime.inference import compare_probabilities, predict_probabilities
-from edgecnn.runtime.inputs import DatasetSamples, make_feeds
 from edgecnn.runtime.ort_errors import external_data_files
 from edgecnn.runtime.session_config import SessionConfig
 from edgecnn.runtime.sessions import check_model_file, open_session

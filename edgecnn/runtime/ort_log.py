@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from edgecnn.runtime.ort import import_ort
+from edgecnn.runtime.ort_library import import_ort
 
 # ORT's default logger: errors only while capturing would lose the "Require cuDNN 9.* and CUDA 13.*"
 # warning that names what is missing, so warnings are kept too.

@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 import edgecnn.runtime.thread_pool as thread_pool
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.inputs import check_input_file, path_text_for_library, show_path
-from edgecnn.runtime.ort import available_providers, import_ort, preload_gpu_libraries
+from edgecnn.core.input_files import check_input_file, path_text_for_library, show_path
 from edgecnn.runtime.ort_errors import ort_load_error_line
+from edgecnn.runtime.ort_library import available_providers, import_ort, preload_gpu_libraries
 from edgecnn.runtime.ort_log import OrtLog, captured_ort_log, clean_ort_message
 from edgecnn.runtime.providers import PROVIDER_FOR_DEVICE, provider_list, trt_profile_shapes
 from edgecnn.runtime.session_config import ORT_OPTIMIZATION_LEVELS, SessionConfig

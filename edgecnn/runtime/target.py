@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.runtime.ort import import_ort
+from edgecnn.runtime.ort_library import import_ort
 
 TARGET_KEY = "edgecnn.ort_target"
 TARGET_PROVIDER = "CPUExecutionProvider"

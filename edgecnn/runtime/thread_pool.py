@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.runtime.ort import import_ort
+from edgecnn.runtime.ort_library import import_ort
 from edgecnn.runtime.session_config import SessionConfig
 
 

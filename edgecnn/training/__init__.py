@@ -2,7 +2,10 @@
 --force), distribution strategies, optimizer and weight averaging, the Keras callbacks, train.json and
 the run's plots. TensorFlow is imported only when `train` runs."""
 
-from edgecnn.training.config import (
+from edgecnn.training.ema import averaged_weights, ema_momentum_for
+from edgecnn.training.record import TRAIN_JSON, TrainRecord
+from edgecnn.training.resolved import ResolvedConfig, resolve
+from edgecnn.training.train_config import (
     CHECKPOINT_PATTERN,
     MODEL_FILE,
     STATE_FILE,
@@ -11,10 +14,7 @@ from edgecnn.training.config import (
     TrainingInterrupted,
     TrainResult,
 )
-from edgecnn.training.ema import averaged_weights, ema_momentum_for
-from edgecnn.training.record import TRAIN_JSON, TrainRecord
-from edgecnn.training.resolved import ResolvedConfig, resolve
-from edgecnn.training.run import train
+from edgecnn.training.train_run import train
 
 __all__ = [
     "CHECKPOINT_PATTERN",

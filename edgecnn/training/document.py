@@ -12,10 +12,10 @@ from typing import Any
 from edgecnn.core.environment import environment_info
 from edgecnn.core.version import __version__
 from edgecnn.models import ModelSpec, params_and_macs
-from edgecnn.training.data import TrainingData
 from edgecnn.training.record import TrainRecord
 from edgecnn.training.resolved import ResolvedConfig
 from edgecnn.training.scoring import TestScore
+from edgecnn.training.train_data import TrainingData
 
 MODEL_KEYS = ("name", "spec", "params", "macs", "source", "spec_path")
 DATASET_KEYS = (

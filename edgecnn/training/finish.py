@@ -15,14 +15,14 @@ import numpy as np
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.tfcompat import import_keras, import_tensorflow
 from edgecnn.models import ModelSpec
-from edgecnn.training.config import MODEL_FILE, TrainConfig, TrainResult
-from edgecnn.training.data import TrainingData, load_training_data
 from edgecnn.training.document import FinishedRun, train_document, training_environment
 from edgecnn.training.resolved import ResolvedConfig
 from edgecnn.training.run_dir import finish_run_dir
 from edgecnn.training.run_plots import write_run_plots
 from edgecnn.training.scoring import score_probabilities
 from edgecnn.training.streaming import stream_errors
+from edgecnn.training.train_config import MODEL_FILE, TrainConfig, TrainResult
+from edgecnn.training.train_data import TrainingData, load_training_data
 
 
 @contextlib.contextmanager

@@ -21,12 +21,10 @@ from typing import Any
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.progress import Progress
 from edgecnn.core.tfcompat import import_keras, import_tensorflow
-from edgecnn.data.registry import DATASETS
+from edgecnn.data.dataset_registry import DATASETS
 from edgecnn.models import ModelSpec
 from edgecnn.training.callbacks import checkpoint_epoch
 from edgecnn.training.cluster import ClusterSpec, cluster_from_env
-from edgecnn.training.config import TrainConfig, TrainResult
-from edgecnn.training.data import ArrayInputs
 from edgecnn.training.finish import RunSetup, Trained, finish_training, load_data, timed
 from edgecnn.training.fresh_model import compile_fresh_model
 from edgecnn.training.multiworker import (
@@ -47,6 +45,8 @@ from edgecnn.training.run_dir import (
     prepare_run_dir,
     read_resume_state,
 )
+from edgecnn.training.train_config import TrainConfig, TrainResult
+from edgecnn.training.train_data import ArrayInputs
 from edgecnn.training.watchdog import Watchdog
 
 

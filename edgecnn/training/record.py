@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.inputs import check_input_file
+from edgecnn.core.input_files import check_input_file
 from edgecnn.core.metadata import Normalization
 from edgecnn.core.text import one_line
 

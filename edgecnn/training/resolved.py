@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgecnn.models import ModelSpec
-from edgecnn.training.config import TrainConfig
 from edgecnn.training.ema import ema_momentum_for
+from edgecnn.training.train_config import TrainConfig
 
 # Keys of the resolved config that must match for --resume to continue the same training run. The
 # user's options come first: a derived value (the EMA momentum follows --limit and --epochs) must not be

@@ -18,9 +18,9 @@ from edgecnn.core.faults import CHECKPOINT_WRITE, pause_point
 from edgecnn.core.outputs import atomic_path, atomic_write_json
 from edgecnn.core.ownership import claim_output
 from edgecnn.core.scratch import TMP_PREFIX, sweep_stale
-from edgecnn.training.config import CHECKPOINT_PATTERN, STATE_FILE, TrainConfig
 from edgecnn.training.record import TRAIN_JSON
 from edgecnn.training.resolved import RESUME_KEYS, RESUME_OPTIONS, ResolvedConfig
+from edgecnn.training.train_config import CHECKPOINT_PATTERN, STATE_FILE, TrainConfig
 
 
 @dataclass(frozen=True)

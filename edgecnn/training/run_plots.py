@@ -1,5 +1,5 @@
 """Which PNGs a finished run writes, and the arrays they need (the conv feature maps come from probing
-the trained model). `edgecnn.training.plots` only draws."""
+the trained model). `edgecnn.training.train_plots` only draws."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from edgecnn.models import ModelSpec, layer_table
-from edgecnn.training.data import TrainingData
 from edgecnn.training.scoring import TestScore
+from edgecnn.training.train_data import TrainingData
 
 
 def _conv_layer_names(spec: ModelSpec) -> list[str]:
@@ -31,7 +31,7 @@ def write_run_plots(
     history: dict[str, list[float]],
     run_dir: Path,
 ) -> list[Path]:
-    import edgecnn.training.plots as plots_train
+    import edgecnn.training.train_plots as plots_train
     from edgecnn.evaluation.confusion import plot_confusion_matrix
 
     labels = tuple(data.class_labels)
@@ -55,7 +55,7 @@ def _conv_plots(
     keras: Any, model: Any, conv_names: list[str], data: TrainingData, labels: tuple[str, ...], run_dir: Path
 ) -> list[Path]:
     """The first conv's filters, and every conv's feature maps for the first test image."""
-    import edgecnn.training.plots as plots_train
+    import edgecnn.training.train_plots as plots_train
 
     kernel = np.asarray(model.get_layer(conv_names[0]).get_weights()[0])
     paths = [plots_train.plot_filters(kernel, run_dir / "filters_first_conv.png", title=conv_names[0])]

@@ -25,8 +25,8 @@ from edgecnn.core.quiet import quiet_libraries
 from edgecnn.core.text import one_line
 from edgecnn.core.tflite_metadata import write_tflite_metadata
 from edgecnn.exporting.bundle import ExportParts
-from edgecnn.exporting.config import PARITY_MAX_ABS_DIFF, ExportConfig
-from edgecnn.exporting.dataset import EvalImages
+from edgecnn.exporting.export_config import PARITY_MAX_ABS_DIFF, ExportConfig
+from edgecnn.exporting.export_data import EvalImages
 from edgecnn.exporting.graph.convert import keras_call
 from edgecnn.exporting.guard import CHANCE_FACTOR, check_fp32_accuracy
 from edgecnn.exporting.input_contract import normalization_name

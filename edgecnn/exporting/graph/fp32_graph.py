@@ -7,7 +7,7 @@ from typing import Any
 
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.text import one_line
-from edgecnn.exporting.config import ExportConfig
+from edgecnn.exporting.export_config import ExportConfig
 from edgecnn.exporting.graph.convert import convert
 from edgecnn.exporting.graph.names import name_batch_dim, tidy_names
 from edgecnn.exporting.graph.simplify import simplify

@@ -14,7 +14,7 @@ import numpy as np
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import INPUT_NAME
 from edgecnn.core.progress import Tracker
-from edgecnn.exporting.config import PARITY_MAX_ABS_DIFF, ExportConfig
+from edgecnn.exporting.export_config import PARITY_MAX_ABS_DIFF, ExportConfig
 from edgecnn.exporting.quantization.calibration import check_calibration_images, select_calibration_images
 from edgecnn.exporting.quantization.quant_config import QuantizationConfig
 from edgecnn.exporting.quantization.quantize import preprocess_for_quantization, quantize_int8

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.metadata import INPUT_NAME
-from edgecnn.exporting.config import ExportConfig
+from edgecnn.exporting.export_config import ExportConfig
 from edgecnn.exporting.quantization.calibration import check_calibration_images, select_calibration_images
 from edgecnn.exporting.quantization.quant_config import QuantizationConfig
 from edgecnn.exporting.quantization.quantize import quantize_int8

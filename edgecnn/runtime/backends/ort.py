@@ -15,7 +15,7 @@ from edgecnn.runtime.backends.base import Backend, OpenedModel, static_dims
 from edgecnn.runtime.checked_session import CheckedSession, open_checked
 from edgecnn.runtime.inference import score_output_name
 from edgecnn.runtime.io_binding import bind_io
-from edgecnn.runtime.ort import available_providers, import_ort
+from edgecnn.runtime.ort_library import available_providers, import_ort
 from edgecnn.runtime.placement import zero_feeds
 from edgecnn.runtime.session_config import SessionConfig
 

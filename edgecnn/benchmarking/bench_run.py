@@ -18,7 +18,7 @@ import datetime as _dt
 from dataclasses import replace
 from pathlib import Path
 
-from edgecnn.benchmarking.config import BenchConfig, with_device_picks
+from edgecnn.benchmarking.bench_config import BenchConfig, with_device_picks
 from edgecnn.benchmarking.measure import (
     MeasureContext,
     Step,
@@ -36,8 +36,8 @@ from edgecnn.benchmarking.sweep import ThreadSweepResult, bench_thread_sweep
 from edgecnn.core.environment import environment_info
 from edgecnn.core.outputs import atomic_dir, dumps_json, refuse_overwrite
 from edgecnn.core.progress import Progress, Tracker
-from edgecnn.runtime.inputs import DatasetSamples
-from edgecnn.runtime.ort import import_ort
+from edgecnn.runtime.feeds import DatasetSamples
+from edgecnn.runtime.ort_library import import_ort
 from edgecnn.runtime.sessions import check_model_file
 from edgecnn.runtime.thread_pool import can_share_thread_pool
 
@@ -186,7 +186,7 @@ def bench_in_process(config: BenchConfig, *, progress: Progress | None = None) -
 
 
 def _write_outputs(result: BenchResult, out: Path) -> BenchResult:
-    from edgecnn.benchmarking.plots import plot_bench
+    from edgecnn.benchmarking.bench_plots import plot_bench
     from edgecnn.core.plotting import NO_MATPLOTLIB, plotting_available
 
     plot = plotting_available()

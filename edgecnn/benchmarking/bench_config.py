@@ -19,7 +19,7 @@ from edgecnn.benchmarking.op_profile import DEFAULT_PROFILE_RUNS, MAX_PROFILE_RU
 from edgecnn.benchmarking.timing import DEFAULT_ITERATIONS, MAX_ITERATIONS
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.outputs import dumps_json, to_jsonable
-from edgecnn.runtime.inputs import INPUT_SOURCES
+from edgecnn.runtime.feeds import INPUT_SOURCES
 from edgecnn.runtime.session_config import SessionConfig
 
 DEFAULT_ROUNDS = 10

@@ -12,7 +12,7 @@ import numpy as np
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import ModelMetadata, Normalization
 from edgecnn.data import Dataset
-from edgecnn.exporting.config import ExportConfig
+from edgecnn.exporting.export_config import ExportConfig
 from edgecnn.exporting.input_contract import settle_normalization
 from edgecnn.exporting.keras_source import KerasSource
 from edgecnn.exporting.quantization.quant_config import QuantizationConfig

@@ -29,8 +29,8 @@ from edgecnn.data import (
 )
 from edgecnn.data.normalization import UNIT_SCALE_NORMALIZATION
 from edgecnn.models import ModelSpec
-from edgecnn.training.config import TrainConfig
 from edgecnn.training.streaming import PREDICT_BATCH, ImageFiles, image_stream, shuffle_buffer_images
+from edgecnn.training.train_config import TrainConfig
 
 ARRAYS_LOADER = "arrays"  # the whole dataset in memory as numpy arrays
 STREAM_LOADER = "tf.data"  # read from disk batch by batch, decoded images cached on disk

@@ -23,8 +23,6 @@ from edgecnn.core.scratch import scratch_dir
 from edgecnn.core.tfcompat import import_keras, import_tensorflow
 from edgecnn.models import ModelSpec, get_model_spec
 from edgecnn.training.callbacks import epoch_checkpoint, progress_reporter
-from edgecnn.training.config import TrainConfig, TrainingInterrupted, TrainResult
-from edgecnn.training.data import TrainingData
 from edgecnn.training.distribute import make_strategy
 from edgecnn.training.ema import finalize_averaged_weights
 from edgecnn.training.finish import RunSetup, Trained, finish_training, load_data, timed
@@ -42,6 +40,8 @@ from edgecnn.training.run_dir import (
 )
 from edgecnn.training.scoring import predict_probabilities
 from edgecnn.training.streaming import stream_errors
+from edgecnn.training.train_config import TrainConfig, TrainingInterrupted, TrainResult
+from edgecnn.training.train_data import TrainingData
 
 
 @dataclass(frozen=True)
