@@ -10,9 +10,11 @@ images export used: on CPUs without VNNI, ORT's U8S8 kernels can saturate (VPMAD
 accuracy, so a file more than `tolerance_pp` away from export's number is rejected with the reason, and
 every candidate must stay within the accuracy bound of FP32 measured here. The survivors
 are timed by `edgecnn bench` (interleaved rounds, so load from other processes hits every candidate
-alike; one child process per thread count). `plan_tune` measures the work first (the command prints
-the estimate), progress goes to an optional callback, and `--images` / `--rounds` trade time for
-certainty (benchmarking.tune_plan: the sample and the interval it gives). Runtime side: never TensorFlow.
+alike; one child process per thread count); per batch and thread count the close finalists are then
+re-timed head to head and decided by paired rounds (tune_finalists). `plan_tune` measures the work
+first (the command prints the estimate), progress goes to an optional callback, and `--images` /
+`--rounds` trade time for certainty (benchmarking.tune_plan: the sample and the interval it gives).
+Runtime side: never TensorFlow.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from edgecnn.benchmarking.tune_candidates import (
     skipped_runtimes,
     with_runtimes,
 )
-from edgecnn.benchmarking.tune_plan import CONFIDENCE, TuneEstimate
+from edgecnn.benchmarking.tune_finalists import CellDecision, retime_finalists
+from edgecnn.benchmarking.tune_plan import CONFIDENCE, WARMUP_CALLS, TuneEstimate
 from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
 from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.input_files import check_input_file, show_path
@@ -129,6 +132,7 @@ class TuneResult:
     wall_s: float | None = None  # what it took (accuracy check and timing)
     notes: tuple[str, ...] = ()
     skipped_runtimes: tuple[str, ...] = ()  # one line per runtime not installed here, naming its extra
+    finalists: tuple[CellDecision, ...] = ()  # per (batch, threads): how its best was decided
 
     def to_document(self) -> dict[str, Any]:
         doc = {"kind": DEVICE_SCHEMA, "schema_version": 1, **to_jsonable(self)}
@@ -178,7 +182,7 @@ def time_candidates(
             models=tuple(bundle / c.file for c in accepted),
             model_runtimes=tuple(c.bench_runtime for c in accepted),
             batch_sizes=cfg.batch_sizes,
-            warmup=3,
+            warmup=WARMUP_CALLS,
             duration_s=cfg.rounds * cfg.round_seconds,
             rounds=cfg.rounds,
             session=cfg.session,
@@ -190,18 +194,34 @@ def time_candidates(
         for cand, model in zip(accepted, document["models"], strict=True):
             for row in model["results"]:
                 cand.latency_ms.setdefault(int(row["batch"]), {})[threads] = float(row["p50_ms"])
+                rounds = tuple(float(v) for v in row.get("round_p50_ms") or ())
+                cand.round_ms.setdefault(int(row["batch"]), {})[threads] = rounds
         bar.advance()
     bar.finish()
 
 
-def choose(cands: list[Candidate], batches: tuple[int, ...]) -> dict[int, dict[str, Any]]:
-    """Per batch, the fastest (file, runtime, threads) among the accepted candidates, with ORT FP32's best
-    beside."""
+def first_pass_decisions(cands: list[Candidate], batches: tuple[int, ...]) -> list[CellDecision]:
+    """Per (batch, threads) the fastest median, no second pass (GPU options: one timing each)."""
+    out = []
+    for b in batches:
+        for t in sorted({t for c in cands if c.accepted for t in c.latency_ms.get(b, {})}):
+            timed = [c for c in cands if c.accepted and t in c.latency_ms.get(b, {})]
+            best = min(timed, key=lambda c: c.latency_ms[b][t])
+            out.append(CellDecision(b, t, best.label, (best.label,), best.label, best.latency_ms[b][t]))
+    return out
+
+
+def choose(
+    cands: list[Candidate], batches: tuple[int, ...], cells: list[CellDecision]
+) -> dict[int, dict[str, Any]]:
+    """Per batch, the thread count whose cell winner ran fastest (in the pass that decided it; thread
+    counts run in separate processes, so this one comparison is unpaired), with ORT FP32's best beside."""
     picks: dict[int, dict[str, Any]] = {}
     fp32 = next(c for c in cands if c.variant == "fp32")
+    by_label = {c.label: c for c in cands}
     for b in batches:
-        options = [(ms, c, t) for c in cands if c.accepted for t, ms in c.latency_ms.get(b, {}).items()]
-        ms, best, threads = min(options, key=lambda o: o[0])
+        cell = min((d for d in cells if d.batch == b), key=lambda d: d.winner_ms)
+        best, threads, ms = by_label[cell.winner], cell.threads, cell.winner_ms
         fp32_ms = min(fp32.latency_ms[b].values())
         picks[b] = {
             "variant": best.variant,
@@ -212,6 +232,7 @@ def choose(cands: list[Candidate], batches: tuple[int, ...]) -> dict[int, dict[s
             "p50_ms": ms,
             "fp32_p50_ms": fp32_ms,
             "speedup_vs_fp32": fp32_ms / ms,
+            "decided_by": "paired finalist rounds" if cell.rounds else "first pass",
             # What bench timed it with: ORT's default spinning (see time_candidates).
             "session": {
                 "runtime": best.runtime,
@@ -294,13 +315,18 @@ def tune(config: TuneConfig, progress: Progress | None = None, plan: TunePlan | 
             )
         check_drop(cands, accuracy_bound(config))
         time_candidates(bundle, cands, config, progress)
+    cells = (
+        retime_finalists(bundle, cands, config, progress)
+        if config.session.device == "cpu"
+        else first_pass_decisions(cands, config.batch_sizes)
+    )
     result = TuneResult(
         config=config,
         isa_class=this_isa_class(),
         eval_images=len(y),
         candidates=tuple(cands),
         max_accuracy_drop=accuracy_bound(config),
-        picks=choose(cands, config.batch_sizes),
+        picks=choose(cands, config.batch_sizes, cells),
         record_path=bundle / DEVICE_JSON,
         target=current_cpu_target(),
         environment=environment_info(),
@@ -315,6 +341,7 @@ def tune(config: TuneConfig, progress: Progress | None = None, plan: TunePlan | 
         wall_s=time.perf_counter() - plan.started,
         notes=plan.notes,
         skipped_runtimes=plan.skipped_runtimes,
+        finalists=tuple(cells),
     )
     atomic_write_json(result.record_path, result.to_document(), force=config.force)
     add_to_marker(result.record_path)  # the bundle stays replaceable by `export --force`

@@ -44,6 +44,8 @@ class Candidate:
     accepted: bool = False
     reason: str = ""
     latency_ms: dict[int, dict[int, float]] = field(default_factory=dict)  # batch -> threads -> median
+    # batch -> threads -> its median in each interleaved round of the first pass (tune_finalists pairs them)
+    round_ms: dict[int, dict[int, tuple[float, ...]]] = field(default_factory=dict)
     # 95% interval (pp) of (accuracy here on all export's images) - (export's): a point when all were used
     difference_pp: tuple[float, float] | None = None
     runtime: str = "ort"

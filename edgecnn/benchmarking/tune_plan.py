@@ -7,7 +7,9 @@ reports a 95% interval on the difference from export's number (Wilson score inte
 population correction because the sample is drawn without replacement from export's images) and rejects
 a file only when the whole interval lies beyond the tolerance. With every image (the default) the
 interval is the measured difference itself and the check is the exact one. `--rounds N` bounds the
-timing phase. The estimate comes from one short timing of the FP32 file on this device.
+timing: N rounds of every candidate, then 2N rounds of the close finalists per batch and thread count
+(benchmarking.tune_finalists), counted in the estimate at their most. The estimate comes from one short
+timing of the FP32 file on this device.
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ CONFIDENCE = 0.95
 Z = NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
 SAMPLE_SEED = 0  # the sample is the same on every run and every device: results stay comparable
 PROBE_IMAGES = 64  # the first short timing: one warm batch of this many images
-WARMUP_CALLS = 3  # bench's warm-up calls per model and batch in tune's timing (benchmarking.tune)
+WARMUP_CALLS = 3  # bench's warm-up calls per model and batch in tune's timing (both passes)
+# The second pass (benchmarking.tune_finalists): per (batch, threads) cell, the candidates within
+# FINALIST_MARGIN of the best, at most MAX_FINALISTS, re-timed in FINALIST_ROUND_FACTOR x --rounds rounds.
+FINALIST_MARGIN = 0.15
+MAX_FINALISTS = 4
+FINALIST_ROUND_FACTOR = 2
 
 
 def sample_indices(total: int, n: int | None) -> np.ndarray:
@@ -59,7 +66,8 @@ def difference_interval_pp(
 @dataclass(frozen=True)
 class TuneEstimate:
     """The work ahead, from one measured FP32 batch: accuracy images x candidates, then per thread count
-    and batch size `rounds` interleaved rounds of every candidate (at least one call each)."""
+    and batch size `rounds` interleaved rounds of every candidate (at least one call each), then at
+    most MAX_FINALISTS finalists in `finalist_rounds` rounds."""
 
     images: int
     export_images: int
@@ -89,8 +97,30 @@ class TuneEstimate:
         return self.thread_counts * per_thread
 
     @property
+    def finalist_rounds(self) -> int:
+        return FINALIST_ROUND_FACTOR * self.rounds
+
+    @property
+    def max_finalists(self) -> int:
+        return min(MAX_FINALISTS, self.candidates)
+
+    @property
+    def finalists_s(self) -> float:
+        """At most: every cell re-times MAX_FINALISTS candidates in a child of its own (fewer when
+        fewer are close to the best; none when one candidate is alone within the margin)."""
+        finalists = self.max_finalists
+        if finalists < 2:
+            return 0.0
+        total = 0.0
+        for b in self.batch_sizes:
+            call_s = b * self.fp32_ms_per_image / 1e3
+            per_call = self.finalist_rounds * max(self.round_seconds, call_s) + WARMUP_CALLS * call_s
+            total += self.child_start_s + finalists * (self.open_s + per_call)
+        return self.thread_counts * total
+
+    @property
     def total_s(self) -> float:
-        return self.accuracy_s + self.timing_s
+        return self.accuracy_s + self.timing_s + self.finalists_s
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +135,9 @@ class TuneEstimate:
             "child_start_s": self.child_start_s,
             "accuracy_s": self.accuracy_s,
             "timing_s": self.timing_s,
+            "finalist_rounds": self.finalist_rounds,
+            "max_finalists": self.max_finalists,
+            "finalists_s": self.finalists_s,  # an upper bound (see finalists_s)
             "total_s": self.total_s,
         }
 

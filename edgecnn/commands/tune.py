@@ -32,7 +32,11 @@ ThreadsListOption = Annotated[
 ]
 RoundsOption = Annotated[
     int,
-    typer.Option("--rounds", help="Interleaved timing rounds per batch size (fewer: faster, noisier picks)."),
+    typer.Option(
+        "--rounds",
+        help="Interleaved timing rounds per batch size (fewer: faster, noisier picks); the close finalists "
+        "are re-timed head to head in twice as many.",
+    ),
 ]
 ImagesOption = Annotated[
     int | None,
@@ -69,9 +73,10 @@ def show_estimate(estimate: TuneEstimate, console: Console) -> None:
     sample = "" if e.images >= e.export_images else f" (a sample of {e.export_images}: --images)"
     console.print(
         f"tune: {e.images} images{sample} x {e.candidates} files for accuracy, then {e.rounds} rounds x "
-        f"{e.candidates} files x {len(e.batch_sizes)} batch sizes x {e.thread_counts} thread counts; "
-        f"about {e.total_s:.0f} s here ({e.accuracy_s:.0f} s accuracy, {e.timing_s:.0f} s timing, from "
-        f"FP32's {e.fp32_ms_per_image:.3f} ms/image)",
+        f"{e.candidates} files x {len(e.batch_sizes)} batch sizes x {e.thread_counts} thread counts, then "
+        f"the close finalists (up to {e.max_finalists} per batch and thread count) in {e.finalist_rounds} "
+        f"rounds; about {e.total_s:.0f} s here at most ({e.accuracy_s:.0f} s accuracy, {e.timing_s:.0f} s "
+        f"timing, up to {e.finalists_s:.0f} s finalists, from FP32's {e.fp32_ms_per_image:.3f} ms/image)",
         soft_wrap=True,
     )
 
@@ -116,6 +121,17 @@ def show(result: TuneResult, console: Console) -> None:
             f"{p['p50_ms']:.3f} ms ({p['speedup_vs_fp32']:.2f}x the bundle's ORT FP32)",
             soft_wrap=True,
         )
+    for d in result.finalists:
+        if d.rounds:
+            others = ", ".join(
+                f"{show_path(k)} {v:.3f}" for k, v in d.ratio_to_winner.items() if k != d.winner
+            )
+            console.print(
+                f"batch {d.batch}, {d.threads} thread(s): {len(d.finalists)} finalists re-timed in "
+                f"{d.rounds} paired rounds; {show_path(d.winner)} won (the others' median round ratio to "
+                f"it: {others})",
+                soft_wrap=True,
+            )
     console.print(
         f"saved {show_path(result.record_path)} after {result.wall_s:.1f} s; predict, eval and bench use it "
         f"when given {show_path(result.config.bundle)}",
