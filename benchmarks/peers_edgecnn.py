@@ -65,9 +65,8 @@ def tune_bundle(name: str, bundle: Path, args: argparse.Namespace, data_dir: Pat
     )
     accepted = [c for c in result.candidates if c.accepted]
     picks: dict[str, dict[str, str]] = {}
-    for t in args.threads_list:
-        for b in args.batches:
-            picks.setdefault(str(t), {})[str(b)] = min((c.latency_ms[b][t], c.label) for c in accepted)[1]
+    for cell in result.finalists:  # per (threads, batch): what tune decided, finalist pass included
+        picks.setdefault(str(cell.threads), {})[str(cell.batch)] = cell.winner
     candidates = [
         {
             "label": c.label,
@@ -85,6 +84,13 @@ def tune_bundle(name: str, bundle: Path, args: argparse.Namespace, data_dir: Pat
         "record": str(result.record_path),
         "rejected": {c.label: c.reason for c in result.candidates if not c.accepted},
         "skipped_runtimes": list(result.skipped_runtimes),
+        "finalists": [
+            {
+                k: getattr(cell, k)
+                for k in ("threads", "batch", "finalists", "winner", "rounds", "ratio_to_winner")
+            }
+            for cell in result.finalists
+        ],
     }
 
 

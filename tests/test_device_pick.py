@@ -103,13 +103,23 @@ def test_tune_checks_accuracy_times_and_records_the_pick(tuned) -> None:
     for c in timed:
         assert set(c.latency_ms) == {1, 64} and set(c.latency_ms[1]) == {1, 2}
     by_label = {c.label: c for c in timed}
+    from edgecnn.benchmarking.tune_finalists import finalists
+
+    assert {(d.batch, d.threads) for d in result.finalists} == {(b, t) for b in (1, 64) for t in (1, 2)}
+    for d in result.finalists:
+        # Each cell's finalists: the first pass's best and the ones close to it; the winner is one of
+        # them, decided by paired rounds when there were two or more (tune_finalists).
+        assert d.finalists == tuple(c.label for c in finalists(timed, d.batch, d.threads))
+        assert d.winner in d.finalists and d.first_pass_best == d.finalists[0]
+        assert (d.rounds > 0) == (len(d.finalists) > 1)
+        if not d.rounds:
+            assert d.winner_ms == by_label[d.winner].latency_ms[d.batch][d.threads]
     for batch, pick in result.picks.items():
-        fastest = min(ms for c in timed for ms in c.latency_ms[batch].values())
-        assert pick["p50_ms"] == fastest  # the fastest measured (file, runtime, threads)
+        cell = min((d for d in result.finalists if d.batch == batch), key=lambda d: d.winner_ms)
+        assert pick["p50_ms"] == cell.winner_ms and pick["threads"] == cell.threads
+        assert by_label[cell.winner].file == pick["file"] and by_label[cell.winner].runtime == pick["runtime"]
+        assert by_label[cell.winner].precision == pick["precision"]
         assert pick["p50_ms"] <= pick["fp32_p50_ms"]  # never slower than the bundle's own ORT FP32
-        picked = next(c for c in timed if (c.file, c.runtime, c.precision) == (pick["file"], pick["runtime"],
-                                                                              pick["precision"]))  # fmt: skip
-        assert by_label[picked.label].latency_ms[batch][pick["threads"]] == pick["p50_ms"]
         # Timed by bench's own code (ORT's default spinning, shared pool per thread count), so the
         # record asks for no spinning setting: predict/eval/bench run the pick exactly as it was timed.
         assert pick["session"] == {"runtime": pick["runtime"], "precision": pick["precision"],
