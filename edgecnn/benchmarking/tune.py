@@ -36,7 +36,7 @@ from edgecnn.benchmarking.tune_candidates import (
     skipped_runtimes,
     with_runtimes,
 )
-from edgecnn.benchmarking.tune_finalists import CellDecision, retime_finalists
+from edgecnn.benchmarking.tune_finalists import CellDecision, FinalistTiming, retime_finalists
 from edgecnn.benchmarking.tune_plan import CONFIDENCE, WARMUP_CALLS, TuneEstimate
 from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
 from edgecnn.core.errors import EdgecnnError
@@ -200,6 +200,11 @@ def time_candidates(
     bar.finish()
 
 
+def finalist_timing(cfg: TuneConfig) -> FinalistTiming:
+    cells = tuple((b, t) for t in cfg.threads() for b in cfg.batch_sizes)
+    return FinalistTiming(cells, cfg.rounds, cfg.round_seconds, cfg.session, cfg.data_dir)
+
+
 def first_pass_decisions(cands: list[Candidate], batches: tuple[int, ...]) -> list[CellDecision]:
     """Per (batch, threads) the fastest median, no second pass (GPU options: one timing each)."""
     out = []
@@ -316,7 +321,7 @@ def tune(config: TuneConfig, progress: Progress | None = None, plan: TunePlan | 
         check_drop(cands, accuracy_bound(config))
         time_candidates(bundle, cands, config, progress)
     cells = (
-        retime_finalists(bundle, cands, config, progress)
+        retime_finalists(bundle, cands, finalist_timing(config), progress)
         if config.session.device == "cpu"
         else first_pass_decisions(cands, config.batch_sizes)
     )

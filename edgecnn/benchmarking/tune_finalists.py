@@ -22,15 +22,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edgecnn.benchmarking.speedup import median_round_ratio
+from edgecnn.benchmarking.tune_candidates import Candidate
 from edgecnn.benchmarking.tune_plan import FINALIST_MARGIN, FINALIST_ROUND_FACTOR, MAX_FINALISTS, WARMUP_CALLS
 from edgecnn.core.progress import Progress, Tracker
+from edgecnn.runtime.session_config import SessionConfig
 
-if TYPE_CHECKING:
-    from edgecnn.benchmarking.tune import TuneConfig
-    from edgecnn.benchmarking.tune_candidates import Candidate
+
+@dataclass(frozen=True)
+class FinalistTiming:
+    """What the second pass times with: tune's --rounds and --round-seconds, its session (device and
+    runtime options) and where the test images are; the cells are (batch, threads) pairs."""
+
+    cells: tuple[tuple[int, int], ...]
+    rounds: int  # the first pass's: the second runs FINALIST_ROUND_FACTOR times as many
+    round_seconds: float
+    session: SessionConfig
+    data_dir: Path | None
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,7 @@ def finalists(cands: list[Candidate], batch: int, threads: int) -> list[Candidat
     return [best, *sorted(close[1:], key=closeness)][:MAX_FINALISTS]
 
 
-def _cell_config(bundle: Path, chosen: list[Candidate], cfg: TuneConfig, batch: int, threads: int) -> Any:
+def _cell_config(bundle: Path, chosen: list[Candidate], cfg: FinalistTiming, batch: int, threads: int) -> Any:
     from edgecnn.benchmarking.bench_config import BenchConfig
 
     rounds = FINALIST_ROUND_FACTOR * cfg.rounds
@@ -118,7 +128,7 @@ def _cell_config(bundle: Path, chosen: list[Candidate], cfg: TuneConfig, batch: 
 
 
 def decide_cell(
-    bundle: Path, cands: list[Candidate], cfg: TuneConfig, batch: int, threads: int
+    bundle: Path, cands: list[Candidate], cfg: FinalistTiming, batch: int, threads: int
 ) -> CellDecision:
     """One cell: the first pass's best alone, or its finalists re-timed in one bench child and decided
     by paired rounds."""
@@ -157,13 +167,12 @@ def decide_cell(
 
 
 def retime_finalists(
-    bundle: Path, cands: list[Candidate], cfg: TuneConfig, progress: Progress | None = None
+    bundle: Path, cands: list[Candidate], cfg: FinalistTiming, progress: Progress | None = None
 ) -> list[CellDecision]:
-    """Every (batch, threads) cell's decision, thread count by thread count."""
-    cells = [(b, t) for t in cfg.threads() for b in cfg.batch_sizes]
+    """Every (batch, threads) cell's decision, in the order given."""
     out = []
-    with Tracker(progress, "tune finalists", len(cells), "finalists") as bar:
-        for b, t in cells:
+    with Tracker(progress, "tune finalists", len(cfg.cells), "finalists") as bar:
+        for b, t in cfg.cells:
             bar.describe(f"re-timing the finalists, batch {b}, --threads {t}")
             out.append(decide_cell(bundle, cands, cfg, b, t))
             bar.advance()
