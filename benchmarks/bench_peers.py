@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = Path(args.output)
     atomic_write_json(out / "bench_peers.json", document)
-    md = markdown(rows, cells, env, args)
+    md = markdown(rows, cells, env, args, manifest["models"])
     atomic_write_text(out / "bench_peers.md", md)
     print(md)
     log(f"wrote {out / 'bench_peers.json'} and {out / 'bench_peers.md'}")

@@ -134,7 +134,7 @@ def cells_markdown(cells: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def markdown(rows: list[dict], cells: list[dict], env: dict, args: Any) -> str:
+def markdown(rows: list[dict], cells: list[dict], env: dict, args: Any, models: dict | None = None) -> str:
     cpu = env["hardware"]["cpu"]
     v = env["versions"]
     runtimes = ", ".join(f"{n} {ver}" for n, ver in env.get("runtimes", {}).items())
@@ -154,6 +154,7 @@ def markdown(rows: list[dict], cells: list[dict], env: dict, args: Any) -> str:
         f"**Target met in {met} of {len(cells)} cells** by the per-round median, {met_best} of {len(cells)} "
         "by best rounds.",
         *cells_markdown(cells),
+        *(finalists_markdown(models) if models else []),
         "",
         "## Every candidate",
         "",
@@ -167,3 +168,28 @@ def markdown(rows: list[dict], cells: list[dict], env: dict, args: Any) -> str:
             f"{r['accuracy'] * 100:.2f}% | {mark} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def finalists_markdown(models: dict[str, Any]) -> list[str]:
+    """How tune decided each cell: its finalists (within 15% of its first-pass best), the paired rounds
+    they were re-timed in, the winner and the others' median per-round ratio to it."""
+    lines = [
+        "",
+        "## How tune decided each cell (its second pass)",
+        "",
+        "| model | threads | batch | finalists | rounds | tune's winner "
+        "| others / winner (median of per-round ratios) |",
+        "| --- | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for name, entry in models.items():
+        for cell in entry.get("finalists", []):
+            others = "; ".join(
+                f"{label} {ratio:.3f}"
+                for label, ratio in cell["ratio_to_winner"].items()
+                if label != cell["winner"]
+            )
+            lines.append(
+                f"| {name} | {cell['threads']} | {cell['batch']} | {len(cell['finalists'])} | "
+                f"{cell['rounds'] or '-'} | {cell['winner']} | {others or '- (alone within the margin)'} |"
+            )
+    return lines
