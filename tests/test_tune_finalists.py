@@ -76,6 +76,11 @@ def test_finalists_are_the_close_ones_by_median_or_by_paired_rounds_at_most_four
     assert [c.file for c in chosen] == ["best.onnx", "flipped.onnx", "near0.onnx", "near1.onnx"]
     assert flipped.latency_ms[1][2] > best.latency_ms[1][2] * (1 + FINALIST_MARGIN)
     assert finalists([best, *far], batch=1, threads=2) == [best]  # alone within the margin
+    # Another runtime's closest is not crowded out by one runtime's near-twins (ORT's INT8 recipes).
+    litert = _cand("litert", best.latency_ms[1][2] * 1.1, [v * 1.1 for v in rounds["A"]])
+    litert.runtime = "litert"
+    chosen = finalists([best, flipped, *near, litert], batch=1, threads=2)
+    assert [c.file for c in chosen] == ["best.onnx", "litert.onnx", "flipped.onnx", "near0.onnx"]
 
 
 def test_a_real_bundle_retimes_its_finalists_and_records_them(
