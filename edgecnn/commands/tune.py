@@ -74,9 +74,10 @@ def show_estimate(estimate: TuneEstimate, console: Console) -> None:
     console.print(
         f"tune: {e.images} images{sample} x {e.candidates} files for accuracy, then {e.rounds} rounds x "
         f"{e.candidates} files x {len(e.batch_sizes)} batch sizes x {e.thread_counts} thread counts, then "
-        f"the close finalists (up to {e.max_finalists} per batch and thread count) in {e.finalist_rounds} "
-        f"rounds; about {e.total_s:.0f} s here at most ({e.accuracy_s:.0f} s accuracy, {e.timing_s:.0f} s "
-        f"timing, up to {e.finalists_s:.0f} s finalists, from FP32's {e.fp32_ms_per_image:.3f} ms/image)",
+        f"the close finalists (at most {e.max_finalists} per batch and thread count) in {e.finalist_rounds} "
+        f"rounds; about {e.total_s:.0f} s here ({e.accuracy_s:.0f} s accuracy, {e.timing_s:.0f} s timing, "
+        f"{e.finalists_s:.0f} s finalists if every cell has {e.max_finalists}, from FP32's "
+        f"{e.fp32_ms_per_image:.3f} ms/image)",
         soft_wrap=True,
     )
 
