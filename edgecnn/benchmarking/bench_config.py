@@ -274,27 +274,34 @@ class BenchConfig:
 
 def with_device_picks(config: BenchConfig) -> BenchConfig:
     """Bundle directories among the models become the file `edgecnn tune` picked on this device for the
-    smallest batch size; with ORT's default threads (0) the pick's thread count is used too. Said in
-    `device_picks` (printed and saved with the results)."""
-    from edgecnn.runtime.device_record import pick_for
+    smallest batch size, run in the runtime (and precision hint) tune timed it in; with ORT's default
+    threads (0) the pick's thread count is used too. Said in `device_picks` (printed and saved with the
+    results)."""
+    from edgecnn.runtime.device_record import pick_for, refuse_session_override
 
     if not any(Path(m).is_dir() for m in config.models):
         return config
     if config.session.device != "cpu":
         raise EdgecnnError("a bundle's device pick is for the CPU; pass its .onnx files for other devices")
     models, notes, threads = [], list(config.device_picks), config.thread_counts
+    runtimes = list(config.model_runtimes) or [""] * len(config.models)
     batch = min(config.batch_sizes)
-    for m in config.models:
+    for i, m in enumerate(config.models):
         if not Path(m).is_dir():
             models.append(Path(m))
             continue
+        refuse_session_override(Path(m), runtimes[i] or config.session.runtime, config.session.precision)
         pick = pick_for(Path(m), batch)
         models.append(pick.path)
+        runtimes[i] = pick.runtime + (f":{pick.precision}" if pick.precision else "")
         keep_threads = threads != (0,)
         notes.append(pick.note(batch, keep_threads))
         if not keep_threads:
             threads = (pick.threads,)
-    return dataclasses.replace(config, models=tuple(models), thread_counts=threads, device_picks=tuple(notes))
+    return dataclasses.replace(
+        config, models=tuple(models), model_runtimes=tuple(runtimes), thread_counts=threads,
+        device_picks=tuple(notes),
+    )  # fmt: skip
 
 
 def _from_jsonable(hint: Any, value: Any) -> Any:
