@@ -144,6 +144,11 @@ class BenchConfig:
             self.model_session(i, self.session).runtime != "ort" for i in range(len(self.models))
         ):
             raise EdgecnnError("--op-profile reads ONNX Runtime's profiler: it needs every model run by ort")
+        if not self.io_binding and any(
+            self.model_session(i, self.session).runtime not in ("ort", None) for i in range(len(self.models))
+        ):
+            # OpenVINO and LiteRT are timed through their bound runner: --no-io-binding would not apply.
+            raise EdgecnnError("--no-io-binding is ONNX Runtime's: it needs every model run by ort")
 
     def _check_batch_sizes(self) -> None:
         if not self.batch_sizes:
