@@ -144,6 +144,11 @@ class BenchConfig:
             self.model_session(i, self.session).runtime != "ort" for i in range(len(self.models))
         ):
             raise EdgecnnError("--op-profile reads ONNX Runtime's profiler: it needs every model run by ort")
+        if not self.io_binding and any(
+            self.model_session(i, self.session).runtime not in ("ort", None) for i in range(len(self.models))
+        ):
+            # OpenVINO and LiteRT are timed through their bound runner: --no-io-binding would not apply.
+            raise EdgecnnError("--no-io-binding is ONNX Runtime's: it needs every model run by ort")
 
     def _check_batch_sizes(self) -> None:
         if not self.batch_sizes:
@@ -274,27 +279,34 @@ class BenchConfig:
 
 def with_device_picks(config: BenchConfig) -> BenchConfig:
     """Bundle directories among the models become the file `edgecnn tune` picked on this device for the
-    smallest batch size; with ORT's default threads (0) the pick's thread count is used too. Said in
-    `device_picks` (printed and saved with the results)."""
-    from edgecnn.runtime.device_record import pick_for
+    smallest batch size, run in the runtime (and precision hint) tune timed it in; with ORT's default
+    threads (0) the pick's thread count is used too. Said in `device_picks` (printed and saved with the
+    results)."""
+    from edgecnn.runtime.device_record import pick_for, refuse_session_override
 
     if not any(Path(m).is_dir() for m in config.models):
         return config
     if config.session.device != "cpu":
         raise EdgecnnError("a bundle's device pick is for the CPU; pass its .onnx files for other devices")
     models, notes, threads = [], list(config.device_picks), config.thread_counts
+    runtimes = list(config.model_runtimes) or [""] * len(config.models)
     batch = min(config.batch_sizes)
-    for m in config.models:
+    for i, m in enumerate(config.models):
         if not Path(m).is_dir():
             models.append(Path(m))
             continue
+        refuse_session_override(Path(m), runtimes[i] or config.session.runtime, config.session.precision)
         pick = pick_for(Path(m), batch)
         models.append(pick.path)
+        runtimes[i] = pick.runtime + (f":{pick.precision}" if pick.precision else "")
         keep_threads = threads != (0,)
         notes.append(pick.note(batch, keep_threads))
         if not keep_threads:
             threads = (pick.threads,)
-    return dataclasses.replace(config, models=tuple(models), thread_counts=threads, device_picks=tuple(notes))
+    return dataclasses.replace(
+        config, models=tuple(models), model_runtimes=tuple(runtimes), thread_counts=threads,
+        device_picks=tuple(notes),
+    )  # fmt: skip
 
 
 def _from_jsonable(hint: Any, value: Any) -> Any:
