@@ -54,8 +54,9 @@ class PairedDecision:
 
 
 def paired_decision(order: Sequence[str], round_ms: dict[str, Sequence[float]]) -> PairedDecision:
-    """Decide among `order` (the first-pass ranking, best first) from their per-round medians in the
-    same interleaved rounds. A candidate whose rounds do not pair up with the leader's cannot win."""
+    """Decide among `order` (the finalists, the first-pass best first: the first leader) from their
+    per-round medians in the same interleaved rounds. A candidate whose rounds do not pair up with
+    the leader's cannot win."""
     leader = order[0]
     challenges = []
     for challenger in order[1:]:
