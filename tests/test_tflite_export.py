@@ -153,13 +153,14 @@ def test_formats_are_checked() -> None:
 
 @pytest.mark.slow
 def test_tune_picks_across_runtimes_and_the_pick_runs_in_its_runtime(tflite_bundle, mnist_dir: Path) -> None:
-    """A real tune over ORT and LiteRT candidates of the real bundle: the pick is the fastest of all
-    measured (file, runtime, threads), whichever runtime it is. Then the same measured candidates with
-    the ORT ones slowed 10x (a device where ORT loses): the pick is the fastest LiteRT file, device.json
-    records the runtime, and opening the bundle runs that file in LiteRT and says so."""
+    """A real tune over ORT and LiteRT candidates of the real bundle: the pick is the winner of the
+    cell's finalists (the close ones re-timed head to head), whichever runtime it is. Then the same
+    measured candidates with the ORT ones slowed 10x (a device where ORT loses): the pick is the fastest
+    LiteRT file, device.json records the runtime, and opening the bundle runs that file in LiteRT and
+    says so."""
     from dataclasses import replace
 
-    from edgecnn.benchmarking.tune import TuneConfig, choose, tune
+    from edgecnn.benchmarking.tune import TuneConfig, choose, first_pass_decisions, tune
     from edgecnn.core.outputs import atomic_write_json
     from edgecnn.runtime.device_record import DEVICE_JSON, pick_for
     from edgecnn.runtime.loaded_model import load_model
@@ -170,14 +171,15 @@ def test_tune_picks_across_runtimes_and_the_pick_runs_in_its_runtime(tflite_bund
                              data_dir=mnist_dir, runtime_list=("ort", "litert"), force=True))  # fmt: skip
     timed = [c for c in result.candidates if c.accepted]
     assert {c.runtime for c in timed} == {"ort", "litert"} and all(c.latency_ms[64] for c in timed)
-    fastest = min(timed, key=lambda c: c.latency_ms[64][1])
+    (cell,) = result.finalists
+    winner = next(c for c in timed if c.label == cell.winner)
     pick = result.picks[64]
-    assert (pick["file"], pick["runtime"]) == (fastest.file, fastest.runtime)
+    assert (pick["file"], pick["runtime"]) == (winner.file, winner.runtime)
     assert pick["p50_ms"] <= pick["fp32_p50_ms"]  # never slower than the bundle's ORT FP32
 
     slowed = [replace(c, latency_ms={64: {1: c.latency_ms[64][1] * (10 if c.runtime == "ort" else 1)}})
               for c in result.candidates]  # fmt: skip
-    picks = choose(slowed, (64,))
+    picks = choose(slowed, (64,), first_pass_decisions(slowed, (64,)))
     best_litert = min((c for c in timed if c.runtime == "litert"), key=lambda c: c.latency_ms[64][1])
     assert (picks[64]["file"], picks[64]["runtime"]) == (best_litert.file, "litert")
     record = {**result.to_document(), "picks": {"64": picks[64]}}
