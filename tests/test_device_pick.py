@@ -331,3 +331,38 @@ def test_a_candidate_far_below_fp32_is_rejected_even_when_export_measured_it(
     fp32 = result.candidates[0].device_accuracy
     for c in result.candidates:
         assert c.accepted == (c.reason == "") and (not c.accepted or (fp32 - c.device_accuracy) * 100 <= 0.3)
+
+
+def test_a_bundle_runs_its_pick_in_the_picked_runtime_and_refuses_an_override(tmp_path: Path) -> None:
+    """bench given a bundle ran the pick's file in ORT whatever runtime tune picked it in; eval/predict
+    silently replaced an explicit --runtime/--precision with the pick's. Now the pick's runtime runs,
+    and an explicit one is refused in one line."""
+    pytest.importorskip("openvino")
+    from test_bench import tiny_cnn
+
+    from edgecnn.benchmarking import BenchConfig, bench
+    from edgecnn.benchmarking.bench_config import with_device_picks
+    from edgecnn.runtime.loaded_model import load_model
+    from edgecnn.runtime.session_config import SessionConfig
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    tiny_cnn(bundle / "model.onnx")
+    _record_with(bundle, runtime="openvino", precision="fp32")
+    config = BenchConfig(models=(bundle, bundle / "model.onnx"), batch_sizes=(1,), iterations=3,
+                         output_dir=tmp_path / "bench")  # fmt: skip
+    picked = with_device_picks(config)
+    assert picked.model_runtimes == ("openvino:fp32", "")
+    sessions = [picked.model_session(i, picked.session) for i in (0, 1)]
+    assert [(s.runtime, s.precision) for s in sessions] == [("openvino", "fp32"), ("ort", None)]
+    out = bench(config)
+    assert [m.runtime["runtime"] for m in out.models] == ["openvino", "ort"]
+    assert out.models[0].runtime["precision"] == "fp32"
+    assert load_model(bundle, SessionConfig()).session.runtime == "openvino"
+
+    says = r"is a bundle: it runs device\.json's pick .* apply to a model file"
+    for session in (SessionConfig(runtime="ort"), SessionConfig(runtime="openvino", precision="fp32")):
+        with pytest.raises(EdgecnnError, match=says):
+            load_model(bundle, session)
+        with pytest.raises(EdgecnnError, match=says):
+            with_device_picks(dataclasses.replace(config, models=(bundle,), session=session))

@@ -198,6 +198,18 @@ def test_a_missing_runtime_is_one_line_naming_its_extra(
     assert listed["ort"]["installed"] and "cpu" in listed["ort"]["devices"]
 
 
+def test_orts_own_bench_options_are_refused_for_other_runtimes(fp32, tflite) -> None:
+    """OpenVINO/LiteRT models are timed through their bound runner and not by ORT's profiler: an option
+    that would not apply to them is one line, not a run that silently ignores it."""
+    with pytest.raises(EdgecnnError, match="--no-io-binding is ONNX Runtime's"):
+        BenchConfig(models=(fp32, tflite), io_binding=False)
+    with pytest.raises(EdgecnnError, match="--no-io-binding is ONNX Runtime's"):
+        BenchConfig(models=(fp32,), io_binding=False, session=SessionConfig(runtime="openvino"))
+    with pytest.raises(EdgecnnError, match="--op-profile reads ONNX Runtime's profiler"):
+        BenchConfig(models=(fp32, fp32), model_runtimes=("ort", "openvino"), op_profile=True)
+    assert not BenchConfig(models=(fp32,), io_binding=False).io_binding  # ORT alone takes it
+
+
 def test_runners_are_the_inference_alone(fp32, tflite) -> None:
     x = np.zeros((4, 28, 28, 1), np.float32)
     for path, runtime in ((fp32, "openvino"), (tflite, "litert"), (fp32, "ort")):

@@ -97,24 +97,43 @@ def test_tflite_accuracy_is_what_the_file_scores(tflite_bundle, mnist_dir: Path)
 
 
 @pytest.mark.slow
-def test_tflite_parity_gate_catches_another_model(trained_run, mnist_dir: Path) -> None:
+def test_tflite_parity_gate_catches_another_model(trained_run, mnist_dir: Path, tmp_path: Path) -> None:
     """A .tflite that is not the Keras model (an untrained twin) fails the parity gate."""
     from edgecnn.core.tfcompat import import_keras
     from edgecnn.exporting.export_config import ExportConfig
-    from edgecnn.exporting.formats.tflite import TfliteModel, convert, tflite_parity
+    from edgecnn.exporting.formats.tflite import convert, open_tflite, tflite_parity
     from edgecnn.exporting.graph.convert import keras_call
 
     keras = import_keras()
     model = keras.models.load_model(trained_run.model_path, compile=False)
     twin = keras.models.clone_model(model)  # same architecture, fresh weights
-    other = TfliteModel(convert(twin, (28, 28, 1), "probabilities", "fp32"), nchw=False)
+    (tmp_path / "twin.tflite").write_bytes(convert(twin, (28, 28, 1), "probabilities", "fp32"))
+    other = open_tflite(tmp_path / "twin.tflite")
     serve, _ = keras_call(model, (28, 28, 1))
     x = np.random.default_rng(0).random((64, 28, 28, 1), dtype=np.float32)
     config = ExportConfig(model_path=trained_run.model_path, output_dir=Path("unused"))
     with pytest.raises(EdgecnnError, match="TFLite FP32 does not match Keras"):
         tflite_parity(serve, other, x, config)
-    same = TfliteModel(convert(model, (28, 28, 1), "probabilities", "fp32"), nchw=False)
+    (tmp_path / "same.tflite").write_bytes(convert(model, (28, 28, 1), "probabilities", "fp32"))
+    same = open_tflite(tmp_path / "same.tflite")
     assert all(p.passed for p in tflite_parity(serve, same, x, config))
+
+
+@pytest.mark.slow
+def test_nchw_export_scores_and_times_its_nhwc_tflite(trained_run, mnist_dir: Path, tmp_path: Path) -> None:
+    """--nchw makes the ONNX graph NCHW; the .tflite stays NHWC and is scored on NHWC images (it once
+    was fed NCHW-transposed NHWC images) and timed on the ONNX graph's images transposed for it."""
+    from edgecnn.exporting import ExportConfig, export
+
+    result = export(
+        ExportConfig(
+            model_path=Path(trained_run.model_path), output_dir=tmp_path / "bundle", quantize=(),
+            nchw=True, data_dir=mnist_dir, formats=("onnx", "tflite"), eval_limit=1000, latency_rounds=2,
+        )
+    )  # fmt: skip
+    fp32, tfl = result.variants["fp32"], result.variants["tflite-fp32"]
+    assert tfl.kept and abs(tfl.accuracy - fp32.accuracy) < 0.002 and tfl.top1_agreement > 0.99
+    assert tfl.latency_ms and all(ms > 0 for ms in tfl.latency_ms.values())
 
 
 def test_formats_are_checked() -> None:

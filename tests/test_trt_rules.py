@@ -436,6 +436,11 @@ def test_tune_device_is_validated_and_gpu_records_are_not_applied_on_cpu(tmp_pat
     with pytest.raises(EdgecnnError, match="set neither on its session"):
         TuneConfig(bundle=bundle, session=SessionConfig(device="tensorrt", precision="fp16"))
     TuneConfig(bundle=bundle, session=SessionConfig(device="tensorrt"))
+    # A GPU tune times ORT's providers only, at their own threading: the CPU tune's lists are refused.
+    with pytest.raises(EdgecnnError, match="--threads is for a CPU tune; --device cuda"):
+        TuneConfig(bundle=bundle, session=SessionConfig(device="cuda"), thread_counts=(1, 2))
+    with pytest.raises(EdgecnnError, match="--runtimes is for a CPU tune; --device tensorrt"):
+        TuneConfig(bundle=bundle, session=SessionConfig(device="tensorrt"), runtime_list=("openvino",))
     record = {"kind": DEVICE_SCHEMA, "picks": {}, "config": {"session": {"device": "tensorrt"}}}
     (bundle / DEVICE_JSON).write_text(json.dumps(record))
     with pytest.raises(EdgecnnError, match="tuned for --device tensorrt"):

@@ -155,20 +155,20 @@ class BenchConfig:
                 f"give one runtime per model: {len(self.model_runtimes)} runtimes for "
                 f"{len(self.models)} models"
             )
-        for path, entry in zip(self.models, self.model_runtimes, strict=False):
+        for entry in self.model_runtimes:
             if not isinstance(entry, str):
                 raise EdgecnnError(
                     f"model_runtimes entries are strings like 'openvino:bf16', not {entry!r}"[:200]
-                )
-            if entry and path.is_dir():
-                raise EdgecnnError(
-                    f"{show_path(path)}@{entry}: a bundle runs its device pick in the runtime tune recorded "
-                    "in its device.json; to choose the runtime, name one of its files (FILE@RUNTIME)"
                 )
         if self.op_profile and any(
             self.model_session(i, self.session).runtime != "ort" for i in range(len(self.models))
         ):
             raise EdgecnnError("--op-profile reads ONNX Runtime's profiler: it needs every model run by ort")
+        if not self.io_binding and any(
+            self.model_session(i, self.session).runtime not in ("ort", None) for i in range(len(self.models))
+        ):
+            # OpenVINO and LiteRT are timed through their bound runner: --no-io-binding would not apply.
+            raise EdgecnnError("--no-io-binding is ONNX Runtime's: it needs every model run by ort")
 
     def _check_batch_sizes(self) -> None:
         if not self.batch_sizes:
@@ -273,7 +273,7 @@ class BenchConfig:
         same = not runtime or runtime == base.runtime
         precision = precision or (base.precision if same else None)
         if path.is_dir():
-            return base  # an entry on a bundle is refused (_check_runtimes)
+            return replace(base, runtime=runtime, precision=precision) if entry else base
         runtime = runtime_for_file(path, runtime or base.runtime)
         if runtime == base.runtime and not entry:
             return base
@@ -303,18 +303,21 @@ def with_device_picks(config: BenchConfig) -> BenchConfig:
     count is used too. Every --batch size takes the pick tuned nearest to it; where those differ (file,
     runtime, precision, or threads when none were given) one run cannot time them, and that is refused.
     Said in `device_picks` (printed and saved with the results)."""
+    from edgecnn.runtime.device_record import refuse_session_override
+
     if not any(Path(m).is_dir() for m in config.models):
         return config
     if config.session.device != "cpu":
         raise EdgecnnError("a bundle's device pick is for the CPU; pass its .onnx files for other devices")
     keep_threads = config.thread_counts != (0,)
     models, notes = [], list(config.device_picks)
-    runtimes = list(config.model_runtimes or ("",) * len(config.models))
+    runtimes = list(config.model_runtimes) or [""] * len(config.models)
     pick_threads: dict[int, Path] = {}
     for i, m in enumerate(config.models):
         if not Path(m).is_dir():
             models.append(Path(m))
             continue
+        refuse_session_override(Path(m), runtimes[i] or config.session.runtime, config.session.precision)
         pick = _one_pick(Path(m), config.batch_sizes, keep_threads)
         models.append(pick.path)
         runtimes[i] = pick.runtime_entry
@@ -330,18 +333,16 @@ def with_device_picks(config: BenchConfig) -> BenchConfig:
             )
         threads = tuple(pick_threads)
     return dataclasses.replace(
-        config,
-        models=tuple(models),
-        model_runtimes=tuple(runtimes),
-        thread_counts=threads,
+        config, models=tuple(models), model_runtimes=tuple(runtimes), thread_counts=threads,
         device_picks=tuple(notes),
-    )
+    )  # fmt: skip
 
 
 def _one_pick(bundle: Path, batch_sizes: tuple[int, ...], keep_threads: bool) -> DevicePick:
     """The bundle's pick for every batch size, which must be one (file, runtime, precision, and threads
-    unless --threads was given): a bench run times each model in one runtime at every batch."""
-    from edgecnn.runtime.device_record import RUNTIME_TITLES, pick_for
+    unless --threads was given): a bench run times each model one way at every batch."""
+    from edgecnn.runtime.backends.registry import BACKENDS
+    from edgecnn.runtime.device_record import DEVICE_JSON, pick_for
 
     picks = {batch: pick_for(bundle, batch) for batch in batch_sizes}
 
@@ -351,13 +352,13 @@ def _one_pick(bundle: Path, batch_sizes: tuple[int, ...], keep_threads: bool) ->
     if len({what(p) for p in picks.values()}) == 1:
         return picks[batch_sizes[0]]
     said = "; ".join(
-        f"batch {b}: {p.path.name} in {RUNTIME_TITLES.get(p.runtime, p.runtime)}"
+        f"batch {b}: {p.path.name} in {BACKENDS[p.runtime].title}"
         + (f" {p.precision}" if p.precision else "")
         + ("" if keep_threads else f" with {p.threads} thread(s)")
         for b, p in picks.items()
     )
     raise EdgecnnError(
-        f"{show_path(bundle)}: device.json picks differ across --batch {','.join(map(str, batch_sizes))} "
+        f"{show_path(bundle)}: {DEVICE_JSON} picks differ across --batch {','.join(map(str, batch_sizes))} "
         f"({said}) and one bench run times each model one way at every batch: bench one batch size per "
         "run, or name the files with their runtimes (FILE@RUNTIME[:PRECISION])"
     )

@@ -60,7 +60,7 @@ class MeasureContext:
 
 
 @dataclass
-class OpenedModel:
+class BenchModel:
     """One model with its session open and its cold start measured; what both timing modes share."""
 
     path: Path
@@ -85,7 +85,7 @@ class OpenedModel:
     trt_opt_batch: int | None  # the batch TensorRT's profile is tuned for (None: not on TensorRT)
     runtime: dict[str, Any]
     device_memory: DeviceMemory
-    backend: Any = None  # a non-ORT runtime's opened model (runtime.backends); None for ORT
+    backend: Any = None  # a non-ORT runtime's OpenedModel (runtime.backends); None for ORT
 
 
 @dataclass
@@ -150,7 +150,7 @@ def _macs(path: Path, meta: ModelMetadata | None) -> tuple[int | None, str | Non
     return macs, ("graph" if macs else None)
 
 
-def open_model(path: Path, name: str, ctx: MeasureContext, index: int = 0) -> OpenedModel:
+def open_model(path: Path, name: str, ctx: MeasureContext, index: int = 0) -> BenchModel:
     session_config = ctx.config.model_session(index, ctx.session_config)
     if session_config.runtime != "ort":
         return open_in_other_runtime(path, name, ctx, session_config)
@@ -204,7 +204,7 @@ def open_model(path: Path, name: str, ctx: MeasureContext, index: int = 0) -> Op
         notes.append(engine)
     notes.extend(cpu_notes(meta, provider, args[0].type if args else "", ctx.environment))
     on_trt = checked.device == "tensorrt"  # TensorRT's precision and profile applied (else the file's own)
-    return OpenedModel(
+    return BenchModel(
         path=path, name=name, meta=meta, session=session, provider=provider, args=args,
         output_names=output_names, notes=notes, macs=macs, macs_source=macs_source, rng=rng,
         rss_before=rss_before, rss_after=rss_after, session_create_ns=checked.session_create_ns,
@@ -218,7 +218,7 @@ def open_model(path: Path, name: str, ctx: MeasureContext, index: int = 0) -> Op
     )  # fmt: skip
 
 
-def open_in_other_runtime(path: Path, name: str, ctx: MeasureContext, session: SessionConfig) -> OpenedModel:
+def open_in_other_runtime(path: Path, name: str, ctx: MeasureContext, session: SessionConfig) -> BenchModel:
     """A model in OpenVINO or LiteRT, opened through the runtime interface and measured like ORT's."""
     config, batch = ctx.config, ctx.config.batch_sizes[0]
     rng = np.random.default_rng(config.seed)
@@ -233,7 +233,7 @@ def open_in_other_runtime(path: Path, name: str, ctx: MeasureContext, session: S
     first_run_ns = time.perf_counter_ns() - t0
     _check_outputs([first], batch, name)
     macs = opened.meta.macs_per_image if opened.meta is not None else None
-    return OpenedModel(
+    return BenchModel(
         path=path, name=name, meta=opened.meta, session=view, provider=opened.model.device,
         args=view.get_inputs(), output_names=[opened.model.output_name], notes=[note] if note else [],
         macs=macs, macs_source="metadata" if macs else None, rng=rng, rss_before=rss_before,
@@ -244,7 +244,7 @@ def open_in_other_runtime(path: Path, name: str, ctx: MeasureContext, session: S
     )  # fmt: skip
 
 
-def prepare(m: OpenedModel, index: int, batch: int, ctx: MeasureContext) -> PreparedBatch:
+def prepare(m: BenchModel, index: int, batch: int, ctx: MeasureContext) -> PreparedBatch:
     config = ctx.config
     if index == 0:
         feeds, source = m.first_feeds, m.first_source
@@ -270,7 +270,7 @@ def prepare(m: OpenedModel, index: int, batch: int, ctx: MeasureContext) -> Prep
 
 
 def batch_result(
-    m: OpenedModel,
+    m: BenchModel,
     batch: int,
     prepared: PreparedBatch,
     config: BenchConfig,
@@ -303,7 +303,7 @@ def batch_result(
     )
 
 
-def model_result(m: OpenedModel, results: list[BatchResult]) -> ModelResult:
+def model_result(m: BenchModel, results: list[BatchResult]) -> ModelResult:
     return ModelResult(
         path=m.path,
         name=m.name,

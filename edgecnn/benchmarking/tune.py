@@ -82,6 +82,11 @@ class TuneConfig:
                 "tune tries its own thread counts (--threads 1,2) and, on a GPU, precisions: "
                 "set neither on its session"
             )
+        if self.session.device != "cpu" and (self.thread_counts or self.runtime_list):
+            # A GPU tune times ORT's providers at their own threading: neither list would be applied.
+            given = "--threads" if self.thread_counts else "--runtimes"
+            raise EdgecnnError(f"{given} is for a CPU tune; --device {self.session.device} tunes ONNX "
+                               "Runtime's GPU providers (FP32/FP16/INT8 x CUDA graphs)")  # fmt: skip
         if not self.bundle.is_dir() or not (self.bundle / FP32_FILE).is_file():
             raise EdgecnnError(f"{show_path(self.bundle)} is not an export bundle (no {FP32_FILE} in it)")
         if not self.batch_sizes or any(isinstance(b, bool) or b < 1 for b in self.batch_sizes):

@@ -238,10 +238,16 @@ def load_onnx(path: str | Path) -> Any:
         ) from None
 
 
+def onnx_props(path: str | Path) -> dict[str, str]:
+    """The `edgecnn.*` metadata_props of an .onnx file, read through load_onnx's checks: the one reader
+    for runtimes that do not expose them (OpenVINO) and for read_metadata."""
+    return {p.key: p.value for p in load_onnx(path).metadata_props if p.key.startswith(PREFIX)}
+
+
 def read_metadata(source: Any) -> ModelMetadata | None:
     """Metadata from a path, an onnx.ModelProto or an onnxruntime.InferenceSession."""
     if isinstance(source, (str, Path)):
-        props = {p.key: p.value for p in load_onnx(source).metadata_props}
+        props = onnx_props(source)
     elif hasattr(source, "get_modelmeta"):  # onnxruntime.InferenceSession
         props = dict(source.get_modelmeta().custom_metadata_map)
     else:

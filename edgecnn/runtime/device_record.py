@@ -30,7 +30,6 @@ from edgecnn.runtime.target import current_cpu_target, target_mismatch
 
 DEVICE_JSON = "device.json"
 DEVICE_SCHEMA = "edgecnn.device_pick"
-RUNTIME_TITLES = {"ort": "ONNX Runtime", "openvino": "OpenVINO", "litert": "LiteRT"}
 
 
 @dataclass(frozen=True)
@@ -55,9 +54,7 @@ class DevicePick:
     def note(self, asked_batch: int | str, threads_given: bool) -> str:
         threads = "your --threads" if threads_given else f"{self.threads} thread(s)"
         speed = self.fp32_p50_ms / self.p50_ms if self.p50_ms > 0 else float("nan")
-        runtime = RUNTIME_TITLES.get(self.runtime, self.runtime) + (
-            f" {self.precision}" if self.precision else ""
-        )
+        runtime = BACKENDS[self.runtime].title + (f" {self.precision}" if self.precision else "")
         return (
             f"{show_path(self.bundle)}: ran {show_path(self.path.name)} in {runtime} with {threads}, the "
             f"device pick for batch {self.batch} (for batch {asked_batch}) in {DEVICE_JSON} "
@@ -223,6 +220,17 @@ def pick_for(bundle: Path, batch_size: int) -> DevicePick:
         p["runtime"],
         p["precision"],
     )
+
+
+def refuse_session_override(bundle: Path, runtime: str | None, precision: str | None) -> None:
+    """A bundle runs its device pick in the runtime and precision tune timed: an explicit --runtime or
+    --precision would be overridden by the pick, so it is refused instead of silently dropped."""
+    asked = [f"--{name} {value}" for name, value in (("runtime", runtime), ("precision", precision)) if value]
+    if asked:
+        raise EdgecnnError(
+            f"{show_path(bundle)} is a bundle: it runs {DEVICE_JSON}'s pick in the runtime and precision "
+            f"tune chose; {' and '.join(asked)} apply to a model file (pass one of the bundle's files)"
+        )
 
 
 def resolve_model(

@@ -77,19 +77,6 @@ def count_macs(model: Any) -> int | None:
     return total // batch if total else None
 
 
-QDQ_OP_TYPES = ("QuantizeLinear", "DequantizeLinear")
-
-
-def count_qdq_nodes(path: str | Path) -> int:
-    """QuantizeLinear/DequantizeLinear nodes in the main graph: the scales TensorRT's INT8 mode reads.
-    Without them TensorRT INT8 (`--precision int8`) has no calibration and quietly runs FP32/FP16
-    kernels."""
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    return sum(node.op_type in QDQ_OP_TYPES for node in graph.node)
-
-
 def count_compute_nodes(path: str | Path) -> int:
     """Conv/ConvTranspose/Gemm/MatMul nodes in the main graph: what TensorRT must take for a run to be
     a TensorRT result (placement.check_placement)."""

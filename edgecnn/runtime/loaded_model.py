@@ -14,7 +14,7 @@ from edgecnn.core.errors import EdgecnnError
 from edgecnn.core.metadata import ModelMetadata, Normalization
 from edgecnn.runtime.backends.base import OpenedModel
 from edgecnn.runtime.backends.registry import for_file, open_model_file
-from edgecnn.runtime.device_record import resolve_model
+from edgecnn.runtime.device_record import refuse_session_override, resolve_model
 from edgecnn.runtime.session_config import SessionConfig
 from edgecnn.runtime.trt_session import inference_session
 
@@ -100,6 +100,7 @@ def load_model(
                 f"{path} is a bundle: its device pick is for the CPU; pass one of its .onnx files for "
                 f"--device {session_config.device}"
             )
+        refuse_session_override(path, session_config.runtime, session_config.precision)
         path, threads, picked, pick = resolve_model(path, batch_size, session_config.threads)
         # The pick runs in the runtime (and precision hint) tune timed it in.
         assert pick is not None

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.input_files import check_input_file
 from edgecnn.core.scratch import scratch_dir
 from edgecnn.core.text import one_line
 from edgecnn.runtime.providers import PROVIDER_FOR_DEVICE
@@ -301,8 +302,8 @@ class PlacementConfig:
             raise EdgecnnError("placement batch must be >= 1")
         if self.graph_optimization not in ORT_OPTIMIZATION_LEVELS:
             raise EdgecnnError("graph optimization must be one of disable, basic, extended, all")
-        if isinstance(self.model, Path) and not self.model.is_file():
-            raise EdgecnnError(f"model file {self.model} does not exist")
+        if isinstance(self.model, Path):
+            check_input_file(self.model, "model file")  # the one file check (directories, FIFOs, names)
 
 
 _ONNX_TO_NUMPY = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,

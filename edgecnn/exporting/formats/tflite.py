@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,8 +35,12 @@ from edgecnn.exporting.parity import keras_predict
 from edgecnn.exporting.quantization.calibration import select_calibration_images
 from edgecnn.exporting.report import Parity
 from edgecnn.exporting.variants import BuiltVariant, VariantContext, report_for
-from edgecnn.runtime.inference import accuracy, as_probabilities, compare_probabilities
+from edgecnn.runtime.backends.base import OpenedModel
+from edgecnn.runtime.backends.litert import open_with
+from edgecnn.runtime.backends.registry import get_backend
+from edgecnn.runtime.inference import accuracy, as_probabilities, compare_probabilities, run_batches
 from edgecnn.runtime.preprocess import prepare_batch
+from edgecnn.runtime.session_config import SessionConfig, usable_cores
 
 FORMAT = "tflite"
 # variant name -> (bundle file, what the converter is asked for)
@@ -54,50 +59,30 @@ def tflite_variants(config: ExportConfig) -> tuple[str, ...]:
     return ("tflite-fp32", *(f"tflite-{v}" for v in ("int8", "fp16") if v in config.variants))
 
 
-class TfliteModel:
-    """A .tflite model in LiteRT's interpreter (XNNPACK), fed the export's images: predict in batches and
-    a zero-argument runner for the side-by-side latency. Images in NCHW are transposed to NHWC."""
+def open_tflite(path: Path) -> OpenedModel:
+    """The .tflite in LiteRT through the runtime's own backend (the code tune, bench, eval and predict
+    open it with), on every core the process may use like the ONNX sessions it is timed against. Where
+    ai-edge-litert is not installed, TensorFlow's copy of the same interpreter (this side has it)."""
+    config = SessionConfig(runtime="litert", threads=usable_cores())
+    backend = get_backend("litert")
+    if backend.missing() is None:
+        return backend.open(path, config)
+    from edgecnn.core.tfcompat import import_tensorflow
 
-    def __init__(self, content: bytes, nchw: bool) -> None:
-        self.content, self.nchw = content, nchw
-        self._interp = _interpreter(content)
-        self._input = self._interp.get_input_details()[0]
-        self._output = self._interp.get_output_details()[0]["index"]
-        self._batch: int | None = None
-
-    def _feed(self, x: np.ndarray) -> None:
-        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1) if self.nchw else x, dtype=np.float32)
-        if self._batch != len(x):
-            self._interp.resize_tensor_input(self._input["index"], [len(x), *x.shape[1:]])
-            self._interp.allocate_tensors()
-            self._batch = len(x)
-        self._interp.set_tensor(self._input["index"], x)
-
-    def scores(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        out = []
-        for start in range(0, len(x), batch_size):
-            self._feed(x[start : start + batch_size])
-            self._interp.invoke()
-            out.append(np.array(self._interp.get_tensor(self._output), dtype=np.float32))
-        return np.concatenate(out)
-
-    def runner(self, x: np.ndarray) -> Callable[[], Any]:
-        self._feed(x)
-        return self._interp.invoke
+    tf = import_tensorflow()
+    return open_with(tf.lite.Interpreter, path, config, f"tensorflow {tf.__version__}")
 
 
-def _interpreter(content: bytes) -> Any:
-    """LiteRT's interpreter (TensorFlow's copy where ai-edge-litert is not installed), on every core
-    the process may use, like the ONNX sessions the export times it against."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        from edgecnn.core.tfcompat import import_tensorflow
+@dataclass(frozen=True)
+class GraphFed:
+    """An opened .tflite as the export's latency check feeds it: the ONNX graph's images (NCHW under
+    --nchw) transposed to the NHWC every .tflite takes, once when bound, outside the timed call."""
 
-        Interpreter = import_tensorflow().lite.Interpreter  # noqa: N806 - a class
-    interp = Interpreter(model_content=content, num_threads=len(os.sched_getaffinity(0)))
-    interp.allocate_tensors()
-    return interp
+    model: OpenedModel
+    nchw: bool
+
+    def runner(self, batch: np.ndarray) -> Callable[[], Any]:
+        return self.model.runner(np.ascontiguousarray(batch.transpose(0, 2, 3, 1)) if self.nchw else batch)
 
 
 def convert(
@@ -133,15 +118,14 @@ def convert(
         ) from None
 
 
-def tflite_parity(serve: Any, model: TfliteModel, x_nhwc: np.ndarray, config: ExportConfig) -> list[Parity]:
+def tflite_parity(serve: Any, model: OpenedModel, x_nhwc: np.ndarray, config: ExportConfig) -> list[Parity]:
     """The FP32 .tflite against Keras on the parity gate's images and batches, with its tolerance."""
     results = []
     n1 = min(config.parity_batch1_samples, len(x_nhwc))
     nb = min(config.parity_samples, len(x_nhwc))
-    nhwc = TfliteModel(model.content, nchw=False)
     for batch, n in ((1, n1), (config.parity_batch, nb)):
         ref = keras_predict(serve, x_nhwc[:n], batch)
-        agree = compare_probabilities(ref, nhwc.scores(x_nhwc[:n], batch))
+        agree = compare_probabilities(ref, run_batches(model, x_nhwc[:n], batch).scores)
         scale = float(np.max(np.abs(ref)))
         passed = agree.max_abs_diff <= PARITY_MAX_ABS_DIFF * max(1.0, scale) and agree.top1_agreement == 1.0
         results.append(Parity(batch, n, agree.max_abs_diff, agree.top1_agreement, passed, scale))
@@ -183,12 +167,21 @@ def build_tflite(
         )
     source = parts.source
     content = convert(source.model, source.input_shape, source.output_kind, kind, calibration)
-    model = TfliteModel(content, nchw=ctx.metadata.layout == "NCHW")
+    # Written first (without the accuracy, not yet measured) so the runtime's LiteRT backend opens the
+    # very file the bundle ships; NHWC images always (a .tflite is NHWC whatever --nchw says).
+    path = ctx.bundle / FILES[name]
+    path.write_bytes(write_tflite_metadata(content, tflite_metadata(ctx, name, None)))
+    model = open_tflite(path)
     if kind == "fp32":
         serve, _ = keras_call(source.model, source.input_shape, source.output_kind)
         settings["parity"] = [p.__dict__ for p in tflite_parity(serve, model, images.x_nhwc, config)]
-    probs, _ = as_probabilities(model.scores(images.x_nhwc), source.output_kind)
+    probs, _ = as_probabilities(run_batches(model, images.x_nhwc).scores, source.output_kind)
     acc = None if ctx.y is None else accuracy(probs, ctx.y)
+    if acc is not None:
+        # A new file renamed over the old one: the open interpreter keeps reading the file it mapped.
+        staged = path.with_name(f".{path.name}.measured")
+        staged.write_bytes(write_tflite_metadata(content, tflite_metadata(ctx, name, acc)))
+        os.replace(staged, path)
     notes: list[str] = []
     if acc is not None and kind == "fp32" and config.accuracy_guard:
         check_fp32_accuracy(
@@ -198,9 +191,6 @@ def build_tflite(
             normalization_name(parts.data.normalization),
             source.recorded_accuracy,
         )
-    path = ctx.bundle / FILES[name]
-    data = write_tflite_metadata(content, tflite_metadata(ctx, name, acc))
-    path.write_bytes(data)
     report = report_for(ctx, name, path, acc, compare_probabilities(ctx.fp32_probs, probs), settings, notes)
     at_chance = acc is not None and acc <= CHANCE_FACTOR / source.num_classes
     if at_chance:
@@ -211,7 +201,7 @@ def build_tflite(
         report.kept, report.path = False, None
         path.unlink()
         return BuiltVariant(report, None)
-    return BuiltVariant(report, model)
+    return BuiltVariant(report, GraphFed(model, nchw=ctx.metadata.layout == "NCHW"))
 
 
 def build_tflite_variants(

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.input_files import check_input_file, path_text_for_library, show_path
 from edgecnn.core.metadata import LOGITS_NAME, OUTPUT_NAME
 from edgecnn.core.text import one_line
 from edgecnn.core.tflite_metadata import read_tflite_props
@@ -135,16 +136,29 @@ class LiteRtBackend(Backend):
     def open(self, path: Path, config: SessionConfig, *, allow_cpu_nodes: bool = False) -> LiteRtModel:
         from ai_edge_litert.interpreter import Interpreter
 
-        if not Path(path).is_file():
-            raise EdgecnnError(f"model file {path} does not exist")
-        try:
-            interpreter = Interpreter(model_path=str(path), num_threads=config.threads or None)
-            interpreter.allocate_tensors()
-        except Exception as exc:  # noqa: BLE001 - LiteRT raises ValueError/RuntimeError with its C++ text
-            raise EdgecnnError(f"LiteRT could not load {path}: {one_line(exc, 300)}") from None
-        model = LiteRtModel(Path(path), interpreter, config, self.version())
-        try:
-            model.run(zeros_for(model.input_shape))
-        except Exception as exc:  # noqa: BLE001
-            raise EdgecnnError(f"LiteRT failed to run {path}: {one_line(exc, 300)}") from None
-        return model
+        return open_with(Interpreter, path, config, self.version())
+
+
+def open_with(interpreter_class: Any, path: Path, config: SessionConfig, version: str) -> LiteRtModel:
+    """`path` in an interpreter of `interpreter_class`, checked like every backend opens a file (the one
+    file-argument check, one line for a file LiteRT cannot load or run). The class is a parameter so the
+    export side can hand in TensorFlow's copy of the same interpreter where ai-edge-litert is missing:
+    this module itself never imports TensorFlow."""
+    path = check_input_file(path, "model file")
+    name = path_text_for_library(path)  # None: a file name LiteRT's C++ cannot take; give it the bytes
+    try:
+        if name is None:
+            interpreter = interpreter_class(
+                model_content=path.read_bytes(), num_threads=config.threads or None
+            )
+        else:
+            interpreter = interpreter_class(model_path=name, num_threads=config.threads or None)
+        interpreter.allocate_tensors()
+    except Exception as exc:  # noqa: BLE001 - LiteRT raises ValueError/RuntimeError with its C++ text
+        raise EdgecnnError(f"LiteRT could not load {show_path(path)}: {one_line(exc, 300)}") from None
+    model = LiteRtModel(path, interpreter, config, version)
+    try:
+        model.run(zeros_for(model.input_shape))
+    except Exception as exc:  # noqa: BLE001
+        raise EdgecnnError(f"LiteRT failed to run {show_path(path)}: {one_line(exc, 300)}") from None
+    return model

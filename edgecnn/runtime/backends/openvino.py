@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.core.errors import EdgecnnError
-from edgecnn.core.metadata import LOGITS_NAME, OUTPUT_NAME, PREFIX
+from edgecnn.core.metadata import LOGITS_NAME, OUTPUT_NAME, onnx_props
 from edgecnn.core.text import one_line
 from edgecnn.runtime.backends.base import Backend, OpenedModel, static_dims, zeros_for
 from edgecnn.runtime.session_config import OPENVINO_PRECISIONS, SessionConfig
@@ -38,17 +38,6 @@ def core() -> Any:
     import openvino as ov
 
     return ov.Core()
-
-
-def onnx_metadata(path: Path) -> dict[str, str]:
-    """The edgecnn.* metadata_props of an ONNX file (OpenVINO does not expose them)."""
-    import onnx
-
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - onnx raises many types for garbage input
-        raise EdgecnnError(f"{path} is not a readable ONNX model ({type(exc).__name__})") from None
-    return {p.key: p.value for p in model.metadata_props if p.key.startswith(PREFIX)}
 
 
 def _precision_name(value: Any) -> str:
@@ -148,7 +137,7 @@ class OpenVinoBackend(Backend):
         from edgecnn.runtime.sessions import check_model_file
 
         check_model_file(path)
-        metadata = onnx_metadata(path)
+        metadata = onnx_props(path)
         asked = config.openvino_precision  # f32 unless asked (SessionConfig maps and checks it)
         properties: dict[str, Any] = {"INFERENCE_PRECISION_HINT": asked, "PERFORMANCE_HINT": "LATENCY"}
         if config.threads:
