@@ -287,3 +287,30 @@ def test_a_missing_model_path_says_it_does_not_exist(command: str, tmp_path) -> 
     lines = r.output.strip().splitlines()
     assert r.exit_code == 1 and len(lines) == 1, r.output
     assert "nope does not exist" in lines[0] and "edgecnn runs" not in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("command", "table"),
+    [
+        ("bench", "edgecnn.runtime.session_config:RUNTIMES"),
+        ("eval", "edgecnn.runtime.session_config:PRECISIONS"),
+        ("predict", "edgecnn.runtime.session_config:DEVICES"),
+        ("bench", "edgecnn.runtime.session_config:GRAPH_OPTIMIZATION_LEVELS"),
+        ("tune", "edgecnn.benchmarking.tune:TUNE_DEVICES"),
+        ("export", "edgecnn.exporting.export_config:QUANTIZE_CHOICES"),
+        ("export", "edgecnn.exporting.export_config:FORMATS"),
+        ("export", "edgecnn.exporting.quantization.quant_config:CALIBRATION_METHODS"),
+        ("compare", "edgecnn.benchmarking.compare:METRICS"),
+        ("train", "edgecnn.models.spec:OPTIMIZERS"),
+    ],
+)
+def test_help_lists_names_from_their_table(command: str, table: str) -> None:
+    """Each list of names in a help text is joined from the table that validates them (one home): every
+    name appears, in the table's order."""
+    import importlib
+
+    module, _, name = table.partition(":")
+    names = getattr(importlib.import_module(module), name)
+    r = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "400"})
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0 and any(sep.join(names) in text for sep in (" | ", ", ")), (names, text[:2000])
