@@ -216,11 +216,66 @@ def test_a_record_from_another_machine_is_refused(tuned, tmp_path: Path) -> None
 
 
 def _record_with(bundle: Path, **pick: object) -> None:
+    _record_picks(bundle, {"1": pick})
+
+
+def _record_picks(bundle: Path, picks: dict[str, dict]) -> None:
+    """A device.json made on this machine with these picks (batch -> fields over an FP32 ORT pick)."""
     from edgecnn.runtime.target import current_cpu_target
 
     base = {"variant": "fp32", "file": "model.onnx", "threads": 1, "p50_ms": 0.1, "fp32_p50_ms": 0.2}
-    record = {"kind": "edgecnn.device_pick", "target": current_cpu_target(), "picks": {"1": {**base, **pick}}}
+    record = {
+        "kind": "edgecnn.device_pick",
+        "target": current_cpu_target(),
+        "picks": {batch: {**base, **pick} for batch, pick in picks.items()},
+    }
     (bundle / DEVICE_JSON).write_text(json.dumps(record))
+
+
+def test_bench_runs_each_batchs_pick_as_recorded_or_refuses_picks_that_differ(
+    exported_bundle, tmp_path: Path
+) -> None:
+    """bench's note said "ran model.onnx in OpenVINO bf16" while its table and bench.json showed ORT (and
+    it took the smallest batch's pick for every batch). Every --batch runs the pick tuned nearest to it,
+    as recorded; picks one run cannot time (different files or runtimes per batch) are refused."""
+    from typer.testing import CliRunner
+
+    from edgecnn.benchmarking import BenchConfig, bench
+    from edgecnn.cli import app
+    from edgecnn.runtime.session_config import unsupported_precision
+
+    precision = "bf16" if unsupported_precision("bf16") is None else "fp32"
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    for name in ("model.onnx", "model.int8.onnx"):
+        shutil.copy(Path(exported_bundle.output_dir) / name, bundle / name)
+    _record_picks(
+        bundle,
+        {
+            "1": {"variant": "int8", "file": "model.int8.onnx", "runtime": "ort"},
+            "64": {"runtime": "openvino", "precision": precision},
+        },
+    )
+    out = bench(
+        BenchConfig(models=(bundle,), batch_sizes=(32, 64), iterations=4, inputs="random",
+                    output_dir=tmp_path / "b")
+    )  # fmt: skip
+    (model,) = out.models
+    assert Path(model.path) == bundle / "model.onnx" and out.config.model_runtimes == (
+        f"openvino:{precision}",
+    )
+    assert (model.runtime["runtime"], model.runtime["precision"]) == ("openvino", precision)
+    saved = json.loads((tmp_path / "b" / "bench.json").read_text())
+    assert saved["models"][0]["runtime"]["runtime"] == "openvino"
+    assert all(r["provider"] == "openvino:CPU" for r in saved["models"][0]["results"])
+    assert f"in OpenVINO {precision}" in " ".join(saved["notes"])
+
+    differ = r"picks differ across --batch 1,64 \(batch 1: model\.int8\.onnx in ONNX Runtime.*batch 64: "
+    with pytest.raises(EdgecnnError, match=differ + r"model\.onnx in OpenVINO") as info:
+        bench(BenchConfig(models=(bundle,), batch_sizes=(1, 64), iterations=4, output_dir=tmp_path / "c"))
+    assert "\n" not in str(info.value) and not (tmp_path / "c").exists()
+    res = CliRunner().invoke(app, ["bench", f"{bundle}@ort", "-o", str(tmp_path / "d")])
+    assert res.exit_code == 1 and "is a bundle: it runs device.json's pick" in res.output
 
 
 @pytest.mark.parametrize(

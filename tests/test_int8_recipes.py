@@ -91,6 +91,18 @@ def test_parse_recipes() -> None:
         parse_recipes("sse")
 
 
+def test_export_help_lists_every_recipe_from_the_table() -> None:
+    """`--int8-recipes`'s help is built from RECIPES (it listed three by hand and left out openvino)."""
+    from typer.testing import CliRunner
+
+    from edgecnn.cli import app
+
+    text = " ".join(CliRunner().invoke(app, ["export", "--help"], env={"COLUMNS": "400"}).output.split())
+    for recipe in RECIPES.values():
+        if recipe.variant != "int8":
+            assert f"{recipe.name} ({recipe.summary})" in text
+
+
 def test_depthwise_and_stem_convs_found_by_shape(tmp_path) -> None:
     """A stem conv (3 -> 8), a depthwise conv (8 groups) and a pointwise conv: only the first two."""
     from edgecnn.exporting.quantization.qdq_rewrites import depthwise_and_stem_convs

@@ -125,3 +125,58 @@ def test_module_names_repeat_only_between_a_command_and_its_engine() -> None:
         if len(paths) != 2 or len(commands) != 1:
             repeated[name] = [str(p) for p in paths]
     assert not repeated, f"file names repeated outside a command/engine pair: {repeated}"
+
+
+PACKAGES = ("core", "data", "models", "training", "exporting", "runtime", "benchmarking", "evaluation",
+            "prediction", "commands")  # fmt: skip
+# Third-party source files a comment may name.
+FOREIGN_FILES = {"onnxruntime_inference_collection.py"}
+
+
+def _prose(path: Path) -> list[tuple[int, str]]:
+    """(line, text) of the file's comments and docstrings: where a renamed module's old name lingers."""
+    import io
+    import tokenize
+
+    text = path.read_text(encoding="utf-8")
+    found = [
+        (tok.start[0], tok.string)
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline)
+        if tok.type == tokenize.COMMENT
+    ]
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            doc = ast.get_docstring(node, clean=False)
+            if doc:
+                found.append((node.body[0].lineno, doc))
+    return found
+
+
+def _facade(package: str) -> set[str]:
+    """Names a package's __init__ offers (`benchmarking.bench` is the function, not a module)."""
+    tree = ast.parse((PACKAGE / package / "__init__.py").read_text(encoding="utf-8"))
+    return {
+        a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for a in node.names
+    }
+
+
+def test_comments_and_docstrings_name_modules_that_exist() -> None:
+    """`data.registry`, `exporting.int8_recipes`, trt_int8.py...: after a rename, prose that still names
+    the old module sends a reader to a file that is not there."""
+    import re
+
+    files = {p.name for p in ROOT.rglob("*.py") if ".venv" not in p.parts} | FOREIGN_FILES
+    dotted = re.compile(rf"\b(?:edgecnn\.)?({'|'.join(PACKAGES)})\.([a-z_][a-z0-9_]*)\b")
+    stale = []
+    for path in MODULES:
+        for line, text in _prose(path):
+            for pkg, name in dotted.findall(text):
+                here = PACKAGE / pkg
+                if not ((here / f"{name}.py").exists() or (here / name).is_dir() or name in _facade(pkg)):
+                    stale.append(f"{path.relative_to(ROOT)}:{line}: {pkg}.{name}")
+            stale += [
+                f"{path.relative_to(ROOT)}:{line}: {f}"
+                for f in re.findall(r"\b[a-z_][a-z0-9_]*\.py\b", text)
+                if f not in files
+            ]
+    assert not stale, "comments/docstrings name modules that do not exist:\n" + "\n".join(stale)

@@ -217,3 +217,100 @@ def test_runners_are_the_inference_alone(fp32, tflite) -> None:
         run = model.runner(x)
         run()
         assert model.run(x).shape == (4, 10) and model.describe()["runtime"] == runtime
+
+
+def test_bench_cli_takes_a_runtime_per_model(fp32, tflite, tmp_path) -> None:
+    """FILE@RUNTIME[:PRECISION] on the command line fills model_runtimes: one .onnx in ORT and in OpenVINO
+    beside a .tflite (LiteRT, its own runtime) in one interleaved run, each row named by its runtime."""
+    out = tmp_path / "b"
+    args = [f"{fp32}@ort", f"{fp32}@openvino:fp32", str(tflite)]
+    r = CliRunner().invoke(
+        app,
+        ["bench", *args, "--batch", "2", "-n", "4", "--rounds", "2", "--warmup", "1", "--inputs", "random",
+         "--threads", "1", "-o", str(out), "--json"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    doc = json.loads((out / "bench.json").read_text())
+    assert doc["config"]["model_runtimes"] == ["ort", "openvino:fp32", ""]
+    assert [(m["runtime"]["runtime"], m["runtime"]["precision"]) for m in doc["models"]] == [
+        ("ort", None), ("openvino", "fp32"), ("litert", None)
+    ]  # fmt: skip
+    assert [m["name"] for m in doc["models"]] == ["model.onnx@ort", "model.onnx@openvino:fp32", tflite.name]
+
+
+def test_model_argument_suffix_rule(fp32, tmp_path) -> None:
+    """The suffix is read only when the whole argument is not an existing path: a file or folder whose
+    name holds '@' is still itself."""
+    from edgecnn.runtime.session_config import parse_model_argument
+
+    odd = tmp_path / "run@openvino"
+    odd.mkdir()
+    (odd / "model.onnx").write_bytes(fp32.read_bytes())
+    named = tmp_path / "model.onnx@ort"
+    named.write_bytes(b"x")
+    assert parse_model_argument(str(named)) == (named, "")  # exists: the suffix is part of its name
+    assert parse_model_argument(str(odd)) == (odd, "")
+    assert parse_model_argument(f"{odd}/model.onnx@openvino:bf16") == (odd / "model.onnx", "openvino:bf16")
+    assert parse_model_argument(f"{odd}/model.onnx") == (odd / "model.onnx", "")
+    assert parse_model_argument("a@b/model.onnx") == (Path("a@b/model.onnx"), "")  # not a suffix
+    for arg, says in (
+        (f"{fp32}@tensorflow", "unknown runtime 'tensorflow'; choose one of ort, openvino, litert"),
+        (f"{fp32}@openvino:fp64", "unknown precision 'fp64'; choose one of fp32, fp16, bf16, int8"),
+    ):
+        with pytest.raises(EdgecnnError, match=says):
+            parse_model_argument(arg)
+    for arg, says in (
+        (f"{fp32}@ort:bf16", "@ort:bf16: --precision is OpenVINO's hint"),
+        (f"{fp32}@litert", "--runtime litert runs .tflite files, not .onnx"),
+        (f"{fp32}@cuda", "unknown runtime 'cuda'"),
+        (f"{odd}/model.onnx@ort", None),
+    ):
+        r = CliRunner().invoke(app, ["bench", arg, "-n", "2", "--warmup", "0", "-o", str(tmp_path / "o")])
+        if says is None:
+            assert r.exit_code == 0, r.output
+            continue
+        lines = r.output.strip().splitlines()
+        assert r.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0]
+    help_text = " ".join(CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "300"}).output.split())
+    assert "model.onnx@openvino:bf16" in help_text and "not an existing path" in help_text
+
+
+@pytest.mark.parametrize("command", ["predict", "eval", "bench", "optimize", "tune"])
+def test_a_missing_model_path_says_it_does_not_exist(command: str, tmp_path) -> None:
+    """The file check comes before the file kind: `predict nope` said "edgecnn runs .onnx, .tflite files,
+    not this file"."""
+    args = [command, str(tmp_path / "nope")] + ([str(ROOT / "samples")] if command == "predict" else [])
+    out = {"predict": ["-o", str(tmp_path / "p.json")], "tune": []}.get(
+        command, ["-o", str(tmp_path / "out")]
+    )
+    r = CliRunner().invoke(app, [*args, *out])
+    lines = r.output.strip().splitlines()
+    assert r.exit_code == 1 and len(lines) == 1, r.output
+    assert "nope does not exist" in lines[0] and "edgecnn runs" not in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("command", "table"),
+    [
+        ("bench", "edgecnn.runtime.session_config:RUNTIMES"),
+        ("eval", "edgecnn.runtime.session_config:PRECISIONS"),
+        ("predict", "edgecnn.runtime.session_config:DEVICES"),
+        ("bench", "edgecnn.runtime.session_config:GRAPH_OPTIMIZATION_LEVELS"),
+        ("tune", "edgecnn.benchmarking.tune:TUNE_DEVICES"),
+        ("export", "edgecnn.exporting.export_config:QUANTIZE_CHOICES"),
+        ("export", "edgecnn.exporting.export_config:FORMATS"),
+        ("export", "edgecnn.exporting.quantization.quant_config:CALIBRATION_METHODS"),
+        ("compare", "edgecnn.benchmarking.compare:METRICS"),
+        ("train", "edgecnn.models.spec:OPTIMIZERS"),
+    ],
+)
+def test_help_lists_names_from_their_table(command: str, table: str) -> None:
+    """Each list of names in a help text is joined from the table that validates them (one home): every
+    name appears, in the table's order."""
+    import importlib
+
+    module, _, name = table.partition(":")
+    names = getattr(importlib.import_module(module), name)
+    r = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "400"})
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0 and any(sep.join(names) in text for sep in (" | ", ", ")), (names, text[:2000])

@@ -1,10 +1,10 @@
 """edgecnn.benchmarking: measuring ONNX models on this device, and comparing the measurements.
 
-Owns `edgecnn bench` (config.py what to measure, measure.py how, run.py the whole run, sweep.py and
-child.py several thread counts, results.py bench.json/bench.csv, memory.py peak RSS, notes.py what
-the numbers mean), the timing harness (timing.py), speed-up ratios (speedup.py), ORT's per-node
-profile (op_profile.py), `edgecnn compare` (compare.py) and their plots (plots.py). Importing it loads
-numpy only: never TensorFlow, and onnxruntime/matplotlib only when used."""
+Owns `edgecnn bench` (bench_config.py what to measure, measure.py how, bench_run.py the whole run,
+sweep.py and child.py several thread counts, results.py bench.json/bench.csv, memory.py peak RSS,
+notes.py what the numbers mean), the timing harness (timing.py), speed-up ratios (speedup.py), ORT's per-node
+profile (op_profile.py), `edgecnn compare` (compare.py) and their plots (bench_plots.py). Importing it
+loads numpy only: never TensorFlow, and onnxruntime/matplotlib only when used."""
 
 from edgecnn.benchmarking.bench_config import BenchConfig, parse_batch_sizes, parse_thread_counts
 from edgecnn.benchmarking.bench_run import bench, bench_in_process, shares_thread_pool

@@ -18,9 +18,13 @@ import numpy as np
 from edgecnn.benchmarking.op_profile import DEFAULT_PROFILE_RUNS, MAX_PROFILE_RUNS
 from edgecnn.benchmarking.timing import DEFAULT_ITERATIONS, MAX_ITERATIONS
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.input_files import show_path
 from edgecnn.core.outputs import dumps_json, to_jsonable
 from edgecnn.runtime.feeds import INPUT_SOURCES
 from edgecnn.runtime.session_config import SessionConfig
+
+if typing.TYPE_CHECKING:
+    from edgecnn.runtime.device_record import DevicePick
 
 DEFAULT_ROUNDS = 10
 MAX_ROUNDS = 10_000
@@ -131,7 +135,18 @@ class BenchConfig:
         for threads in self.thread_counts:
             base = self.session_config(threads)  # validates device and provider options
             for i in range(len(self.models)):
-                self.model_session(i, base)  # and each model's runtime against them
+                self._checked_model_session(i, base)  # and each model's runtime against them
+
+    def _checked_model_session(self, index: int, base: SessionConfig) -> None:
+        """model_session, its refusal naming the model when the model's own runtime entry caused it."""
+        entry = self.model_runtimes[index] if self.model_runtimes else ""
+        try:
+            self.model_session(index, base)
+        except EdgecnnError as exc:
+            if not entry:
+                raise
+            where = f"{show_path(self.models[index])}@{entry}"
+            raise EdgecnnError(f"{where}: {exc}") from None
 
     def _check_runtimes(self) -> None:
         object.__setattr__(self, "model_runtimes", tuple(self.model_runtimes))
@@ -140,6 +155,11 @@ class BenchConfig:
                 f"give one runtime per model: {len(self.model_runtimes)} runtimes for "
                 f"{len(self.models)} models"
             )
+        for entry in self.model_runtimes:
+            if not isinstance(entry, str):
+                raise EdgecnnError(
+                    f"model_runtimes entries are strings like 'openvino:bf16', not {entry!r}"[:200]
+                )
         if self.op_profile and any(
             self.model_session(i, self.session).runtime != "ort" for i in range(len(self.models))
         ):
@@ -278,35 +298,70 @@ class BenchConfig:
 
 
 def with_device_picks(config: BenchConfig) -> BenchConfig:
-    """Bundle directories among the models become the file `edgecnn tune` picked on this device for the
-    smallest batch size, run in the runtime (and precision hint) tune timed it in; with ORT's default
-    threads (0) the pick's thread count is used too. Said in `device_picks` (printed and saved with the
-    results)."""
-    from edgecnn.runtime.device_record import pick_for, refuse_session_override
+    """Bundle directories among the models become the file `edgecnn tune` picked on this device, run in
+    the pick's runtime and precision (model_runtimes); with ORT's default threads (0) the pick's thread
+    count is used too. Every --batch size takes the pick tuned nearest to it; where those differ (file,
+    runtime, precision, or threads when none were given) one run cannot time them, and that is refused.
+    Said in `device_picks` (printed and saved with the results)."""
+    from edgecnn.runtime.device_record import refuse_session_override
 
     if not any(Path(m).is_dir() for m in config.models):
         return config
     if config.session.device != "cpu":
         raise EdgecnnError("a bundle's device pick is for the CPU; pass its .onnx files for other devices")
-    models, notes, threads = [], list(config.device_picks), config.thread_counts
+    keep_threads = config.thread_counts != (0,)
+    models, notes = [], list(config.device_picks)
     runtimes = list(config.model_runtimes) or [""] * len(config.models)
-    batch = min(config.batch_sizes)
+    pick_threads: dict[int, Path] = {}
     for i, m in enumerate(config.models):
         if not Path(m).is_dir():
             models.append(Path(m))
             continue
         refuse_session_override(Path(m), runtimes[i] or config.session.runtime, config.session.precision)
-        pick = pick_for(Path(m), batch)
+        pick = _one_pick(Path(m), config.batch_sizes, keep_threads)
         models.append(pick.path)
-        runtimes[i] = pick.runtime + (f":{pick.precision}" if pick.precision else "")
-        keep_threads = threads != (0,)
-        notes.append(pick.note(batch, keep_threads))
-        if not keep_threads:
-            threads = (pick.threads,)
+        runtimes[i] = pick.runtime_entry
+        notes.append(pick.note(",".join(map(str, config.batch_sizes)), keep_threads))
+        pick_threads.setdefault(pick.threads, Path(m))
+    threads = config.thread_counts
+    if not keep_threads:
+        if len(pick_threads) > 1:
+            said = ", ".join(f"{show_path(b)}: {t}" for t, b in pick_threads.items())
+            raise EdgecnnError(
+                f"the bundles' device picks run at different thread counts ({said}) and one run times "
+                "every model at one count: give --threads"
+            )
+        threads = tuple(pick_threads)
     return dataclasses.replace(
         config, models=tuple(models), model_runtimes=tuple(runtimes), thread_counts=threads,
         device_picks=tuple(notes),
     )  # fmt: skip
+
+
+def _one_pick(bundle: Path, batch_sizes: tuple[int, ...], keep_threads: bool) -> DevicePick:
+    """The bundle's pick for every batch size, which must be one (file, runtime, precision, and threads
+    unless --threads was given): a bench run times each model one way at every batch."""
+    from edgecnn.runtime.backends.registry import BACKENDS
+    from edgecnn.runtime.device_record import DEVICE_JSON, pick_for
+
+    picks = {batch: pick_for(bundle, batch) for batch in batch_sizes}
+
+    def what(p: DevicePick) -> tuple[object, ...]:
+        return (p.path, p.runtime, p.precision, None if keep_threads else p.threads)
+
+    if len({what(p) for p in picks.values()}) == 1:
+        return picks[batch_sizes[0]]
+    said = "; ".join(
+        f"batch {b}: {p.path.name} in {BACKENDS[p.runtime].title}"
+        + (f" {p.precision}" if p.precision else "")
+        + ("" if keep_threads else f" with {p.threads} thread(s)")
+        for b, p in picks.items()
+    )
+    raise EdgecnnError(
+        f"{show_path(bundle)}: {DEVICE_JSON} picks differ across --batch {','.join(map(str, batch_sizes))} "
+        f"({said}) and one bench run times each model one way at every batch: bench one batch size per "
+        "run, or name the files with their runtimes (FILE@RUNTIME[:PRECISION])"
+    )
 
 
 def _from_jsonable(hint: Any, value: Any) -> Any:

@@ -116,7 +116,7 @@ def _measure_all(ctx: MeasureContext, progress: Progress | None) -> tuple[list[M
 
 def _measure_batches(ctx: MeasureContext, progress: Progress | None) -> tuple[list[ModelResult], list[str]]:
     config = ctx.config
-    names = display_names(config.models)
+    names = display_names(config.models, config.model_runtimes)
     notes: list[str] = []
     if config.interleave:
         total = len(config.batch_sizes) * int(config.rounds or 1)

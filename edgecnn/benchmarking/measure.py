@@ -122,12 +122,14 @@ def model_key(path: Path, meta: ModelMetadata | None) -> str:
     return path.stem
 
 
-def display_names(paths: tuple[Path, ...]) -> list[str]:
-    names = [p.name for p in paths]
-    if len(set(names)) == len(names):
-        return names
-    # Two bundles both hold model.onnx: name them by their folder too.
-    return [f"{p.parent.name}/{p.name}" if names.count(p.name) > 1 else p.name for p in paths]
+def display_names(paths: tuple[Path, ...], runtimes: tuple[str, ...] = ()) -> list[str]:
+    """One name per model, unique where the models differ: the file name, its folder when two bundles
+    both hold model.onnx, and its runtime entry (model.onnx@openvino:bf16) when one file runs in several."""
+    shared = {p.name for p in paths if len({q for q in paths if q.name == p.name}) > 1}
+    names = [f"{p.parent.name}/{p.name}" if p.name in shared else p.name for p in paths]
+    if runtimes and len(set(names)) != len(names):
+        names = [f"{n}@{r}" if r and names.count(n) > 1 else n for n, r in zip(names, runtimes, strict=True)]
+    return names
 
 
 def _check_outputs(arrays: list[np.ndarray], batch: int, name: str) -> None:

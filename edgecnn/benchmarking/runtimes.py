@@ -20,7 +20,7 @@ from edgecnn.runtime.session_config import SessionConfig
 
 @dataclass(frozen=True)
 class _Arg:
-    """An input or output as ORT's NodeArg describes it (what inputs.make_feeds reads)."""
+    """An input or output as ORT's NodeArg describes it (what feeds.make_feeds reads)."""
 
     name: str
     shape: tuple[int | str, ...]

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecnn.benchmarking.gpu_tune import GPU_DEVICES
 from edgecnn.benchmarking.tune_candidates import (
     FP32_FILE,
     Candidate,
@@ -49,6 +50,7 @@ from edgecnn.runtime.device_record import DEVICE_JSON, DEVICE_SCHEMA
 from edgecnn.runtime.session_config import SessionConfig, unsupported_precision
 
 MAX_THREADS = 64
+TUNE_DEVICES = ("cpu", *GPU_DEVICES)  # where tune measures: the CPU, or a GPU (gpu_tune.py)
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,9 @@ class TuneConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "bundle", Path(self.bundle))
         check_input_file(self.bundle, "bundle", allow_dir=True)
-        if self.session.device not in ("cpu", "cuda", "tensorrt"):
-            raise EdgecnnError(f"tune --device takes cpu, cuda or tensorrt, not {self.session.device!r}")
+        if self.session.device not in TUNE_DEVICES:
+            takes = f"{', '.join(TUNE_DEVICES[:-1])} or {TUNE_DEVICES[-1]}"
+            raise EdgecnnError(f"tune --device takes {takes}, not {self.session.device!r}")
         if self.session.threads or self.session.precision is not None:
             raise EdgecnnError(
                 "tune tries its own thread counts (--threads 1,2) and, on a GPU, precisions: "

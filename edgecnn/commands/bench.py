@@ -28,6 +28,7 @@ from edgecnn.commands.options import (
 )
 from edgecnn.commands.progress_bars import rich_progress
 from edgecnn.core.progress import Progress, ProgressEvent
+from edgecnn.runtime.session_config import MODEL_SUFFIX_HELP
 
 if TYPE_CHECKING:
     from edgecnn.benchmarking import BenchConfig
@@ -206,7 +207,8 @@ def render_op_profiles(document: dict[str, Any], console: Console) -> None:
 ModelsArgument = Annotated[
     list[Path],
     typer.Argument(
-        help="ONNX model files to benchmark side by side (a tuned bundle directory: its device pick)."
+        help=".onnx/.tflite model files to benchmark side by side (a tuned bundle directory: its device "
+        "pick, in the runtime and precision tune recorded). " + MODEL_SUFFIX_HELP.replace("[", "\\[")
     ),
 ]
 BatchOption = Annotated[str, typer.Option("--batch", "-b", help="Batch sizes to sweep, e.g. 1,8,64.")]
@@ -329,7 +331,7 @@ def bench_command(
     def config() -> BenchConfig:
         from edgecnn.benchmarking import BenchConfig, parse_batch_sizes, parse_thread_counts
         from edgecnn.core.files import timestamped_path
-        from edgecnn.runtime.session_config import SessionConfig
+        from edgecnn.runtime.session_config import SessionConfig, parse_model_argument
 
         sessions = SessionConfig(
             **(session or {}),
@@ -338,9 +340,11 @@ def bench_command(
             cuda_graphs=cuda_graphs,
             device_id=device_id,
         )
+        paths, runtimes = zip(*(parse_model_argument(m) for m in models), strict=True)
         return BenchConfig(
-            models=tuple(models), batch_sizes=parse_batch_sizes(batch), warmup=warmup,
-            iterations=iterations, duration_s=duration, session=sessions,
+            models=paths, model_runtimes=runtimes if any(runtimes) else (),
+            batch_sizes=parse_batch_sizes(batch), warmup=warmup, iterations=iterations,
+            duration_s=duration, session=sessions,
             thread_counts=parse_thread_counts(threads), io_binding=io_binding, inputs=inputs,
             data_dir=data_dir, output_dir=output if output is not None else timestamped_path("bench"),
             force=force, seed=seed, interleave=interleave, rounds=rounds, op_profile=op_profile,

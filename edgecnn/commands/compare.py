@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edgecnn.benchmarking.compare import METRICS
 from edgecnn.commands._common import plain_console, run_command, styled
 from edgecnn.commands.options import ForceOption, JsonOption, output_option
 
@@ -64,9 +65,7 @@ LabelOption = Annotated[
     list[str] | None,
     typer.Option("--label", "-l", help="A name per result, in order (default: host and provider)."),
 ]
-MetricOption = Annotated[
-    str, typer.Option(help="p50_ms | p90_ms | p95_ms | p99_ms | mean_ms | min_ms | throughput.")
-]
+MetricOption = Annotated[str, typer.Option(help=f"{' | '.join(METRICS)}.")]
 CompareOutputOption = output_option("compare-<timestamp>")
 
 

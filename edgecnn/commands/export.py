@@ -20,6 +20,9 @@ from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
 from edgecnn.core.input_files import show_path
 from edgecnn.core.metadata import INPUT_NAME
 from edgecnn.data.dataset_registry import names_help
+from edgecnn.exporting.export_config import FORMATS, QUANTIZE_CHOICES
+from edgecnn.exporting.quantization.quant_config import CALIBRATION_METHODS
+from edgecnn.exporting.quantization.recipes import recipes_help
 
 if TYPE_CHECKING:
     from edgecnn.exporting import ExportConfig
@@ -30,7 +33,7 @@ BundleOutputOption = output_option("'bundle' beside the model")
 QuantizeOption = Annotated[
     list[str] | None,
     typer.Option(
-        "--quantize", "-q", help="Variants: int8, fp16, dynamic, all, auto (comma-separated or repeated)."
+        "--quantize", "-q", help=f"Variants: {', '.join(QUANTIZE_CHOICES)} (comma-separated or repeated)."
     ),
 ]
 MaxAccuracyDropOption = Annotated[
@@ -62,7 +65,7 @@ PerChannelOption = Annotated[
     ),
 ]
 CalibrationMethodOption = Annotated[
-    str, typer.Option("--calibration-method", help="minmax | entropy | percentile.")
+    str, typer.Option("--calibration-method", help=f"{' | '.join(CALIBRATION_METHODS)}.")
 ]
 CalibrationSamplesOption = Annotated[
     int, typer.Option("--calibration-samples", help="Training images used to calibrate INT8.")
@@ -95,16 +98,17 @@ Int8RecipesOption = Annotated[
     str | None,
     typer.Option(
         "--int8-recipes",
-        help="Also build INT8 for other CPUs: vnni-pc (per-channel), avx2 (no VNNI), arm (dot product) "
-        "or all; each is model.int8-<name>.onnx, for `edgecnn tune` to choose from on the device.",
+        help=f"Also build INT8 for other CPUs and runtimes: {recipes_help()}, or all; each is "
+        "model.int8-<name>.onnx, for `edgecnn tune` to choose from on the device.",
     ),
 ]
 FormatsOption = Annotated[
     str,
     typer.Option(
         "--formats",
-        help="Model formats: onnx (default) or onnx,tflite (also model.tflite, and model.int8.tflite / "
-        "model.fp16.tflite with the matching --quantize), each gated and measured like the ONNX files.",
+        help=f"Model formats, comma-separated: {', '.join(FORMATS)} (default onnx; onnx,tflite also "
+        "writes model.tflite, and model.int8.tflite / model.fp16.tflite with the matching --quantize), "
+        "each gated and measured like the ONNX files.",
     ),
 ]
 LatencyRoundsOption = Annotated[int, typer.Option("--latency-rounds", help="Timed rounds per batch.")]

@@ -13,6 +13,15 @@ from typing import Annotated, Any
 
 import typer
 
+from edgecnn.runtime.session_config import (
+    DEVICES,
+    GRAPH_OPTIMIZATION_LEVELS,
+    OPENVINO_PRECISIONS,
+    PRECISIONS,
+    RUNTIMES,
+    TRT_PRECISIONS,
+)
+
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print the result document as JSON on stdout (tables go to stderr).")
 ]
@@ -25,7 +34,7 @@ DataDirOption = Annotated[
         "--data-dir", help="Directory holding the dataset files (default: $EDGECNN_DATA_DIR, cache)."
     ),
 ]
-DeviceOption = Annotated[str, typer.Option(help="cpu | cuda | tensorrt | auto.")]
+DeviceOption = Annotated[str, typer.Option(help=f"{' | '.join(DEVICES)}.")]
 ThreadsOption = Annotated[int, typer.Option(help="Intra-op threads (0 = the runtime's default).")]
 AllowCpuNodesOption = Annotated[
     bool,
@@ -48,7 +57,7 @@ RuntimeOption = Annotated[
     str | None,
     typer.Option(
         "--runtime",
-        help="ort | openvino | litert: which runtime runs the model (default: ort for .onnx, litert for "
+        help=f"{' | '.join(RUNTIMES)}: which runtime runs the model (default: ort for .onnx, litert for "
         ".tflite). OpenVINO and LiteRT are extras: pip install 'edgecnn\\[openvino]' / 'edgecnn\\[litert]'.",
     ),
 ]
@@ -56,10 +65,11 @@ PrecisionOption = Annotated[
     str | None,
     typer.Option(
         "--precision",
-        help="fp32 | fp16 | bf16 | int8, in the runtime's terms. --runtime openvino: its inference "
-        "precision (fp32 its default here; bf16/fp16 only on CPUs that run them natively, e.g. AMX or "
-        "AVX512_BF16). --device tensorrt: TensorRT's kernels (fp32, fp16, or int8 from the file's Q/DQ "
-        "scales: an `export --target tensorrt` file). Elsewhere each file runs at its own precision. "
+        help=f"{' | '.join(PRECISIONS)}, in the runtime's terms. --runtime openvino: its inference "
+        f"precision ({', '.join(OPENVINO_PRECISIONS)}; fp32 its default here; bf16/fp16 only on CPUs that "
+        "run them natively, e.g. AMX or AVX512_BF16). --device tensorrt: TensorRT's kernels "
+        f"({', '.join(TRT_PRECISIONS)}; int8 from the file's Q/DQ scales: an `export --target tensorrt` "
+        "file). Elsewhere each file runs at its own precision. "
         "Accuracy changes: measure it with eval.",
     ),
 ]
@@ -82,7 +92,8 @@ TrtMinComputeShareOption = Annotated[
 GraphOptimizationOption = Annotated[
     str,
     typer.Option(
-        "--graph-optimization", help="ONNX Runtime's graph optimizations: disable | basic | extended | all."
+        "--graph-optimization",
+        help=f"ONNX Runtime's graph optimizations: {' | '.join(GRAPH_OPTIMIZATION_LEVELS)}.",
     ),
 ]
 

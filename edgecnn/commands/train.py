@@ -12,6 +12,7 @@ from edgecnn.commands._common import run_command, stderr_console
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption, output_option
 from edgecnn.commands.progress_bars import rich_progress
 from edgecnn.data.dataset_registry import names_help
+from edgecnn.models.spec import OPTIMIZERS
 
 if TYPE_CHECKING:
     from edgecnn.training import TrainConfig, TrainResult
@@ -95,7 +96,7 @@ BatchSizeOption = Annotated[
     int | None, typer.Option("--batch-size", "--batch", "-b", help="(default: the recipe's)")
 ]
 OptimizerOption = Annotated[
-    str | None, typer.Option("--optimizer", help="adam, adamw, nadam, rmsprop, sgd (default: the recipe's)")
+    str | None, typer.Option("--optimizer", help=f"{', '.join(OPTIMIZERS)} (default: the recipe's)")
 ]
 LearningRateOption = Annotated[
     float | None, typer.Option("--lr", "--learning-rate", help="(default: the recipe's)")

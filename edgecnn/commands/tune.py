@@ -10,11 +10,13 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from edgecnn.benchmarking.tune import TUNE_DEVICES
 from edgecnn.commands._common import add_name_column, run_command, stderr_console, styled
 from edgecnn.commands.options import DataDirOption, ForceOption, JsonOption
 from edgecnn.commands.progress_bars import rich_progress
 from edgecnn.core.accuracy_bound import DEFAULT_MAX_ACCURACY_DROP_PP
 from edgecnn.core.input_files import show_path
+from edgecnn.runtime.session_config import RUNTIMES
 
 if TYPE_CHECKING:
     from edgecnn.benchmarking.tune import TuneConfig, TuneResult
@@ -24,7 +26,8 @@ BundleArgument = Annotated[
     Path, typer.Argument(help="Export bundle directory (model.onnx, model.int8*.onnx).")
 ]
 TuneDeviceOption = Annotated[
-    str, typer.Option("--device", help="cpu | cuda | tensorrt (GPU: FP32/FP16/INT8-TRT x CUDA graphs).")
+    str,
+    typer.Option("--device", help=f"{' | '.join(TUNE_DEVICES)} (GPU: FP32/FP16/INT8-TRT x CUDA graphs)."),
 ]
 BatchOption = Annotated[str, typer.Option("--batch", help="Batch sizes to tune for, e.g. 1,64.")]
 ThreadsListOption = Annotated[
@@ -54,8 +57,8 @@ RuntimesOption = Annotated[
     str | None,
     typer.Option(
         "--runtimes",
-        help="Runtimes to choose among, e.g. ort,litert (default: every installed one; ORT FP32 is "
-        "always measured, the reference).",
+        help=f"Runtimes to choose among ({', '.join(RUNTIMES)}), e.g. ort,litert (default: every "
+        "installed one; ORT FP32 is always measured, the reference).",
     ),
 ]
 MaxDropOption = Annotated[

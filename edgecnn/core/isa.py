@@ -1,6 +1,6 @@
 """The instruction-set class of a CPU (AVX2-only, AVX-512, VNNI, AMX, ARM dot product...): the unit
-INT8 recipes are chosen for (exporting.int8_recipes) and device picks are recorded with. Pure function of
-the flags `core.environment.cpu_info()` reports, so it is testable for any CPU on any machine."""
+INT8 recipes are chosen for (exporting.quantization.recipes) and device picks are recorded with. Pure
+function of the flags `core.environment.cpu_info()` reports, so it is testable for any CPU on any machine."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Datasets and images in, uint8 NHWC arrays out (numpy and Pillow only; TensorFlow only to download).
 
-Owns: the dataset table (`registry`: every dataset by name, and the `folder:` prefix), finding a dataset
-(`lookup`), its file formats (`formats`: `idx`, `cifar`, `keras_npz`; `folder`), checking them
+Owns: the dataset table (`dataset_registry`: every dataset by name, and the `folder:` prefix), finding a
+dataset (`lookup`), its file formats (`formats`: `idx`, `cifar`, `keras_npz`; `folder`), checking them
 (`checksums`), getting them (`download`, `fetch`), decoding image files (`images`), splitting and
 summarizing (`split`, `describe`)."""
 

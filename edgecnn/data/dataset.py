@@ -1,5 +1,5 @@
-"""What a dataset is: `DatasetSpec` (one row of the table in `data.registry`: what is known before a byte
-is loaded) and `Dataset` (what loading it gave)."""
+"""What a dataset is: `DatasetSpec` (one row of the table in `data.dataset_registry`: what is known
+before a byte is loaded) and `Dataset` (what loading it gave)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,8 @@ VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model
 # Model file formats a bundle can hold: ONNX always (the reference every variant is measured against),
 # TFLite beside it on request (exporting/formats/tflite.py).
 FORMATS = ("onnx", "tflite")
-# Where the quantized graph will run: cpu (ONNX Runtime's CPU kernels) or tensorrt (see trt_int8.py).
+# Where the quantized graph will run: cpu (ONNX Runtime's CPU kernels) or tensorrt (see
+# quantization/tensorrt.py).
 TARGETS = ("cpu", "tensorrt")
 
 
@@ -77,7 +78,7 @@ class ExportConfig:
     latency: bool = True
     latency_rounds: int = 30
     latency_batches: tuple[int, ...] = (1, 64)
-    # INT8 recipes for other instruction sets (int8_recipes), each saved as model.int8-<name>.onnx
+    # INT8 recipes for other instruction sets (quantization/recipes.py), each saved as model.int8-<name>.onnx
     # beside the default model.int8.onnx, for `edgecnn tune` to choose from on the device.
     int8_recipes: tuple[str, ...] = ()
     force: bool = False

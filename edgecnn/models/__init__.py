@@ -1,5 +1,6 @@
-"""edgecnn.models owns the architectures: the spec schema, the registry and its zoo of classic CNNs,
-user spec files, TensorFlow-free parameter/MAC counts and the Keras builder (Keras loaded lazily).
+"""edgecnn.models owns the architectures: the spec schema, the registry (`model_registry`) and its zoo of
+classic CNNs, user spec files, TensorFlow-free parameter/MAC counts and the Keras builder (Keras loaded
+lazily).
 
 Importing the package registers the zoo, so `get_model_spec("keras-convnet")` always finds it."""
 

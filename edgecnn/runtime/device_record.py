@@ -51,7 +51,7 @@ class DevicePick:
         """How bench's model_runtimes names it: "openvino:bf16", "litert", "ort"."""
         return self.runtime + (f":{self.precision}" if self.precision else "")
 
-    def note(self, asked_batch: int, threads_given: bool) -> str:
+    def note(self, asked_batch: int | str, threads_given: bool) -> str:
         threads = "your --threads" if threads_given else f"{self.threads} thread(s)"
         speed = self.fp32_p50_ms / self.p50_ms if self.p50_ms > 0 else float("nan")
         runtime = BACKENDS[self.runtime].title + (f" {self.precision}" if self.precision else "")

@@ -7,10 +7,13 @@ runtime reads it (sessions.session_options for ONNX Runtime, the backend's `open
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.input_files import show_path
 
 DEVICES = ("cpu", "cuda", "tensorrt", "auto")
 GRAPH_OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
@@ -250,3 +253,35 @@ class SessionConfig:
         if self.cuda_graphs:
             return ("tensorrt", "cuda")
         return ("tensorrt", "cuda", "cpu")
+
+
+# A model argument's runtime suffix: "@ort", "@openvino", "@openvino:bf16", "@litert".
+_RUNTIME_SUFFIX = re.compile(r"@([A-Za-z0-9_-]+)(?::([A-Za-z0-9_-]+))?")
+MODEL_SUFFIX_HELP = (
+    f"A model may end in @RUNTIME or @RUNTIME:PRECISION (runtimes {', '.join(RUNTIMES)}; precisions "
+    f"{', '.join(PRECISIONS)} as --precision takes them), e.g. model.onnx@openvino:bf16 model.onnx@ort, to "
+    "time one file in several runtimes in one run; a .tflite runs in litert. The suffix is read only when "
+    "the whole argument is not an existing path."
+)
+
+
+def parse_model_argument(text: str | os.PathLike[str]) -> tuple[Path, str]:
+    """A model argument (bench's) -> (path, model_runtimes entry): "model.onnx@openvino:bf16" ->
+    (model.onnx, "openvino:bf16"); no suffix -> "" (the session's runtime, or the file's own). An argument
+    that exists as it is (a file or a bundle whose name holds '@') is always the path; otherwise a trailing
+    @RUNTIME[:PRECISION] is the suffix, its values checked like --runtime/--precision (one line)."""
+    text = os.fspath(text)
+    head, at, tail = text.rpartition("@")
+    match = _RUNTIME_SUFFIX.fullmatch(at + tail) if at and head else None
+    if os.path.lexists(text) or match is None:
+        return Path(text), ""
+    runtime, precision = match.group(1), match.group(2)
+    if runtime not in RUNTIMES:
+        raise EdgecnnError(
+            f"{show_path(text)}: unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}"
+        )
+    if precision is not None and precision not in PRECISIONS:
+        raise EdgecnnError(
+            f"{show_path(text)}: unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
+        )
+    return Path(head), runtime + (f":{precision}" if precision else "")

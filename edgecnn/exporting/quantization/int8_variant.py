@@ -117,7 +117,7 @@ def build_int8(
 def build_int8_recipe(
     ctx: VariantContext, config: ExportConfig, x_train: np.ndarray, recipe_name: str
 ) -> BuiltVariant:
-    """One more INT8 file, quantized with the settings of an instruction-set recipe (int8_recipes) on
+    """One more INT8 file, quantized with the settings of an instruction-set recipe (recipes.py) on
     the same rewritten graph and calibration images as model.int8.onnx. Outside the accuracy bound,
     the search tries other calibrations and the worst layers in float, keeping the recipe's data types
     and weight granularity (what makes it suit its CPUs); the device then decides with `edgecnn tune`."""

@@ -215,7 +215,7 @@ def float_logits(model: onnx.ModelProto, float_ops: tuple[str, ...] = ("Softmax"
 
 
 # --------------------------------------------------------------------------------------------------
-# Per-ISA recipes (int8_recipes): which convs stay float
+# Per-ISA recipes (quantization.recipes): which convs stay float
 # --------------------------------------------------------------------------------------------------
 def depthwise_and_stem_convs(model_path: object, depthwise: bool, stem: bool) -> list[str]:
     """Names of the depthwise convs (group == output channels, one input channel per group) and/or the

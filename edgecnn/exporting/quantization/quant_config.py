@@ -40,7 +40,7 @@ class QuantizationConfig:
     # The Gemm/MatMul feeding a float op hands it float logits (graph_opt.float_logits): one fused
     # QGemm with float output instead of QGemm -> DequantizeLinear, ~4% faster at batch 1.
     float_logits: bool = True
-    # Per-ISA recipes (int8_recipes): depthwise convs / the conv fed by the graph input stay float.
+    # Per-ISA recipes (recipes.py): depthwise convs / the conv fed by the graph input stay float.
     # Only where their input is float: ORT fuses a float op between DQ and Q into its QLinear twin.
     float_depthwise: bool = False
     float_stem: bool = False

@@ -68,6 +68,7 @@ class Int8Recipe:
     float_stem: bool  # the first conv fed by the graph input stays float (any channel count)
     float_op_types: tuple[str, ...]
     why: str
+    summary: str  # what `export --help` says of it, in a few words
     quant_format: str = "QDQ"
     # Symmetric weights (zero point 0). None: the base config's choice (edgecnn's default is asymmetric,
     # which ORT folds into its kernels but OpenVINO cannot; see the "openvino" recipe).
@@ -127,6 +128,7 @@ RECIPES: dict[str, Int8Recipe] = {
         float_stem=False,
         float_op_types=FLOAT_ALWAYS,
         why="U8S8 runs on VPDPBUSD/AMX tiles with int32 accumulation: full 8-bit weights, everything int8",
+        summary="AVX512-VNNI/AMX, the default model.int8.onnx",
     ),
     # Same ISAs, per-channel weights: measured on MobileNetV2(0.35) 96x96 on a Zen 4 (AVX512_VNNI), 1 thread,
     # interleaved: 1.26x / 1.73x FP32's speed at batch 1 / 64 against 0.84x / 1.05x per-tensor, same
@@ -143,6 +145,7 @@ RECIPES: dict[str, Int8Recipe] = {
         float_stem=False,
         float_op_types=FLOAT_ALWAYS,
         why="as vnni with per-channel weights: faster depthwise/pointwise convs on MobileNet-style nets",
+        summary="as vnni, per-channel weights",
     ),
     "avx2": Int8Recipe(
         name="avx2",
@@ -156,6 +159,7 @@ RECIPES: dict[str, Int8Recipe] = {
         float_op_types=FLOAT_ALWAYS,
         why="U8S8 without VNNI uses saturating VPMADDUBSW: 7-bit weights (reduce_range); the conv fed by "
         "the input stays float, where ORT's float kernel beats its int8 one on shallow reductions",
+        summary="x86 without VNNI",
     ),
     "arm": Int8Recipe(
         name="arm",
@@ -168,6 +172,7 @@ RECIPES: dict[str, Int8Recipe] = {
         float_stem=False,
         float_op_types=FLOAT_ALWAYS,
         why="S8S8 runs on SDOT/SMMLA (MlasGemmS8S8DispatchSdot/Smmla) with int32 accumulation",
+        summary="Arm dot product",
     ),
     # Not an instruction set but a runtime: OpenVINO's CPU plugin runs a conv in int8 only when its
     # weights are symmetric (zero point 0). With edgecnn's default asymmetric weights it dequantizes
@@ -188,6 +193,7 @@ RECIPES: dict[str, Int8Recipe] = {
         float_op_types=FLOAT_ALWAYS,
         why="symmetric per-channel weights: OpenVINO's CPU plugin runs those convs in int8 (AMX/VNNI); "
         "with asymmetric weights it runs them in f32",
+        summary="symmetric weights for OpenVINO's int8 convs",
         weight_symmetric=True,
         ort_graph_rewrites=False,
     ),
@@ -198,6 +204,11 @@ def recipe_for(flags: Iterable[str], machine: str) -> Int8Recipe:
     """The recipe meant for a CPU with these flags (before measurement confirms it)."""
     cls = isa_class(flags, machine)
     return next(r for r in RECIPES.values() if cls in r.suits)
+
+
+def recipes_help() -> str:
+    """`--int8-recipes`'s list: every recipe beyond the default with its summary, from RECIPES."""
+    return ", ".join(f"{r.name} ({r.summary})" for r in RECIPES.values() if r.name != DEFAULT_RECIPE)
 
 
 def parse_recipes(text: str) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from edgecnn.core.errors import EdgecnnError
+from edgecnn.core.input_files import check_input_file
 from edgecnn.runtime.backends.base import Backend, OpenedModel, RuntimeMissing
 from edgecnn.runtime.backends.litert import LiteRtBackend
 from edgecnn.runtime.backends.openvino import OpenVinoBackend
@@ -30,7 +31,9 @@ def installed_runtimes() -> list[str]:
 
 def runtime_for_file(path: str | Path, requested: str | None = None) -> str:
     """The runtime that runs `path`: `requested` when it opens that kind of file (ort by default for
-    .onnx, litert for .tflite); a runtime asked for a file it cannot open is one clear line."""
+    .onnx, litert for .tflite); a runtime asked for a file it cannot open is one clear line. The file is
+    checked first (core.input_files): a missing path says so, not that its suffix is unknown."""
+    check_input_file(path, "model file")
     suffix = Path(path).suffix.lower()
     able = [name for name, b in BACKENDS.items() if suffix in b.file_suffixes]
     if requested is None:
