@@ -375,7 +375,7 @@ def _tune_result_with(cands: list[tuple[str, str, str | None]]) -> object:
     ]  # fmt: skip
     config = SimpleNamespace(batch_sizes=(1, 64), bundle=Path("runs/some-model/bundle"), tolerance_pp=0.1)
     return SimpleNamespace(config=config, isa_class="avx512-vnni", candidates=candidates, picks={}, notes=[],
-                           wall_s=1.0, accuracy_check={}, skipped_runtimes=(),
+                           wall_s=1.0, accuracy_check={}, skipped_runtimes=(), finalists=(),
                            record_path=Path("runs/some-model/bundle/device.json"))  # fmt: skip
 
 
