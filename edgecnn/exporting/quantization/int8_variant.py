@@ -97,7 +97,25 @@ def build_int8(
         )
         built = finish_variant(ctx, "int8", out, qcfg.to_dict(), [qcfg.describe()])
         return Int8Outcome(built, (), source.rewrites, tuple(warnings))
-    found, found_cfg, attempts = search_int8(
+    found, found_cfg, attempts = _search(
+        ctx, config, source, pre, x_cal, ctx.work, on_attempt=functools.partial(_report_attempt, tracker)
+    )
+    variant = _searched_variant(ctx, found, found_cfg, attempts, pre)
+    return Int8Outcome(variant, tuple(attempts), source.rewrites, tuple(warnings))
+
+
+def _search(
+    ctx: VariantContext,
+    config: ExportConfig,
+    source: Int8Source,
+    pre: Path,
+    x_cal: np.ndarray,
+    work_dir: Path,
+    **options: Any,
+) -> tuple[Path | None, QuantizationConfig | None, list[Attempt]]:
+    """The accuracy-aware search on this export's graph, calibration images, bound and test set; the
+    default INT8 and the recipe files differ only in `options` (progress, what it may vary)."""
+    return search_int8(
         fp32_path=source.path,
         preprocessed=pre,
         calibration_images=x_cal,
@@ -106,12 +124,10 @@ def build_int8(
         max_drop_pp=ctx.max_drop,
         evaluate=functools.partial(test_set_accuracy, ctx),
         fp32_accuracy=ctx.fp32_accuracy,
-        work_dir=ctx.work,
-        on_attempt=functools.partial(_report_attempt, tracker),
+        work_dir=work_dir,
         max_attempts=config.search_limit,
+        **options,
     )
-    variant = _searched_variant(ctx, found, found_cfg, attempts, pre)
-    return Int8Outcome(variant, tuple(attempts), source.rewrites, tuple(warnings))
 
 
 def build_int8_recipe(
@@ -151,19 +167,7 @@ def search_recipe(
     assert ctx.max_drop is not None and ctx.fp32_accuracy is not None
     work = ctx.work / variant
     work.mkdir(exist_ok=True)
-    found, found_cfg, attempts = search_int8(
-        fp32_path=source.path,
-        preprocessed=pre,
-        calibration_images=x_cal,
-        input_name=INPUT_NAME,
-        base=source.quantization,
-        max_drop_pp=ctx.max_drop,
-        evaluate=functools.partial(test_set_accuracy, ctx),
-        fp32_accuracy=ctx.fp32_accuracy,
-        work_dir=work,
-        max_attempts=config.search_limit,
-        vary_per_channel=False,
-    )
+    found, found_cfg, attempts = _search(ctx, config, source, pre, x_cal, work, vary_per_channel=False)
     if found is not None and found_cfg is not None:
         note = f"search: within the bound on attempt {len(attempts)}: {found_cfg.describe()}"
         return found, found_cfg.to_dict(), note
